@@ -1,0 +1,101 @@
+//! Deterministic sample entries of every kind, for tests and benchmarks in any crate.
+//!
+//! Enabled by the `fixtures` feature so that production builds do not carry it.
+
+use ed25519_dalek::SigningKey;
+
+use crate::body::{BlogPost, Body, Comment, Enquiry, EnquiryNote, Resource, Stage};
+use crate::entry::{Draft, Entry, Ref, Relation};
+use crate::ids::{EntryId, NetworkId};
+
+/// A signing key derived from a small number, so tests are reproducible.
+pub fn key(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+pub fn network(seed: u8) -> NetworkId {
+    NetworkId([seed; 32])
+}
+
+pub fn blog_body(title: &str) -> Body {
+    Body::BlogPost(BlogPost {
+        title: title.to_owned(),
+        body_md: format!("# {title}\n\nWhat we tried in class this week, and what we learnt."),
+        tags: vec!["retrieval-practice".into(), "ks3".into()],
+    })
+}
+
+pub fn resource_body(title: &str) -> Body {
+    Body::Resource(Resource {
+        title: title.to_owned(),
+        description_md: "Worksheet and teacher notes.".into(),
+        subjects: vec!["mathematics".into()],
+        age_min_years: 11,
+        age_max_years: 14,
+        key_stage: "KS3".into(),
+        licence: "CC-BY-4.0".into(),
+        language: "en-GB".into(),
+    })
+}
+
+pub fn enquiry_body(question: &str) -> Body {
+    Body::Enquiry(Enquiry {
+        question: question.to_owned(),
+        description_md: "A two-term enquiry across the cluster.".into(),
+    })
+}
+
+pub fn note_body(stage: Stage, text: &str) -> Body {
+    Body::EnquiryNote(EnquiryNote {
+        stage,
+        body_md: text.to_owned(),
+    })
+}
+
+pub fn comment_body(text: &str) -> Body {
+    Body::Comment(Comment {
+        body_md: text.to_owned(),
+    })
+}
+
+/// Signs `body` with `key` in `network` at `created_at_ms`, with `refs`.
+pub fn signed(
+    key: &SigningKey,
+    network: NetworkId,
+    created_at_ms: u64,
+    refs: Vec<Ref>,
+    body: Body,
+) -> Entry {
+    Draft {
+        network,
+        created_at_ms,
+        refs,
+        body,
+    }
+    .sign(key)
+}
+
+/// The `n`th blog post of a numbered series: distinct entries for bulk tests and benchmarks.
+pub fn numbered_post(key: &SigningKey, network: NetworkId, n: u64) -> Entry {
+    signed(
+        key,
+        network,
+        1_700_000_000_000 + n,
+        vec![],
+        blog_body(&format!("Post number {n}")),
+    )
+}
+
+pub fn in_enquiry(id: EntryId) -> Ref {
+    Ref {
+        relation: Relation::InEnquiry,
+        id,
+    }
+}
+
+pub fn reply_to(id: EntryId) -> Ref {
+    Ref {
+        relation: Relation::ReplyTo,
+        id,
+    }
+}
