@@ -1,1 +1,6 @@
-//! placeholder
+//! A Staffroom school node: stores verified entries, gossips them to peer nodes over libp2p,
+//! and serves the local `staffroom` CLI through a token-protected API on 127.0.0.1.
+//!
+//! See `docs/ARCHITECTURE.md` for the map of modules and the path of a post.
+
+pub mod store;

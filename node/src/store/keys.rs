@@ -1,0 +1,70 @@
+//! Index key layouts. Integers are big-endian so that sled's byte order is time order, and
+//! every key ends in the 32-byte entry id so keys are unique and the id is recoverable.
+//!
+//! | tree                   | key                                          |
+//! |------------------------|----------------------------------------------|
+//! | `entries`              | id → canonical bytes                         |
+//! | `by_network_time`      | network ‖ created_at_ms ‖ id                 |
+//! | `by_author_time`       | author ‖ created_at_ms ‖ id                  |
+//! | `by_network_kind_time` | network ‖ kind ‖ created_at_ms ‖ id          |
+//! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
+
+use staffroom_protocol::{Entry, EntryId, EntryKind, NetworkId, Relation};
+
+fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
+    let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
+    for p in parts {
+        k.extend_from_slice(p);
+    }
+    k.extend_from_slice(&at_ms.to_be_bytes());
+    k.extend_from_slice(id.as_bytes());
+    k
+}
+
+pub fn by_time(e: &Entry, id: &EntryId) -> Vec<u8> {
+    key(&[e.network.as_bytes()], e.created_at_ms, id)
+}
+
+pub fn by_author(e: &Entry, id: &EntryId) -> Vec<u8> {
+    key(&[e.author.as_bytes()], e.created_at_ms, id)
+}
+
+pub fn by_kind(e: &Entry, id: &EntryId) -> Vec<u8> {
+    key(
+        &[e.network.as_bytes(), &[e.kind().tag()]],
+        e.created_at_ms,
+        id,
+    )
+}
+
+pub fn by_ref<'a>(e: &'a Entry, id: &EntryId) -> impl Iterator<Item = Vec<u8>> + 'a {
+    let id = *id;
+    e.refs.iter().map(move |r| {
+        key(
+            &[r.id.as_bytes(), &[r.relation as u8]],
+            e.created_at_ms,
+            &id,
+        )
+    })
+}
+
+pub fn kind_prefix(network: &NetworkId, kind: EntryKind) -> Vec<u8> {
+    let mut k = network.as_bytes().to_vec();
+    k.push(kind.tag());
+    k
+}
+
+pub fn ref_prefix(target: &EntryId, relation: Relation) -> Vec<u8> {
+    let mut k = target.as_bytes().to_vec();
+    k.push(relation as u8);
+    k
+}
+
+/// The entry id every index key ends with.
+pub fn id_suffix(key: &[u8]) -> EntryId {
+    let mut id = [0u8; 32];
+    // Index keys are written only by this module and always end in a 32-byte id.
+    assert!(key.len() >= 32, "index key shorter than an id");
+    id.copy_from_slice(&key[key.len() - 32..]);
+    EntryId(id)
+}

@@ -1,0 +1,250 @@
+//! Durable storage of verified entries and the indexes that listing needs.
+//!
+//! This module is the only code that touches sled. Writes go through one writer thread
+//! ([`writer`]) that commits in groups: it applies every insert waiting in its bounded queue,
+//! flushes once, and only then acknowledges them all. Reads run on the caller's thread against
+//! sled's lock-free trees and check each entry's bytes against its id, so a corrupted record is
+//! reported, never served.
+
+mod keys;
+mod writer;
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use staffroom_protocol::{AuthorId, Entry, EntryId, EntryKind, NetworkId, Relation, VerifiedEntry};
+
+pub use writer::InsertOutcome;
+
+/// Queued write commands at most; senders wait (backpressure) beyond this.
+const WRITE_QUEUE_MAX: usize = 1024;
+/// The most entries a listing returns in one call.
+pub const LIST_LIMIT_MAX: usize = 1000;
+/// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Sled(#[from] sled::Error),
+    #[error("stored entry {0} is corrupt (its bytes no longer hash to its id); it will be fetched again from peers")]
+    Corrupt(EntryId),
+    #[error("the store has shut down")]
+    Closed,
+}
+
+/// A network this node has joined.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkRecord {
+    pub id: NetworkId,
+    /// A local, human name; not part of the protocol.
+    pub name: String,
+    pub joined_at_ms: u64,
+}
+
+/// Which entries to list. Every field narrows the result; `limit` is capped at
+/// [`LIST_LIMIT_MAX`]. Results are newest first.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ListFilter {
+    pub network: Option<NetworkId>,
+    pub kind: Option<EntryKind>,
+    pub author: Option<AuthorId>,
+    /// Only notes that belong to this enquiry.
+    pub enquiry: Option<EntryId>,
+    /// Only comments on this entry.
+    pub reply_to: Option<EntryId>,
+    pub limit: Option<usize>,
+}
+
+impl ListFilter {
+    fn matches(&self, e: &Entry) -> bool {
+        self.network.is_none_or(|n| n == e.network)
+            && self.kind.is_none_or(|k| k == e.kind())
+            && self.author.is_none_or(|a| a == e.author)
+            && self
+                .enquiry
+                .is_none_or(|q| e.reference(Relation::InEnquiry) == Some(q))
+            && self
+                .reply_to
+                .is_none_or(|t| e.reference(Relation::ReplyTo) == Some(t))
+    }
+}
+
+/// A stored entry with its id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredEntry {
+    pub id: EntryId,
+    #[serde(flatten)]
+    pub entry: Entry,
+}
+
+pub(crate) struct Trees {
+    db: sled::Db,
+    entries: sled::Tree,
+    by_time: sled::Tree,
+    by_author: sled::Tree,
+    by_kind: sled::Tree,
+    by_ref: sled::Tree,
+    networks: sled::Tree,
+    entry_count: AtomicU64,
+}
+
+/// A handle to the store; cheap to clone. Dropping the last handle stops the writer thread
+/// after it has flushed everything it acknowledged.
+#[derive(Clone)]
+pub struct Store {
+    trees: Arc<Trees>,
+    writer: writer::WriterHandle,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` and starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open()?;
+        let entries = db.open_tree("entries")?;
+        let entry_count = AtomicU64::new(entries.len() as u64);
+        let trees = Arc::new(Trees {
+            entries,
+            by_time: db.open_tree("by_network_time")?,
+            by_author: db.open_tree("by_author_time")?,
+            by_kind: db.open_tree("by_network_kind_time")?,
+            by_ref: db.open_tree("by_reference")?,
+            networks: db.open_tree("networks")?,
+            entry_count,
+            db,
+        });
+        let writer = writer::spawn(trees.clone(), WRITE_QUEUE_MAX)?;
+        Ok(Store { trees, writer })
+    }
+
+    /// Stores verified entries durably. Returns once they are flushed to disk, with whether each
+    /// was new. Storing an entry that is already present changes nothing.
+    pub async fn insert(
+        &self,
+        entries: Vec<VerifiedEntry>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        self.writer.insert(entries).await
+    }
+
+    /// Records a network as joined, durably.
+    pub async fn join_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
+        self.writer.join_network(record).await
+    }
+
+    /// Flushes everything and waits for it: used at shutdown.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.writer.flush().await
+    }
+
+    pub fn networks(&self) -> Result<Vec<NetworkRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees.networks.iter() {
+            let (_, value) = item?;
+            if let Ok(record) = serde_json::from_slice::<NetworkRecord>(&value) {
+                out.push(record);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn network(&self, id: &NetworkId) -> Result<Option<NetworkRecord>, StoreError> {
+        Ok(self
+            .trees
+            .networks
+            .get(id.as_bytes())?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    pub fn contains(&self, id: &EntryId) -> Result<bool, StoreError> {
+        Ok(self.trees.entries.contains_key(id.as_bytes())?)
+    }
+
+    /// The canonical bytes of an entry, checked against its id.
+    pub fn get_bytes(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(bytes) = self.trees.entries.get(id.as_bytes())? else {
+            return Ok(None);
+        };
+        if blake3::hash(&bytes).as_bytes() != id.as_bytes() {
+            return Err(StoreError::Corrupt(*id));
+        }
+        Ok(Some(bytes.to_vec()))
+    }
+
+    pub fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
+        let Some(bytes) = self.get_bytes(id)? else {
+            return Ok(None);
+        };
+        // The bytes were verified before they were stored and still hash to their id.
+        let entry = Entry::decode(&bytes).map_err(|_| StoreError::Corrupt(*id))?;
+        Ok(Some(StoredEntry { id: *id, entry }))
+    }
+
+    /// Number of entries stored (kept in memory; sled's own `len` is a full scan).
+    pub fn entry_count(&self) -> u64 {
+        self.trees.entry_count.load(Ordering::Relaxed)
+    }
+
+    /// Lists entries matching `filter`, newest first, walking the most selective index.
+    pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredEntry>, StoreError> {
+        let limit = filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX);
+        let unscoped = filter.network.is_none()
+            && filter.author.is_none()
+            && filter.enquiry.is_none()
+            && filter.reply_to.is_none();
+        if unscoped {
+            // Time indexes are per network: merge each joined network's newest entries.
+            let mut out = Vec::new();
+            for record in self.networks()? {
+                let scoped = ListFilter {
+                    network: Some(record.id),
+                    ..filter.clone()
+                };
+                out.extend(self.list(&scoped)?);
+            }
+            out.sort_by(|a, b| (b.entry.created_at_ms, b.id).cmp(&(a.entry.created_at_ms, a.id)));
+            out.truncate(limit);
+            return Ok(out);
+        }
+        let (tree, prefix) = self.index_for(filter);
+        let mut out = Vec::new();
+        for item in tree.scan_prefix(&prefix).rev() {
+            if out.len() >= limit {
+                break;
+            }
+            let (key, _) = item?;
+            let id = keys::id_suffix(&key);
+            // An index key without its entry is a write a crash cut short: not committed.
+            let Some(stored) = self.get(&id)? else {
+                continue;
+            };
+            if filter.matches(&stored.entry) {
+                out.push(stored);
+            }
+        }
+        Ok(out)
+    }
+
+    fn index_for(&self, f: &ListFilter) -> (&sled::Tree, Vec<u8>) {
+        let t = &self.trees;
+        if let Some(enquiry) = f.enquiry {
+            (&t.by_ref, keys::ref_prefix(&enquiry, Relation::InEnquiry))
+        } else if let Some(target) = f.reply_to {
+            (&t.by_ref, keys::ref_prefix(&target, Relation::ReplyTo))
+        } else if let Some(author) = f.author {
+            (&t.by_author, author.as_bytes().to_vec())
+        } else if let (Some(network), Some(kind)) = (f.network, f.kind) {
+            (&t.by_kind, keys::kind_prefix(&network, kind))
+        } else {
+            let network = f.network.expect("list() handles filters without a network");
+            (&t.by_time, network.as_bytes().to_vec())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

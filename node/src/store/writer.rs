@@ -1,0 +1,202 @@
+//! The store's single writer: a thread that commits inserts in groups.
+//!
+//! A flush costs about as much as a hundred inserts on this class of machine, so the writer
+//! drains every command already queued (up to a bound), applies them, flushes once, and only
+//! then acknowledges each one. An acknowledged entry is therefore always on disk.
+//!
+//! Within one entry, index keys are written before the entry record itself. The record's
+//! presence is what marks the entry as stored, so a crash between the two leaves only index
+//! keys that readers skip and a later insert rewrites.
+
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+
+use serde::{Deserialize, Serialize};
+use staffroom_protocol::VerifiedEntry;
+use tokio::sync::{mpsc, oneshot};
+
+use super::{keys, NetworkRecord, StoreError, Trees};
+
+/// Commands applied in one group before the flush that acknowledges them.
+const GROUP_COMMANDS_MAX: usize = 256;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum InsertOutcome {
+    Inserted,
+    AlreadyStored,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
+
+enum Command {
+    Insert {
+        entries: Vec<VerifiedEntry>,
+        reply: Reply<Vec<InsertOutcome>>,
+    },
+    JoinNetwork {
+        record: NetworkRecord,
+        reply: Reply<bool>,
+    },
+    Flush {
+        reply: Reply<()>,
+    },
+}
+
+#[derive(Clone)]
+pub(crate) struct WriterHandle {
+    tx: mpsc::Sender<Command>,
+    _thread: Arc<JoinOnDrop>,
+}
+
+/// Joins the writer thread when the last handle goes, so the database is flushed and closed
+/// (its file lock released) before the store's owner moves on. Each handle drops its sender
+/// before its share of this guard, so by the time the last guard drops, every sender is gone
+/// and the thread's receive loop has ended.
+struct JoinOnDrop {
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Drop for JoinOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = self.thread.lock().ok().and_then(|mut h| h.take()) {
+            if handle.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+}
+
+pub(crate) fn spawn(trees: Arc<Trees>, queue_max: usize) -> Result<WriterHandle, StoreError> {
+    let (tx, rx) = mpsc::channel(queue_max);
+    let thread = std::thread::Builder::new()
+        .name("store-writer".into())
+        .spawn(move || run(trees, rx))
+        .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
+    let guard = JoinOnDrop {
+        thread: Mutex::new(Some(thread)),
+    };
+    Ok(WriterHandle {
+        tx,
+        _thread: Arc::new(guard),
+    })
+}
+
+impl WriterHandle {
+    async fn call<T>(&self, make: impl FnOnce(Reply<T>) -> Command) -> Result<T, StoreError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn insert(
+        &self,
+        entries: Vec<VerifiedEntry>,
+    ) -> Result<Vec<InsertOutcome>, StoreError> {
+        self.call(|reply| Command::Insert { entries, reply }).await
+    }
+
+    pub async fn join_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
+        self.call(|reply| Command::JoinNetwork { record, reply })
+            .await
+    }
+
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.call(|reply| Command::Flush { reply }).await
+    }
+}
+
+fn run(trees: Arc<Trees>, mut rx: mpsc::Receiver<Command>) {
+    let mut group = Vec::with_capacity(GROUP_COMMANDS_MAX);
+    while let Some(first) = rx.blocking_recv() {
+        group.push(first);
+        while group.len() < GROUP_COMMANDS_MAX {
+            match rx.try_recv() {
+                Ok(cmd) => group.push(cmd),
+                Err(_) => break,
+            }
+        }
+        let applied: Vec<_> = group.drain(..).map(|cmd| apply(&trees, cmd)).collect();
+        let flushed = trees.db.flush();
+        for pending in applied {
+            pending.acknowledge(&flushed);
+        }
+    }
+    if let Err(e) = trees.db.flush() {
+        tracing::error!(error = %e, "final store flush failed");
+    }
+}
+
+/// A command applied but not yet acknowledged: it waits for the group's flush.
+enum Pending {
+    Insert(
+        Reply<Vec<InsertOutcome>>,
+        Result<Vec<InsertOutcome>, StoreError>,
+    ),
+    Join(Reply<bool>, Result<bool, StoreError>),
+    Flush(Reply<()>),
+}
+
+impl Pending {
+    fn acknowledge(self, flushed: &sled::Result<usize>) {
+        let flush_err = || match flushed {
+            Ok(_) => None,
+            Err(e) => Some(StoreError::Sled(e.clone())),
+        };
+        // A receiver that gave up waiting is not an error for the store.
+        match self {
+            Pending::Insert(reply, result) => {
+                let _ = reply.send(flush_err().map_or(result, Err));
+            }
+            Pending::Join(reply, result) => {
+                let _ = reply.send(flush_err().map_or(result, Err));
+            }
+            Pending::Flush(reply) => {
+                let _ = reply.send(flush_err().map_or(Ok(()), Err));
+            }
+        }
+    }
+}
+
+fn apply(trees: &Trees, cmd: Command) -> Pending {
+    match cmd {
+        Command::Insert { entries, reply } => {
+            let result = entries.iter().map(|e| insert_one(trees, e)).collect();
+            Pending::Insert(reply, result)
+        }
+        Command::JoinNetwork { record, reply } => {
+            let result = join(trees, &record);
+            Pending::Join(reply, result)
+        }
+        Command::Flush { reply } => Pending::Flush(reply),
+    }
+}
+
+fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, StoreError> {
+    let id = verified.id();
+    if trees.entries.contains_key(id.as_bytes())? {
+        return Ok(InsertOutcome::AlreadyStored);
+    }
+    let entry = verified.entry();
+    trees.by_time.insert(keys::by_time(entry, &id), &[])?;
+    trees.by_author.insert(keys::by_author(entry, &id), &[])?;
+    trees.by_kind.insert(keys::by_kind(entry, &id), &[])?;
+    for key in keys::by_ref(entry, &id) {
+        trees.by_ref.insert(key, &[])?;
+    }
+    trees.entries.insert(id.as_bytes(), verified.bytes())?;
+    trees.entry_count.fetch_add(1, Ordering::Relaxed);
+    Ok(InsertOutcome::Inserted)
+}
+
+fn join(trees: &Trees, record: &NetworkRecord) -> Result<bool, StoreError> {
+    if trees.networks.contains_key(record.id.as_bytes())? {
+        return Ok(false);
+    }
+    let value = serde_json::to_vec(record).expect("a network record always serializes");
+    trees.networks.insert(record.id.as_bytes(), value)?;
+    Ok(true)
+}
