@@ -1,1 +1,127 @@
-//! x
+//! Helpers for end-to-end tests: real nodes on 127.0.0.1 with ephemeral ports and their own
+//! temporary data directories, and polling with deadlines instead of sleeps.
+
+use std::future::Future;
+use std::time::Duration;
+
+use libp2p::Multiaddr;
+use staffroom_node::api::ApiClient;
+use staffroom_node::config::NodeConfig;
+use staffroom_node::RunningNode;
+use staffroom_protocol::{EntryId, NetworkId};
+
+/// How long any one expectation may take before a test fails.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Logs to the test output when `RUST_LOG` is set.
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
+}
+
+/// A node under test, with the temporary directory that holds its data.
+pub struct TestNode {
+    pub node: RunningNode,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestNode {
+    /// Starts a node in a fresh temporary directory, dialling `peers`.
+    pub async fn start(peers: &[Multiaddr]) -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let node = staffroom_node::start(config(dir.path(), peers))
+            .await
+            .expect("node starts");
+        TestNode { node, dir }
+    }
+
+    /// Stops the node, keeping its data directory.
+    pub async fn stop(self) -> tempfile::TempDir {
+        self.node.stop().await.expect("node stops cleanly");
+        self.dir
+    }
+
+    /// Starts a node again on an existing data directory.
+    pub async fn restart(dir: tempfile::TempDir, peers: &[Multiaddr]) -> TestNode {
+        let node = staffroom_node::start(config(dir.path(), peers))
+            .await
+            .expect("node restarts");
+        TestNode { node, dir }
+    }
+
+    pub fn api(&self) -> ApiClient {
+        self.node.api()
+    }
+
+    pub fn addr(&self) -> Multiaddr {
+        self.node.loopback_addr().expect("listens on 127.0.0.1")
+    }
+
+    /// Waits until this node stores `id`.
+    pub async fn wait_for_entry(&self, id: &EntryId) {
+        let api = self.api();
+        let id = *id;
+        eventually(
+            &format!("entry {} on {}", id.short(), self.node.peer_id),
+            || {
+                let api = api.clone();
+                async move { api.get(&id).await.is_ok() }
+            },
+        )
+        .await;
+    }
+
+    /// Waits until at least `count` connected peers are subscribed to `network`.
+    pub async fn wait_for_network_peers(&self, network: NetworkId, count: usize) {
+        let api = self.api();
+        eventually(
+            &format!("{count} peers in network on {}", self.node.peer_id),
+            || {
+                let api = api.clone();
+                async move {
+                    let peers = api.peers().await.unwrap_or_default();
+                    peers
+                        .iter()
+                        .filter(|p| p.networks.contains(&network))
+                        .count()
+                        >= count
+                }
+            },
+        )
+        .await;
+    }
+}
+
+/// A node config for tests: loopback only, ephemeral ports, no mDNS.
+pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
+    NodeConfig {
+        data_dir: dir.to_path_buf(),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("valid multiaddr")],
+        peers: peers.to_vec(),
+        api_listen: "127.0.0.1:0".parse().expect("valid socket address"),
+        mdns: false,
+    }
+}
+
+/// Polls `check` until it is true, failing the test after [`DEADLINE`].
+pub async fn eventually<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < DEADLINE {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("timed out after {DEADLINE:?} waiting for {what}");
+}
+
+/// Milliseconds since the Unix epoch, for entries created now.
+pub fn now_ms() -> u64 {
+    staffroom_node::ingest::now_ms()
+}

@@ -3,4 +3,13 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map of modules and the path of a post.
 
+pub mod api;
+pub mod config;
+pub mod identity;
+pub mod ingest;
+pub mod net;
+mod node;
+pub mod secret_file;
 pub mod store;
+
+pub use node::{run, start, NodeError, RunningNode};

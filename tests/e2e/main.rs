@@ -1,1 +1,6 @@
+//! End-to-end tests across real Staffroom nodes on 127.0.0.1. One module per feature.
 
+mod cli;
+mod forged;
+mod replication;
+mod restart;

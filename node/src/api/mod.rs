@@ -1,0 +1,12 @@
+//! The local client API: JSON over HTTP/1.1 on 127.0.0.1, guarded by a bearer token that the
+//! node writes (mode 0600) into its data directory. The CLI and tests use [`ApiClient`].
+//!
+//! Entries are submitted as their canonical bytes (`application/octet-stream`), signed by the
+//! teacher on the client side; the node verifies them exactly as it verifies gossip.
+
+mod client;
+mod server;
+pub mod types;
+
+pub use client::{ApiClient, ClientError};
+pub use server::{serve, ApiState};

@@ -1,0 +1,195 @@
+//! Node configuration: defaults, an optional TOML file, and the files of the data directory.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+
+/// The default libp2p port for school nodes.
+pub const DEFAULT_P2P_PORT: u16 = 4040;
+/// The default port of the local client API (always loopback unless configured otherwise).
+pub const DEFAULT_API_PORT: u16 = 4041;
+/// A config file larger than this is refused rather than parsed.
+const CONFIG_BYTES_MAX: u64 = 64 * 1024;
+/// Explicit peers in a config at most.
+pub const PEERS_COUNT_MAX: usize = 64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is {len} bytes, more than the {max}-byte limit")]
+    TooLarge { path: PathBuf, len: u64, max: u64 },
+    #[error("config file {path} is invalid: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("too many peers configured ({count}; at most {max})")]
+    TooManyPeers { count: usize, max: usize },
+    #[error("no data directory: set --data-dir or STAFFROOM_DATA_DIR (no home directory found)")]
+    NoDataDir,
+}
+
+/// Everything a node needs to run. Build it with [`NodeConfig::load`] or by hand in tests.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NodeConfig {
+    /// Where the node keeps its key, store, API token and address.
+    pub data_dir: PathBuf,
+    /// libp2p listen addresses.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to dial at start and to redial whenever they drop.
+    pub peers: Vec<Multiaddr>,
+    /// The client API's address. Loopback by default: the API is for this machine's CLI.
+    pub api_listen: SocketAddr,
+    /// Find peers on the local network by mDNS (not on loopback: tests dial explicitly).
+    pub mdns: bool,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            data_dir: PathBuf::new(),
+            listen: vec![format!("/ip4/0.0.0.0/tcp/{DEFAULT_P2P_PORT}")
+                .parse()
+                .expect("the default listen address parses")],
+            peers: Vec::new(),
+            api_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_API_PORT)),
+            mdns: true,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// Defaults, overlaid by `<data_dir>/config.toml` if it exists (or by `file` if given).
+    pub fn load(data_dir: &Path, file: Option<&Path>) -> Result<NodeConfig, ConfigError> {
+        let default_path = DataDir::new(data_dir).config_file();
+        let (path, required) = match file {
+            Some(p) => (p.to_path_buf(), true),
+            None => (default_path, false),
+        };
+        let mut config = match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() > CONFIG_BYTES_MAX => {
+                return Err(ConfigError::TooLarge {
+                    path,
+                    len: meta.len(),
+                    max: CONFIG_BYTES_MAX,
+                });
+            }
+            Ok(_) => {
+                let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+                    path: path.clone(),
+                    source,
+                })?;
+                toml::from_str::<NodeConfig>(&text).map_err(|e| ConfigError::Parse {
+                    path,
+                    message: e.message().to_owned(),
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
+                NodeConfig::default()
+            }
+            Err(source) => return Err(ConfigError::Read { path, source }),
+        };
+        if config.data_dir.as_os_str().is_empty() {
+            config.data_dir = data_dir.to_path_buf();
+        }
+        config.check()?;
+        Ok(config)
+    }
+
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if self.peers.len() > PEERS_COUNT_MAX {
+            return Err(ConfigError::TooManyPeers {
+                count: self.peers.len(),
+                max: PEERS_COUNT_MAX,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The default data directory: `$XDG_DATA_HOME/staffroom` (e.g. `~/.local/share/staffroom`).
+pub fn default_data_dir() -> Result<PathBuf, ConfigError> {
+    directories::ProjectDirs::from("org", "Staffroom", "staffroom")
+        .map(|d| d.data_dir().to_path_buf())
+        .ok_or(ConfigError::NoDataDir)
+}
+
+/// The files of a data directory, named in one place.
+#[derive(Debug, Clone)]
+pub struct DataDir(PathBuf);
+
+impl DataDir {
+    pub fn new(path: &Path) -> Self {
+        DataDir(path.to_path_buf())
+    }
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+    pub fn config_file(&self) -> PathBuf {
+        self.0.join("config.toml")
+    }
+    /// The teacher's signing key, written by `staffroom init`.
+    pub fn teacher_key(&self) -> PathBuf {
+        self.0.join("teacher.key")
+    }
+    /// The node's libp2p identity.
+    pub fn node_key(&self) -> PathBuf {
+        self.0.join("node.key")
+    }
+    pub fn store(&self) -> PathBuf {
+        self.0.join("store")
+    }
+    /// The client API's bearer token (mode 0600).
+    pub fn api_token(&self) -> PathBuf {
+        self.0.join("api.token")
+    }
+    /// The address the running node's API is bound to, for the CLI to find it.
+    pub fn api_addr(&self) -> PathBuf {
+        self.0.join("api.addr")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missing_file_gives_defaults_and_file_overrides() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = NodeConfig::load(dir.path(), None).unwrap();
+        assert_eq!(config.data_dir, dir.path());
+        assert!(config.api_listen.ip().is_loopback());
+        assert!(config.mdns);
+
+        std::fs::write(
+            dir.path().join("config.toml"),
+            "mdns = false\napi_listen = \"127.0.0.1:0\"\npeers = [\"/ip4/127.0.0.1/tcp/4040\"]\n",
+        )
+        .unwrap();
+        let config = NodeConfig::load(dir.path(), None).unwrap();
+        assert!(!config.mdns);
+        assert_eq!(config.peers.len(), 1);
+        assert_eq!(config.api_listen.port(), 0);
+    }
+
+    #[test]
+    fn bad_files_are_clear_errors() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "mdsn = false\n").unwrap();
+        let err = NodeConfig::load(dir.path(), Some(&path)).unwrap_err();
+        assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
+        assert!(err.to_string().contains("mdsn"), "{err}");
+        let err = NodeConfig::load(dir.path(), Some(&dir.path().join("none.toml"))).unwrap_err();
+        assert!(matches!(err, ConfigError::Read { .. }));
+        std::fs::write(&path, "x".repeat(70_000)).unwrap();
+        assert!(matches!(
+            NodeConfig::load(dir.path(), Some(&path)),
+            Err(ConfigError::TooLarge { .. })
+        ));
+    }
+}

@@ -1,0 +1,47 @@
+//! The node's libp2p behaviour: one sub-behaviour per concern.
+
+use std::time::Duration;
+
+use libp2p::identity::Keypair;
+use libp2p::swarm::behaviour::toggle::Toggle;
+use libp2p::swarm::NetworkBehaviour;
+use libp2p::{allow_block_list, gossipsub, identify, mdns, ping};
+
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    /// Peers blocked for sending invalid entries.
+    pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    pub gossipsub: gossipsub::Behaviour,
+    pub identify: identify::Behaviour,
+    pub ping: ping::Behaviour,
+    /// Local-network discovery; off when configured so, or when mDNS cannot start.
+    pub mdns: Toggle<mdns::tokio::Behaviour>,
+}
+
+impl Behaviour {
+    pub fn new(key: &Keypair, mdns_enabled: bool) -> Behaviour {
+        let peer_id = key.public().to_peer_id();
+        let mdns = if mdns_enabled {
+            match mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id) {
+                Ok(m) => Some(m),
+                Err(e) => {
+                    tracing::warn!(error = %e, "mDNS could not start; continuing without it");
+                    None
+                }
+            }
+        } else {
+            None
+        };
+        Behaviour {
+            blocked: Default::default(),
+            gossipsub: super::gossip::behaviour(),
+            identify: identify::Behaviour::new(
+                identify::Config::new(super::PROTOCOL_VERSION.into(), key.public())
+                    .with_agent_version(format!("staffroom/{}", env!("CARGO_PKG_VERSION")))
+                    .with_interval(Duration::from_secs(300)),
+            ),
+            ping: ping::Behaviour::new(ping::Config::new()),
+            mdns: mdns.into(),
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! The cloneable handle through which the API and the node talk to the swarm's event loop.
+
+use libp2p::{Multiaddr, PeerId};
+use serde::{Deserialize, Serialize};
+use staffroom_protocol::NetworkId;
+use tokio::sync::{mpsc, oneshot};
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum NetError {
+    #[error("the network event loop has stopped")]
+    Stopped,
+    #[error("cannot dial {addr}: {reason}")]
+    Dial { addr: String, reason: String },
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen { addr: String, reason: String },
+    #[error("cannot subscribe to network {network}: {reason}")]
+    Subscribe { network: NetworkId, reason: String },
+}
+
+/// What became of a publish. Gossip is best-effort: a node with no peers still stores the
+/// entry, and catch-up sync delivers it later.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublishReport {
+    /// Connected peers subscribed to the network's topic when the entry was published.
+    pub peers: usize,
+    /// Why gossip did not go out, when it did not.
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PeerInfo {
+    pub peer_id: String,
+    pub addresses: Vec<String>,
+    pub agent: Option<String>,
+    pub networks: Vec<NetworkId>,
+    /// Invalid entries this peer has sent us.
+    pub invalid_messages: u32,
+    pub blocked: bool,
+    pub score: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetStatus {
+    pub peer_id: String,
+    pub listen_addrs: Vec<String>,
+    pub connected_peers: usize,
+}
+
+pub(super) enum Command {
+    Publish {
+        network: NetworkId,
+        bytes: Vec<u8>,
+        reply: oneshot::Sender<PublishReport>,
+    },
+    Subscribe {
+        network: NetworkId,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Dial {
+        addr: Multiaddr,
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    Peers {
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    Status {
+        reply: oneshot::Sender<NetStatus>,
+    },
+}
+
+#[derive(Clone)]
+pub struct NetClient {
+    pub(super) tx: mpsc::Sender<Command>,
+    pub(super) peer_id: PeerId,
+}
+
+impl NetClient {
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    async fn call<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx
+            .send(make(reply))
+            .await
+            .map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Gossips an entry (already verified and stored) to the network's peers.
+    pub async fn publish(
+        &self,
+        network: NetworkId,
+        bytes: Vec<u8>,
+    ) -> Result<PublishReport, NetError> {
+        self.call(|reply| Command::Publish {
+            network,
+            bytes,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn subscribe(&self, network: NetworkId) -> Result<(), NetError> {
+        self.call(|reply| Command::Subscribe { network, reply })
+            .await?
+    }
+
+    pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
+        self.call(|reply| Command::Dial { addr, reply }).await?
+    }
+
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.call(|reply| Command::Peers { reply }).await
+    }
+
+    pub async fn status(&self) -> Result<NetStatus, NetError> {
+        self.call(|reply| Command::Status { reply }).await
+    }
+}

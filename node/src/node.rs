@@ -1,0 +1,191 @@
+//! Wires a node together: identity, store, ingest, swarm and API, and stops them in order.
+
+use std::future::Future;
+use std::net::SocketAddr;
+
+use libp2p::{Multiaddr, PeerId};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, ApiClient, ApiState};
+use crate::config::{DataDir, NodeConfig};
+use crate::ingest::Ingest;
+use crate::net::{self, NetClient, NetConfig};
+use crate::store::{Store, StoreError};
+use crate::{identity, secret_file};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Identity(#[from] identity::IdentityError),
+    #[error(
+        "cannot open the store in {dir}: {source} (is another node using this data directory?)"
+    )]
+    Store { dir: String, source: StoreError },
+    #[error(transparent)]
+    Net(#[from] net::NetError),
+    #[error("cannot start the API on {addr}: {source}")]
+    Api {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot write {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("while stopping: {0}")]
+    Stop(String),
+}
+
+/// A node that is running: its addresses, and the means to stop it.
+pub struct RunningNode {
+    pub peer_id: PeerId,
+    /// libp2p addresses the node listens on (real ports, even when 0 was asked for).
+    pub listen_addrs: Vec<Multiaddr>,
+    pub api_addr: SocketAddr,
+    pub net: NetClient,
+    api_token: String,
+    data: DataDir,
+    store: Store,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+/// Starts a node and returns once it listens on every address and serves its API.
+pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
+    let data = DataDir::new(&config.data_dir);
+    let io_err = |path: &std::path::Path| {
+        let path = path.display().to_string();
+        move |source| NodeError::Io { path, source }
+    };
+    std::fs::create_dir_all(data.path()).map_err(io_err(data.path()))?;
+    let keypair = identity::load_or_create(&data.node_key())?;
+    let peer_id = keypair.public().to_peer_id();
+    let store = Store::open(&data.store()).map_err(|source| NodeError::Store {
+        dir: data.store().display().to_string(),
+        source,
+    })?;
+    let ingest = Ingest::new(store.clone());
+    let networks = store.networks().map_err(|source| NodeError::Store {
+        dir: data.store().display().to_string(),
+        source,
+    })?;
+    let (shutdown, shutdown_rx) = watch::channel(false);
+
+    let net = net::spawn(
+        NetConfig {
+            keypair,
+            listen: config.listen.clone(),
+            peers: config.peers.clone(),
+            mdns: config.mdns,
+            networks: networks.iter().map(|n| n.id).collect(),
+        },
+        ingest.clone(),
+        shutdown_rx.clone(),
+    )
+    .await?;
+
+    let api_token = load_or_create_token(&data)?;
+    let listener = TcpListener::bind(config.api_listen)
+        .await
+        .map_err(|source| NodeError::Api {
+            addr: config.api_listen,
+            source,
+        })?;
+    let api_addr = listener.local_addr().map_err(|source| NodeError::Api {
+        addr: config.api_listen,
+        source,
+    })?;
+    let state = ApiState::new(ingest, net.client.clone(), api_token.clone());
+    let api_task = tokio::spawn(async move {
+        if let Err(e) = api::serve(listener, state, shutdown_rx).await {
+            tracing::error!(error = %e, "API server failed");
+        }
+    });
+    // Written last: its presence tells the CLI a node is up.
+    std::fs::write(data.api_addr(), api_addr.to_string()).map_err(io_err(&data.api_addr()))?;
+    tracing::info!(%peer_id, %api_addr, listen = ?net.listen_addrs, "node started");
+    Ok(RunningNode {
+        peer_id,
+        listen_addrs: net.listen_addrs,
+        api_addr,
+        net: net.client,
+        api_token,
+        data,
+        store,
+        shutdown,
+        tasks: vec![net.task, api_task],
+    })
+}
+
+/// Runs a node until `shutdown` completes, then stops it cleanly.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Result<(), NodeError> {
+    let node = start(config).await?;
+    shutdown.await;
+    tracing::info!("shutting down");
+    node.stop().await
+}
+
+fn load_or_create_token(data: &DataDir) -> Result<String, NodeError> {
+    let path = data.api_token();
+    if let Ok(bytes) = secret_file::read(&path) {
+        if let Ok(text) = String::from_utf8(bytes) {
+            let token = text.trim();
+            if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
+                return Ok(token.to_owned());
+            }
+        }
+    }
+    let io = |source| NodeError::Io {
+        path: path.display().to_string(),
+        source,
+    };
+    let token = hex::encode(secret_file::random_32().map_err(io)?);
+    secret_file::write(&path, token.as_bytes()).map_err(io)?;
+    Ok(token)
+}
+
+impl RunningNode {
+    /// An API client for this node.
+    pub fn api(&self) -> ApiClient {
+        ApiClient::new(self.api_addr, self.api_token.clone())
+    }
+
+    /// The address other nodes dial to reach this one, on loopback.
+    pub fn loopback_addr(&self) -> Option<Multiaddr> {
+        self.listen_addrs
+            .iter()
+            .find(|a| a.to_string().starts_with("/ip4/127.0.0.1/"))
+            .map(|a| {
+                a.clone()
+                    .with(libp2p::multiaddr::Protocol::P2p(self.peer_id))
+            })
+    }
+
+    pub fn data_dir(&self) -> &std::path::Path {
+        self.data.path()
+    }
+
+    /// Stops the API and the swarm, waits for their tasks, flushes and closes the store.
+    pub async fn stop(self) -> Result<(), NodeError> {
+        let _ = self.shutdown.send(true);
+        for task in self.tasks {
+            task.await.map_err(|e| NodeError::Stop(e.to_string()))?;
+        }
+        let _ = std::fs::remove_file(self.data.api_addr());
+        self.store
+            .flush()
+            .await
+            .map_err(|e| NodeError::Stop(e.to_string()))?;
+        // Other handles died with the tasks; dropping the last joins the writer thread, so the
+        // data directory can be opened again as soon as this returns.
+        drop(self.store);
+        drop(self.net);
+        tracing::info!("node stopped");
+        Ok(())
+    }
+}
