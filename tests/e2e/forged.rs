@@ -1,1 +1,168 @@
+//! Forged entries: refused by the API with a clear error; injected as gossip, neither stored
+//! nor forwarded, and the peer that sent them is penalised, then blocked.
 
+use staffroom_protocol::fixtures::{self, key};
+use staffroom_protocol::Entry;
+use staffroom_tests::hostile::{Hostile, Seen};
+use staffroom_tests::*;
+
+fn forged(network: staffroom_protocol::NetworkId, title: &str) -> Entry {
+    let mut entry = fixtures::signed(
+        &key(41),
+        network,
+        now_ms(),
+        vec![],
+        fixtures::blog_body(title),
+    );
+    // Claim the entry was written by another teacher: the signature no longer matches.
+    entry.author = staffroom_protocol::AuthorId(key(42).verifying_key().to_bytes());
+    entry
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refuses_a_forged_signature_with_a_clear_error() {
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let network = a.api().join_network(None, "Cluster").await.unwrap().id;
+    let entry = forged(network, "Forged");
+    let err = a
+        .api()
+        .submit(entry.encode())
+        .await
+        .expect_err("forged entry refused");
+    assert_eq!(err.code(), Some("bad_signature"));
+    assert_eq!(
+        err.to_string(),
+        "bad signature: the entry was not signed by its author's key"
+    );
+    assert_eq!(
+        a.api().get(&entry.id()).await.unwrap_err().code(),
+        Some("not_found")
+    );
+
+    // Malformed bytes and entries for networks this node has not joined are refused too.
+    let err = a
+        .api()
+        .submit(vec![1, 2, 3])
+        .await
+        .expect_err("garbage refused");
+    assert_eq!(err.code(), Some("invalid_entry"));
+    let elsewhere = fixtures::signed(
+        &key(41),
+        fixtures::network(99),
+        now_ms(),
+        vec![],
+        fixtures::blog_body("x"),
+    );
+    let err = a
+        .api()
+        .submit(elsewhere.encode())
+        .await
+        .expect_err("not a member");
+    assert_eq!(err.code(), Some("not_member"));
+    assert_eq!(
+        a.api().status().await.unwrap().entries,
+        0,
+        "nothing was stored"
+    );
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_gossip_is_not_stored_nor_forwarded_and_its_sender_is_blocked() {
+    let (nodes, network) = super::replication::three_nodes().await;
+    let a = &nodes[0];
+    let mut hostile = Hostile::connect(a.addr(), network).await;
+    let a_peer = a.node.peer_id;
+    hostile
+        .wait_for(
+            "A's subscription",
+            |s| matches!(s, Seen::Subscribed(p) if *p == a_peer),
+        )
+        .await;
+    a.wait_for_network_peers(network, 3).await;
+
+    let bad = forged(network, "Forged one");
+    hostile
+        .publish(bad.encode())
+        .await
+        .expect("hostile publishes");
+    // A valid entry sent the same way afterwards proves the path forwards what is valid.
+    let good = fixtures::signed(
+        &key(43),
+        network,
+        now_ms(),
+        vec![],
+        fixtures::blog_body("Genuine"),
+    );
+    hostile
+        .publish(good.encode())
+        .await
+        .expect("hostile publishes");
+    for node in &nodes {
+        node.wait_for_entry(&good.id()).await;
+    }
+    for node in &nodes {
+        let err = node
+            .api()
+            .get(&bad.id())
+            .await
+            .expect_err("forged entry not stored");
+        assert_eq!(err.code(), Some("not_found"));
+    }
+    // Had A relayed the forgery, B and C would have rejected it and counted it against A.
+    for node in &nodes[1..] {
+        let peers = node.api().peers().await.unwrap();
+        let from_a = peers
+            .iter()
+            .find(|p| p.peer_id == a_peer.to_string())
+            .expect("A is a peer");
+        assert_eq!(from_a.invalid_messages, 0, "A forwarded nothing invalid");
+    }
+    let hostile_id = hostile.peer_id.to_string();
+    let peers = a.api().peers().await.unwrap();
+    let seen = peers
+        .iter()
+        .find(|p| p.peer_id == hostile_id)
+        .expect("A lists the hostile peer");
+    assert_eq!(seen.invalid_messages, 1, "the sender is penalised");
+    assert!(
+        seen.score.is_some_and(|s| s < 0.0),
+        "gossipsub score is negative: {:?}",
+        seen.score
+    );
+
+    // Two more forgeries reach the limit: A blocks the peer and refuses it from then on.
+    for title in ["Forged two", "Forged three"] {
+        hostile
+            .publish(forged(network, title).encode())
+            .await
+            .expect("hostile publishes");
+    }
+    hostile
+        .wait_for(
+            "A disconnecting",
+            |s| matches!(s, Seen::Disconnected(p) if *p == a_peer),
+        )
+        .await;
+    hostile.dial(a.addr()).await;
+    hostile
+        .wait_for("redial refused", |s| {
+            matches!(s, Seen::DialFailed | Seen::Disconnected(_))
+        })
+        .await;
+    let peers = a.api().peers().await.unwrap();
+    assert!(
+        peers.iter().all(|p| p.peer_id != hostile_id),
+        "blocked peer is not connected"
+    );
+    assert_eq!(
+        a.api().status().await.unwrap().entries,
+        1,
+        "only the genuine entry is stored"
+    );
+    hostile.stop().await;
+    for node in nodes {
+        node.stop().await;
+    }
+}
