@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: real nodes on 127.0.0.1 with ephemeral ports and their own
 //! temporary data directories, and polling with deadlines instead of sleeps.
 
+pub mod cli_process;
 pub mod hostile;
 
 use std::future::Future;

@@ -12,4 +12,5 @@ mod node;
 pub mod secret_file;
 pub mod store;
 
+pub use libp2p::{Multiaddr, PeerId};
 pub use node::{run, start, NodeError, RunningNode};

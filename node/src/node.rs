@@ -106,7 +106,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             tracing::error!(error = %e, "API server failed");
         }
     });
-    // Written last: its presence tells the CLI a node is up.
+    // Written once the API listens. Left in place at shutdown, so the CLI can say which
+    // address no longer answers.
     std::fs::write(data.api_addr(), api_addr.to_string()).map_err(io_err(&data.api_addr()))?;
     tracing::info!(%peer_id, %api_addr, listen = ?net.listen_addrs, "node started");
     Ok(RunningNode {
@@ -176,7 +177,6 @@ impl RunningNode {
         for task in self.tasks {
             task.await.map_err(|e| NodeError::Stop(e.to_string()))?;
         }
-        let _ = std::fs::remove_file(self.data.api_addr());
         self.store
             .flush()
             .await

@@ -110,9 +110,9 @@ fn non_canonical_signature_scalar_is_refused() {
         0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
     let mut carry = 0u16;
-    for i in 0..32 {
-        let sum = forged.signature[32 + i] as u16 + L[i] as u16 + carry;
-        forged.signature[32 + i] = sum as u8;
+    for (s_byte, l_byte) in forged.signature[32..].iter_mut().zip(L) {
+        let sum = *s_byte as u16 + l_byte as u16 + carry;
+        *s_byte = sum as u8;
         carry = sum >> 8;
     }
     assert_eq!(

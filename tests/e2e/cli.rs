@@ -1,1 +1,211 @@
-fn placeholder() {}
+//! The `staffroom` command, as a teacher uses it: init, run two nodes, create and join a
+//! network, post on one school's node and read it on the other's.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess};
+use staffroom_tests::DEADLINE;
+
+fn json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+/// Polls a CLI command until `check` accepts its JSON output.
+fn wait_for(dir: &Path, args: &[&str], what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let start = std::time::Instant::now();
+    while start.elapsed() < DEADLINE {
+        let out = staffroom(dir, args, None);
+        if out.status.success() {
+            let value = json(&String::from_utf8_lossy(&out.stdout));
+            if check(&value) {
+                return value;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn init_post_on_one_node_and_read_on_another() {
+    let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (a, b) = (a_dir.path(), b_dir.path());
+    let init = json(&staffroom_ok(a, &["--json", "init"], None));
+    let author_a = init["author"].as_str().expect("author id").to_owned();
+    staffroom_ok(b, &["init"], None);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(a.join("teacher.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "teacher key is private");
+    }
+    let again = staffroom(a, &["init"], None);
+    assert!(!again.status.success(), "init never replaces a key");
+
+    let node_a = NodeProcess::start(a, &[]);
+    let status = wait_for(a, &["status", "--json"], "node A's API", |_| true);
+    let peer_a = status["peer_id"].as_str().unwrap();
+    let listen = status["listen_addrs"][0].as_str().unwrap();
+    let addr_a = format!("{listen}/p2p/{peer_a}");
+    let node_b = NodeProcess::start(b, &["--peer", &addr_a]);
+    wait_for(b, &["status", "--json"], "node B's API", |_| true);
+
+    let created = json(&staffroom_ok(
+        a,
+        &["--json", "network", "create", "Maths hub"],
+        None,
+    ));
+    let network = created["id"].as_str().unwrap().to_owned();
+    staffroom_ok(
+        b,
+        &["network", "join", &network, "--name", "Maths hub"],
+        None,
+    );
+    wait_for(a, &["peers", "--json"], "B in the network", |peers| {
+        peers
+            .as_array()
+            .is_some_and(|p| p.iter().any(|p| p["networks"][0] == network.as_str()))
+    });
+
+    let body = "# Retrieval practice\n\nLow-stakes quizzes at the start of each lesson.\n";
+    let posted = staffroom_ok(
+        a,
+        &[
+            "post",
+            "--network",
+            "Maths hub",
+            "--title",
+            "Quizzes in Year 8",
+            "--tag",
+            "retrieval",
+        ],
+        Some(body),
+    );
+    let id = posted
+        .lines()
+        .next()
+        .expect("the post's id first")
+        .trim()
+        .to_owned();
+    assert_eq!(id.len(), 64, "printed id: {posted}");
+
+    let listed = wait_for(
+        b,
+        &["list", "--json", "--kind", "blog_post"],
+        "the post on B",
+        |list| {
+            list.as_array()
+                .is_some_and(|l| l.iter().any(|e| e["id"] == id.as_str()))
+        },
+    );
+    assert_eq!(
+        listed[0]["author"],
+        author_a.as_str(),
+        "authored by A's teacher, not B's"
+    );
+    let shown = staffroom_ok(b, &["show", &id], None);
+    assert!(shown.contains("# Quizzes in Year 8"), "{shown}");
+    assert!(shown.contains("Low-stakes quizzes"), "{shown}");
+    assert!(shown.contains("signature: valid"), "{shown}");
+    let human = staffroom_ok(b, &["list"], None);
+    assert!(
+        human.contains("Quizzes in Year 8") && human.contains(&id[..8]),
+        "{human}"
+    );
+
+    // Enquiry, note and comment through the CLI too; the note lands in the enquiry's listing.
+    let enquiry = staffroom_ok(
+        a,
+        &["enquiry", "start", "--question", "Do quizzes help recall?"],
+        None,
+    );
+    let enquiry_id = enquiry.lines().next().unwrap().trim().to_owned();
+    wait_for(
+        b,
+        &["list", "--json", "--kind", "enquiry"],
+        "the enquiry on B",
+        |l| {
+            l.as_array()
+                .is_some_and(|l| l.iter().any(|e| e["id"] == enquiry_id.as_str()))
+        },
+    );
+    staffroom_ok(
+        b,
+        &[
+            "enquiry",
+            "note",
+            &enquiry_id,
+            "--stage",
+            "evidence",
+            "--text",
+            "+9% recall",
+        ],
+        None,
+    );
+    staffroom_ok(b, &["comment", &id, "--text", "We saw this too"], None);
+    wait_for(
+        a,
+        &["list", "--json", "--enquiry", &enquiry_id],
+        "B's note on A",
+        |l| l.as_array().is_some_and(|l| l.len() == 1),
+    );
+
+    // Clear one-line errors, and exit code 1.
+    let bad = staffroom(
+        a,
+        &[
+            "resource",
+            "add",
+            "--title",
+            "X",
+            "--ages",
+            "11-14",
+            "--licence",
+            "CC BY",
+            "--text",
+            "x",
+        ],
+        None,
+    );
+    assert_eq!(bad.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(
+        err.trim(),
+        "error: licence is invalid: must be an SPDX licence identifier such as CC-BY-4.0"
+    );
+
+    assert!(node_a.stop(), "node A exits cleanly on SIGTERM");
+    let down = staffroom(a, &["status"], None);
+    assert_eq!(down.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&down.stderr);
+    assert!(
+        err.starts_with("error: node not running at 127.0.0.1:")
+            && err
+                .trim_end()
+                .ends_with("start it with `staffroom node run`"),
+        "{err}"
+    );
+    assert!(node_b.stop(), "node B exits cleanly on SIGTERM");
+}
+
+#[test]
+fn help_is_everywhere() {
+    for args in [
+        &["--help"][..],
+        &["node", "run", "--help"],
+        &["enquiry", "note", "--help"],
+        &["list", "--help"],
+    ] {
+        let out = staffroom(Path::new("/nonexistent"), args, None);
+        assert!(out.status.success(), "{args:?}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage:"),
+            "{args:?}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use staffroom_protocol::{EntryId, NetworkId};
 
 use super::types::*;
-use crate::config::DataDir;
+use crate::config::{DataDir, NodeConfig};
 use crate::net::PeerInfo;
 use crate::store::{ListFilter, NetworkRecord, StoredEntry};
 
@@ -21,7 +21,7 @@ const RESPONSE_BYTES_MAX: usize = 128 * 1024 * 1024;
 pub enum ClientError {
     #[error("node not running at {addr}: start it with `staffroom node run`")]
     NotRunning { addr: String },
-    #[error("no node has run with data directory {dir}: start one with `staffroom node run`")]
+    #[error("no node found for data directory {dir}: start one with `staffroom node run`")]
     NoNode { dir: String },
     #[error("{message}")]
     Api {
@@ -71,25 +71,33 @@ impl ApiClient {
         }
     }
 
-    /// Finds the node that runs with `dir` as its data directory.
+    /// Finds the node that runs with `dir` as its data directory: the address it last bound,
+    /// or else the configured one.
     pub fn from_data_dir(dir: &Path) -> Result<Self, ClientError> {
         let files = DataDir::new(dir);
         let read = |path: std::path::PathBuf| match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(text.trim().to_owned()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(ClientError::NoNode {
-                dir: dir.display().to_string(),
-            }),
+            Ok(text) => Ok(Some(text.trim().to_owned())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(source) => Err(ClientError::Io {
                 path: path.display().to_string(),
                 source,
             }),
         };
-        let addr_text = read(files.api_addr())?;
-        let addr = addr_text.parse().map_err(|_| ClientError::Io {
-            path: files.api_addr().display().to_string(),
-            source: std::io::Error::new(std::io::ErrorKind::InvalidData, "not a socket address"),
+        let configured = || NodeConfig::load(dir, None).map(|c| c.api_listen).ok();
+        let addr = match read(files.api_addr())? {
+            Some(text) => text.parse().ok(),
+            None => configured(),
+        };
+        let Some(addr) = addr else {
+            return Err(ClientError::NoNode {
+                dir: dir.display().to_string(),
+            });
+        };
+        // No token means no node has ever run here: whatever answers at `addr` is not ours.
+        let token = read(files.api_token())?.ok_or_else(|| ClientError::NotRunning {
+            addr: addr.to_string(),
         })?;
-        Ok(ApiClient::new(addr, read(files.api_token())?))
+        Ok(ApiClient::new(addr, token))
     }
 
     pub fn addr(&self) -> SocketAddr {

@@ -167,7 +167,6 @@ struct PeerState {
     agent: Option<String>,
     networks: HashSet<NetworkId>,
     invalid_messages: u32,
-    connections: usize,
 }
 
 struct Validated {
@@ -367,20 +366,17 @@ impl EventLoop {
                     }
                 }
                 let state = self.peers.entry(peer_id).or_default();
-                state.connections += 1;
                 if state.addresses.len() < PEER_ADDRESSES_MAX && !state.addresses.contains(&addr) {
                     state.addresses.push(addr);
                 }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
-                num_established,
+                num_established: 0,
                 ..
             } => {
-                if num_established == 0 {
-                    tracing::info!(peer = %peer_id, "disconnected");
-                    self.peers.remove(&peer_id);
-                }
+                tracing::info!(peer = %peer_id, "disconnected");
+                self.peers.remove(&peer_id);
             }
             SwarmEvent::OutgoingConnectionError {
                 connection_id,

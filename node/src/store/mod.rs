@@ -206,7 +206,7 @@ impl Store {
                 };
                 out.extend(self.list(&scoped)?);
             }
-            out.sort_by(|a, b| (b.entry.created_at_ms, b.id).cmp(&(a.entry.created_at_ms, a.id)));
+            out.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
             out.truncate(limit);
             return Ok(out);
         }

@@ -41,7 +41,7 @@ async fn listing_uses_every_filter_newest_first() {
     let (net_a, net_b) = (network(1), network(2));
     let enquiry = fixtures::signed(&alice, net_a, 10, vec![], fixtures::enquiry_body("Q?"));
     let eid = enquiry.id();
-    let entries = vec![
+    let entries = [
         fixtures::signed(&alice, net_a, 1, vec![], fixtures::blog_body("a1")),
         fixtures::signed(&bob, net_a, 2, vec![], fixtures::blog_body("b1")),
         fixtures::signed(&bob, net_b, 3, vec![], fixtures::resource_body("r")),
@@ -171,7 +171,7 @@ async fn networks_are_recorded_once() {
     };
     assert!(store.join_network(record.clone()).await.unwrap());
     assert!(!store.join_network(record.clone()).await.unwrap());
-    assert_eq!(store.networks().unwrap(), [record.clone()]);
+    assert_eq!(store.networks().unwrap(), std::slice::from_ref(&record));
     assert_eq!(store.network(&network(5)).unwrap(), Some(record));
     assert_eq!(store.network(&network(6)).unwrap(), None);
 }

@@ -1,0 +1,241 @@
+//! The command line: every command, flag and help text of `staffroom`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+use staffroom_protocol::{EntryKind, Stage};
+
+#[derive(Parser)]
+#[command(
+    name = "staffroom",
+    version,
+    about = "Staffroom: blogs, shared resources and practitioner enquiry across schools, peer to peer.",
+    long_about = "Staffroom: blogs, shared resources and practitioner enquiry across schools, peer to peer.\n\n\
+        Each school runs a node (`staffroom node run`); teachers write with their own signing key \
+        (`staffroom init`), and nodes share what is posted with the other schools of a network.",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Data directory of the teacher's key and the node [default: the user's data dir]
+    #[arg(long, global = true, env = "STAFFROOM_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Print machine-readable JSON instead of text
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Create your teacher signing key and a default config
+    Init,
+    /// Run and inspect this school's node
+    #[command(subcommand)]
+    Node(NodeCommand),
+    /// Create, join and list networks of schools
+    #[command(subcommand)]
+    Network(NetworkCommand),
+    /// Write a blog post (body from --body-file, --text or stdin)
+    Post(PostArgs),
+    /// Share teaching resources
+    #[command(subcommand)]
+    Resource(ResourceCommand),
+    /// Practitioner enquiry: start one, add notes to it
+    #[command(subcommand)]
+    Enquiry(EnquiryCommand),
+    /// Comment on any entry
+    Comment(CommentArgs),
+    /// List entries, newest first
+    List(ListArgs),
+    /// Show one entry in full, with its signature checked
+    Show {
+        /// Entry id (full hex)
+        id: String,
+    },
+    /// Peers this node is connected to
+    Peers,
+    /// Dial a peer node by its multiaddr (…/p2p/<peer id>)
+    Dial { addr: String },
+    /// This node's identity, addresses and counts
+    Status,
+}
+
+#[derive(Subcommand)]
+pub enum NodeCommand {
+    /// Run the school node in the foreground (Ctrl-C stops it cleanly)
+    Run(NodeRunArgs),
+}
+
+#[derive(Args)]
+pub struct NodeRunArgs {
+    /// Config file [default: <data dir>/config.toml if present]
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// libp2p listen address (repeatable), e.g. /ip4/0.0.0.0/tcp/4040
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// A peer to dial and keep connected (repeatable), e.g. /ip4/192.0.2.1/tcp/4040/p2p/12D3…
+    #[arg(long, value_name = "MULTIADDR")]
+    pub peer: Vec<String>,
+    /// Address of the local client API
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<SocketAddr>,
+    /// Do not look for peers on the local network by mDNS
+    #[arg(long)]
+    pub no_mdns: bool,
+}
+
+#[derive(Subcommand)]
+pub enum NetworkCommand {
+    /// Create a new network; share its id with the schools you invite
+    Create {
+        /// A local name for it
+        name: String,
+    },
+    /// Join a network by its id
+    Join {
+        id: String,
+        /// A local name for it
+        #[arg(long, default_value = "")]
+        name: String,
+    },
+    /// Networks this node belongs to
+    List,
+}
+
+/// Where an entry goes and what it replaces.
+#[derive(Args)]
+pub struct Target {
+    /// Network id or local name [default: the only network joined]
+    #[arg(long, short)]
+    pub network: Option<String>,
+    /// Publish as an edit of this earlier entry of yours
+    #[arg(long, value_name = "ENTRY_ID")]
+    pub edits: Option<String>,
+}
+
+/// Markdown body text.
+#[derive(Args)]
+pub struct BodyArgs {
+    /// Read the body from this file ("-" for stdin)
+    #[arg(long, value_name = "FILE", conflicts_with = "text")]
+    pub body_file: Option<PathBuf>,
+    /// The body as an argument
+    #[arg(long)]
+    pub text: Option<String>,
+}
+
+#[derive(Args)]
+pub struct PostArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long)]
+    pub title: String,
+    /// A tag (repeatable)
+    #[arg(long = "tag")]
+    pub tags: Vec<String>,
+    #[command(flatten)]
+    pub body: BodyArgs,
+}
+
+#[derive(Subcommand)]
+pub enum ResourceCommand {
+    /// Share a resource (files come in a later version)
+    Add(ResourceArgs),
+}
+
+#[derive(Args)]
+pub struct ResourceArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long)]
+    pub title: String,
+    /// A subject (repeatable), e.g. mathematics
+    #[arg(long = "subject")]
+    pub subjects: Vec<String>,
+    /// Learners' ages in years, e.g. 11-14
+    #[arg(long, value_name = "MIN-MAX")]
+    pub ages: String,
+    /// Key stage or phase, e.g. KS3
+    #[arg(long, default_value = "")]
+    pub key_stage: String,
+    /// SPDX licence identifier
+    #[arg(long, default_value = "CC-BY-4.0")]
+    pub licence: String,
+    /// BCP 47 language tag
+    #[arg(long, default_value = "en-GB")]
+    pub language: String,
+    /// Description (markdown)
+    #[command(flatten)]
+    pub body: BodyArgs,
+}
+
+#[derive(Subcommand)]
+pub enum EnquiryCommand {
+    /// Start an enquiry: the question your group will investigate
+    Start(EnquiryArgs),
+    /// Add a note to an enquiry (the network is the enquiry's)
+    Note(NoteArgs),
+}
+
+#[derive(Args)]
+pub struct EnquiryArgs {
+    #[command(flatten)]
+    pub target: Target,
+    #[arg(long)]
+    pub question: String,
+    /// Description (markdown); empty if not given
+    #[arg(long, value_name = "FILE", conflicts_with = "description")]
+    pub description_file: Option<PathBuf>,
+    #[arg(long)]
+    pub description: Option<String>,
+}
+
+#[derive(Args)]
+pub struct NoteArgs {
+    /// The enquiry's entry id
+    pub enquiry: String,
+    /// question, context, action, evidence or reflection
+    #[arg(long)]
+    pub stage: Stage,
+    /// Publish as an edit of this earlier note of yours
+    #[arg(long, value_name = "ENTRY_ID")]
+    pub edits: Option<String>,
+    #[command(flatten)]
+    pub body: BodyArgs,
+}
+
+#[derive(Args)]
+pub struct CommentArgs {
+    /// The id of the entry you comment on
+    pub on: String,
+    /// Publish as an edit of this earlier comment of yours
+    #[arg(long, value_name = "ENTRY_ID")]
+    pub edits: Option<String>,
+    #[command(flatten)]
+    pub body: BodyArgs,
+}
+
+#[derive(Args)]
+pub struct ListArgs {
+    /// Network id or local name
+    #[arg(long, short)]
+    pub network: Option<String>,
+    /// blog_post, resource, enquiry, enquiry_note or comment
+    #[arg(long)]
+    pub kind: Option<EntryKind>,
+    /// Author key (hex), or "me"
+    #[arg(long)]
+    pub author: Option<String>,
+    /// Notes of this enquiry
+    #[arg(long)]
+    pub enquiry: Option<String>,
+    /// Comments on this entry
+    #[arg(long)]
+    pub comments_on: Option<String>,
+    /// At most this many entries (1–1000)
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+}

@@ -1,0 +1,112 @@
+//! Dispatch of each command, and what commands share: finding the node, naming networks,
+//! printing text or JSON.
+
+mod network;
+mod node;
+mod read;
+mod write;
+
+use std::io::Write;
+
+use anyhow::{bail, Context};
+use serde::Serialize;
+use staffroom_node::api::ApiClient;
+use staffroom_node::config::{default_data_dir, DataDir};
+use staffroom_protocol::NetworkId;
+
+use crate::args::{Cli, Command, EnquiryCommand, NetworkCommand, NodeCommand, ResourceCommand};
+
+/// What every command needs: where the data lives and how to print.
+pub struct Ctx {
+    pub data: DataDir,
+    pub json: bool,
+}
+
+impl Ctx {
+    /// A client for the node that runs on this data directory.
+    pub fn api(&self) -> anyhow::Result<ApiClient> {
+        Ok(ApiClient::from_data_dir(self.data.path())?)
+    }
+
+    /// Prints `value` as JSON with `--json`, or else `text()`.
+    pub fn print<T: Serialize>(
+        &self,
+        value: &T,
+        text: impl FnOnce() -> String,
+    ) -> anyhow::Result<()> {
+        let mut out = std::io::stdout().lock();
+        if self.json {
+            serde_json::to_writer_pretty(&mut out, value)?;
+            writeln!(out)?;
+        } else {
+            let text = text();
+            write!(out, "{text}")?;
+            if !text.ends_with('\n') && !text.is_empty() {
+                writeln!(out)?;
+            }
+        }
+        out.flush()?;
+        Ok(())
+    }
+}
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let dir = match cli.data_dir {
+        Some(dir) => dir,
+        None => default_data_dir()?,
+    };
+    let ctx = Ctx {
+        data: DataDir::new(&dir),
+        json: cli.json,
+    };
+    match cli.command {
+        Command::Init => node::init(&ctx),
+        Command::Node(NodeCommand::Run(args)) => node::run(&ctx, args).await,
+        Command::Network(NetworkCommand::Create { name }) => network::join(&ctx, None, &name).await,
+        Command::Network(NetworkCommand::Join { id, name }) => {
+            let id = id
+                .parse()
+                .context("network join takes the id that `network create` printed")?;
+            network::join(&ctx, Some(id), &name).await
+        }
+        Command::Network(NetworkCommand::List) => network::list(&ctx).await,
+        Command::Post(args) => write::blog_post(&ctx, args).await,
+        Command::Resource(ResourceCommand::Add(args)) => write::resource(&ctx, args).await,
+        Command::Enquiry(EnquiryCommand::Start(args)) => write::enquiry(&ctx, args).await,
+        Command::Enquiry(EnquiryCommand::Note(args)) => write::note(&ctx, args).await,
+        Command::Comment(args) => write::comment(&ctx, args).await,
+        Command::List(args) => read::list(&ctx, args).await,
+        Command::Show { id } => read::show(&ctx, &id).await,
+        Command::Peers => read::peers(&ctx).await,
+        Command::Dial { addr } => read::dial(&ctx, &addr).await,
+        Command::Status => read::status(&ctx).await,
+    }
+}
+
+/// A network given by id or by local name; with none given, the only network joined.
+pub async fn resolve_network(api: &ApiClient, given: Option<&str>) -> anyhow::Result<NetworkId> {
+    let networks = api.networks().await?;
+    match given {
+        Some(text) => {
+            if let Ok(id) = text.parse::<NetworkId>() {
+                return Ok(id);
+            }
+            let named: Vec<_> = networks.iter().filter(|n| n.name == text).collect();
+            match named.as_slice() {
+                [one] => Ok(one.id),
+                [] => bail!("no network named {text:?}: see `staffroom network list`"),
+                _ => bail!("several networks are named {text:?}: give the network's id"),
+            }
+        }
+        None => match networks.as_slice() {
+            [one] => Ok(one.id),
+            [] => {
+                bail!("this node has joined no network: `staffroom network create` or `join` one")
+            }
+            _ => bail!(
+                "this node is in {} networks: choose one with --network",
+                networks.len()
+            ),
+        },
+    }
+}

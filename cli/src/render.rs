@@ -1,0 +1,122 @@
+//! Human-readable output: dates, one-line rows for listings, and full entries.
+
+use std::fmt::Write;
+
+use staffroom_node::store::StoredEntry;
+use staffroom_protocol::{Body, Relation};
+
+/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM` UTC.
+pub fn date(ms: u64) -> String {
+    let secs = ms / 1000;
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days as i64);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
+        rem / 3600,
+        rem % 3600 / 60
+    )
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(month <= 2), month, day)
+}
+
+/// One line: id, date, kind, author, headline.
+pub fn row(e: &StoredEntry) -> String {
+    format!(
+        "{}  {}  {:<12}  {}  {}",
+        e.id.short(),
+        date(e.entry.created_at_ms),
+        e.entry.kind().name(),
+        e.entry.author.short(),
+        e.entry.body.headline()
+    )
+}
+
+/// The whole entry, for `staffroom show`.
+pub fn full(e: &StoredEntry, signature_ok: bool) -> String {
+    let entry = &e.entry;
+    let mut out = String::new();
+    let _ = writeln!(out, "id:        {}", e.id);
+    let _ = writeln!(out, "kind:      {}", entry.kind().name());
+    let _ = writeln!(out, "network:   {}", entry.network);
+    let _ = writeln!(out, "author:    {}", entry.author);
+    let _ = writeln!(out, "created:   {} UTC", date(entry.created_at_ms));
+    let verdict = if signature_ok {
+        "valid (ed25519, checked here)"
+    } else {
+        "INVALID"
+    };
+    let _ = writeln!(out, "signature: {verdict}");
+    for r in &entry.refs {
+        let relation = match r.relation {
+            Relation::Supersedes => "edits",
+            Relation::InEnquiry => "enquiry",
+            Relation::ReplyTo => "reply to",
+            Relation::Related => "related",
+        };
+        let _ = writeln!(out, "{relation:<10} {}", r.id);
+    }
+    out.push('\n');
+    match &entry.body {
+        Body::BlogPost(b) => {
+            let _ = writeln!(out, "# {}", b.title);
+            if !b.tags.is_empty() {
+                let _ = writeln!(out, "tags: {}", b.tags.join(", "));
+            }
+            let _ = writeln!(out, "\n{}", b.body_md);
+        }
+        Body::Resource(r) => {
+            let _ = writeln!(out, "# {}", r.title);
+            let _ = writeln!(out, "subjects: {}", r.subjects.join(", "));
+            let stage = if r.key_stage.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", r.key_stage)
+            };
+            let _ = writeln!(
+                out,
+                "ages:     {}–{}{stage}",
+                r.age_min_years, r.age_max_years
+            );
+            let _ = writeln!(out, "licence:  {}", r.licence);
+            let _ = writeln!(out, "language: {}", r.language);
+            let _ = writeln!(out, "\n{}", r.description_md);
+        }
+        Body::Enquiry(q) => {
+            let _ = writeln!(out, "? {}", q.question);
+            let _ = writeln!(out, "\n{}", q.description_md);
+        }
+        Body::EnquiryNote(n) => {
+            let _ = writeln!(out, "stage: {}\n\n{}", n.stage.name(), n.body_md);
+        }
+        Body::Comment(c) => {
+            let _ = writeln!(out, "{}", c.body_md);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_are_utc_calendar_dates() {
+        assert_eq!(date(0), "1970-01-01 00:00");
+        assert_eq!(date(1_767_225_600_000), "2026-01-01 00:00");
+        assert_eq!(
+            date(951_782_400_000 + 3_600_000 * 13 + 60_000 * 7),
+            "2000-02-29 13:07"
+        );
+    }
+}

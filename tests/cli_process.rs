@@ -1,0 +1,131 @@
+//! Running the real `staffroom` binary in tests: building it once, running commands, and
+//! nodes as child processes that are always stopped, even when a test fails.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+/// The `staffroom` binary of this build profile, built on first use. Cargo builds a binary
+/// for integration tests only in its own package, so this crate asks cargo for it.
+pub fn staffroom_bin() -> &'static Path {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let test_exe = std::env::current_exe().expect("test executable path");
+        // target/<profile>/deps/e2e-… → target/<profile>/staffroom
+        let profile_dir = test_exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>");
+        let mut build = Command::new(env!("CARGO"));
+        build.args([
+            "build",
+            "--quiet",
+            "-p",
+            "staffroom-cli",
+            "--bin",
+            "staffroom",
+        ]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("cargo runs");
+        assert!(status.success(), "building the staffroom binary failed");
+        let bin = profile_dir.join(format!("staffroom{}", std::env::consts::EXE_SUFFIX));
+        assert!(bin.exists(), "{} was not built", bin.display());
+        bin
+    })
+}
+
+/// Runs `staffroom --data-dir DIR ARGS…`, with `stdin` piped in if given.
+pub fn staffroom(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = Command::new(staffroom_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("staffroom starts");
+    if let Some(text) = stdin {
+        use std::io::Write;
+        let mut pipe = child.stdin.take().expect("piped stdin");
+        pipe.write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("staffroom finishes")
+}
+
+/// Runs a command that must succeed, returning its stdout.
+pub fn staffroom_ok(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
+    let out = staffroom(dir, args, stdin);
+    assert!(
+        out.status.success(),
+        "staffroom {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("UTF-8 output")
+}
+
+/// A `staffroom node run` child process; stopped (SIGTERM, then SIGKILL) when dropped.
+pub struct NodeProcess {
+    child: Option<Child>,
+}
+
+impl NodeProcess {
+    pub fn start(dir: &Path, extra: &[&str]) -> NodeProcess {
+        let mut args = vec![
+            "node",
+            "run",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+            "--api",
+            "127.0.0.1:0",
+            "--no-mdns",
+        ];
+        args.extend_from_slice(extra);
+        let child = Command::new(staffroom_bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        NodeProcess { child: Some(child) }
+    }
+
+    /// Asks the node to shut down as Ctrl-C would, and returns whether it exited cleanly.
+    pub fn stop(mut self) -> bool {
+        self.terminate()
+    }
+
+    fn terminate(&mut self) -> bool {
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        for _ in 0..200 {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        self.terminate();
+    }
+}
