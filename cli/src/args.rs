@@ -235,6 +235,9 @@ pub struct ListArgs {
     /// Comments on this entry
     #[arg(long)]
     pub comments_on: Option<String>,
+    /// Also list earlier versions of edited entries
+    #[arg(long)]
+    pub all_versions: bool,
     /// At most this many entries (1–1000)
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub limit: u16,

@@ -2,6 +2,7 @@
 
 use std::fmt::Write;
 
+use staffroom_node::api::types::EntryView;
 use staffroom_node::store::StoredEntry;
 use staffroom_protocol::{Body, Relation};
 
@@ -43,7 +44,8 @@ pub fn row(e: &StoredEntry) -> String {
 }
 
 /// The whole entry, for `staffroom show`.
-pub fn full(e: &StoredEntry, signature_ok: bool) -> String {
+pub fn full(view: &EntryView, signature_ok: bool) -> String {
+    let e = &view.stored;
     let entry = &e.entry;
     let mut out = String::new();
     let _ = writeln!(out, "id:        {}", e.id);
@@ -65,6 +67,9 @@ pub fn full(e: &StoredEntry, signature_ok: bool) -> String {
             Relation::Related => "related",
         };
         let _ = writeln!(out, "{relation:<10} {}", r.id);
+    }
+    if let Some(edit) = view.edited_by {
+        let _ = writeln!(out, "edited:    a newer version is {edit}");
     }
     out.push('\n');
     match &entry.body {

@@ -155,6 +155,52 @@ fn init_post_on_one_node_and_read_on_another() {
         |l| l.as_array().is_some_and(|l| l.len() == 1),
     );
 
+    // An edit replaces the post in listings on the other node; the original says so.
+    let edit = staffroom_ok(
+        a,
+        &[
+            "post",
+            "--edits",
+            &id,
+            "--title",
+            "Quizzes in Year 8 (revised)",
+            "--text",
+            "Revised.",
+        ],
+        None,
+    );
+    let edit_id = edit.lines().next().unwrap().trim().to_owned();
+    let posts = wait_for(
+        b,
+        &["list", "--json", "--kind", "blog_post"],
+        "the edit on B",
+        |l| {
+            l.as_array()
+                .is_some_and(|l| l.iter().any(|e| e["id"] == edit_id.as_str()))
+        },
+    );
+    assert!(
+        posts
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["id"] != id.as_str()),
+        "old version hidden"
+    );
+    let old = staffroom_ok(b, &["show", &id], None);
+    assert!(
+        old.contains(&format!("edited:    a newer version is {edit_id}")),
+        "{old}"
+    );
+    let not_mine = staffroom(
+        b,
+        &[
+            "post", "--edits", &edit_id, "--title", "Hijack", "--text", "x",
+        ],
+        None,
+    );
+    assert_eq!(not_mine.status.code(), Some(1), "only the author may edit");
+
     // Clear one-line errors, and exit code 1.
     let bad = staffroom(
         a,

@@ -86,7 +86,7 @@ async fn every_kind_posted_on_one_node_reaches_the_others() {
         for entry in &entries {
             node.wait_for_entry(&entry.id()).await;
             let stored = node.api().get(&entry.id()).await.expect("stored");
-            assert_eq!(&stored.entry, entry, "stored exactly as signed");
+            assert_eq!(&stored.stored.entry, entry, "stored exactly as signed");
         }
     }
     // Listings by enquiry and kind see the replicated entries on a node that did not post them.

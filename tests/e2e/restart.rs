@@ -34,7 +34,7 @@ async fn restarted_node_keeps_data_and_catches_new_posts() {
         .get(&before.id())
         .await
         .expect("kept across restart");
-    assert_eq!(kept.entry, before);
+    assert_eq!(kept.stored.entry, before);
     assert_eq!(
         c.api().networks().await.unwrap().len(),
         1,

@@ -30,6 +30,7 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
         author,
         enquiry: entry_id(&args.enquiry)?,
         reply_to: entry_id(&args.comments_on)?,
+        all_versions: args.all_versions,
         limit: Some(args.limit.into()),
     };
     let entries = api.list(&filter).await?;
@@ -45,10 +46,11 @@ pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let id: EntryId = id
         .parse()
         .context("show takes an entry's full id (see `staffroom list --json`)")?;
-    let entry = ctx.api()?.get(&id).await?;
+    let view = ctx.api()?.get(&id).await?;
     // Check the author's signature here too: trust the author's key, not the node.
-    let signature_ok = entry.entry.verify_signature().is_ok() && entry.entry.id() == id;
-    ctx.print(&entry, || render::full(&entry, signature_ok))
+    let entry = &view.stored.entry;
+    let signature_ok = entry.verify_signature().is_ok() && entry.id() == id;
+    ctx.print(&view, || render::full(&view, signature_ok))
 }
 
 pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {

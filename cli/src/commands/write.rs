@@ -120,7 +120,7 @@ async fn fetch(
     let id: EntryId = id
         .parse()
         .with_context(|| format!("the {what} must be given by its full id"))?;
-    Ok(api.get(&id).await?)
+    Ok(api.get(&id).await?.stored)
 }
 
 /// Signs `body` as the teacher and submits it; prints the new entry's id.

@@ -214,6 +214,9 @@ impl ApiClient {
         if let Some(t) = filter.reply_to {
             query.push(("reply_to", t.to_hex()));
         }
+        if filter.all_versions {
+            query.push(("all_versions", "true".to_owned()));
+        }
         if let Some(l) = filter.limit {
             query.push(("limit", l.to_string()));
         }
@@ -221,7 +224,7 @@ impl ApiClient {
             .await
     }
 
-    pub async fn get(&self, id: &EntryId) -> Result<StoredEntry, ClientError> {
+    pub async fn get(&self, id: &EntryId) -> Result<EntryView, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/entries/{id}"))))
             .await
     }

@@ -263,10 +263,14 @@ async fn list_entries(
 async fn get_entry(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<Json<crate::store::StoredEntry>, ApiError> {
+) -> Result<Json<EntryView>, ApiError> {
     let id: EntryId = id.parse().map_err(bad_request)?;
-    match s.ingest.store().get(&id)? {
-        Some(entry) => Ok(Json(entry)),
+    let store = s.ingest.store();
+    match store.get(&id)? {
+        Some(stored) => {
+            let edited_by = store.edited_by(&stored)?;
+            Ok(Json(EntryView { stored, edited_by }))
+        }
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
             "not_found",

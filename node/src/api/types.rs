@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use staffroom_protocol::{EntryId, NetworkId};
 
 use crate::net::PublishReport;
-use crate::store::InsertOutcome;
+use crate::store::{InsertOutcome, StoredEntry};
 
 /// Network names are local labels; this bounds them.
 pub const NETWORK_NAME_BYTES_MAX: usize = 100;
@@ -44,4 +44,13 @@ pub struct StatusResponse {
     pub connected_peers: usize,
     pub networks: usize,
     pub entries: u64,
+}
+
+/// One entry as `GET /v1/entries/{id}` returns it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EntryView {
+    #[serde(flatten)]
+    pub stored: StoredEntry,
+    /// The newest edit of this entry by its author, if there is one.
+    pub edited_by: Option<EntryId>,
 }

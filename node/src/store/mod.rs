@@ -55,6 +55,10 @@ pub struct ListFilter {
     pub enquiry: Option<EntryId>,
     /// Only comments on this entry.
     pub reply_to: Option<EntryId>,
+    /// Include entries that their author has since edited (by default only the latest
+    /// version of each entry is listed).
+    #[serde(default)]
+    pub all_versions: bool,
     pub limit: Option<usize>,
 }
 
@@ -222,11 +226,32 @@ impl Store {
             let Some(stored) = self.get(&id)? else {
                 continue;
             };
-            if filter.matches(&stored.entry) {
+            if filter.matches(&stored.entry)
+                && (filter.all_versions || self.edited_by(&stored)?.is_none())
+            {
                 out.push(stored);
             }
         }
         Ok(out)
+    }
+
+    /// The newest stored edit of `original`: an entry that supersedes it and has the same
+    /// author and kind. Edits claimed by anyone else are ignored, so nobody can hide another
+    /// teacher's words.
+    pub fn edited_by(&self, original: &StoredEntry) -> Result<Option<EntryId>, StoreError> {
+        let prefix = keys::ref_prefix(&original.id, Relation::Supersedes);
+        for item in self.trees.by_ref.scan_prefix(prefix).rev() {
+            let (key, _) = item?;
+            let Some(edit) = self.get(&keys::id_suffix(&key))? else {
+                continue;
+            };
+            if edit.entry.author == original.entry.author
+                && edit.entry.kind() == original.entry.kind()
+            {
+                return Ok(Some(edit.id));
+            }
+        }
+        Ok(None)
     }
 
     fn index_for(&self, f: &ListFilter) -> (&sled::Tree, Vec<u8>) {

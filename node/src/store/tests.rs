@@ -193,3 +193,66 @@ async fn concurrent_inserts_are_grouped_and_all_acknowledged() {
     }
     assert_eq!(store.entry_count(), 64);
 }
+
+#[tokio::test]
+async fn listings_show_the_latest_edit_by_the_same_author_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let net = network(1);
+    let record = NetworkRecord {
+        id: net,
+        name: String::new(),
+        joined_at_ms: 0,
+    };
+    store.join_network(record).await.unwrap();
+    let (alice, mallory) = (key(1), key(2));
+    let original = fixtures::signed(&alice, net, 1, vec![], fixtures::blog_body("v1"));
+    let supersedes = |id| {
+        vec![staffroom_protocol::Ref {
+            relation: staffroom_protocol::Relation::Supersedes,
+            id,
+        }]
+    };
+    let edit = fixtures::signed(
+        &alice,
+        net,
+        2,
+        supersedes(original.id()),
+        fixtures::blog_body("v2"),
+    );
+    let other = fixtures::signed(&alice, net, 3, vec![], fixtures::blog_body("other"));
+    let hijack = fixtures::signed(
+        &mallory,
+        net,
+        4,
+        supersedes(other.id()),
+        fixtures::blog_body("x"),
+    );
+    store
+        .insert(
+            [&original, &edit, &other, &hijack]
+                .into_iter()
+                .map(verified)
+                .collect(),
+        )
+        .await
+        .unwrap();
+    let titles = |all_versions| -> Vec<String> {
+        let filter = ListFilter {
+            network: Some(net),
+            all_versions,
+            ..Default::default()
+        };
+        store
+            .list(&filter)
+            .unwrap()
+            .iter()
+            .map(|e| e.entry.body.headline())
+            .collect()
+    };
+    // "other" stays: only its own author may replace it.
+    assert_eq!(titles(false), ["x", "other", "v2"]);
+    assert_eq!(titles(true), ["x", "other", "v2", "v1"]);
+    let stored = store.get(&original.id()).unwrap().unwrap();
+    assert_eq!(store.edited_by(&stored).unwrap(), Some(edit.id()));
+}
