@@ -6,6 +6,8 @@
 //! Two ingest paths are measured:
 //! - batch: `Ingest::ingest_many` in batches of 512, 4 batches in flight (sync's path);
 //! - single: one `Ingest::ingest` call per entry, 256 in flight (gossip's and the API's path).
+//!
+//! and, to show where time goes, the store alone on entries verified beforehand.
 
 use std::time::{Duration, Instant};
 
@@ -39,6 +41,17 @@ fn main() {
     let verify_rate = raw_verify_rate(&entries);
     println!("raw verify_strict, one core:     {verify_rate:>9.0} entries/s");
 
+    let start = Instant::now();
+    let mut keys = staffroom_protocol::KeyCache::default();
+    for bytes in &encoded {
+        staffroom_protocol::verify_entry_cached(bytes, u64::MAX / 2, &mut keys).expect("valid");
+    }
+    let full_rate = count as f64 / start.elapsed().as_secs_f64();
+    println!(
+        "verify_entry, one core:          {full_rate:>9.0} entries/s  = {:.2}x raw verify (decode, rules, key, hash)",
+        full_rate / verify_rate
+    );
+
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -47,6 +60,11 @@ fn main() {
     println!(
         "ingest, batches (verify+flush):  {batch_rate:>9.0} entries/s  = {:.2}x raw verify",
         batch_rate / verify_rate
+    );
+    let store_rate = runtime.block_on(store_only(&encoded));
+    println!(
+        "store only (pre-verified):       {store_rate:>9.0} entries/s  = {:.2}x raw verify",
+        store_rate / verify_rate
     );
     let single_rate = runtime.block_on(ingest_singles(encoded));
     println!(
@@ -82,6 +100,29 @@ async fn fresh_ingest() -> (tempfile::TempDir, Ingest) {
     };
     store.join_network(record).await.unwrap();
     (dir, Ingest::new(store))
+}
+
+/// The store's own cost: durable inserts of entries verified beforehand.
+async fn store_only(encoded: &[Vec<u8>]) -> f64 {
+    let (_dir, ingest) = fresh_ingest().await;
+    let verified: Vec<_> = encoded
+        .iter()
+        .map(|b| staffroom_protocol::verify_entry(b, u64::MAX / 2).unwrap())
+        .collect();
+    let start = Instant::now();
+    let mut in_flight = tokio::task::JoinSet::new();
+    for batch in verified.chunks(BATCH) {
+        if in_flight.len() >= BATCHES_IN_FLIGHT {
+            check(in_flight.join_next().await);
+        }
+        let store = ingest.store().clone();
+        let batch = batch.to_vec();
+        in_flight.spawn(async move { store.insert(batch).await.map(|r| r.len()) });
+    }
+    while let Some(done) = in_flight.join_next().await {
+        check(Some(done));
+    }
+    finish(&ingest, encoded.len(), start.elapsed())
 }
 
 async fn ingest_batches(encoded: Vec<Vec<u8>>) -> f64 {

@@ -3,7 +3,11 @@
 
 use std::sync::Arc;
 
-use staffroom_protocol::{verify_entry, EntryError, EntryId, NetworkId, VerifiedEntry};
+use std::cell::RefCell;
+
+use staffroom_protocol::{
+    verify_entry_cached, EntryError, EntryId, KeyCache, NetworkId, VerifiedEntry,
+};
 use tokio::sync::Semaphore;
 
 use crate::store::{InsertOutcome, Store, StoreError};
@@ -33,6 +37,11 @@ impl IngestError {
             IngestError::Invalid(_) | IngestError::WrongNetwork { .. }
         )
     }
+}
+
+thread_local! {
+    /// Each blocking thread keeps the authors' keys it has decompressed.
+    static KEYS: RefCell<KeyCache> = RefCell::new(KeyCache::default());
 }
 
 /// What became of one entry that passed verification.
@@ -83,9 +92,16 @@ impl Ingest {
             .await
             .expect("the semaphore is never closed");
         let now = now_ms();
-        tokio::task::spawn_blocking(move || batch.iter().map(|b| verify_entry(b, now)).collect())
-            .await
-            .map_err(|e| IngestError::Worker(e.to_string()))
+        tokio::task::spawn_blocking(move || {
+            KEYS.with_borrow_mut(|keys| {
+                batch
+                    .iter()
+                    .map(|b| verify_entry_cached(b, now, keys))
+                    .collect()
+            })
+        })
+        .await
+        .map_err(|e| IngestError::Worker(e.to_string()))
     }
 
     /// Verifies and durably stores one entry. `channel` is the network whose topic it came on,

@@ -203,11 +203,8 @@ impl Entry {
     /// Checks the signature with strict ed25519 verification (no malleable or small-order
     /// signatures, no weak keys), so every node reaches the same verdict.
     pub fn verify_signature(&self) -> Result<(), EntryError> {
-        let key = VerifyingKey::from_bytes(self.author.as_bytes())
-            .map_err(|_| EntryError::BadAuthorKey)?;
-        let signature = Signature::from_bytes(&self.signature);
-        key.verify_strict(&self.signed_message(), &signature)
-            .map_err(|_| EntryError::BadSignature)
+        let key = parse_author_key(&self.author)?;
+        verify_strict(&key, &self.signed_message(), &self.signature)
     }
 
     /// Reference rules: canonical order, no duplicates, and what each kind requires.
@@ -263,4 +260,19 @@ mod signature_hex {
             .map_err(|_| serde::de::Error::custom("signature must be 128 hex characters"))?;
         Ok(out)
     }
+}
+
+/// Decompresses an author's public key (the costly part of using a key: cache the result).
+pub(crate) fn parse_author_key(author: &AuthorId) -> Result<VerifyingKey, EntryError> {
+    VerifyingKey::from_bytes(author.as_bytes()).map_err(|_| EntryError::BadAuthorKey)
+}
+
+/// Strict ed25519 verification of `signed_message` (context included).
+pub(crate) fn verify_strict(
+    key: &VerifyingKey,
+    signed_message: &[u8],
+    signature: &[u8; 64],
+) -> Result<(), EntryError> {
+    key.verify_strict(signed_message, &Signature::from_bytes(signature))
+        .map_err(|_| EntryError::BadSignature)
 }

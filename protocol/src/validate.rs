@@ -1,8 +1,12 @@
 //! The single gate for untrusted entries: decode, check the rules, verify the signature.
 
-use crate::entry::Entry;
+use std::collections::HashMap;
+
+use ed25519_dalek::VerifyingKey;
+
+use crate::entry::{parse_author_key, verify_strict, Entry, SIGNING_CONTEXT};
 use crate::error::EntryError;
-use crate::ids::EntryId;
+use crate::ids::{AuthorId, EntryId};
 use crate::limits::CLOCK_SKEW_MS_MAX;
 
 /// An entry whose bytes decoded canonically, whose fields obey the rules and whose signature
@@ -31,11 +35,45 @@ impl VerifiedEntry {
     }
 }
 
+/// Authors' public keys already decompressed. Decompressing a key costs about a sixth of a
+/// signature check, and a network's entries come from a few hundred teachers at most, so
+/// verifiers keep one of these per thread.
+#[derive(Default)]
+pub struct KeyCache {
+    keys: HashMap<AuthorId, VerifyingKey>,
+}
+
+impl KeyCache {
+    /// Keys kept at most; past this the cache starts afresh (a cache, not a registry).
+    pub const KEYS_MAX: usize = 4096;
+
+    fn get(&mut self, author: &AuthorId) -> Result<VerifyingKey, EntryError> {
+        if let Some(key) = self.keys.get(author) {
+            return Ok(*key);
+        }
+        let key = parse_author_key(author)?;
+        if self.keys.len() >= Self::KEYS_MAX {
+            self.keys.clear();
+        }
+        self.keys.insert(*author, key);
+        Ok(key)
+    }
+}
+
 /// Checks an entry received from anywhere — gossip, sync or the API — in order of cost:
 /// size and structure, field rules, references, clock, then the signature.
 ///
 /// `now_ms` is the verifying node's clock in milliseconds since the Unix epoch.
 pub fn verify_entry(bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, EntryError> {
+    verify_entry_cached(bytes, now_ms, &mut KeyCache::default())
+}
+
+/// [`verify_entry`], reusing decompressed author keys from `keys`. Same verdicts.
+pub fn verify_entry_cached(
+    bytes: &[u8],
+    now_ms: u64,
+    keys: &mut KeyCache,
+) -> Result<VerifiedEntry, EntryError> {
     let entry = Entry::decode(bytes)?;
     entry.body.check()?;
     entry.check_references()?;
@@ -46,7 +84,13 @@ pub fn verify_entry(bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, EntryErr
             skew_ms_max: CLOCK_SKEW_MS_MAX,
         });
     }
-    entry.verify_signature()?;
+    // Decoding is canonical, so the content is exactly the received bytes before the
+    // signature: sign-check those rather than encoding the entry again.
+    let content = &bytes[..bytes.len() - 64];
+    let mut message = Vec::with_capacity(SIGNING_CONTEXT.len() + content.len());
+    message.extend_from_slice(SIGNING_CONTEXT);
+    message.extend_from_slice(content);
+    verify_strict(&keys.get(&entry.author)?, &message, &entry.signature)?;
     let id = EntryId(*blake3::hash(bytes).as_bytes());
     Ok(VerifiedEntry {
         entry,
