@@ -15,6 +15,7 @@ pub mod error;
 pub mod fixtures;
 pub mod ids;
 pub mod limits;
+pub mod sync;
 mod text;
 pub mod validate;
 

@@ -1,0 +1,195 @@
+//! The sorted set a node reconciles, per network: (created_at_ms, entry id) items in blocks,
+//! each block with the accumulator of its ids, so any range's fingerprint costs a few block
+//! sums plus at most two partial blocks, and an insert updates one block.
+
+use super::fingerprint::{Accumulator, Fingerprint};
+
+/// An item in reconciliation order: creation time, then id.
+pub type Item = (u64, [u8; 32]);
+
+/// A block splits in two past this many items.
+const BLOCK_ITEMS_MAX: usize = 512;
+
+#[derive(Debug, Clone, Default)]
+struct Block {
+    items: Vec<Item>,
+    acc: Accumulator,
+}
+
+/// Items sorted by (time, id), with incrementally maintained range fingerprints.
+#[derive(Debug, Clone, Default)]
+pub struct SyncIndex {
+    blocks: Vec<Block>,
+    len: usize,
+}
+
+impl SyncIndex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Adds an item; false if it was already present.
+    pub fn insert(&mut self, item: Item) -> bool {
+        if self.blocks.is_empty() {
+            self.blocks.push(Block::default());
+        }
+        // The first block whose last item is >= item (or the last block).
+        let b = self
+            .blocks
+            .partition_point(|blk| blk.items.last().is_some_and(|last| *last < item))
+            .min(self.blocks.len() - 1);
+        let block = &mut self.blocks[b];
+        let Err(at) = block.items.binary_search(&item) else {
+            return false;
+        };
+        block.items.insert(at, item);
+        block.acc.add_id(&item.1);
+        self.len += 1;
+        if block.items.len() > BLOCK_ITEMS_MAX {
+            let upper = block.items.split_off(block.items.len() / 2);
+            block.acc = accumulate(&block.items);
+            let acc = accumulate(&upper);
+            self.blocks.insert(b + 1, Block { items: upper, acc });
+        }
+        true
+    }
+
+    pub fn contains(&self, item: &Item) -> bool {
+        let (b, _) = self.locate_item(item);
+        self.blocks
+            .get(b)
+            .is_some_and(|blk| blk.items.binary_search(item).is_ok())
+    }
+
+    /// The position of the first item >= `item` (the number of items before it).
+    pub fn lower_bound(&self, item: &Item) -> usize {
+        let (b, before) = self.locate_item(item);
+        match self.blocks.get(b) {
+            Some(blk) => before + blk.items.partition_point(|x| x < item),
+            None => self.len,
+        }
+    }
+
+    /// Block index holding the first item >= `item`, and the count of items before that block.
+    fn locate_item(&self, item: &Item) -> (usize, usize) {
+        let mut before = 0;
+        for (b, blk) in self.blocks.iter().enumerate() {
+            if blk.items.last().is_some_and(|last| last >= item) {
+                return (b, before);
+            }
+            before += blk.items.len();
+        }
+        (self.blocks.len(), before)
+    }
+
+    /// Block index and offset of position `pos`.
+    fn locate_pos(&self, mut pos: usize) -> (usize, usize) {
+        for (b, blk) in self.blocks.iter().enumerate() {
+            if pos < blk.items.len() {
+                return (b, pos);
+            }
+            pos -= blk.items.len();
+        }
+        (self.blocks.len(), 0)
+    }
+
+    /// The fingerprint of the items at positions `from..to`.
+    pub fn fingerprint(&self, from: usize, to: usize) -> Fingerprint {
+        let mut acc = Accumulator::default();
+        if from >= to {
+            return acc.fingerprint();
+        }
+        let (mut b, mut offset) = self.locate_pos(from);
+        let mut remaining = to - from;
+        while remaining > 0 && b < self.blocks.len() {
+            let blk = &self.blocks[b];
+            let available = blk.items.len() - offset;
+            if offset == 0 && remaining >= available {
+                acc.add(&blk.acc);
+                remaining -= available;
+            } else {
+                let take = remaining.min(available);
+                blk.items[offset..offset + take]
+                    .iter()
+                    .for_each(|it| acc.add_id(&it.1));
+                remaining -= take;
+            }
+            b += 1;
+            offset = 0;
+        }
+        acc.fingerprint()
+    }
+
+    /// The items at positions `from..to`, in order.
+    pub fn items(&self, from: usize, to: usize) -> impl Iterator<Item = &Item> + '_ {
+        let (b, offset) = self.locate_pos(from);
+        self.blocks[b.min(self.blocks.len())..]
+            .iter()
+            .flat_map(|blk| blk.items.iter())
+            .skip(offset)
+            .take(to.saturating_sub(from))
+    }
+
+    pub fn item_at(&self, pos: usize) -> Option<&Item> {
+        let (b, offset) = self.locate_pos(pos);
+        self.blocks.get(b).and_then(|blk| blk.items.get(offset))
+    }
+}
+
+fn accumulate(items: &[Item]) -> Accumulator {
+    let mut acc = Accumulator::default();
+    items.iter().for_each(|it| acc.add_id(&it.1));
+    acc
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(t: u64, n: u32) -> Item {
+        (t, *blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    #[test]
+    fn matches_a_sorted_vec_through_splits() {
+        let mut index = SyncIndex::new();
+        let mut reference = Vec::new();
+        for n in 0..3000u32 {
+            let it = item(u64::from(n * 7919 % 1000), n);
+            assert!(index.insert(it));
+            reference.push(it);
+        }
+        assert!(!index.insert(reference[5]), "duplicates are refused");
+        reference.sort();
+        assert_eq!(index.len(), reference.len());
+        assert!(index.blocks.len() > 4, "blocks split");
+        let all: Vec<Item> = index.items(0, index.len()).copied().collect();
+        assert_eq!(all, reference);
+        for (from, to) in [
+            (0, 3000),
+            (0, 1),
+            (17, 1800),
+            (511, 513),
+            (2999, 3000),
+            (40, 40),
+        ] {
+            let expected = accumulate(&reference[from..to]).fingerprint();
+            assert_eq!(index.fingerprint(from, to), expected, "{from}..{to}");
+            let listed: Vec<Item> = index.items(from, to).copied().collect();
+            assert_eq!(listed, reference[from..to]);
+        }
+        assert_eq!(index.lower_bound(&reference[1234]), 1234);
+        assert_eq!(index.lower_bound(&(u64::MAX, [0; 32])), 3000);
+        assert_eq!(index.item_at(77), Some(&reference[77]));
+        assert!(index.contains(&reference[2000]));
+        assert!(!index.contains(&item(5000, 1)));
+    }
+}

@@ -1,0 +1,20 @@
+//! Catch-up sync, sans-IO: the per-network index of (time, id) items with incremental range
+//! fingerprints, the reconciliation messages, the reconciliation itself, and the request and
+//! response frames nodes exchange. Nothing here touches a socket or a clock.
+
+mod fingerprint;
+mod index;
+mod message;
+mod reconcile;
+mod wire;
+
+pub use fingerprint::{Accumulator, Fingerprint, FINGERPRINT_BYTES};
+pub use index::{Item, SyncIndex};
+pub use message::{Bound, Message, MessageError, Mode, Range, MESSAGE_BYTES_MAX};
+pub use reconcile::{respond, Diff, Initiator, Params, ReconcileError, ROUNDS_MAX};
+pub use wire::{
+    SyncRequest, SyncResponse, WireError, FETCH_IDS_MAX, FRAME_BYTES_MAX, PUSH_BYTES_MAX,
+};
+
+#[cfg(test)]
+mod tests;

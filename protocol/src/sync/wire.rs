@@ -1,0 +1,349 @@
+//! The request and response frames of the sync protocol (`/staffroom/sync/1`), hand-encoded
+//! and bounded on encode and decode.
+//!
+//! ```text
+//! request  = 0 network:[32] message:blob        reconcile: a range message
+//!          | 1 network:[32] count:varint id:[32]*count          fetch these entries
+//!          | 2 network:[32] count:varint entry:blob*count       push these entries
+//! response = 0 message:blob                     reconcile
+//!          | 1 count:varint entry:blob*count    entries (those found, in request order)
+//!          | 2 accepted:varint rejected:varint  push result
+//!          | 3 reason:blob                      refused (not a member, busy), UTF-8
+//! blob     = len:varint bytes
+//! ```
+
+use crate::ids::{EntryId, NetworkId};
+use crate::limits::ENTRY_BYTES_MAX;
+
+/// One frame at most, either way.
+pub const FRAME_BYTES_MAX: usize = 4 * 1024 * 1024;
+/// Ids in one fetch.
+pub const FETCH_IDS_MAX: usize = 1024;
+/// Entry bytes in one push or one fetch response (a frame has room for this plus framing).
+pub const PUSH_BYTES_MAX: usize = 2 * 1024 * 1024;
+const REASON_BYTES_MAX: usize = 200;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncRequest {
+    Reconcile {
+        network: NetworkId,
+        message: Vec<u8>,
+    },
+    Fetch {
+        network: NetworkId,
+        ids: Vec<EntryId>,
+    },
+    Push {
+        network: NetworkId,
+        entries: Vec<Vec<u8>>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncResponse {
+    Reconcile { message: Vec<u8> },
+    Entries { entries: Vec<Vec<u8>> },
+    Pushed { accepted: u64, rejected: u64 },
+    Refused { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum WireError {
+    #[error("sync frame is {len} bytes, more than the {max}-byte limit")]
+    TooLarge { len: usize, max: usize },
+    #[error("sync frame is malformed: {0}")]
+    Malformed(&'static str),
+}
+
+impl SyncRequest {
+    pub fn network(&self) -> NetworkId {
+        match self {
+            SyncRequest::Reconcile { network, .. }
+            | SyncRequest::Fetch { network, .. }
+            | SyncRequest::Push { network, .. } => *network,
+        }
+    }
+
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::new();
+        match self {
+            SyncRequest::Reconcile { network, message } => {
+                out.push(0);
+                out.extend_from_slice(network.as_bytes());
+                put_blob(&mut out, message);
+            }
+            SyncRequest::Fetch { network, ids } => {
+                if ids.len() > FETCH_IDS_MAX {
+                    return Err(WireError::Malformed("too many ids in one fetch"));
+                }
+                out.push(1);
+                out.extend_from_slice(network.as_bytes());
+                put_varint(&mut out, ids.len() as u64);
+                ids.iter()
+                    .for_each(|id| out.extend_from_slice(id.as_bytes()));
+            }
+            SyncRequest::Push { network, entries } => {
+                out.push(2);
+                out.extend_from_slice(network.as_bytes());
+                put_entries(&mut out, entries)?;
+            }
+        }
+        check_len(out)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SyncRequest, WireError> {
+        check_len_ref(bytes)?;
+        let mut r = Reader { bytes, pos: 0 };
+        let tag = r.u8()?;
+        let mut network = [0u8; 32];
+        network.copy_from_slice(r.take(32)?);
+        let network = NetworkId(network);
+        let request = match tag {
+            0 => SyncRequest::Reconcile {
+                network,
+                message: r.blob(FRAME_BYTES_MAX)?.to_vec(),
+            },
+            1 => {
+                let count = r.varint()? as usize;
+                if count > FETCH_IDS_MAX {
+                    return Err(WireError::Malformed("too many ids in one fetch"));
+                }
+                let raw = r.take(count * 32)?;
+                let ids = raw
+                    .chunks_exact(32)
+                    .map(|c| EntryId(c.try_into().expect("32-byte chunks")))
+                    .collect();
+                SyncRequest::Fetch { network, ids }
+            }
+            2 => SyncRequest::Push {
+                network,
+                entries: r.entries()?,
+            },
+            _ => return Err(WireError::Malformed("unknown request")),
+        };
+        r.finish()?;
+        Ok(request)
+    }
+}
+
+impl SyncResponse {
+    pub fn encode(&self) -> Result<Vec<u8>, WireError> {
+        let mut out = Vec::new();
+        match self {
+            SyncResponse::Reconcile { message } => {
+                out.push(0);
+                put_blob(&mut out, message);
+            }
+            SyncResponse::Entries { entries } => {
+                out.push(1);
+                put_entries(&mut out, entries)?;
+            }
+            SyncResponse::Pushed { accepted, rejected } => {
+                out.push(2);
+                put_varint(&mut out, *accepted);
+                put_varint(&mut out, *rejected);
+            }
+            SyncResponse::Refused { reason } => {
+                out.push(3);
+                let cut: String = reason.chars().take(REASON_BYTES_MAX / 4).collect();
+                put_blob(&mut out, cut.as_bytes());
+            }
+        }
+        check_len(out)
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<SyncResponse, WireError> {
+        check_len_ref(bytes)?;
+        let mut r = Reader { bytes, pos: 0 };
+        let response = match r.u8()? {
+            0 => SyncResponse::Reconcile {
+                message: r.blob(FRAME_BYTES_MAX)?.to_vec(),
+            },
+            1 => SyncResponse::Entries {
+                entries: r.entries()?,
+            },
+            2 => SyncResponse::Pushed {
+                accepted: r.varint()?,
+                rejected: r.varint()?,
+            },
+            3 => {
+                let raw = r.blob(REASON_BYTES_MAX)?;
+                SyncResponse::Refused {
+                    reason: String::from_utf8_lossy(raw).into_owned(),
+                }
+            }
+            _ => return Err(WireError::Malformed("unknown response")),
+        };
+        r.finish()?;
+        Ok(response)
+    }
+}
+
+fn check_len(out: Vec<u8>) -> Result<Vec<u8>, WireError> {
+    check_len_ref(&out)?;
+    Ok(out)
+}
+
+fn check_len_ref(bytes: &[u8]) -> Result<(), WireError> {
+    if bytes.len() > FRAME_BYTES_MAX {
+        return Err(WireError::TooLarge {
+            len: bytes.len(),
+            max: FRAME_BYTES_MAX,
+        });
+    }
+    Ok(())
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn put_blob(out: &mut Vec<u8>, blob: &[u8]) {
+    put_varint(out, blob.len() as u64);
+    out.extend_from_slice(blob);
+}
+
+fn put_entries(out: &mut Vec<u8>, entries: &[Vec<u8>]) -> Result<(), WireError> {
+    let total: usize = entries.iter().map(Vec::len).sum();
+    if total > PUSH_BYTES_MAX || entries.iter().any(|e| e.len() > ENTRY_BYTES_MAX) {
+        return Err(WireError::Malformed(
+            "entries exceed the batch or entry size limit",
+        ));
+    }
+    put_varint(out, entries.len() as u64);
+    entries.iter().for_each(|e| put_blob(out, e));
+    Ok(())
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
+        let end = end.ok_or(WireError::Malformed("truncated"))?;
+        let out = &self.bytes[self.pos..end];
+        self.pos = end;
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, WireError> {
+        Ok(self.take(1)?[0])
+    }
+    fn varint(&mut self) -> Result<u64, WireError> {
+        let mut v = 0u64;
+        for shift in (0..64).step_by(7) {
+            let b = self.u8()?;
+            v |= u64::from(b & 0x7f) << shift;
+            if b & 0x80 == 0 {
+                return Ok(v);
+            }
+        }
+        Err(WireError::Malformed("varint too long"))
+    }
+    fn blob(&mut self, max: usize) -> Result<&'a [u8], WireError> {
+        let len = self.varint()? as usize;
+        if len > max {
+            return Err(WireError::Malformed("field longer than its limit"));
+        }
+        self.take(len)
+    }
+    fn entries(&mut self) -> Result<Vec<Vec<u8>>, WireError> {
+        let count = self.varint()? as usize;
+        // Every entry takes at least one byte, so the count is bounded by what is left.
+        if count > self.bytes.len() - self.pos {
+            return Err(WireError::Malformed("entry count exceeds the frame"));
+        }
+        let mut entries = Vec::with_capacity(count);
+        let mut total = 0usize;
+        for _ in 0..count {
+            let entry = self.blob(ENTRY_BYTES_MAX)?;
+            total += entry.len();
+            if total > PUSH_BYTES_MAX {
+                return Err(WireError::Malformed("entries exceed the batch size limit"));
+            }
+            entries.push(entry.to_vec());
+        }
+        Ok(entries)
+    }
+    fn finish(self) -> Result<(), WireError> {
+        if self.pos != self.bytes.len() {
+            return Err(WireError::Malformed("trailing bytes"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_round_trip() {
+        let net = NetworkId([3; 32]);
+        let requests = [
+            SyncRequest::Reconcile {
+                network: net,
+                message: vec![1, 0, 0],
+            },
+            SyncRequest::Fetch {
+                network: net,
+                ids: vec![EntryId([1; 32]), EntryId([2; 32])],
+            },
+            SyncRequest::Push {
+                network: net,
+                entries: vec![vec![9; 300], vec![]],
+            },
+        ];
+        for r in requests {
+            assert_eq!(SyncRequest::decode(&r.encode().unwrap()).unwrap(), r);
+        }
+        let responses = [
+            SyncResponse::Reconcile {
+                message: vec![1, 0, 0],
+            },
+            SyncResponse::Entries {
+                entries: vec![vec![7; 10]],
+            },
+            SyncResponse::Pushed {
+                accepted: 3,
+                rejected: 1,
+            },
+            SyncResponse::Refused {
+                reason: "not a member".into(),
+            },
+        ];
+        for r in responses {
+            assert_eq!(SyncResponse::decode(&r.encode().unwrap()).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn bounds_hold_both_ways() {
+        let net = NetworkId([3; 32]);
+        let ids = vec![EntryId([1; 32]); FETCH_IDS_MAX + 1];
+        assert!(SyncRequest::Fetch { network: net, ids }.encode().is_err());
+        let big = vec![vec![0u8; ENTRY_BYTES_MAX]; PUSH_BYTES_MAX / ENTRY_BYTES_MAX + 1];
+        assert!(SyncRequest::Push {
+            network: net,
+            entries: big
+        }
+        .encode()
+        .is_err());
+        assert!(SyncRequest::decode(&vec![0u8; FRAME_BYTES_MAX + 1]).is_err());
+        // A count claiming more entries than bytes left is refused before allocating.
+        let mut lie = vec![1u8];
+        put_varint(&mut lie, u64::MAX >> 1);
+        assert!(SyncResponse::decode(&lie).is_err());
+        assert!(SyncResponse::decode(&[9]).is_err());
+        assert!(
+            SyncResponse::decode(&[2, 1, 1, 0]).is_err(),
+            "trailing bytes"
+        );
+    }
+}
