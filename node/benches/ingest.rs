@@ -136,7 +136,7 @@ async fn ingest_batches(encoded: Vec<Vec<u8>>) -> f64 {
         }
         let ingest = ingest.clone();
         let batch = batch.to_vec();
-        in_flight.spawn(async move { ingest.ingest_many(batch).await.map(|r| r.len()) });
+        in_flight.spawn(async move { ingest.ingest_many(batch, None).await.map(|r| r.len()) });
     }
     while let Some(done) = in_flight.join_next().await {
         check(Some(done));

@@ -46,6 +46,8 @@ pub struct NodeConfig {
     pub api_listen: SocketAddr,
     /// Find peers on the local network by mDNS (not on loopback: tests dial explicitly).
     pub mdns: bool,
+    /// When catch-up sync runs.
+    pub sync: crate::sync::SyncConfig,
 }
 
 impl Default for NodeConfig {
@@ -58,6 +60,7 @@ impl Default for NodeConfig {
             peers: Vec::new(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_API_PORT)),
             mdns: true,
+            sync: crate::sync::SyncConfig::default(),
         }
     }
 }

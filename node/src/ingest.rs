@@ -141,10 +141,11 @@ impl Ingest {
     }
 
     /// Verifies many entries across all cores and stores the valid ones in one durable group.
-    /// Results come back in input order.
+    /// Results come back in input order. `channel`, if given, is the network they must be in.
     pub async fn ingest_many(
         &self,
         batch: Vec<Vec<u8>>,
+        channel: Option<NetworkId>,
     ) -> Result<Vec<Result<(EntryId, InsertOutcome), IngestError>>, IngestError> {
         let slots = self.verify_slots.available_permits().max(1);
         let chunk = batch.len().div_ceil(slots).max(1);
@@ -161,6 +162,12 @@ impl Ingest {
             for verdict in verdicts? {
                 ids.push(match verdict {
                     Err(e) => Err(IngestError::from(e)),
+                    Ok(v) if channel.is_some_and(|c| c != v.entry().network) => {
+                        Err(IngestError::WrongNetwork {
+                            entry: v.entry().network,
+                            channel: channel.expect("checked"),
+                        })
+                    }
                     Ok(v) if self.store.network(&v.entry().network)?.is_none() => {
                         Err(IngestError::NotMember(v.entry().network))
                     }

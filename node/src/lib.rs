@@ -11,6 +11,7 @@ pub mod net;
 mod node;
 pub mod secret_file;
 pub mod store;
+pub mod sync;
 
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{run, start, NodeError, RunningNode};

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::net::TcpListener;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::api::{self, ApiClient, ApiState};
@@ -13,7 +13,7 @@ use crate::config::{DataDir, NodeConfig};
 use crate::ingest::Ingest;
 use crate::net::{self, NetClient, NetConfig};
 use crate::store::{Store, StoreError};
-use crate::{identity, secret_file};
+use crate::{identity, secret_file, sync};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -75,6 +75,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         source,
     })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
+    let (sync_triggers, sync_trigger_rx) = mpsc::channel(sync::scheduler::TRIGGER_QUEUE_MAX);
 
     let net = net::spawn(
         NetConfig {
@@ -83,6 +84,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             peers: config.peers.clone(),
             mdns: config.mdns,
             networks: networks.iter().map(|n| n.id).collect(),
+            sync_triggers,
         },
         ingest.clone(),
         shutdown_rx.clone(),
@@ -100,6 +102,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         addr: config.api_listen,
         source,
     })?;
+    let scheduler = tokio::spawn(sync::scheduler::run(
+        config.sync,
+        net.client.clone(),
+        ingest.clone(),
+        sync_trigger_rx,
+        shutdown_rx.clone(),
+    ));
     let state = ApiState::new(ingest, net.client.clone(), api_token.clone());
     let api_task = tokio::spawn(async move {
         if let Err(e) = api::serve(listener, state, shutdown_rx).await {
@@ -119,7 +128,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         data,
         store,
         shutdown,
-        tasks: vec![net.task, api_task],
+        tasks: vec![net.task, api_task, scheduler],
     })
 }
 

@@ -224,6 +224,16 @@ impl ApiClient {
             .await
     }
 
+    /// Syncs now with every peer sharing `network` (or any network), returning each session.
+    pub async fn sync(
+        &self,
+        network: Option<NetworkId>,
+    ) -> Result<Vec<crate::sync::SyncReport>, ClientError> {
+        let body = SyncRequestBody { network };
+        self.send(self.http.post(self.url("/v1/sync")).json(&body))
+            .await
+    }
+
     pub async fn get(&self, id: &EntryId) -> Result<EntryView, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/entries/{id}"))))
             .await

@@ -56,6 +56,7 @@ pub async fn serve(
         .route("/v1/networks", get(networks).post(join_network))
         .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry))
+        .route("/v1/sync", axum::routing::post(sync_now))
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state);
@@ -277,4 +278,19 @@ async fn get_entry(
             format!("no entry {id} on this node"),
         )),
     }
+}
+
+async fn sync_now(
+    State(s): State<ApiState>,
+    body: Result<Json<SyncRequestBody>, JsonRejection>,
+) -> Result<Json<Vec<crate::sync::SyncReport>>, ApiError> {
+    let Json(req) = body.map_err(|e| bad_request(e.body_text()))?;
+    if let Some(network) = req.network {
+        if s.ingest.store().network(&network)?.is_none() {
+            return Err(IngestError::NotMember(network).into());
+        }
+    }
+    Ok(Json(
+        crate::sync::scheduler::sync_now(&s.net, &s.ingest, req.network).await,
+    ))
 }

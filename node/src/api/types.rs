@@ -54,3 +54,9 @@ pub struct EntryView {
     /// The newest edit of this entry by its author, if there is one.
     pub edited_by: Option<EntryId>,
 }
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequestBody {
+    /// Only this network; all shared networks when omitted.
+    pub network: Option<NetworkId>,
+}

@@ -5,7 +5,9 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{allow_block_list, gossipsub, identify, mdns, ping};
+use libp2p::{allow_block_list, gossipsub, identify, mdns, ping, request_response};
+
+use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
@@ -16,7 +18,14 @@ pub struct Behaviour {
     pub ping: ping::Behaviour,
     /// Local-network discovery; off when configured so, or when mDNS cannot start.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
+    /// Catch-up sync: reconcile, fetch and push (`/staffroom/sync/1`).
+    pub sync: request_response::Behaviour<SyncCodec>,
 }
+
+/// One sync request's round trip at most; a stalled peer fails the request, not the session.
+const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// Sync streams open at once per connection.
+const SYNC_STREAMS_MAX: usize = 16;
 
 impl Behaviour {
     pub fn new(key: &Keypair, mdns_enabled: bool) -> Behaviour {
@@ -42,6 +51,13 @@ impl Behaviour {
             ),
             ping: ping::Behaviour::new(ping::Config::new()),
             mdns: mdns.into(),
+            sync: request_response::Behaviour::with_codec(
+                SyncCodec,
+                [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                request_response::Config::default()
+                    .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                    .with_max_concurrent_streams(SYNC_STREAMS_MAX),
+            ),
         }
     }
 }

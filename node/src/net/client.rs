@@ -2,6 +2,7 @@
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
+use staffroom_protocol::sync::{SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
 use tokio::sync::{mpsc, oneshot};
 
@@ -15,6 +16,8 @@ pub enum NetError {
     Listen { addr: String, reason: String },
     #[error("cannot subscribe to network {network}: {reason}")]
     Subscribe { network: NetworkId, reason: String },
+    #[error("sync request failed: {0}")]
+    Sync(String),
 }
 
 /// What became of a publish. Gossip is best-effort: a node with no peers still stores the
@@ -65,6 +68,15 @@ pub(super) enum Command {
     },
     Status {
         reply: oneshot::Sender<NetStatus>,
+    },
+    SyncRequest {
+        peer: PeerId,
+        request: SyncRequest,
+        reply: oneshot::Sender<Result<SyncResponse, NetError>>,
+    },
+    CutOff {
+        peer: PeerId,
+        reason: String,
     },
 }
 
@@ -120,5 +132,24 @@ impl NetClient {
 
     pub async fn status(&self) -> Result<NetStatus, NetError> {
         self.call(|reply| Command::Status { reply }).await
+    }
+
+    /// Sends a sync request to `peer` and waits for its response.
+    pub async fn sync_request(
+        &self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> Result<SyncResponse, NetError> {
+        self.call(|reply| Command::SyncRequest {
+            peer,
+            request,
+            reply,
+        })
+        .await?
+    }
+
+    /// Blocks and disconnects a peer that broke the protocol.
+    pub async fn cut_off(&self, peer: PeerId, reason: String) {
+        let _ = self.tx.send(Command::CutOff { peer, reason }).await;
     }
 }

@@ -11,11 +11,13 @@ use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::identity::Keypair;
+use libp2p::request_response::{self, OutboundRequestId, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, noise, tcp, yamux, Multiaddr, PeerId, Swarm};
+use staffroom_protocol::sync::{SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::{JoinHandle, JoinSet};
 use tracing::Instrument;
 
@@ -24,6 +26,8 @@ use super::client::{Command, NetClient, NetError, NetStatus, PeerInfo, PublishRe
 use super::gossip;
 use crate::ingest::{Ingest, IngestError, Ingested};
 use crate::store::InsertOutcome;
+use crate::sync::serve::{self, Verdict};
+use crate::sync::SyncTrigger;
 
 /// Commands queued for the loop at most.
 const COMMAND_QUEUE_MAX: usize = 256;
@@ -40,6 +44,10 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 const PEER_ADDRESSES_MAX: usize = 8;
 /// Blocked peers remembered at most.
 const BLOCKED_PEERS_MAX: usize = 10_000;
+/// Sync requests this node waits on at once.
+const SYNC_PENDING_MAX: usize = 64;
+/// Sync requests from peers being answered at once; beyond, peers are told to come back.
+const SYNC_SERVING_MAX: usize = 32;
 
 pub struct NetConfig {
     pub keypair: Keypair,
@@ -47,6 +55,8 @@ pub struct NetConfig {
     pub peers: Vec<Multiaddr>,
     pub mdns: bool,
     pub networks: Vec<NetworkId>,
+    /// Where to say that a peer now shares a network with this node.
+    pub sync_triggers: mpsc::Sender<SyncTrigger>,
 }
 
 /// The running network side: its client, its listen addresses, and the loop's task.
@@ -91,6 +101,9 @@ pub async fn spawn(
         commands,
         ingest,
         validations: JoinSet::new(),
+        sync_pending: HashMap::new(),
+        sync_serving: JoinSet::new(),
+        sync_triggers: config.sync_triggers,
         peers: HashMap::new(),
         explicit: config
             .peers
@@ -176,11 +189,24 @@ struct Validated {
     result: Result<Ingested, IngestError>,
 }
 
+/// A sync request answered, waiting to be sent back.
+struct Served {
+    channel: ResponseChannel<SyncResponse>,
+    response: SyncResponse,
+    peer: PeerId,
+    verdict: Verdict,
+}
+
+type SyncReply = oneshot::Sender<Result<SyncResponse, NetError>>;
+
 struct EventLoop {
     swarm: Swarm<Behaviour>,
     commands: mpsc::Receiver<Command>,
     ingest: Ingest,
     validations: JoinSet<Validated>,
+    sync_pending: HashMap<OutboundRequestId, SyncReply>,
+    sync_serving: JoinSet<Served>,
+    sync_triggers: mpsc::Sender<SyncTrigger>,
     peers: HashMap<PeerId, PeerState>,
     explicit: Vec<ExplicitPeer>,
 }
@@ -199,11 +225,18 @@ impl EventLoop {
                         Err(e) => tracing::error!(error = %e, "gossip validation task failed"),
                     }
                 }
+                Some(done) = self.sync_serving.join_next(), if !self.sync_serving.is_empty() => {
+                    match done {
+                        Ok(served) => self.send_sync_response(served),
+                        Err(e) => tracing::error!(error = %e, "sync serving task failed"),
+                    }
+                }
                 _ = redial.tick() => self.redial(),
             }
         }
         // Let in-flight validations finish storing what they verified; nothing outlives us.
         while self.validations.join_next().await.is_some() {}
+        self.sync_serving.shutdown().await;
         tracing::info!("network event loop stopped");
     }
 
@@ -223,7 +256,93 @@ impl EventLoop {
                 reason: reason.to_string(),
             })?;
         tracing::info!(network = %network.short(), "subscribed to network");
+        // Peers already in the network: catch up with them now.
+        let hash = gossip::topic(&network).hash();
+        let sharing: Vec<PeerId> = self
+            .swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .map(|(peer, _)| *peer)
+            .collect();
+        for peer in sharing {
+            self.trigger_sync(peer, network);
+        }
         Ok(())
+    }
+
+    fn trigger_sync(&self, peer: PeerId, network: NetworkId) {
+        // A full queue only delays this peer's catch-up to the next anti-entropy round.
+        let _ = self
+            .sync_triggers
+            .try_send(SyncTrigger::Shared { peer, network });
+    }
+
+    fn send_sync_response(&mut self, served: Served) {
+        if let Verdict::Misbehaved(reason) = &served.verdict {
+            self.block(served.peer, reason);
+        }
+        let _ = self
+            .swarm
+            .behaviour_mut()
+            .sync
+            .send_response(served.channel, served.response);
+    }
+
+    fn handle_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
+        match event {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
+                    if self.sync_serving.len() >= SYNC_SERVING_MAX {
+                        let busy = SyncResponse::Refused {
+                            reason: "busy; try again later".into(),
+                        };
+                        let _ = self.swarm.behaviour_mut().sync.send_response(channel, busy);
+                        return;
+                    }
+                    let ingest = self.ingest.clone();
+                    let span = tracing::debug_span!("sync_serve", %peer, network = %request.network().short());
+                    self.sync_serving.spawn(
+                        async move {
+                            let (response, verdict) = serve::serve(peer, request, &ingest).await;
+                            Served {
+                                channel,
+                                response,
+                                peer,
+                                verdict,
+                            }
+                        }
+                        .instrument(span),
+                    );
+                }
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
+                    if let Some(reply) = self.sync_pending.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                request_id,
+                error,
+                peer,
+                ..
+            } => {
+                tracing::debug!(%peer, error = %error, "sync request failed");
+                if let Some(reply) = self.sync_pending.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Sync(error.to_string())));
+                }
+            }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, error = %error, "answering a sync request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
     }
 
     fn dial(&mut self, addr: Multiaddr) -> Result<ConnectionId, NetError> {
@@ -292,6 +411,21 @@ impl EventLoop {
             Command::Peers { reply } => {
                 let _ = reply.send(self.peer_infos());
             }
+            Command::SyncRequest {
+                peer,
+                request,
+                reply,
+            } => {
+                if self.sync_pending.len() >= SYNC_PENDING_MAX {
+                    let _ = reply.send(Err(NetError::Sync(
+                        "too many sync requests in flight".into(),
+                    )));
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().sync.send_request(&peer, request);
+                self.sync_pending.insert(id, reply);
+            }
+            Command::CutOff { peer, reason } => self.block(peer, &reason),
             Command::Status { reply } => {
                 let _ = reply.send(NetStatus {
                     peer_id: self.swarm.local_peer_id().to_string(),
@@ -329,6 +463,7 @@ impl EventLoop {
     fn handle_event(&mut self, event: SwarmEvent<BehaviourEvent>) {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.handle_gossip(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -429,10 +564,20 @@ impl EventLoop {
                 );
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
-                if let (Some(network), Some(state)) =
-                    (gossip::network_of(&topic), self.peers.get_mut(&peer_id))
-                {
+                let Some(network) = gossip::network_of(&topic) else {
+                    return;
+                };
+                if let Some(state) = self.peers.get_mut(&peer_id) {
                     state.networks.insert(network);
+                }
+                if self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .topics()
+                    .any(|t| *t == topic)
+                {
+                    self.trigger_sync(peer_id, network);
                 }
             }
             gossipsub::Event::Unsubscribed { peer_id, topic } => {
@@ -489,9 +634,14 @@ impl EventLoop {
         if state.invalid_messages < gossip::INVALID_MESSAGES_MAX {
             return;
         }
+        self.block(peer, "too many invalid entries");
+    }
+
+    /// Blocks and disconnects `peer`: it broke the protocol or sent invalid entries.
+    fn block(&mut self, peer: PeerId, reason: &str) {
         let behaviour = self.swarm.behaviour_mut();
         if behaviour.blocked.blocked_peers().len() < BLOCKED_PEERS_MAX {
-            tracing::warn!(%peer, "blocking peer: too many invalid entries");
+            tracing::warn!(%peer, reason, "blocking peer");
             behaviour.blocked.block_peer(peer);
         }
         behaviour.gossipsub.blacklist_peer(&peer);

@@ -5,6 +5,7 @@ mod behaviour;
 mod client;
 mod event_loop;
 pub mod gossip;
+pub mod sync_codec;
 
 pub use behaviour::{Behaviour, BehaviourEvent};
 pub use client::{NetClient, NetError, NetStatus, PeerInfo, PublishReport};

@@ -9,6 +9,9 @@
 //! | `by_network_kind_time` | network ‖ kind ‖ created_at_ms ‖ id          |
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
 
+use std::collections::HashMap;
+
+use staffroom_protocol::sync::SyncIndex;
 use staffroom_protocol::{Entry, EntryId, EntryKind, NetworkId, Relation};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
@@ -67,4 +70,27 @@ pub fn id_suffix(key: &[u8]) -> EntryId {
     assert!(key.len() >= 32, "index key shorter than an id");
     id.copy_from_slice(&key[key.len() - 32..]);
     EntryId(id)
+}
+
+/// Rebuilds every network's sync index from the `by_network_time` keys alone (no entry is
+/// decoded), skipping keys whose entry record a crash cut short.
+pub fn sync_indexes(
+    by_time: &sled::Tree,
+    entries: &sled::Tree,
+) -> sled::Result<HashMap<NetworkId, SyncIndex>> {
+    let mut out: HashMap<NetworkId, SyncIndex> = HashMap::new();
+    for item in by_time.iter() {
+        let (key, _) = item?;
+        if key.len() != 32 + 8 + 32 {
+            continue;
+        }
+        let id = id_suffix(&key);
+        if !entries.contains_key(id.as_bytes())? {
+            continue;
+        }
+        let network = NetworkId(key[..32].try_into().expect("32 bytes"));
+        let time = u64::from_be_bytes(key[32..40].try_into().expect("8 bytes"));
+        out.entry(network).or_default().insert((time, id.0));
+    }
+    Ok(out)
 }

@@ -9,11 +9,13 @@
 mod keys;
 mod writer;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
+use staffroom_protocol::sync::SyncIndex;
 use staffroom_protocol::{AuthorId, Entry, EntryId, EntryKind, NetworkId, Relation, VerifiedEntry};
 
 pub use writer::InsertOutcome;
@@ -93,6 +95,9 @@ pub(crate) struct Trees {
     by_ref: sled::Tree,
     networks: sled::Tree,
     entry_count: AtomicU64,
+    /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
+    /// range fingerprints and updated by the writer as entries are stored.
+    sync: RwLock<HashMap<NetworkId, SyncIndex>>,
 }
 
 /// A handle to the store; cheap to clone. Dropping the last handle stops the writer thread
@@ -112,14 +117,17 @@ impl Store {
             .open()?;
         let entries = db.open_tree("entries")?;
         let entry_count = AtomicU64::new(entries.len() as u64);
+        let by_time = db.open_tree("by_network_time")?;
+        let sync = RwLock::new(keys::sync_indexes(&by_time, &entries)?);
         let trees = Arc::new(Trees {
             entries,
-            by_time: db.open_tree("by_network_time")?,
+            by_time,
             by_author: db.open_tree("by_author_time")?,
             by_kind: db.open_tree("by_network_kind_time")?,
             by_ref: db.open_tree("by_reference")?,
             networks: db.open_tree("networks")?,
             entry_count,
+            sync,
             db,
         });
         let writer = writer::spawn(trees.clone(), WRITE_QUEUE_MAX)?;
@@ -186,6 +194,16 @@ impl Store {
         // The bytes were verified before they were stored and still hash to their id.
         let entry = Entry::decode(&bytes).map_err(|_| StoreError::Corrupt(*id))?;
         Ok(Some(StoredEntry { id: *id, entry }))
+    }
+
+    /// Runs `f` on the sync index of `network` (empty if nothing is stored for it yet).
+    pub fn with_sync_index<R>(&self, network: &NetworkId, f: impl FnOnce(&SyncIndex) -> R) -> R {
+        // A poisoned lock means a writer panicked mid-insert; the index is still a valid set.
+        let indexes = self.trees.sync.read().unwrap_or_else(|e| e.into_inner());
+        match indexes.get(network) {
+            Some(index) => f(index),
+            None => f(&SyncIndex::new()),
+        }
     }
 
     /// Number of entries stored (kept in memory; sled's own `len` is a full scan).

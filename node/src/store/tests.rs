@@ -256,3 +256,27 @@ async fn listings_show_the_latest_edit_by_the_same_author_only() {
     let stored = store.get(&original.id()).unwrap().unwrap();
     assert_eq!(store.edited_by(&stored).unwrap(), Some(edit.id()));
 }
+
+#[tokio::test]
+async fn sync_index_follows_inserts_and_is_rebuilt_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(4);
+    let entries: Vec<_> = (0..100)
+        .map(|n| fixtures::numbered_post(&k, network(1), n))
+        .collect();
+    let fingerprint = {
+        let store = Store::open(dir.path()).unwrap();
+        store
+            .insert(entries.iter().map(verified).collect())
+            .await
+            .unwrap();
+        let (len, fp) =
+            store.with_sync_index(&network(1), |ix| (ix.len(), ix.fingerprint(0, ix.len())));
+        assert_eq!(len, 100);
+        assert_eq!(store.with_sync_index(&network(2), |ix| ix.len()), 0);
+        fp
+    };
+    let store = Store::open(dir.path()).unwrap();
+    let rebuilt = store.with_sync_index(&network(1), |ix| ix.fingerprint(0, ix.len()));
+    assert_eq!(rebuilt, fingerprint, "the same set after a restart");
+}

@@ -189,6 +189,10 @@ fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, 
     }
     trees.entries.insert(id.as_bytes(), verified.bytes())?;
     trees.entry_count.fetch_add(1, Ordering::Relaxed);
+    let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
+    sync.entry(entry.network)
+        .or_default()
+        .insert((entry.created_at_ms, id.0));
     Ok(InsertOutcome::Inserted)
 }
 
