@@ -1,14 +1,85 @@
-//! A hostile peer for tests: a bare libp2p gossipsub node that publishes whatever bytes it is
-//! told to, with no validation of its own, on a task the test controls.
+//! A hostile peer for tests: a bare libp2p node that publishes whatever gossip it is told to,
+//! with no validation of its own, and answers sync requests according to a [`SyncLie`].
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::gossipsub::{self, MessageAuthenticity};
-use libp2p::swarm::SwarmEvent;
+use libp2p::request_response::{self, ProtocolSupport};
+use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
 use staffroom_node::net::gossip;
+use staffroom_node::net::sync_codec::{SyncCodec, SYNC_PROTOCOL};
+use staffroom_protocol::sync::{Bound, Message, Mode, SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
+
+/// How the hostile peer answers sync requests.
+#[derive(Debug, Clone)]
+pub enum SyncLie {
+    /// Claims to hold these ids; never delivers them.
+    Claims(Vec<[u8; 32]>),
+    /// Claims these entries' ids and delivers them (forged) when asked.
+    Serves(Vec<Vec<u8>>),
+}
+
+#[derive(NetworkBehaviour)]
+struct HostileBehaviour {
+    gossipsub: gossipsub::Behaviour,
+    sync: request_response::Behaviour<SyncCodec>,
+}
+
+impl SyncLie {
+    fn claimed_ids(&self) -> Vec<[u8; 32]> {
+        match self {
+            SyncLie::Claims(ids) => ids.clone(),
+            SyncLie::Serves(entries) => entries
+                .iter()
+                .map(|e| *blake3::hash(e).as_bytes())
+                .collect(),
+        }
+    }
+
+    /// Asks for the peer's ids everywhere, then claims to hold ids it lacks.
+    fn answer(&self, request: SyncRequest) -> SyncResponse {
+        match request {
+            SyncRequest::Reconcile { message, .. } => {
+                let Ok(message) = Message::decode(&message) else {
+                    return SyncResponse::Refused {
+                        reason: "bad message".into(),
+                    };
+                };
+                let mut reply = Message::default();
+                for range in message.ranges {
+                    let mode = match range.mode {
+                        Mode::IdList(listed) => Mode::IdListReply {
+                            not_in_list: self.claimed_ids(),
+                            wanted: vec![0; listed.len().div_ceil(8)],
+                        },
+                        Mode::Skip => Mode::Skip,
+                        _ => Mode::ListRequest,
+                    };
+                    reply.push(range.upper, mode);
+                }
+                if reply.ranges.is_empty() {
+                    reply.push(Bound::Infinity, Mode::Skip);
+                }
+                SyncResponse::Reconcile {
+                    message: reply.encode().expect("small message"),
+                }
+            }
+            SyncRequest::Fetch { .. } => match self {
+                SyncLie::Claims(_) => SyncResponse::Entries { entries: vec![] },
+                SyncLie::Serves(entries) => SyncResponse::Entries {
+                    entries: entries.clone(),
+                },
+            },
+            SyncRequest::Push { entries, .. } => SyncResponse::Pushed {
+                accepted: entries.len() as u64,
+                rejected: 0,
+            },
+        }
+    }
+}
 use tokio::sync::{mpsc, oneshot};
 
 /// What the hostile peer saw, for the test to wait on.
@@ -17,6 +88,7 @@ pub enum Seen {
     Subscribed(PeerId),
     Disconnected(PeerId),
     DialFailed,
+    SyncRequest,
 }
 
 enum Command {
@@ -34,6 +106,11 @@ pub struct Hostile {
 impl Hostile {
     /// Connects to `target` and subscribes to `network`'s topic.
     pub async fn connect(target: Multiaddr, network: NetworkId) -> Hostile {
+        Self::connect_lying(target, network, SyncLie::Claims(vec![])).await
+    }
+
+    /// Connects as [`Hostile::connect`], answering sync requests with `lie`.
+    pub async fn connect_lying(target: Multiaddr, network: NetworkId, lie: SyncLie) -> Hostile {
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
             .with_tcp(
@@ -42,18 +119,27 @@ impl Hostile {
                 yamux::Config::default,
             )
             .expect("tcp transport")
-            .with_behaviour(|_| {
-                gossipsub::Behaviour::<
-                    gossipsub::IdentityTransform,
-                    gossipsub::AllowAllSubscriptionFilter,
-                >::new(MessageAuthenticity::Anonymous, gossip::config())
-                .expect("gossipsub")
+            .with_behaviour(|_| HostileBehaviour {
+                gossipsub: gossipsub::Behaviour::new(
+                    MessageAuthenticity::Anonymous,
+                    gossip::config(),
+                )
+                .expect("gossipsub"),
+                sync: request_response::Behaviour::with_codec(
+                    SyncCodec,
+                    [(SYNC_PROTOCOL, ProtocolSupport::Full)],
+                    request_response::Config::default(),
+                ),
             })
             .expect("behaviour")
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build();
         let topic = gossip::topic(&network);
-        swarm.behaviour_mut().subscribe(&topic).expect("subscribe");
+        swarm
+            .behaviour_mut()
+            .gossipsub
+            .subscribe(&topic)
+            .expect("subscribe");
         swarm.dial(target).expect("dial");
         let peer_id = *swarm.local_peer_id();
         let (commands, mut rx) = mpsc::channel::<Command>(16);
@@ -63,7 +149,7 @@ impl Hostile {
                 tokio::select! {
                     command = rx.recv() => match command {
                         Some(Command::Publish(bytes, reply)) => {
-                            let result = swarm.behaviour_mut().publish(topic.clone(), bytes);
+                            let result = swarm.behaviour_mut().gossipsub.publish(topic.clone(), bytes);
                             let _ = reply.send(result.map(|_| ()).map_err(|e| e.to_string()));
                         }
                         Some(Command::Dial(addr)) => {
@@ -73,8 +159,18 @@ impl Hostile {
                     },
                     event = swarm.select_next_some() => {
                         let seen = match event {
-                            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { peer_id, .. }) => {
-                                Some(Seen::Subscribed(peer_id))
+                            SwarmEvent::Behaviour(HostileBehaviourEvent::Gossipsub(
+                                gossipsub::Event::Subscribed { peer_id, .. },
+                            )) => Some(Seen::Subscribed(peer_id)),
+                            SwarmEvent::Behaviour(HostileBehaviourEvent::Sync(
+                                request_response::Event::Message {
+                                    message: request_response::Message::Request { request, channel, .. },
+                                    ..
+                                },
+                            )) => {
+                                let answer = lie.answer(request);
+                                let _ = swarm.behaviour_mut().sync.send_response(channel, answer);
+                                Some(Seen::SyncRequest)
                             }
                             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {
                                 Some(Seen::Disconnected(peer_id))

@@ -40,6 +40,55 @@ impl TestNode {
         TestNode { node, dir }
     }
 
+    /// Starts a node in a fresh temporary directory, with `adjust` applied to its config.
+    pub async fn start_with(peers: &[Multiaddr], adjust: impl FnOnce(&mut NodeConfig)) -> TestNode {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut config = config(dir.path(), peers);
+        adjust(&mut config);
+        let node = staffroom_node::start(config).await.expect("node starts");
+        TestNode { node, dir }
+    }
+
+    /// Posts `count` blog posts by `key` through the API; returns their ids.
+    pub async fn post_many(
+        &self,
+        key: &staffroom_protocol::SigningKey,
+        network: NetworkId,
+        count: u64,
+    ) -> Vec<EntryId> {
+        let api = self.api();
+        let mut ids = Vec::new();
+        for n in 0..count {
+            let entry = staffroom_protocol::fixtures::signed(
+                key,
+                network,
+                now_ms() - 1_000_000 + n,
+                vec![],
+                staffroom_protocol::fixtures::blog_body(&format!(
+                    "Post {n} by {}",
+                    self.node.peer_id
+                )),
+            );
+            ids.push(api.submit(entry.encode()).await.expect("accepted").id);
+        }
+        ids
+    }
+
+    /// Entries this node stores.
+    pub async fn entry_count(&self) -> u64 {
+        self.api().status().await.expect("status").entries
+    }
+
+    /// Waits until this node stores exactly `count` entries.
+    pub async fn wait_for_count(&self, count: u64) {
+        let api = self.api();
+        eventually(&format!("{count} entries on {}", self.node.peer_id), || {
+            let api = api.clone();
+            async move { api.status().await.is_ok_and(|s| s.entries == count) }
+        })
+        .await;
+    }
+
     /// Stops the node, keeping its data directory.
     pub async fn stop(self) -> tempfile::TempDir {
         self.node.stop().await.expect("node stops cleanly");

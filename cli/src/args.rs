@@ -58,6 +58,12 @@ pub enum Command {
     Peers,
     /// Dial a peer node by its multiaddr (…/p2p/<peer id>)
     Dial { addr: String },
+    /// Catch up now with every connected peer: fetch what this node lacks, send what they lack
+    Sync {
+        /// Only this network (id or local name)
+        #[arg(long, short)]
+        network: Option<String>,
+    },
     /// This node's identity, addresses and counts
     Status,
 }

@@ -201,6 +201,25 @@ fn init_post_on_one_node_and_read_on_another() {
     );
     assert_eq!(not_mine.status.code(), Some(1), "only the author may edit");
 
+    // On-demand sync reports what moved: the nodes already agree, so nothing does.
+    let synced = json(&staffroom_ok(
+        b,
+        &["sync", "--json", "--network", "Maths hub"],
+        None,
+    ));
+    let report = &synced.as_array().expect("one report per peer")[0];
+    assert_eq!(report["peer"], peer_a, "{synced}");
+    assert_eq!(report["error"], Value::Null, "{synced}");
+    assert_eq!(
+        (
+            report["entries_received"].as_u64(),
+            report["entries_sent"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+    let text = staffroom_ok(b, &["sync"], None);
+    assert!(text.contains("received 0, sent 0 entries"), "{text}");
+
     // Clear one-line errors, and exit code 1.
     let bad = staffroom(
         a,

@@ -4,3 +4,4 @@ mod cli;
 mod forged;
 mod replication;
 mod restart;
+mod sync;

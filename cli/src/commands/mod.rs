@@ -79,6 +79,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Show { id } => read::show(&ctx, &id).await,
         Command::Peers => read::peers(&ctx).await,
         Command::Dial { addr } => read::dial(&ctx, &addr).await,
+        Command::Sync { network } => read::sync(&ctx, network.as_deref()).await,
         Command::Status => read::status(&ctx).await,
     }
 }

@@ -97,3 +97,36 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         text
     })
 }
+
+pub async fn sync(ctx: &Ctx, network: Option<&str>) -> anyhow::Result<()> {
+    let api = ctx.api()?;
+    let network = match network {
+        Some(n) => Some(resolve_network(&api, Some(n)).await?),
+        None => None,
+    };
+    let reports = api.sync(network).await?;
+    ctx.print(&reports, || {
+        if reports.is_empty() {
+            return "No connected peer shares a network with this node.\n".into();
+        }
+        reports
+            .iter()
+            .map(|r| {
+                let net = r.network.map(|n| n.short()).unwrap_or_default();
+                let outcome = match &r.error {
+                    None => format!(
+                        "received {}, sent {} entries in {} round(s); {} bytes out, {} in; {} ms",
+                        r.entries_received,
+                        r.entries_sent,
+                        r.rounds,
+                        r.bytes_sent,
+                        r.bytes_received,
+                        r.duration_ms
+                    ),
+                    Some(e) => format!("failed: {e}"),
+                };
+                format!("{}  network {net}  {outcome}\n", r.peer)
+            })
+            .collect()
+    })
+}
