@@ -10,7 +10,7 @@ use libp2p::swarm::{NetworkBehaviour, SwarmEvent};
 use libp2p::{noise, tcp, yamux, Multiaddr, PeerId};
 use staffroom_node::net::gossip;
 use staffroom_node::net::sync_codec::{SyncCodec, SYNC_PROTOCOL};
-use staffroom_protocol::sync::{Bound, Message, Mode, SyncRequest, SyncResponse};
+use staffroom_protocol::sync::{prefix, Bound, Message, Mode, SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
 
 /// How the hostile peer answers sync requests.
@@ -52,7 +52,7 @@ impl SyncLie {
                 for range in message.ranges {
                     let mode = match range.mode {
                         Mode::IdList(listed) => Mode::IdListReply {
-                            not_in_list: self.claimed_ids(),
+                            not_in_list: self.claimed_ids().iter().map(prefix).collect(),
                             wanted: vec![0; listed.len().div_ceil(8)],
                         },
                         Mode::Skip => Mode::Skip,

@@ -2,7 +2,7 @@
 //! each side), run through encoded messages. Prints rounds, bytes each way, time, and bytes per
 //! differing id, beside a naive baseline that sends every id (32 bytes each) both ways.
 //!
-//! Run: `cargo bench -p staffroom-protocol --bench reconcile [-- branches leaf]`.
+//! Run: `cargo bench -p staffroom-protocol --bench reconcile [-- branches leaf sum]`.
 
 use std::time::Instant;
 
@@ -27,6 +27,10 @@ fn main() {
             .get(1)
             .copied()
             .unwrap_or(Params::default().leaf_items_max),
+        sum_items_max: args
+            .get(2)
+            .copied()
+            .unwrap_or(Params::default().sum_items_max),
     };
     let n = 100_000u64;
     println!("reconcile: n = {n} per side, {params:?}; differences spread at random or all recent");

@@ -187,6 +187,21 @@ impl Store {
         Ok(Some(bytes.to_vec()))
     }
 
+    /// The canonical bytes of up to `limit` entries whose ids start with `prefix`, each checked
+    /// against its id. Sync fetches by 8-byte prefix; two ids sharing one are a rare accident.
+    pub fn get_by_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees.entries.scan_prefix(prefix).take(limit) {
+            let (key, bytes) = item?;
+            if blake3::hash(&bytes).as_bytes()[..] != key[..] {
+                let id = keys::id_suffix(&key);
+                return Err(StoreError::Corrupt(id));
+            }
+            out.push(bytes.to_vec());
+        }
+        Ok(out)
+    }
+
     pub fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
         let Some(bytes) = self.get_bytes(id)? else {
             return Ok(None);

@@ -20,4 +20,5 @@ pub use session::{SyncError, SyncReport};
 pub const PARAMS: Params = Params {
     branches: 4,
     leaf_items_max: 16,
+    sum_items_max: 256,
 };

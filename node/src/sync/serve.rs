@@ -8,6 +8,9 @@ use staffroom_protocol::sync::{
 use super::PARAMS;
 use crate::ingest::Ingest;
 
+/// Entries returned for one id prefix at most (honest prefixes match one entry).
+const PREFIX_MATCHES_MAX: usize = 2;
+
 /// How the peer behaved in a request, for the event loop to act on.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
@@ -45,19 +48,21 @@ pub async fn serve(peer: PeerId, request: SyncRequest, ingest: &Ingest) -> (Sync
         SyncRequest::Fetch { ids, .. } => {
             let mut entries = Vec::new();
             let mut bytes = 0;
-            for id in ids.iter().take(FETCH_IDS_MAX) {
-                let Ok(Some(entry)) = store.get_bytes(id) else {
+            'prefixes: for prefix in ids.iter().take(FETCH_IDS_MAX) {
+                let Ok(found) = store.get_by_prefix(prefix, PREFIX_MATCHES_MAX) else {
                     continue;
                 };
-                // Only this network's entries: knowing an id does not open another network.
-                if entry.get(1..33) != Some(network.as_bytes()) {
-                    continue;
+                for entry in found {
+                    // Only this network's entries: knowing an id does not open another network.
+                    if entry.get(1..33) != Some(network.as_bytes()) {
+                        continue;
+                    }
+                    if bytes + entry.len() > PUSH_BYTES_MAX {
+                        break 'prefixes;
+                    }
+                    bytes += entry.len();
+                    entries.push(entry);
                 }
-                if bytes + entry.len() > PUSH_BYTES_MAX {
-                    break;
-                }
-                bytes += entry.len();
-                entries.push(entry);
             }
             (SyncResponse::Entries { entries }, Verdict::Fine)
         }

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::sync::{
-    Initiator, Message, SyncRequest, SyncResponse, FETCH_IDS_MAX, PUSH_BYTES_MAX,
+    prefix, IdPrefix, Initiator, Message, SyncRequest, SyncResponse, FETCH_IDS_MAX, PUSH_BYTES_MAX,
 };
 use staffroom_protocol::{EntryId, NetworkId};
 
@@ -38,6 +38,8 @@ pub struct SyncReport {
     pub peer: String,
     pub network: Option<NetworkId>,
     pub rounds: u32,
+    /// Request-response round trips, reconciliation and transfers together.
+    pub requests: u32,
     /// Reconciliation bytes this node sent and received (frames, without transport overhead).
     pub reconcile_bytes_sent: u64,
     pub reconcile_bytes_received: u64,
@@ -113,6 +115,7 @@ impl Session<'_> {
                 reason: e.to_string(),
             })?;
         self.report.bytes_sent += sent;
+        self.report.requests += 1;
         self.report.bytes_received += response.encode().map_err(local)?.len() as u64;
         if let SyncResponse::Refused { reason } = response {
             return Err(SyncError::Refused {
@@ -158,16 +161,20 @@ impl Session<'_> {
                 .with_sync_index(&network, |index| initiator.handle(index, &reply))
                 .map_err(|e| self.misbehaved(e.to_string()))?;
             have.extend(diff.have.into_iter().map(EntryId));
-            need.extend(diff.need.into_iter().map(EntryId));
+            need.extend(diff.need);
             match next {
                 Some(m) => message = m,
                 None => break,
             }
         }
         // Entries can arrive by gossip meanwhile: fetch only what is still missing.
-        let need: Vec<EntryId> = need
+        let need: Vec<IdPrefix> = need
             .into_iter()
-            .filter(|id| !store.contains(id).unwrap_or(false))
+            .filter(|p| {
+                store
+                    .get_by_prefix(p, 1)
+                    .map_or(true, |found| found.is_empty())
+            })
             .collect();
         self.fetch(need).await?;
         self.push(have.into_iter().collect()).await
@@ -176,7 +183,7 @@ impl Session<'_> {
     /// Fetches `need` in batches. Each round asks again only for what is still missing, so a
     /// response cut short by its size limit is continued, and a peer that claims ids it cannot
     /// produce ends the batch (counted as undelivered) instead of stalling it.
-    async fn fetch(&mut self, need: Vec<EntryId>) -> Result<(), SyncError> {
+    async fn fetch(&mut self, need: Vec<IdPrefix>) -> Result<(), SyncError> {
         for chunk in need.chunks(FETCH_IDS_MAX) {
             let mut wanted = chunk.to_vec();
             while !wanted.is_empty() {
@@ -191,10 +198,10 @@ impl Session<'_> {
                     self.report.entries_undelivered += wanted.len() as u64;
                     break;
                 }
-                let asked: HashSet<EntryId> = wanted.iter().copied().collect();
+                let asked: HashSet<IdPrefix> = wanted.iter().copied().collect();
                 let mut received = HashSet::new();
                 for bytes in &entries {
-                    let id = EntryId(*blake3::hash(bytes).as_bytes());
+                    let id = prefix(blake3::hash(bytes).as_bytes());
                     if !asked.contains(&id) || !received.insert(id) {
                         return Err(self.misbehaved("sent an entry that was not asked for"));
                     }

@@ -5,12 +5,17 @@
 //! accumulator per block and never rescans. Ids are BLAKE3 outputs, so sums of honest sets
 //! are uniformly spread; hashing the sum with the count keeps a fingerprint from revealing it.
 
-/// Bytes of a fingerprint on the wire: a 2^-96 chance that two different ranges collide, and
-/// 2^96 work to make a chosen range collide. A collision only delays one range until the sets
+/// Bytes of a fingerprint on the wire: a 2^-64 chance that two different ranges collide, and
+/// 2^64 work to make a chosen range collide. A collision only delays one range until the sets
 /// change again; every range costs these bytes, so they are kept short.
-pub const FINGERPRINT_BYTES: usize = 12;
+pub const FINGERPRINT_BYTES: usize = 8;
 
 pub type Fingerprint = [u8; FINGERPRINT_BYTES];
+
+/// Bytes of a sum on the wire: its low half, so a false match needs a 2^-128 coincidence.
+pub const SUM_BYTES: usize = 16;
+
+pub type LowSum = [u8; SUM_BYTES];
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Accumulator {
@@ -47,6 +52,38 @@ impl Accumulator {
         self.count
     }
 
+    /// The raw sum, as 32 little-endian bytes (what a sum range puts on the wire).
+    pub fn sum_bytes(&self) -> [u8; 32] {
+        let mut out = [0u8; 32];
+        for (i, limb) in self.sum.iter().enumerate() {
+            out[i * 8..i * 8 + 8].copy_from_slice(&limb.to_le_bytes());
+        }
+        out
+    }
+
+    /// The low [`SUM_BYTES`] bytes of the sum: enough to name a single differing id.
+    pub fn low_sum(&self) -> LowSum {
+        self.sum_bytes()[..SUM_BYTES]
+            .try_into()
+            .expect("prefix of the sum")
+    }
+
+    /// The low [`SUM_BYTES`] bytes of `self − other` (mod 2^128): when two sets differ by
+    /// exactly one item, the larger set's sum minus the smaller's is that item's id, and the
+    /// low bytes of a difference depend only on the low bytes of the sums.
+    pub fn low_sum_minus(&self, other: &LowSum) -> LowSum {
+        let mut out = [0u8; SUM_BYTES];
+        let mut borrow = 0u64;
+        for i in 0..SUM_BYTES / 8 {
+            let o = u64::from_le_bytes(other[i * 8..i * 8 + 8].try_into().expect("8 bytes"));
+            let (d1, b1) = self.sum[i].overflowing_sub(o);
+            let (d2, b2) = d1.overflowing_sub(borrow);
+            out[i * 8..i * 8 + 8].copy_from_slice(&d2.to_le_bytes());
+            borrow = u64::from(b1) + u64::from(b2);
+        }
+        out
+    }
+
     pub fn fingerprint(&self) -> Fingerprint {
         let mut hasher = blake3::Hasher::new();
         for limb in self.sum {
@@ -79,6 +116,18 @@ mod tests {
         let mut fewer = Accumulator::default();
         ids[1..].iter().for_each(|id| fewer.add_id(id));
         assert_ne!(fewer.fingerprint(), forward.fingerprint());
+    }
+
+    #[test]
+    fn one_extra_item_is_the_difference_of_sums() {
+        let ids: Vec<[u8; 32]> = (0u8..30).map(|i| *blake3::hash(&[i]).as_bytes()).collect();
+        let (mut small, mut large) = (Accumulator::default(), Accumulator::default());
+        ids[..29].iter().for_each(|id| small.add_id(id));
+        ids.iter().for_each(|id| large.add_id(id));
+        assert_eq!(
+            large.low_sum_minus(&small.low_sum())[..],
+            ids[29][..SUM_BYTES]
+        );
     }
 
     #[test]

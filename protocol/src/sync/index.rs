@@ -103,9 +103,14 @@ impl SyncIndex {
 
     /// The fingerprint of the items at positions `from..to`.
     pub fn fingerprint(&self, from: usize, to: usize) -> Fingerprint {
+        self.accumulate(from, to).fingerprint()
+    }
+
+    /// The accumulator (sum and count) of the items at positions `from..to`.
+    pub fn accumulate(&self, from: usize, to: usize) -> Accumulator {
         let mut acc = Accumulator::default();
         if from >= to {
-            return acc.fingerprint();
+            return acc;
         }
         let (mut b, mut offset) = self.locate_pos(from);
         let mut remaining = to - from;
@@ -125,7 +130,7 @@ impl SyncIndex {
             b += 1;
             offset = 0;
         }
-        acc.fingerprint()
+        acc
     }
 
     /// The items at positions `from..to`, in order.

@@ -11,19 +11,24 @@
 //! mode 1  = fingerprint     fp:[12]
 //! mode 2  = id list         count:varint prefix:[8]*count the initiator's ids in the range,
 //!                                                         as their first 8 bytes
-//! mode 3  = id list reply   count:varint id:[32]*count    the responder's ids missing from
+//! mode 3  = id list reply   count:varint prefix:[8]*count the responder's ids missing from
 //!                           bitmap_len:varint bitmap      the list; bit i set: listed id i
 //!                                                         is missing at the responder
 //! mode 4  = list request                                  "send me your ids for this range"
+//! mode 5  = sum             count:varint sum:[16]         the low 16 bytes of the sum of the
+//!                                                         sender's ids (as little-endian
+//!                                                         256-bit integers, mod 2^256)
+//! mode 6  = you lack        count:varint prefix:[8]*count the range is settled once you
+//!                                                         have these ids (responder only)
 //! ```
 //!
-//! Lists carry id prefixes: in a range of a few dozen items, two 8-byte prefixes collide with
-//! chance ~2^-55, and making one collide on purpose takes ~2^64 work; the full ids travel
-//! only where they are needed, in replies.
+//! Ids travel as 8-byte prefixes: in a range of a few hundred items, two prefixes collide with
+//! chance ~2^-47, and making one collide on purpose takes ~2^64 work. Entries are then fetched
+//! by prefix, and each delivered entry's hash is checked against the prefixes asked for.
 //!
 //! A message is at most [`MESSAGE_BYTES_MAX`] bytes; both encoder and decoder check it.
 
-use super::fingerprint::{Fingerprint, FINGERPRINT_BYTES};
+use super::fingerprint::{Fingerprint, LowSum, FINGERPRINT_BYTES, SUM_BYTES};
 
 /// Bytes of an id in an id list.
 pub const ID_PREFIX_BYTES: usize = 8;
@@ -97,10 +102,15 @@ pub enum Mode {
     Fingerprint(Fingerprint),
     IdList(Vec<IdPrefix>),
     IdListReply {
-        not_in_list: Vec<[u8; 32]>,
+        not_in_list: Vec<IdPrefix>,
         wanted: Vec<u8>,
     },
     ListRequest,
+    Sum {
+        count: u64,
+        sum: LowSum,
+    },
+    YouLack(Vec<IdPrefix>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -169,19 +179,27 @@ impl Message {
                 }
                 Mode::IdList(prefixes) => {
                     out.push(2);
-                    put_varint(&mut out, prefixes.len() as u64);
-                    prefixes.iter().for_each(|p| out.extend_from_slice(p));
+                    put_prefixes(&mut out, prefixes);
                 }
                 Mode::IdListReply {
                     not_in_list,
                     wanted,
                 } => {
                     out.push(3);
-                    put_ids(&mut out, not_in_list);
+                    put_prefixes(&mut out, not_in_list);
                     put_varint(&mut out, wanted.len() as u64);
                     out.extend_from_slice(wanted);
                 }
                 Mode::ListRequest => out.push(4),
+                Mode::Sum { count, sum } => {
+                    out.push(5);
+                    put_varint(&mut out, *count);
+                    out.extend_from_slice(sum);
+                }
+                Mode::YouLack(ids) => {
+                    out.push(6);
+                    put_prefixes(&mut out, ids);
+                }
             }
             if out.len() > MESSAGE_BYTES_MAX {
                 return Err(MessageError::TooLarge {
@@ -250,7 +268,7 @@ impl Message {
                 }
                 2 => Mode::IdList(r.prefixes()?),
                 3 => {
-                    let not_in_list = r.ids()?;
+                    let not_in_list = r.prefixes()?;
                     let len = r.varint()? as usize;
                     Mode::IdListReply {
                         not_in_list,
@@ -258,6 +276,14 @@ impl Message {
                     }
                 }
                 4 => Mode::ListRequest,
+                5 => {
+                    let count = r.varint()?;
+                    Mode::Sum {
+                        count,
+                        sum: r.take(SUM_BYTES)?.try_into().expect("sum bytes"),
+                    }
+                }
+                6 => Mode::YouLack(r.prefixes()?),
                 _ => return Err(MessageError::Malformed("unknown range mode")),
             };
             ranges.push(Range { upper, mode });
@@ -283,9 +309,9 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-fn put_ids(out: &mut Vec<u8>, ids: &[[u8; 32]]) {
-    put_varint(out, ids.len() as u64);
-    ids.iter().for_each(|id| out.extend_from_slice(id));
+fn put_prefixes(out: &mut Vec<u8>, prefixes: &[IdPrefix]) {
+    put_varint(out, prefixes.len() as u64);
+    prefixes.iter().for_each(|p| out.extend_from_slice(p));
 }
 
 struct Cursor<'a> {
@@ -324,19 +350,6 @@ impl<'a> Cursor<'a> {
         Ok(raw
             .chunks_exact(ID_PREFIX_BYTES)
             .map(|c| c.try_into().expect("prefix chunks"))
-            .collect())
-    }
-    fn ids(&mut self) -> Result<Vec<[u8; 32]>, MessageError> {
-        let count = self.varint()? as usize;
-        // Checked against the bytes left before allocating.
-        let raw = self.take(
-            count
-                .checked_mul(32)
-                .ok_or(MessageError::Malformed("id count"))?,
-        )?;
-        Ok(raw
-            .chunks_exact(32)
-            .map(|c| c.try_into().expect("32-byte chunks"))
             .collect())
     }
 }
@@ -397,7 +410,7 @@ mod tests {
         m.push(
             Bound::Infinity,
             Mode::IdListReply {
-                not_in_list: vec![[5; 32]],
+                not_in_list: vec![[5; 8]],
                 wanted: vec![0b10],
             },
         );

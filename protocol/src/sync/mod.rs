@@ -8,9 +8,11 @@ mod message;
 mod reconcile;
 mod wire;
 
-pub use fingerprint::{Accumulator, Fingerprint, FINGERPRINT_BYTES};
+pub use fingerprint::{Accumulator, Fingerprint, LowSum, FINGERPRINT_BYTES, SUM_BYTES};
 pub use index::{Item, SyncIndex};
-pub use message::{Bound, Message, MessageError, Mode, Range, MESSAGE_BYTES_MAX};
+pub use message::{
+    prefix, Bound, IdPrefix, Message, MessageError, Mode, Range, ID_PREFIX_BYTES, MESSAGE_BYTES_MAX,
+};
 pub use reconcile::{respond, Diff, Initiator, Params, ReconcileError, ROUNDS_MAX};
 pub use wire::{
     SyncRequest, SyncResponse, WireError, FETCH_IDS_MAX, FRAME_BYTES_MAX, PUSH_BYTES_MAX,

@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::fingerprint::Fingerprint;
+use super::fingerprint::{Fingerprint, LowSum, SUM_BYTES};
 use super::index::{Item, SyncIndex};
 use super::message::{prefix, Bound, IdPrefix, Message, Mode, ID_PREFIX_BYTES, MESSAGE_BYTES_MAX};
 
@@ -19,7 +19,7 @@ pub const ROUNDS_MAX: usize = 64;
 /// Past this many output bytes, further differing ranges are deferred to the next round.
 const OUTPUT_BYTES_BUDGET: usize = MESSAGE_BYTES_MAX / 2;
 /// Bytes counted for one fingerprint range when budgeting (bound + mode + fingerprint).
-const FINGERPRINT_RANGE_BYTES: usize = 22;
+const FINGERPRINT_RANGE_BYTES: usize = 14;
 /// Asked for its ids in a small range, an initiator lists up to this many times the leaf size
 /// (rather than split again); beyond, it splits.
 const LIST_ON_REQUEST_FACTOR: usize = 4;
@@ -28,8 +28,11 @@ const LIST_ON_REQUEST_FACTOR: usize = 4;
 pub struct Params {
     /// Parts a differing range is split into.
     pub branches: usize,
-    /// A differing range with at most this many items is answered with its ids.
+    /// A differing range with at most this many items is settled by an id list.
     pub leaf_items_max: usize,
+    /// A differing range with at most this many items (and more than a leaf) is first sent as
+    /// its raw sum: if it differs by a single item, the sum difference names it.
+    pub sum_items_max: usize,
 }
 
 impl Default for Params {
@@ -37,6 +40,7 @@ impl Default for Params {
         Params {
             branches: 4,
             leaf_items_max: 16,
+            sum_items_max: 256,
         }
     }
 }
@@ -56,8 +60,8 @@ pub enum ReconcileError {
 pub struct Diff {
     /// Ids this side holds and the peer lacks.
     pub have: Vec<[u8; 32]>,
-    /// Ids the peer holds and this side lacks.
-    pub need: Vec<[u8; 32]>,
+    /// Ids the peer holds and this side lacks, as 8-byte prefixes (fetch by prefix).
+    pub need: Vec<IdPrefix>,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -117,10 +121,14 @@ impl<'a> Builder<'a> {
     }
 
     /// A range known to differ. Small ranges are settled by the initiator's id list (the
-    /// responder asks for it); larger ones are split and their parts fingerprinted.
-    fn mismatch(&mut self, lower: &Bound, upper: Bound) {
+    /// responder asks for it); mid-sized ones are first tried as a raw sum, which settles a
+    /// single-item difference at once; larger ones are split and their parts fingerprinted.
+    fn mismatch(&mut self, lower: &Bound, upper: Bound, try_sum: bool) {
         let (from, to) = self.positions(lower, &upper);
-        if to - from <= self.params.leaf_items_max {
+        let count = to - from;
+        if try_sum && count > self.params.leaf_items_max && count <= self.params.sum_items_max {
+            self.send_sum(from, to, upper);
+        } else if count <= self.params.leaf_items_max {
             match self.role {
                 Role::Initiator => self.list(from, to, upper),
                 Role::Responder => {
@@ -131,6 +139,50 @@ impl<'a> Builder<'a> {
         } else {
             self.split(from, to, upper);
         }
+    }
+
+    fn send_sum(&mut self, from: usize, to: usize, upper: Bound) {
+        let acc = self.index.accumulate(from, to);
+        self.bytes += 24;
+        self.out.push(
+            upper,
+            Mode::Sum {
+                count: acc.count(),
+                sum: acc.low_sum(),
+            },
+        );
+    }
+
+    /// A peer's raw sum for a range. The side holding exactly one more item than the peer can
+    /// check whether the sum difference is one of its ids: if so, that id is the whole
+    /// difference. The side holding one fewer cannot check, so it answers with its own sum.
+    /// Anything else is split. Returns the id this side holds and the peer lacks, if settled.
+    fn sum(&mut self, lower: &Bound, upper: Bound, count: u64, sum: &LowSum) -> Option<[u8; 32]> {
+        let (from, to) = self.positions(lower, &upper);
+        let mine = self.index.accumulate(from, to);
+        if mine.count() == count && &mine.low_sum() == sum {
+            self.skip(upper);
+            return None;
+        }
+        if self.over_budget() {
+            self.defer(lower, upper);
+            return None;
+        }
+        if mine.count() == count + 1 {
+            let low = mine.low_sum_minus(sum);
+            if let Some(found) = self
+                .index
+                .items(from, to)
+                .find(|it| it.1[..SUM_BYTES] == low)
+            {
+                return Some(found.1);
+            }
+        } else if mine.count() + 1 == count {
+            self.send_sum(from, to, upper);
+            return None;
+        }
+        self.mismatch(lower, upper, false);
+        None
     }
 
     fn list(&mut self, from: usize, to: usize, upper: Bound) {
@@ -171,7 +223,7 @@ impl<'a> Builder<'a> {
         } else if self.over_budget() {
             self.defer(lower, upper);
         } else {
-            self.mismatch(lower, upper);
+            self.mismatch(lower, upper, true);
         }
     }
 }
@@ -194,10 +246,10 @@ pub fn respond(
                 let (from, to) = b.positions(&lower, &range.upper);
                 let listed: HashSet<&IdPrefix> = theirs.iter().collect();
                 let mine: Vec<[u8; 32]> = b.index.items(from, to).map(|it| it.1).collect();
-                let not_in_list: Vec<[u8; 32]> = mine
+                let not_in_list: Vec<IdPrefix> = mine
                     .iter()
-                    .filter(|id| !listed.contains(&prefix(id)))
-                    .copied()
+                    .map(prefix)
+                    .filter(|p| !listed.contains(p))
                     .collect();
                 let mine: HashSet<IdPrefix> = mine.iter().map(prefix).collect();
                 let mut wanted = vec![0u8; theirs.len().div_ceil(8)];
@@ -209,7 +261,7 @@ pub fn respond(
                 if not_in_list.is_empty() && wanted.iter().all(|w| *w == 0) {
                     b.skip(range.upper);
                 } else {
-                    b.bytes += 8 + 32 * not_in_list.len() + wanted.len();
+                    b.bytes += 8 + ID_PREFIX_BYTES * not_in_list.len() + wanted.len();
                     b.out.push(
                         range.upper,
                         Mode::IdListReply {
@@ -219,7 +271,13 @@ pub fn respond(
                     );
                 }
             }
-            Mode::IdListReply { .. } | Mode::ListRequest => {
+            Mode::Sum { count, sum } => {
+                if let Some(id) = b.sum(&lower, range.upper, *count, sum) {
+                    b.bytes += 40;
+                    b.out.push(range.upper, Mode::YouLack(vec![prefix(&id)]));
+                }
+            }
+            Mode::IdListReply { .. } | Mode::ListRequest | Mode::YouLack(_) => {
                 return Err(ReconcileError::UnexpectedMode)
             }
         }
@@ -289,6 +347,16 @@ impl Initiator {
                             diff.have.push(*id);
                         }
                     }
+                    b.skip(range.upper);
+                }
+                Mode::Sum { count, sum } => {
+                    if let Some(id) = b.sum(&lower, range.upper, *count, sum) {
+                        diff.have.push(id);
+                        b.skip(range.upper);
+                    }
+                }
+                Mode::YouLack(ids) => {
+                    diff.need.extend_from_slice(ids);
                     b.skip(range.upper);
                 }
                 Mode::IdList(_) => return Err(ReconcileError::UnexpectedMode),

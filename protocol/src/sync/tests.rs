@@ -5,6 +5,7 @@ use std::collections::BTreeSet;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
 
+use super::message::prefix;
 use super::*;
 
 fn item(n: u64) -> Item {
@@ -47,7 +48,10 @@ fn check_converges(a_items: &BTreeSet<u64>, b_items: &BTreeSet<u64>, params: Par
     });
     let (diff, rounds, _) = reconcile(&a, &b, params);
     let only_a: BTreeSet<[u8; 32]> = a_items.difference(b_items).map(|&n| item(n).1).collect();
-    let only_b: BTreeSet<[u8; 32]> = b_items.difference(a_items).map(|&n| item(n).1).collect();
+    let only_b: BTreeSet<[u8; 8]> = b_items
+        .difference(a_items)
+        .map(|&n| prefix(&item(n).1))
+        .collect();
     assert_eq!(
         diff.have.iter().copied().collect::<BTreeSet<_>>(),
         only_a,
@@ -65,8 +69,10 @@ fn check_converges(a_items: &BTreeSet<u64>, b_items: &BTreeSet<u64>, params: Par
         .union(b_items)
         .map(|&n| (item(n).1, item(n)))
         .collect();
-    diff.need.iter().for_each(|id| {
-        a.insert(by_id[id]);
+    let by_prefix: std::collections::HashMap<[u8; 8], Item> =
+        by_id.values().map(|it| (prefix(&it.1), *it)).collect();
+    diff.need.iter().for_each(|p| {
+        a.insert(by_prefix[p]);
     });
     diff.have.iter().for_each(|id| {
         b.insert(by_id[id]);
@@ -115,6 +121,7 @@ proptest! {
         seed in any::<u64>(),
         branches in 2usize..20,
         leaf in 1usize..64,
+        sum in 0usize..600,
     ) {
         let total = shared + only_a + only_b;
         let pick = |n: u64| seed.wrapping_add(n.wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -122,7 +129,7 @@ proptest! {
         let a: BTreeSet<u64> = shared_items.iter().copied().chain((shared..shared + only_a).map(pick)).collect();
         let b: BTreeSet<u64> = shared_items.iter().copied().chain((shared + only_a..total).map(pick)).collect();
         prop_assume!(a.len() <= 5000 && b.len() <= 5000);
-        let rounds = check_converges(&a, &b, Params { branches, leaf_items_max: leaf });
+        let rounds = check_converges(&a, &b, Params { branches, leaf_items_max: leaf, sum_items_max: sum });
         prop_assert!(rounds <= 32, "{} rounds", rounds);
     }
 }

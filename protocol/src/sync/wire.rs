@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! request  = 0 network:[32] message:blob        reconcile: a range message
-//!          | 1 network:[32] count:varint id:[32]*count          fetch these entries
+//!          | 1 network:[32] count:varint prefix:[8]*count      fetch the entries whose ids
+//!                                                            start with these prefixes
 //!          | 2 network:[32] count:varint entry:blob*count       push these entries
 //! response = 0 message:blob                     reconcile
 //!          | 1 count:varint entry:blob*count    entries (those found, in request order)
@@ -12,7 +13,8 @@
 //! blob     = len:varint bytes
 //! ```
 
-use crate::ids::{EntryId, NetworkId};
+use super::message::{IdPrefix, ID_PREFIX_BYTES};
+use crate::ids::NetworkId;
 use crate::limits::ENTRY_BYTES_MAX;
 
 /// One frame at most, either way.
@@ -31,7 +33,7 @@ pub enum SyncRequest {
     },
     Fetch {
         network: NetworkId,
-        ids: Vec<EntryId>,
+        ids: Vec<IdPrefix>,
     },
     Push {
         network: NetworkId,
@@ -79,8 +81,7 @@ impl SyncRequest {
                 out.push(1);
                 out.extend_from_slice(network.as_bytes());
                 put_varint(&mut out, ids.len() as u64);
-                ids.iter()
-                    .for_each(|id| out.extend_from_slice(id.as_bytes()));
+                ids.iter().for_each(|p| out.extend_from_slice(p));
             }
             SyncRequest::Push { network, entries } => {
                 out.push(2);
@@ -108,10 +109,10 @@ impl SyncRequest {
                 if count > FETCH_IDS_MAX {
                     return Err(WireError::Malformed("too many ids in one fetch"));
                 }
-                let raw = r.take(count * 32)?;
+                let raw = r.take(count * ID_PREFIX_BYTES)?;
                 let ids = raw
-                    .chunks_exact(32)
-                    .map(|c| EntryId(c.try_into().expect("32-byte chunks")))
+                    .chunks_exact(ID_PREFIX_BYTES)
+                    .map(|c| c.try_into().expect("prefix-sized chunks"))
                     .collect();
                 SyncRequest::Fetch { network, ids }
             }
@@ -293,7 +294,7 @@ mod tests {
             },
             SyncRequest::Fetch {
                 network: net,
-                ids: vec![EntryId([1; 32]), EntryId([2; 32])],
+                ids: vec![[1; 8], [2; 8]],
             },
             SyncRequest::Push {
                 network: net,
@@ -326,7 +327,7 @@ mod tests {
     #[test]
     fn bounds_hold_both_ways() {
         let net = NetworkId([3; 32]);
-        let ids = vec![EntryId([1; 32]); FETCH_IDS_MAX + 1];
+        let ids = vec![[1u8; 8]; FETCH_IDS_MAX + 1];
         assert!(SyncRequest::Fetch { network: net, ids }.encode().is_err());
         let big = vec![vec![0u8; ENTRY_BYTES_MAX]; PUSH_BYTES_MAX / ENTRY_BYTES_MAX + 1];
         assert!(SyncRequest::Push {
