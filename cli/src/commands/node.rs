@@ -22,6 +22,11 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 
 # Find other schools' nodes on the local network.
 # mdns = true
+
+# Catch-up sync: as soon as a peer shares a network, and every interval_secs (0: never).
+# [sync]
+# on_connect = true
+# interval_secs = 60
 "#;
 
 pub fn init(ctx: &Ctx) -> anyhow::Result<()> {
