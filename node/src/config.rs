@@ -170,11 +170,13 @@ mod tests {
 
         std::fs::write(
             dir.path().join("config.toml"),
-            "mdns = false\napi_listen = \"127.0.0.1:0\"\npeers = [\"/ip4/127.0.0.1/tcp/4040\"]\n",
+            "mdns = false\napi_listen = \"127.0.0.1:0\"\npeers = [\"/ip4/127.0.0.1/tcp/4040\"]\n\n[sync]\ninterval_secs = 5\n",
         )
         .unwrap();
         let config = NodeConfig::load(dir.path(), None).unwrap();
         assert!(!config.mdns);
+        assert_eq!(config.sync.interval_secs, 5);
+        assert!(config.sync.on_connect, "unset fields keep their defaults");
         assert_eq!(config.peers.len(), 1);
         assert_eq!(config.api_listen.port(), 0);
     }
