@@ -100,17 +100,22 @@ impl NodeProcess {
         NodeProcess { child: Some(child) }
     }
 
-    /// Asks the node to shut down as Ctrl-C would, and returns whether it exited cleanly.
+    /// Sends SIGTERM (as a service manager would) and returns whether the node exited cleanly.
     pub fn stop(mut self) -> bool {
-        self.terminate()
+        self.signal("-TERM")
     }
 
-    fn terminate(&mut self) -> bool {
+    /// Sends SIGINT (as Ctrl-C does) and returns whether the node exited cleanly.
+    pub fn interrupt(mut self) -> bool {
+        self.signal("-INT")
+    }
+
+    fn signal(&mut self, signal: &str) -> bool {
         let Some(mut child) = self.child.take() else {
             return true;
         };
         let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
+            .args([signal, &child.id().to_string()])
             .status();
         for _ in 0..200 {
             if let Ok(Some(status)) = child.try_wait() {
@@ -126,6 +131,6 @@ impl NodeProcess {
 
 impl Drop for NodeProcess {
     fn drop(&mut self) {
-        self.terminate();
+        self.signal("-TERM");
     }
 }

@@ -49,6 +49,15 @@ fn init_post_on_one_node_and_read_on_another() {
 
     let node_a = NodeProcess::start(a, &[]);
     let status = wait_for(a, &["status", "--json"], "node A's API", |_| true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(a.join("api.token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "API token is private");
+    }
     let peer_a = status["peer_id"].as_str().unwrap();
     let listen = status["listen_addrs"][0].as_str().unwrap();
     let addr_a = format!("{listen}/p2p/{peer_a}");
@@ -244,7 +253,10 @@ fn init_post_on_one_node_and_read_on_another() {
         "error: licence is invalid: must be an SPDX licence identifier such as CC-BY-4.0"
     );
 
-    assert!(node_a.stop(), "node A exits cleanly on SIGTERM");
+    assert!(
+        node_a.interrupt(),
+        "node A exits cleanly on Ctrl-C (SIGINT)"
+    );
     let down = staffroom(a, &["status"], None);
     assert_eq!(down.status.code(), Some(1));
     let err = String::from_utf8_lossy(&down.stderr);
