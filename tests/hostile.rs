@@ -20,6 +20,8 @@ pub enum SyncLie {
     Claims(Vec<[u8; 32]>),
     /// Claims these entries' ids and delivers them (forged) when asked.
     Serves(Vec<Vec<u8>>),
+    /// Accepts sync requests and never answers them (it keeps the streams open).
+    Silent,
 }
 
 #[derive(NetworkBehaviour)]
@@ -36,6 +38,7 @@ impl SyncLie {
                 .iter()
                 .map(|e| *blake3::hash(e).as_bytes())
                 .collect(),
+            SyncLie::Silent => vec![],
         }
     }
 
@@ -68,7 +71,7 @@ impl SyncLie {
                 }
             }
             SyncRequest::Fetch { .. } => match self {
-                SyncLie::Claims(_) => SyncResponse::Entries { entries: vec![] },
+                SyncLie::Claims(_) | SyncLie::Silent => SyncResponse::Entries { entries: vec![] },
                 SyncLie::Serves(entries) => SyncResponse::Entries {
                     entries: entries.clone(),
                 },
@@ -145,6 +148,8 @@ impl Hostile {
         let (commands, mut rx) = mpsc::channel::<Command>(16);
         let (seen_tx, seen) = mpsc::channel(64);
         let task = tokio::spawn(async move {
+            // Response channels a silent peer holds on to: dropping them would answer at once.
+            let mut held = Vec::new();
             loop {
                 tokio::select! {
                     command = rx.recv() => match command {
@@ -168,8 +173,12 @@ impl Hostile {
                                     ..
                                 },
                             )) => {
-                                let answer = lie.answer(request);
-                                let _ = swarm.behaviour_mut().sync.send_response(channel, answer);
+                                if matches!(lie, SyncLie::Silent) {
+                                    held.push(channel);
+                                } else {
+                                    let answer = lie.answer(request);
+                                    let _ = swarm.behaviour_mut().sync.send_response(channel, answer);
+                                }
                                 Some(Seen::SyncRequest)
                             }
                             SwarmEvent::ConnectionClosed { peer_id, num_established: 0, .. } => {

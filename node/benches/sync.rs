@@ -25,6 +25,7 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
         sync: SyncConfig {
             on_connect: false,
             interval_secs: 0,
+            ..SyncConfig::default()
         },
     }
 }

@@ -85,6 +85,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             mdns: config.mdns,
             networks: networks.iter().map(|n| n.id).collect(),
             sync_triggers,
+            sync_request_timeout: std::time::Duration::from_secs(
+                config.sync.request_timeout_secs.max(1),
+            ),
         },
         ingest.clone(),
         shutdown_rx.clone(),

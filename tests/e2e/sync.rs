@@ -14,6 +14,7 @@ fn on_demand_only(config: &mut staffroom_node::config::NodeConfig) {
     config.sync = SyncConfig {
         on_connect: false,
         interval_secs: 0,
+        ..SyncConfig::default()
     };
 }
 
@@ -67,6 +68,7 @@ async fn anti_entropy_syncs_periodically_without_any_trigger() {
         config.sync = SyncConfig {
             on_connect: false,
             interval_secs: 1,
+            ..SyncConfig::default()
         };
     };
     let a = TestNode::start_with(&[], periodic).await;
@@ -250,5 +252,58 @@ async fn a_peer_serving_forged_entries_is_cut_off_and_nothing_is_stored() {
     })
     .await;
     forger.stop().await;
+    a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
+    init_tracing();
+    let impatient = |config: &mut staffroom_node::config::NodeConfig| {
+        config.sync = SyncConfig {
+            on_connect: false,
+            interval_secs: 0,
+            request_timeout_secs: 1,
+        };
+    };
+    let a = TestNode::start_with(&[], impatient).await;
+    let network = a.api().join_network(None, "Stalls").await.unwrap().id;
+    // B writes before it meets A, so only sync can carry its entries.
+    let b = TestNode::start_with(&[], on_demand_only).await;
+    b.api().join_network(Some(network), "Stalls").await.unwrap();
+    b.post_many(&key(61), network, 10).await;
+    b.api().dial(&a.addr().to_string()).await.unwrap();
+    let mut silent = Hostile::connect_lying(a.addr(), network, SyncLie::Silent).await;
+    silent
+        .wait_for("A's subscription", |s| matches!(s, Seen::Subscribed(_)))
+        .await;
+    a.wait_for_network_peers(network, 2).await;
+
+    let started = std::time::Instant::now();
+    let reports = a.api().sync(Some(network)).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    let stalled = reports
+        .iter()
+        .find(|r| r.peer == silent.peer_id.to_string())
+        .expect("tried the silent peer");
+    let error = stalled.error.as_deref().unwrap_or_default();
+    assert!(
+        error.contains("request to peer") && error.to_lowercase().contains("timeout"),
+        "{stalled:?}"
+    );
+    let honest = reports
+        .iter()
+        .find(|r| r.peer == b.node.peer_id.to_string())
+        .expect("synced with B");
+    assert_eq!(
+        (honest.error.as_deref(), honest.entries_received),
+        (None, 10)
+    );
+    assert_eq!(a.entry_count().await, 10);
+    silent.stop().await;
+    b.stop().await;
     a.stop().await;
 }

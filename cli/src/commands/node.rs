@@ -27,6 +27,7 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 # [sync]
 # on_connect = true
 # interval_secs = 60
+# request_timeout_secs = 30   # a peer that stalls this long fails its session
 "#;
 
 pub fn init(ctx: &Ctx) -> anyhow::Result<()> {

@@ -22,13 +22,13 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
 }
 
-/// One sync request's round trip at most; a stalled peer fails the request, not the session.
-const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Sync streams open at once per connection.
 const SYNC_STREAMS_MAX: usize = 16;
 
 impl Behaviour {
-    pub fn new(key: &Keypair, mdns_enabled: bool) -> Behaviour {
+    /// `sync_request_timeout`: one sync request's round trip at most, so a peer that stalls
+    /// fails its session instead of holding it.
+    pub fn new(key: &Keypair, mdns_enabled: bool, sync_request_timeout: Duration) -> Behaviour {
         let peer_id = key.public().to_peer_id();
         let mdns = if mdns_enabled {
             match mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id) {
@@ -55,7 +55,7 @@ impl Behaviour {
                 SyncCodec,
                 [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default()
-                    .with_request_timeout(SYNC_REQUEST_TIMEOUT)
+                    .with_request_timeout(sync_request_timeout)
                     .with_max_concurrent_streams(SYNC_STREAMS_MAX),
             ),
         }

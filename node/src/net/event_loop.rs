@@ -57,6 +57,8 @@ pub struct NetConfig {
     pub networks: Vec<NetworkId>,
     /// Where to say that a peer now shares a network with this node.
     pub sync_triggers: mpsc::Sender<SyncTrigger>,
+    /// One sync request's round trip at most.
+    pub sync_request_timeout: Duration,
 }
 
 /// The running network side: its client, its listen addresses, and the loop's task.
@@ -74,7 +76,7 @@ pub async fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Result<NetHandle, NetError> {
     let peer_id = config.keypair.public().to_peer_id();
-    let mdns = config.mdns;
+    let (mdns, sync_timeout) = (config.mdns, config.sync_request_timeout);
     let mut swarm = libp2p::SwarmBuilder::with_existing_identity(config.keypair)
         .with_tokio()
         .with_tcp(
@@ -86,7 +88,7 @@ pub async fn spawn(
             addr: "tcp".into(),
             reason: e.to_string(),
         })?
-        .with_behaviour(|key| Behaviour::new(key, mdns))
+        .with_behaviour(|key| Behaviour::new(key, mdns, sync_timeout))
         .map_err(|e| NetError::Listen {
             addr: "behaviour".into(),
             reason: e.to_string(),

@@ -28,6 +28,8 @@ pub struct SyncConfig {
     pub on_connect: bool,
     /// Seconds between anti-entropy rounds (0: never).
     pub interval_secs: u64,
+    /// Seconds one sync request may take before the session with that peer fails.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for SyncConfig {
@@ -35,6 +37,7 @@ impl Default for SyncConfig {
         SyncConfig {
             on_connect: true,
             interval_secs: 60,
+            request_timeout_secs: 30,
         }
     }
 }
