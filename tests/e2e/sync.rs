@@ -4,18 +4,26 @@
 
 use std::time::Duration;
 
+use staffroom_node::config::NodeConfig;
 use staffroom_node::sync::SyncConfig;
 use staffroom_protocol::fixtures::{self, key};
 use staffroom_tests::hostile::{Hostile, Seen, SyncLie};
 use staffroom_tests::*;
 
-/// Sync only when asked, so a test can see exactly what one session did.
-fn on_demand_only(config: &mut staffroom_node::config::NodeConfig) {
-    config.sync = SyncConfig {
-        on_connect: false,
-        interval_secs: 0,
-        ..SyncConfig::default()
-    };
+/// No sync when peers meet; anti-entropy every `interval_secs` (0: never, so only when asked,
+/// and a test sees exactly what one session did); requests time out after `timeout_secs`.
+fn triggered_only_by(interval_secs: u64, timeout_secs: u64) -> impl Fn(&mut NodeConfig) + Copy {
+    move |config| {
+        config.sync = SyncConfig {
+            on_connect: false,
+            interval_secs,
+            request_timeout_secs: timeout_secs,
+        };
+    }
+}
+
+fn on_demand_only(config: &mut NodeConfig) {
+    triggered_only_by(0, 30)(config)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -64,13 +72,7 @@ async fn offline_node_catches_up_exactly_without_new_gossip() {
 async fn anti_entropy_syncs_periodically_without_any_trigger() {
     init_tracing();
     // No sync on connect: only the periodic round can move what B wrote before meeting A.
-    let periodic = |config: &mut staffroom_node::config::NodeConfig| {
-        config.sync = SyncConfig {
-            on_connect: false,
-            interval_secs: 1,
-            ..SyncConfig::default()
-        };
-    };
+    let periodic = triggered_only_by(1, 30);
     let a = TestNode::start_with(&[], periodic).await;
     let network = a.api().join_network(None, "Periodic").await.unwrap().id;
     let b = TestNode::start_with(&[], periodic).await;
@@ -258,13 +260,7 @@ async fn a_peer_serving_forged_entries_is_cut_off_and_nothing_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
     init_tracing();
-    let impatient = |config: &mut staffroom_node::config::NodeConfig| {
-        config.sync = SyncConfig {
-            on_connect: false,
-            interval_secs: 0,
-            request_timeout_secs: 1,
-        };
-    };
+    let impatient = triggered_only_by(0, 1);
     let a = TestNode::start_with(&[], impatient).await;
     let network = a.api().join_network(None, "Stalls").await.unwrap().id;
     // B writes before it meets A, so only sync can carry its entries.

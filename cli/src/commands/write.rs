@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context};
 use staffroom_node::api::ApiClient;
 use staffroom_node::ingest::now_ms;
+use staffroom_node::store::StoredEntry;
 use staffroom_protocol::limits::BODY_BYTES_MAX;
 use staffroom_protocol::*;
 
@@ -75,20 +76,7 @@ pub async fn note(ctx: &Ctx, args: NoteArgs) -> anyhow::Result<()> {
         stage: args.stage,
         body_md,
     });
-    let target = Target {
-        network: Some(enquiry.entry.network.to_hex()),
-        edits: args.edits,
-    };
-    publish(
-        ctx,
-        &target,
-        body,
-        vec![Ref {
-            relation: Relation::InEnquiry,
-            id: enquiry.id,
-        }],
-    )
-    .await
+    publish_about(ctx, &enquiry, Relation::InEnquiry, args.edits, body).await
 }
 
 pub async fn comment(ctx: &Ctx, args: CommentArgs) -> anyhow::Result<()> {
@@ -96,27 +84,34 @@ pub async fn comment(ctx: &Ctx, args: CommentArgs) -> anyhow::Result<()> {
     let on = fetch(&api, &args.on, "entry").await?;
     let body_md = read_body(&args.body, "comment")?;
     let body = Body::Comment(Comment { body_md });
+    publish_about(ctx, &on, Relation::ReplyTo, args.edits, body).await
+}
+
+/// Publishes `body` in `about`'s network, pointing at it with `relation`.
+async fn publish_about(
+    ctx: &Ctx,
+    about: &StoredEntry,
+    relation: Relation,
+    edits: Option<String>,
+    body: Body,
+) -> anyhow::Result<()> {
     let target = Target {
-        network: Some(on.entry.network.to_hex()),
-        edits: args.edits,
+        network: Some(about.entry.network.to_hex()),
+        edits,
     };
     publish(
         ctx,
         &target,
         body,
         vec![Ref {
-            relation: Relation::ReplyTo,
-            id: on.id,
+            relation,
+            id: about.id,
         }],
     )
     .await
 }
 
-async fn fetch(
-    api: &ApiClient,
-    id: &str,
-    what: &str,
-) -> anyhow::Result<staffroom_node::store::StoredEntry> {
+async fn fetch(api: &ApiClient, id: &str, what: &str) -> anyhow::Result<StoredEntry> {
     let id: EntryId = id
         .parse()
         .with_context(|| format!("the {what} must be given by its full id"))?;

@@ -28,6 +28,7 @@
 //!
 //! A message is at most [`MESSAGE_BYTES_MAX`] bytes; both encoder and decoder check it.
 
+use super::bytes::{put_varint, Cursor, Malformed};
 use super::fingerprint::{Fingerprint, LowSum, FINGERPRINT_BYTES, SUM_BYTES};
 
 /// Bytes of an id in an id list.
@@ -218,14 +219,14 @@ impl Message {
                 max: MESSAGE_BYTES_MAX,
             });
         }
-        let mut r = Cursor { bytes, pos: 0 };
+        let mut r = Cursor::new(bytes);
         if r.u8()? != VERSION {
             return Err(MessageError::Malformed("unknown version"));
         }
         let mut ranges = Vec::new();
         let mut prev_time = 0u64;
         let mut prev_bound = Bound::ZERO;
-        while r.pos < bytes.len() {
+        while !r.is_empty() {
             let upper = match r.varint()? {
                 0 => Bound::Infinity,
                 delta => {
@@ -266,9 +267,9 @@ impl Message {
                     fp.copy_from_slice(r.take(FINGERPRINT_BYTES)?);
                     Mode::Fingerprint(fp)
                 }
-                2 => Mode::IdList(r.prefixes()?),
+                2 => Mode::IdList(read_prefixes(&mut r)?),
                 3 => {
-                    let not_in_list = r.prefixes()?;
+                    let not_in_list = read_prefixes(&mut r)?;
                     let len = r.varint()? as usize;
                     Mode::IdListReply {
                         not_in_list,
@@ -283,7 +284,7 @@ impl Message {
                         sum: r.take(SUM_BYTES)?.try_into().expect("sum bytes"),
                     }
                 }
-                6 => Mode::YouLack(r.prefixes()?),
+                6 => Mode::YouLack(read_prefixes(&mut r)?),
                 _ => return Err(MessageError::Malformed("unknown range mode")),
             };
             ranges.push(Range { upper, mode });
@@ -301,56 +302,19 @@ impl Message {
     }
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn put_prefixes(out: &mut Vec<u8>, prefixes: &[IdPrefix]) {
     put_varint(out, prefixes.len() as u64);
     prefixes.iter().for_each(|p| out.extend_from_slice(p));
 }
 
-struct Cursor<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+fn read_prefixes(r: &mut Cursor<'_>) -> Result<Vec<IdPrefix>, Malformed> {
+    let count = r.varint()?;
+    r.chunks::<ID_PREFIX_BYTES>(count)
 }
 
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], MessageError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or(MessageError::Malformed("truncated"))?;
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-    fn u8(&mut self) -> Result<u8, MessageError> {
-        Ok(self.take(1)?[0])
-    }
-    fn varint(&mut self) -> Result<u64, MessageError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(MessageError::Malformed("varint too long"))
-    }
-    fn prefixes(&mut self) -> Result<Vec<IdPrefix>, MessageError> {
-        let count = self.varint()? as usize;
-        let len = count
-            .checked_mul(ID_PREFIX_BYTES)
-            .ok_or(MessageError::Malformed("id count"))?;
-        let raw = self.take(len)?;
-        Ok(raw
-            .chunks_exact(ID_PREFIX_BYTES)
-            .map(|c| c.try_into().expect("prefix chunks"))
-            .collect())
+impl From<Malformed> for MessageError {
+    fn from(m: Malformed) -> Self {
+        MessageError::Malformed(m.0)
     }
 }
 

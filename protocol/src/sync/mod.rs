@@ -2,6 +2,7 @@
 //! fingerprints, the reconciliation messages, the reconciliation itself, and the request and
 //! response frames nodes exchange. Nothing here touches a socket or a clock.
 
+mod bytes;
 mod fingerprint;
 mod index;
 mod message;

@@ -13,6 +13,7 @@
 //! blob     = len:varint bytes
 //! ```
 
+use super::bytes::{put_varint, Cursor, Malformed};
 use super::message::{IdPrefix, ID_PREFIX_BYTES};
 use crate::ids::NetworkId;
 use crate::limits::ENTRY_BYTES_MAX;
@@ -94,7 +95,7 @@ impl SyncRequest {
 
     pub fn decode(bytes: &[u8]) -> Result<SyncRequest, WireError> {
         check_len_ref(bytes)?;
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Cursor::new(bytes);
         let tag = r.u8()?;
         let mut network = [0u8; 32];
         network.copy_from_slice(r.take(32)?);
@@ -109,16 +110,12 @@ impl SyncRequest {
                 if count > FETCH_IDS_MAX {
                     return Err(WireError::Malformed("too many ids in one fetch"));
                 }
-                let raw = r.take(count * ID_PREFIX_BYTES)?;
-                let ids = raw
-                    .chunks_exact(ID_PREFIX_BYTES)
-                    .map(|c| c.try_into().expect("prefix-sized chunks"))
-                    .collect();
+                let ids = r.chunks::<ID_PREFIX_BYTES>(count as u64)?;
                 SyncRequest::Fetch { network, ids }
             }
             2 => SyncRequest::Push {
                 network,
-                entries: r.entries()?,
+                entries: read_entries(&mut r)?,
             },
             _ => return Err(WireError::Malformed("unknown request")),
         };
@@ -155,13 +152,13 @@ impl SyncResponse {
 
     pub fn decode(bytes: &[u8]) -> Result<SyncResponse, WireError> {
         check_len_ref(bytes)?;
-        let mut r = Reader { bytes, pos: 0 };
+        let mut r = Cursor::new(bytes);
         let response = match r.u8()? {
             0 => SyncResponse::Reconcile {
                 message: r.blob(FRAME_BYTES_MAX)?.to_vec(),
             },
             1 => SyncResponse::Entries {
-                entries: r.entries()?,
+                entries: read_entries(&mut r)?,
             },
             2 => SyncResponse::Pushed {
                 accepted: r.varint()?,
@@ -195,14 +192,6 @@ fn check_len_ref(bytes: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
 fn put_blob(out: &mut Vec<u8>, blob: &[u8]) {
     put_varint(out, blob.len() as u64);
     out.extend_from_slice(blob);
@@ -220,63 +209,28 @@ fn put_entries(out: &mut Vec<u8>, entries: &[Vec<u8>]) -> Result<(), WireError> 
     Ok(())
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    pos: usize,
+fn read_entries(r: &mut Cursor<'_>) -> Result<Vec<Vec<u8>>, Malformed> {
+    let count = r.varint()?;
+    // Every entry takes at least one byte, so the count is bounded by what is left.
+    if count > r.remaining() as u64 {
+        return Err(Malformed("entry count exceeds the frame"));
+    }
+    let mut entries = Vec::with_capacity(count as usize);
+    let mut total = 0usize;
+    for _ in 0..count {
+        let entry = r.blob(ENTRY_BYTES_MAX)?;
+        total += entry.len();
+        if total > PUSH_BYTES_MAX {
+            return Err(Malformed("entries exceed the batch size limit"));
+        }
+        entries.push(entry.to_vec());
+    }
+    Ok(entries)
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], WireError> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.bytes.len());
-        let end = end.ok_or(WireError::Malformed("truncated"))?;
-        let out = &self.bytes[self.pos..end];
-        self.pos = end;
-        Ok(out)
-    }
-    fn u8(&mut self) -> Result<u8, WireError> {
-        Ok(self.take(1)?[0])
-    }
-    fn varint(&mut self) -> Result<u64, WireError> {
-        let mut v = 0u64;
-        for shift in (0..64).step_by(7) {
-            let b = self.u8()?;
-            v |= u64::from(b & 0x7f) << shift;
-            if b & 0x80 == 0 {
-                return Ok(v);
-            }
-        }
-        Err(WireError::Malformed("varint too long"))
-    }
-    fn blob(&mut self, max: usize) -> Result<&'a [u8], WireError> {
-        let len = self.varint()? as usize;
-        if len > max {
-            return Err(WireError::Malformed("field longer than its limit"));
-        }
-        self.take(len)
-    }
-    fn entries(&mut self) -> Result<Vec<Vec<u8>>, WireError> {
-        let count = self.varint()? as usize;
-        // Every entry takes at least one byte, so the count is bounded by what is left.
-        if count > self.bytes.len() - self.pos {
-            return Err(WireError::Malformed("entry count exceeds the frame"));
-        }
-        let mut entries = Vec::with_capacity(count);
-        let mut total = 0usize;
-        for _ in 0..count {
-            let entry = self.blob(ENTRY_BYTES_MAX)?;
-            total += entry.len();
-            if total > PUSH_BYTES_MAX {
-                return Err(WireError::Malformed("entries exceed the batch size limit"));
-            }
-            entries.push(entry.to_vec());
-        }
-        Ok(entries)
-    }
-    fn finish(self) -> Result<(), WireError> {
-        if self.pos != self.bytes.len() {
-            return Err(WireError::Malformed("trailing bytes"));
-        }
-        Ok(())
+impl From<Malformed> for WireError {
+    fn from(m: Malformed) -> Self {
+        WireError::Malformed(m.0)
     }
 }
 
