@@ -25,23 +25,30 @@ impl Writer {
     pub fn bytes(&mut self, v: &[u8]) {
         self.buf.extend_from_slice(v);
     }
-    /// A string: u32 big-endian byte length, then UTF-8 bytes.
+    /// A string: u32 big-endian byte length, then UTF-8 bytes. Encoding is total: a string
+    /// longer than 4 GiB (never valid) is cut, and verification then refuses the entry.
     pub fn str(&mut self, v: &str) {
-        let len = u32::try_from(v.len()).expect("string fields are bounded far below 4 GiB");
+        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
         self.buf.extend_from_slice(&len.to_be_bytes());
-        self.buf.extend_from_slice(v.as_bytes());
+        self.buf.extend_from_slice(&v.as_bytes()[..len as usize]);
     }
-    /// A list of strings: u8 count, then each string.
+    /// A list of strings: u8 count, then each string. Lists longer than 255 (never valid)
+    /// are cut to 255, and verification then refuses the entry as having too many items.
     pub fn str_list(&mut self, v: &[String]) {
-        let count = u8::try_from(v.len()).expect("lists are bounded below 256 before encoding");
+        let count = saturating_count(v.len());
         self.u8(count);
-        for s in v {
+        for s in &v[..usize::from(count)] {
             self.str(s);
         }
     }
     pub fn finish(self) -> Vec<u8> {
         self.buf
     }
+}
+
+/// A list length as the u8 the encoding holds, capped at 255.
+pub(crate) fn saturating_count(len: usize) -> u8 {
+    u8::try_from(len).unwrap_or(u8::MAX)
 }
 
 pub(crate) struct Reader<'a> {

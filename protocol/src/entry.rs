@@ -14,7 +14,7 @@ use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 use crate::body::{Body, EntryKind};
-use crate::codec::{Reader, Writer};
+use crate::codec::{saturating_count, Reader, Writer};
 use crate::error::EntryError;
 use crate::ids::{AuthorId, EntryId, NetworkId};
 use crate::limits::{ENTRY_BYTES_MAX, REFS_COUNT_MAX};
@@ -123,9 +123,11 @@ impl Entry {
         w.bytes(self.author.as_bytes());
         w.u64(self.created_at_ms);
         w.u8(self.kind().tag());
-        let count = u8::try_from(self.refs.len()).expect("ref count is checked before encoding");
+        // Total, like every field: more than 255 references (never valid) are cut, and
+        // verification refuses the entry.
+        let count = saturating_count(self.refs.len());
         w.u8(count);
-        for r in &self.refs {
+        for r in &self.refs[..usize::from(count)] {
             w.u8(r.relation as u8);
             w.bytes(r.id.as_bytes());
         }

@@ -327,3 +327,34 @@ fn error_messages_are_one_clear_line() {
         .to_string()
         .starts_with("bad signature"));
 }
+
+#[test]
+fn encoding_never_panics_on_oversized_drafts() {
+    // The CLI builds drafts from what a teacher typed: 300 tags must give an error, not a panic.
+    let tags: Vec<String> = (0..300).map(|i| format!("t{i}")).collect();
+    let body = Body::BlogPost(BlogPost {
+        title: "x".into(),
+        body_md: "y".into(),
+        tags,
+    });
+    let refs = (0..300u32)
+        .map(|i| Ref {
+            relation: Relation::Related,
+            id: EntryId(*blake3::hash(&i.to_le_bytes()).as_bytes()),
+        })
+        .collect();
+    let entry = Draft {
+        network: network(9),
+        created_at_ms: NOW_MS,
+        refs,
+        body,
+    }
+    .sign(&key(1));
+    assert!(matches!(
+        verify_entry(&entry.encode(), NOW_MS),
+        Err(EntryError::TooMany {
+            field: "references",
+            ..
+        } | EntryError::TooMany { field: "tags", .. })
+    ));
+}

@@ -199,12 +199,15 @@ impl Session<'_> {
                     break;
                 }
                 let asked: HashSet<IdPrefix> = wanted.iter().copied().collect();
-                let mut received = HashSet::new();
+                // Two entries may share a prefix (the peer sends each match); the same entry
+                // twice, or one whose id starts with no prefix asked for, breaks the protocol.
+                let (mut received, mut ids) = (HashSet::new(), HashSet::new());
                 for bytes in &entries {
-                    let id = prefix(blake3::hash(bytes).as_bytes());
-                    if !asked.contains(&id) || !received.insert(id) {
+                    let id = *blake3::hash(bytes).as_bytes();
+                    if !asked.contains(&prefix(&id)) || !ids.insert(id) {
                         return Err(self.misbehaved("sent an entry that was not asked for"));
                     }
+                    received.insert(prefix(&id));
                 }
                 let results = self
                     .ingest
