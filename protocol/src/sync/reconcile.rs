@@ -78,6 +78,9 @@ struct Builder<'a> {
     bytes: usize,
     /// Full ids behind the prefix lists this side sent, by their range's upper bound.
     lists: HashMap<Item, Vec<[u8; 32]>>,
+    /// Once the output passes its budget, the rest of the incoming message is not looked at:
+    /// it is answered by one fingerprint from here to the end, and settled in later rounds.
+    deferred_from: Option<Bound>,
 }
 
 impl<'a> Builder<'a> {
@@ -90,7 +93,27 @@ impl<'a> Builder<'a> {
             out: Message::default(),
             bytes: 1,
             lists,
+            deferred_from: None,
         }
+    }
+
+    /// True (from now on) once the output is over budget: the range starting at `lower` and all
+    /// after it are left to the closing fingerprint. The first range is always answered, so
+    /// every round makes progress.
+    fn deferring(&mut self, lower: &Bound) -> bool {
+        if self.deferred_from.is_none() && self.bytes > OUTPUT_BYTES_BUDGET {
+            self.deferred_from = Some(*lower);
+        }
+        self.deferred_from.is_some()
+    }
+
+    /// The message, closed by the deferred span's fingerprint if there is one.
+    fn finish(mut self) -> (Message, HashMap<Item, Vec<[u8; 32]>>) {
+        if let Some(from) = self.deferred_from.take() {
+            let fp = self.fingerprint_of(&from, &Bound::Infinity);
+            self.out.push(Bound::Infinity, Mode::Fingerprint(fp));
+        }
+        (self.out, self.lists)
     }
 
     fn positions(&self, lower: &Bound, upper: &Bound) -> (usize, usize) {
@@ -104,17 +127,13 @@ impl<'a> Builder<'a> {
         self.index.fingerprint(from, to)
     }
 
-    fn over_budget(&self) -> bool {
-        self.bytes > OUTPUT_BYTES_BUDGET
-    }
-
     fn skip(&mut self, upper: Bound) {
         self.bytes += 3;
         self.out.push(upper, Mode::Skip);
     }
 
-    /// Our fingerprint for a range, unsplit: the peer compares it next round.
-    fn defer(&mut self, lower: &Bound, upper: Bound) {
+    /// Our fingerprint for a whole range, unsplit.
+    fn fingerprint_range(&mut self, lower: &Bound, upper: Bound) {
         let fp = self.fingerprint_of(lower, &upper);
         self.bytes += FINGERPRINT_RANGE_BYTES;
         self.out.push(upper, Mode::Fingerprint(fp));
@@ -162,10 +181,6 @@ impl<'a> Builder<'a> {
         let mine = self.index.accumulate(from, to);
         if mine.count() == count && &mine.low_sum() == sum {
             self.skip(upper);
-            return None;
-        }
-        if self.over_budget() {
-            self.defer(lower, upper);
             return None;
         }
         if mine.count() == count + 1 {
@@ -220,8 +235,6 @@ impl<'a> Builder<'a> {
     fn fingerprint(&mut self, lower: &Bound, upper: Bound, theirs: &Fingerprint) {
         if &self.fingerprint_of(lower, &upper) == theirs {
             self.skip(upper);
-        } else if self.over_budget() {
-            self.defer(lower, upper);
         } else {
             self.mismatch(lower, upper, true);
         }
@@ -238,10 +251,12 @@ pub fn respond(
     let mut b = Builder::new(index, params, Role::Responder);
     let mut lower = Bound::ZERO;
     for range in &request.ranges {
+        if b.deferring(&lower) {
+            break;
+        }
         match &range.mode {
             Mode::Skip => b.skip(range.upper),
             Mode::Fingerprint(fp) => b.fingerprint(&lower, range.upper, fp),
-            Mode::IdList(_) if b.over_budget() => b.defer(&lower, range.upper),
             Mode::IdList(theirs) => {
                 let (from, to) = b.positions(&lower, &range.upper);
                 let listed: HashSet<&IdPrefix> = theirs.iter().collect();
@@ -283,7 +298,7 @@ pub fn respond(
         }
         lower = range.upper;
     }
-    Ok(b.out)
+    Ok(b.finish().0)
 }
 
 /// The side that starts a reconciliation and, at the end, knows the whole difference.
@@ -300,14 +315,15 @@ impl Initiator {
         if index.len() <= params.leaf_items_max {
             b.list(0, index.len(), Bound::Infinity);
         } else {
-            b.defer(&Bound::ZERO, Bound::Infinity);
+            b.fingerprint_range(&Bound::ZERO, Bound::Infinity);
         }
+        let (out, lists) = b.finish();
         let initiator = Initiator {
             params,
             rounds: 1,
-            lists: b.lists,
+            lists,
         };
-        (initiator, b.out)
+        (initiator, out)
     }
 
     /// Handles the responder's answer: returns what was learnt, and the next message to send,
@@ -321,6 +337,9 @@ impl Initiator {
         let mut diff = Diff::default();
         let mut lower = Bound::ZERO;
         for range in &response.ranges {
+            if b.deferring(&lower) {
+                break;
+            }
             match &range.mode {
                 Mode::Skip => b.skip(range.upper),
                 Mode::Fingerprint(fp) => b.fingerprint(&lower, range.upper, fp),
@@ -363,14 +382,15 @@ impl Initiator {
             }
             lower = range.upper;
         }
-        self.lists = b.lists;
-        if b.out.is_done() {
+        let (out, lists) = b.finish();
+        self.lists = lists;
+        if out.is_done() {
             return Ok((diff, None));
         }
         self.rounds += 1;
         if self.rounds > ROUNDS_MAX {
             return Err(ReconcileError::TooManyRounds(ROUNDS_MAX));
         }
-        Ok((diff, Some(b.out)))
+        Ok((diff, Some(out)))
     }
 }

@@ -133,3 +133,33 @@ proptest! {
         prop_assert!(rounds <= 32, "{} rounds", rounds);
     }
 }
+
+#[test]
+fn huge_differences_stay_within_message_limits() {
+    // 30,000 items on each side only, interleaved with 30,000 shared: tens of thousands of
+    // small differing ranges, and every message must still fit its bound.
+    let a: BTreeSet<u64> = (0..120_000).filter(|n| n % 4 == 0 || n % 4 == 1).collect();
+    let b: BTreeSet<u64> = (0..120_000).filter(|n| n % 4 == 0 || n % 4 == 2).collect();
+    let rounds = check_converges(&a, &b, Params::default());
+    assert!(rounds <= 32, "{rounds} rounds");
+}
+
+#[test]
+fn answers_to_many_list_requests_stay_within_the_message_limit() {
+    let mut index = SyncIndex::new();
+    (0..100_000).for_each(|n| {
+        index.insert(item(n));
+    });
+    let (mut initiator, _) = Initiator::start(&index, Params::default());
+    // A responder asking for the ids of 50,000 ranges of 2 items each (its budget allows it).
+    let mut response = Message::default();
+    for pos in (2..100_000).step_by(2) {
+        let bound = Bound::between(index.item_at(pos - 1).unwrap(), index.item_at(pos).unwrap());
+        response.push(bound, Mode::ListRequest);
+    }
+    response.push(Bound::Infinity, Mode::ListRequest);
+    let (_, next) = initiator.handle(&index, &response).unwrap();
+    let next = next.expect("ranges remain to settle");
+    let encoded = next.encode().expect("the answer fits one message");
+    assert!(encoded.len() <= MESSAGE_BYTES_MAX);
+}
