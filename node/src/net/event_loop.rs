@@ -24,6 +24,7 @@ use tracing::Instrument;
 use super::behaviour::{Behaviour, BehaviourEvent};
 use super::client::{Command, NetClient, NetError, NetStatus, PeerInfo, PublishReport};
 use super::gossip;
+use crate::config::PEERS_COUNT_MAX;
 use crate::ingest::{Ingest, IngestError, Ingested};
 use crate::store::InsertOutcome;
 use crate::sync::serve::{self, Verdict};
@@ -401,13 +402,25 @@ impl EventLoop {
                 let _ = reply.send(self.subscribe(network));
             }
             Command::Dial { addr, reply } => {
-                let result = self.dial(addr.clone()).map(|id| {
-                    self.explicit.push(ExplicitPeer {
-                        addr,
-                        dialing: Some(id),
-                        peer: None,
-                    });
-                });
+                // Dialled peers are kept and redialled, like configured ones, up to the same limit.
+                let known = self.explicit.iter().any(|p| p.addr == addr);
+                let result = if !known && self.explicit.len() >= PEERS_COUNT_MAX {
+                    Err(NetError::Dial {
+                        addr: addr.to_string(),
+                        reason: format!("this node already keeps {PEERS_COUNT_MAX} peers"),
+                    })
+                } else {
+                    self.dial(addr.clone()).map(|id| {
+                        match self.explicit.iter_mut().find(|p| p.addr == addr) {
+                            Some(peer) => peer.dialing = Some(id),
+                            None => self.explicit.push(ExplicitPeer {
+                                addr,
+                                dialing: Some(id),
+                                peer: None,
+                            }),
+                        }
+                    })
+                };
                 let _ = reply.send(result);
             }
             Command::Peers { reply } => {
