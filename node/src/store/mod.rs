@@ -31,7 +31,7 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 pub enum StoreError {
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
-    #[error("stored entry {0} is corrupt (its bytes no longer hash to its id); it will be fetched again from peers")]
+    #[error("stored entry {0} is corrupt: its bytes no longer hash to its id")]
     Corrupt(EntryId),
     #[error("the store has shut down")]
     Closed,
