@@ -26,6 +26,22 @@ fn on_demand_only(config: &mut NodeConfig) {
     triggered_only_by(0, 30)(config)
 }
 
+/// A node that joins `network` and writes `count` posts while connected to no one, then dials
+/// `peer`: gossip never saw those posts, so only sync can carry them.
+async fn written_apart_then_dialling(
+    peer: &TestNode,
+    network: staffroom_protocol::NetworkId,
+    count: u64,
+    adjust: impl FnOnce(&mut NodeConfig),
+) -> TestNode {
+    let node = TestNode::start_with(&[], adjust).await;
+    node.api().join_network(Some(network), "").await.unwrap();
+    node.post_many(&key(60), network, count).await;
+    assert_eq!(peer.entry_count().await, 0, "nothing reached the peer yet");
+    node.api().dial(&peer.addr().to_string()).await.unwrap();
+    node
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_node_catches_up_exactly_without_new_gossip() {
     let (mut nodes, network) = super::replication::three_nodes().await;
@@ -75,14 +91,7 @@ async fn anti_entropy_syncs_periodically_without_any_trigger() {
     let periodic = triggered_only_by(1, 30);
     let a = TestNode::start_with(&[], periodic).await;
     let network = a.api().join_network(None, "Periodic").await.unwrap().id;
-    let b = TestNode::start_with(&[], periodic).await;
-    b.api()
-        .join_network(Some(network), "Periodic")
-        .await
-        .unwrap();
-    b.post_many(&key(60), network, 25).await;
-    assert_eq!(a.entry_count().await, 0);
-    b.api().dial(&a.addr().to_string()).await.unwrap();
+    let b = written_apart_then_dialling(&a, network, 25, periodic).await;
     a.wait_for_count(25).await;
     b.stop().await;
     a.stop().await;
@@ -263,11 +272,7 @@ async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
     let impatient = triggered_only_by(0, 1);
     let a = TestNode::start_with(&[], impatient).await;
     let network = a.api().join_network(None, "Stalls").await.unwrap().id;
-    // B writes before it meets A, so only sync can carry its entries.
-    let b = TestNode::start_with(&[], on_demand_only).await;
-    b.api().join_network(Some(network), "Stalls").await.unwrap();
-    b.post_many(&key(61), network, 10).await;
-    b.api().dial(&a.addr().to_string()).await.unwrap();
+    let b = written_apart_then_dialling(&a, network, 10, on_demand_only).await;
     let mut silent = Hostile::connect_lying(a.addr(), network, SyncLie::Silent).await;
     silent
         .wait_for("A's subscription", |s| matches!(s, Seen::Subscribed(_)))
