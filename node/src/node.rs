@@ -49,7 +49,6 @@ pub struct RunningNode {
     pub api_addr: SocketAddr,
     pub net: NetClient,
     api_token: String,
-    data: DataDir,
     store: Store,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -128,7 +127,6 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         api_addr,
         net: net.client,
         api_token,
-        data,
         store,
         shutdown,
         tasks: vec![net.task, api_task, scheduler],
@@ -177,10 +175,6 @@ impl RunningNode {
                 a.clone()
                     .with(libp2p::multiaddr::Protocol::P2p(self.peer_id))
             })
-    }
-
-    pub fn data_dir(&self) -> &std::path::Path {
-        self.data.path()
     }
 
     /// Stops the API and the swarm, waits for their tasks, flushes and closes the store.

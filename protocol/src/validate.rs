@@ -30,9 +30,6 @@ impl VerifiedEntry {
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
-    pub fn into_parts(self) -> (EntryId, Entry, Vec<u8>) {
-        (self.id, self.entry, self.bytes)
-    }
 }
 
 /// Authors' public keys already decompressed. Decompressing a key costs about a sixth of a

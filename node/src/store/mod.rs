@@ -172,10 +172,6 @@ impl Store {
             .and_then(|v| serde_json::from_slice(&v).ok()))
     }
 
-    pub fn contains(&self, id: &EntryId) -> Result<bool, StoreError> {
-        Ok(self.trees.entries.contains_key(id.as_bytes())?)
-    }
-
     /// The canonical bytes of an entry, checked against its id.
     pub fn get_bytes(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
         let Some(bytes) = self.trees.entries.get(id.as_bytes())? else {

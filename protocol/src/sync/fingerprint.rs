@@ -52,20 +52,13 @@ impl Accumulator {
         self.count
     }
 
-    /// The raw sum, as 32 little-endian bytes (what a sum range puts on the wire).
-    pub fn sum_bytes(&self) -> [u8; 32] {
-        let mut out = [0u8; 32];
-        for (i, limb) in self.sum.iter().enumerate() {
+    /// The low [`SUM_BYTES`] bytes of the sum: enough to name a single differing id.
+    pub fn low_sum(&self) -> LowSum {
+        let mut out = [0u8; SUM_BYTES];
+        for (i, limb) in self.sum.iter().take(SUM_BYTES / 8).enumerate() {
             out[i * 8..i * 8 + 8].copy_from_slice(&limb.to_le_bytes());
         }
         out
-    }
-
-    /// The low [`SUM_BYTES`] bytes of the sum: enough to name a single differing id.
-    pub fn low_sum(&self) -> LowSum {
-        self.sum_bytes()[..SUM_BYTES]
-            .try_into()
-            .expect("prefix of the sum")
     }
 
     /// The low [`SUM_BYTES`] bytes of `self − other` (mod 2^128): when two sets differ by

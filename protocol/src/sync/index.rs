@@ -62,13 +62,6 @@ impl SyncIndex {
         true
     }
 
-    pub fn contains(&self, item: &Item) -> bool {
-        let (b, _) = self.locate_item(item);
-        self.blocks
-            .get(b)
-            .is_some_and(|blk| blk.items.binary_search(item).is_ok())
-    }
-
     /// The position of the first item >= `item` (the number of items before it).
     pub fn lower_bound(&self, item: &Item) -> usize {
         let (b, before) = self.locate_item(item);
@@ -194,7 +187,14 @@ mod tests {
         assert_eq!(index.lower_bound(&reference[1234]), 1234);
         assert_eq!(index.lower_bound(&(u64::MAX, [0; 32])), 3000);
         assert_eq!(index.item_at(77), Some(&reference[77]));
-        assert!(index.contains(&reference[2000]));
-        assert!(!index.contains(&item(5000, 1)));
+        assert_eq!(
+            index.item_at(index.lower_bound(&reference[2000])),
+            Some(&reference[2000])
+        );
+        assert_eq!(
+            index.lower_bound(&item(5000, 1)),
+            3000,
+            "absent items sort past the end"
+        );
     }
 }
