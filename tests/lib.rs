@@ -155,6 +155,7 @@ pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
         api_listen: "127.0.0.1:0".parse().expect("valid socket address"),
         mdns: false,
         sync: staffroom_node::sync::SyncConfig::default(),
+        clock: staffroom_node::clock::Clock::system(),
     }
 }
 

@@ -3,7 +3,9 @@
 use std::fmt::Write;
 
 use staffroom_node::api::types::EntryView;
+use staffroom_node::net::ExplicitPeerInfo;
 use staffroom_node::store::StoredEntry;
+use staffroom_node::sync::SyncNowReport;
 use staffroom_protocol::{Body, Relation};
 
 /// A Unix time in milliseconds as `YYYY-MM-DD HH:MM` UTC.
@@ -107,6 +109,51 @@ pub fn full(view: &EntryView, signature_ok: bool) -> String {
         Body::Comment(c) => {
             let _ = writeln!(out, "{}", c.body_md);
         }
+    }
+    out
+}
+
+/// What `staffroom sync` did: one line per session, or why there was none.
+pub fn sync(report: &SyncNowReport, explicit: &[ExplicitPeerInfo]) -> String {
+    let mut out = String::new();
+    for r in &report.sessions {
+        let outcome = match &r.error {
+            None => format!(
+                "received {}, sent {} entries in {} round(s){}; {} bytes out, {} in; {} ms",
+                r.entries_received,
+                r.entries_sent,
+                r.rounds,
+                match r.entries_held {
+                    0 => String::new(),
+                    n => format!(" ({n} dated ahead of this node's clock, held)"),
+                },
+                r.bytes_sent,
+                r.bytes_received,
+                r.duration_ms
+            ),
+            Some(e) => format!("failed: {e}"),
+        };
+        let _ = writeln!(out, "{}  network {}  {outcome}", r.peer, r.network.short());
+    }
+    if !report.sessions.is_empty() {
+        return out;
+    }
+    if report.connected_peers == 0 {
+        out.push_str("No peers are connected to this node.\n");
+    } else {
+        let _ = writeln!(
+            out,
+            "{} peer(s) connected; none shares a network with this node{}.",
+            report.connected_peers,
+            match report.blocked_peers {
+                0 => String::new(),
+                n => format!(" ({n} blocked by this node)"),
+            }
+        );
+    }
+    for p in explicit.iter().filter(|p| !p.connected) {
+        let why = p.last_error.as_deref().unwrap_or("not connected yet");
+        let _ = writeln!(out, "Dialling {}: {why}", p.addr);
     }
     out
 }

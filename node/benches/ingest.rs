@@ -99,7 +99,10 @@ async fn fresh_ingest() -> (tempfile::TempDir, Ingest) {
         joined_at_ms: 0,
     };
     store.join_network(record).await.unwrap();
-    (dir, Ingest::new(store))
+    (
+        dir,
+        Ingest::new(store, staffroom_node::clock::Clock::system()),
+    )
 }
 
 /// The store's own cost: durable inserts of entries verified beforehand.

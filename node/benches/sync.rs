@@ -27,6 +27,7 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
             interval_secs: 0,
             ..SyncConfig::default()
         },
+        clock: staffroom_node::clock::Clock::system(),
     }
 }
 
@@ -160,7 +161,7 @@ async fn run_case(all: &[VerifiedEntry], n: u64, d: u64, spread: &str) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = Instant::now();
-    let reports = api.sync(Some(network(1))).await.unwrap();
+    let reports = api.sync(Some(network(1))).await.unwrap().sessions;
     let wall = started.elapsed();
     let r = &reports[0];
     assert_eq!(r.error, None, "{r:?}");

@@ -48,6 +48,9 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// When catch-up sync runs.
     pub sync: crate::sync::SyncConfig,
+    /// The node's clock (tests shift it; a config file cannot).
+    #[serde(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 impl Default for NodeConfig {
@@ -61,6 +64,7 @@ impl Default for NodeConfig {
             api_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_API_PORT)),
             mdns: true,
             sync: crate::sync::SyncConfig::default(),
+            clock: crate::clock::Clock::system(),
         }
     }
 }

@@ -4,7 +4,9 @@
 //! See `docs/ARCHITECTURE.md` for the map of modules and the path of a post.
 
 pub mod api;
+pub mod clock;
 pub mod config;
+pub mod hold;
 pub mod identity;
 pub mod ingest;
 pub mod net;

@@ -68,13 +68,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         dir: data.store().display().to_string(),
         source,
     })?;
-    let ingest = Ingest::new(store.clone());
+    let ingest = Ingest::new(store.clone(), config.clock);
     let networks = store.networks().map_err(|source| NodeError::Store {
         dir: data.store().display().to_string(),
         source,
     })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
-    let (sync_triggers, sync_trigger_rx) = mpsc::channel(sync::scheduler::TRIGGER_QUEUE_MAX);
+    let (sync_triggers, sync_trigger_rx) = mpsc::channel(sync::scheduler::QUEUE_MAX);
+    let (sync_handle, sync_requests) = sync::SyncHandle::channel();
 
     let net = net::spawn(
         NetConfig {
@@ -104,14 +105,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         addr: config.api_listen,
         source,
     })?;
-    let scheduler = tokio::spawn(sync::scheduler::run(
+    let scheduler = tokio::spawn(sync::driver::run_scheduler(
         config.sync,
         net.client.clone(),
         ingest.clone(),
         sync_trigger_rx,
+        sync_requests,
         shutdown_rx.clone(),
     ));
-    let state = ApiState::new(ingest, net.client.clone(), api_token.clone());
+    let release = tokio::spawn(ingest.clone().release_held(shutdown_rx.clone()));
+    let state = ApiState::new(ingest, net.client.clone(), sync_handle, api_token.clone());
     let api_task = tokio::spawn(async move {
         if let Err(e) = api::serve(listener, state, shutdown_rx).await {
             tracing::error!(error = %e, "API server failed");
@@ -129,7 +132,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         api_token,
         store,
         shutdown,
-        tasks: vec![net.task, api_task, scheduler],
+        tasks: vec![net.task, api_task, scheduler, release],
     })
 }
 

@@ -18,6 +18,7 @@ use crate::codec::{saturating_count, Reader, Writer};
 use crate::error::EntryError;
 use crate::ids::{AuthorId, EntryId, NetworkId};
 use crate::limits::{ENTRY_BYTES_MAX, REFS_COUNT_MAX};
+use crate::validate::parse_author_key;
 
 /// The only format version this code reads and writes.
 pub const FORMAT_VERSION: u8 = 1;
@@ -262,11 +263,6 @@ mod signature_hex {
             .map_err(|_| serde::de::Error::custom("signature must be 128 hex characters"))?;
         Ok(out)
     }
-}
-
-/// Decompresses an author's public key (the costly part of using a key: cache the result).
-pub(crate) fn parse_author_key(author: &AuthorId) -> Result<VerifyingKey, EntryError> {
-    VerifyingKey::from_bytes(author.as_bytes()).map_err(|_| EntryError::BadAuthorKey)
 }
 
 /// Strict ed25519 verification of `signed_message` (context included).

@@ -1,6 +1,8 @@
-//! The one error type for an entry that cannot be accepted, with a message a teacher can act on.
+//! The one error type for an entry that cannot be accepted, with a message a teacher can act
+//! on, a stable code for programs, and who is at fault.
 
-/// Why an entry was refused. Every node gives the same verdict on the same bytes.
+/// Why an entry was refused. Every node gives the same verdict on the same bytes, except where
+/// [`EntryError::blames_sender`] says the refusal depends on the refusing node.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EntryError {
     #[error("entry is {len} bytes, more than the {max}-byte limit")]
@@ -9,8 +11,12 @@ pub enum EntryError {
     Truncated { field: &'static str },
     #[error("entry has {count} trailing bytes after its signature")]
     TrailingBytes { count: usize },
+    /// Returned by [`crate::Entry::decode`] only: [`crate::verify_entry`] accepts entries of
+    /// other versions as opaque.
     #[error("unknown entry format version {0} (this node understands version 1)")]
     UnknownVersion(u8),
+    /// Returned by [`crate::Entry::decode`] only: [`crate::verify_entry`] accepts entries of
+    /// unknown kinds as opaque.
     #[error("unknown entry kind {0}")]
     UnknownKind(u8),
     #[error("{field} is {len} bytes, more than the {max}-byte limit")]
@@ -40,8 +46,79 @@ pub enum EntryError {
         now_ms: u64,
         skew_ms_max: u64,
     },
-    #[error("author key is not a valid ed25519 public key")]
+    #[error("author key is not a valid ed25519 public key (non-canonical, or of small order)")]
     BadAuthorKey,
     #[error("bad signature: the entry was not signed by its author's key")]
     BadSignature,
+}
+
+impl EntryError {
+    /// Every code, in the order `docs/protocol.md` lists them.
+    pub const CODES: [&'static str; 12] = [
+        "entry_too_large",
+        "truncated",
+        "trailing_bytes",
+        "unknown_version",
+        "unknown_kind",
+        "field_too_long",
+        "too_many_items",
+        "invalid_field",
+        "bad_references",
+        "from_the_future",
+        "bad_author_key",
+        "bad_signature",
+    ];
+
+    /// A stable, machine-readable name for the rule broken: the API's error code, and the
+    /// `error` of negative test vectors.
+    pub fn code(&self) -> &'static str {
+        let index = match self {
+            EntryError::TooLarge { .. } => 0,
+            EntryError::Truncated { .. } => 1,
+            EntryError::TrailingBytes { .. } => 2,
+            EntryError::UnknownVersion(_) => 3,
+            EntryError::UnknownKind(_) => 4,
+            EntryError::FieldTooLong { .. } => 5,
+            EntryError::TooMany { .. } => 6,
+            EntryError::InvalidField { .. } => 7,
+            EntryError::BadReferences(_) => 8,
+            EntryError::FromTheFuture { .. } => 9,
+            EntryError::BadAuthorKey => 10,
+            EntryError::BadSignature => 11,
+        };
+        Self::CODES[index]
+    }
+
+    /// True when the bytes break a rule every node shares, so whoever sent them is at fault.
+    ///
+    /// False when the verdict depends on the node that reached it: its clock (an entry from
+    /// the future becomes valid as time passes) or the kinds and versions it knows. A peer is
+    /// never penalised for those.
+    pub fn blames_sender(&self) -> bool {
+        !matches!(
+            self,
+            EntryError::FromTheFuture { .. }
+                | EntryError::UnknownVersion(_)
+                | EntryError::UnknownKind(_)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_distinct_snake_case() {
+        let mut codes = EntryError::CODES.to_vec();
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), EntryError::CODES.len());
+        assert!(codes
+            .iter()
+            .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        assert_eq!(EntryError::BadSignature.code(), "bad_signature");
+        assert!(!EntryError::UnknownKind(9).blames_sender());
+        assert!(EntryError::BadReferences("x").blames_sender());
+    }
 }

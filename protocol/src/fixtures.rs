@@ -99,3 +99,33 @@ pub fn reply_to(id: EntryId) -> Ref {
         id,
     }
 }
+
+/// Signs raw content (everything but the signature) as `key`'s author: the way to build
+/// entries no [`Draft`] can express, such as malformed ones for tests or future kinds.
+pub fn sign_raw(key: &SigningKey, content: &[u8]) -> Vec<u8> {
+    use ed25519_dalek::Signer;
+    let mut message = crate::SIGNING_CONTEXT.to_vec();
+    message.extend_from_slice(content);
+    let mut entry = content.to_vec();
+    entry.extend_from_slice(&key.sign(&message).to_bytes());
+    entry
+}
+
+/// A signed entry of a kind or version this implementation does not understand: the shared
+/// header, then `rest` as the unknown format would have it, then the signature.
+pub fn opaque(
+    key: &SigningKey,
+    network: NetworkId,
+    created_at_ms: u64,
+    version: u8,
+    kind: u8,
+    rest: &[u8],
+) -> Vec<u8> {
+    let mut content = vec![version];
+    content.extend_from_slice(network.as_bytes());
+    content.extend_from_slice(&key.verifying_key().to_bytes());
+    content.extend_from_slice(&created_at_ms.to_be_bytes());
+    content.push(kind);
+    content.extend_from_slice(rest);
+    sign_raw(key, &content)
+}

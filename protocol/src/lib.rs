@@ -10,17 +10,19 @@
 pub mod body;
 mod codec;
 pub mod entry;
+pub mod envelope;
 pub mod error;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
 pub mod limits;
 pub mod sync;
-mod text;
+pub mod text;
 pub mod validate;
 
 pub use body::{BlogPost, Body, Comment, Enquiry, EnquiryNote, EntryKind, Resource, Stage};
 pub use entry::{Draft, Entry, Ref, Relation, SIGNING_CONTEXT};
+pub use envelope::Header;
 pub use error::EntryError;
 pub use ids::{AuthorId, EntryId, NetworkId, ParseIdError};
 pub use validate::{verify_entry, verify_entry_cached, KeyCache, VerifiedEntry};

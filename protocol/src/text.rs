@@ -1,6 +1,72 @@
 //! Checks on the text inside fields: single lines, markdown, labels, SPDX ids, language tags.
+//!
+//! Every character class used here is a fixed list of code points, written out below and in
+//! `docs/protocol.md`, so that the verdict never depends on which Unicode version a node's
+//! standard library ships: two implementations agree on every string, forever.
 
 use crate::error::EntryError;
+
+/// Whitespace: the 25 code points of Unicode's `White_Space` property.
+pub fn is_whitespace(c: char) -> bool {
+    matches!(
+        c,
+        '\u{9}'..='\u{D}'
+            | ' '
+            | '\u{85}'
+            | '\u{A0}'
+            | '\u{1680}'
+            | '\u{2000}'..='\u{200A}'
+            | '\u{2028}'
+            | '\u{2029}'
+            | '\u{202F}'
+            | '\u{205F}'
+            | '\u{3000}'
+    )
+}
+
+/// Control characters: the C0 and C1 sets and DEL (general category `Cc`).
+pub fn is_control(c: char) -> bool {
+    matches!(c, '\u{0}'..='\u{1F}' | '\u{7F}'..='\u{9F}')
+}
+
+/// Invisible characters: Unicode's `Default_Ignorable_Code_Point` set (as of Unicode 15.1,
+/// frozen here). Allowed inside text (emoji and many scripts need joiners and selectors), but
+/// text made only of these and whitespace is blank.
+pub fn is_invisible(c: char) -> bool {
+    matches!(
+        c,
+        '\u{AD}'
+            | '\u{34F}'
+            | '\u{61C}'
+            | '\u{115F}'..='\u{1160}'
+            | '\u{17B4}'..='\u{17B5}'
+            | '\u{180B}'..='\u{180F}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{3164}'
+            | '\u{FE00}'..='\u{FE0F}'
+            | '\u{FEFF}'
+            | '\u{FFA0}'
+            | '\u{FFF0}'..='\u{FFF8}'
+            | '\u{1BCA0}'..='\u{1BCA3}'
+            | '\u{1D173}'..='\u{1D17A}'
+            | '\u{E0000}'..='\u{E0FFF}'
+    )
+}
+
+/// Bidirectional embedding, override and isolate controls. They reorder how the text around
+/// them is displayed (a title could show words in an order its author never wrote), and
+/// ordinary right-to-left writing does not need them. The marks U+200E, U+200F and U+061C
+/// remain allowed.
+pub fn is_bidi_control(c: char) -> bool {
+    matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// Blank: nothing but whitespace and invisible characters (the empty string is blank).
+pub fn is_blank(s: &str) -> bool {
+    s.chars().all(|c| is_whitespace(c) || is_invisible(c))
+}
 
 fn check_len(field: &'static str, s: &str, max: usize) -> Result<(), EntryError> {
     if s.len() > max {
@@ -13,45 +79,47 @@ fn check_len(field: &'static str, s: &str, max: usize) -> Result<(), EntryError>
     Ok(())
 }
 
-/// A title, tag or other one-line field: not blank, no control characters (newlines included).
+fn invalid(field: &'static str, reason: &'static str) -> EntryError {
+    EntryError::InvalidField { field, reason }
+}
+
+/// A title, tag or other one-line field: not blank, no control characters, no line or
+/// paragraph separators, no bidirectional controls.
 pub(crate) fn single_line(field: &'static str, s: &str, max: usize) -> Result<(), EntryError> {
     check_len(field, s, max)?;
-    if s.trim().is_empty() {
-        return Err(EntryError::InvalidField {
-            field,
-            reason: "must not be empty",
-        });
+    if is_blank(s) {
+        return Err(invalid(field, "must not be blank"));
     }
-    if s.chars().any(char::is_control) {
-        return Err(EntryError::InvalidField {
-            field,
-            reason: "must be a single line of text",
-        });
+    if s.chars()
+        .any(|c| is_control(c) || matches!(c, '\u{2028}' | '\u{2029}'))
+    {
+        return Err(invalid(field, "must be a single line of text"));
+    }
+    if s.chars().any(is_bidi_control) {
+        return Err(invalid(field, "contains bidirectional control characters"));
     }
     Ok(())
 }
 
-/// Markdown: any text but control characters other than newline, carriage return and tab.
+/// Markdown: any text but control characters other than tab, line feed and carriage return,
+/// and no bidirectional controls. `allow_blank` for optional descriptions.
 pub(crate) fn markdown(
     field: &'static str,
     s: &str,
     max: usize,
-    allow_empty: bool,
+    allow_blank: bool,
 ) -> Result<(), EntryError> {
     check_len(field, s, max)?;
-    if !allow_empty && s.trim().is_empty() {
-        return Err(EntryError::InvalidField {
-            field,
-            reason: "must not be empty",
-        });
+    if !allow_blank && is_blank(s) {
+        return Err(invalid(field, "must not be blank"));
     }
     if s.chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+        .any(|c| is_control(c) && !matches!(c, '\t' | '\n' | '\r'))
     {
-        return Err(EntryError::InvalidField {
-            field,
-            reason: "contains control characters",
-        });
+        return Err(invalid(field, "contains control characters"));
+    }
+    if s.chars().any(is_bidi_control) {
+        return Err(invalid(field, "contains bidirectional control characters"));
     }
     Ok(())
 }
@@ -63,10 +131,10 @@ pub(crate) fn spdx_id(field: &'static str, s: &str, max: usize) -> Result<(), En
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'-' | b'+'));
     if !ok {
-        return Err(EntryError::InvalidField {
+        return Err(invalid(
             field,
-            reason: "must be an SPDX licence identifier such as CC-BY-4.0",
-        });
+            "must be an SPDX licence identifier such as CC-BY-4.0",
+        ));
     }
     Ok(())
 }
@@ -81,10 +149,10 @@ pub(crate) fn language_tag(field: &'static str, s: &str, max: usize) -> Result<(
     let rest_ok =
         parts.all(|p| (1..=8).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_alphanumeric()));
     if !(lang_ok && rest_ok) {
-        return Err(EntryError::InvalidField {
+        return Err(invalid(
             field,
-            reason: "must be a BCP 47 language tag such as en-GB",
-        });
+            "must be a BCP 47 language tag such as en-GB",
+        ));
     }
     Ok(())
 }
@@ -96,9 +164,15 @@ mod tests {
     #[test]
     fn single_line_rules() {
         assert!(single_line("title", "Fractions in Year 7", 200).is_ok());
+        assert!(single_line("title", "Ffracsiynau ym Mlwyddyn 7 👩‍🏫", 200).is_ok());
         assert!(single_line("title", "  ", 200).is_err());
         assert!(single_line("title", "two\nlines", 200).is_err());
+        assert!(single_line("title", "two\u{2028}lines", 200).is_err());
         assert!(single_line("title", "abc", 2).is_err());
+        assert!(single_line("title", "\u{200B}", 200).is_err(), "blank");
+        assert!(single_line("title", "\u{A0}\u{FEFF}\u{3000}", 200).is_err());
+        assert!(single_line("title", "evil\u{202E}txt.exe", 200).is_err());
+        assert!(single_line("title", "שלום\u{200F} world", 200).is_ok());
     }
 
     #[test]
@@ -106,7 +180,20 @@ mod tests {
         assert!(markdown("body", "# Hi\n\n\tcode\r\n", 100, false).is_ok());
         assert!(markdown("body", "", 100, true).is_ok());
         assert!(markdown("body", "", 100, false).is_err());
+        assert!(markdown("body", " \u{200B}\n", 100, false).is_err());
         assert!(markdown("body", "bell\u{7}", 100, false).is_err());
+        assert!(markdown("body", "C1\u{85}", 100, false).is_err());
+        assert!(markdown("body", "isolate\u{2066}x", 100, false).is_err());
+    }
+
+    #[test]
+    fn character_classes_match_unicode_where_it_is_stable() {
+        // The standard library's tables agree with our frozen lists on these classes.
+        for c in (0..=0x10FFFFu32).filter_map(char::from_u32) {
+            assert_eq!(is_whitespace(c), c.is_whitespace(), "{:X}", c as u32);
+            assert_eq!(is_control(c), c.is_control(), "{:X}", c as u32);
+        }
+        assert!(is_invisible('\u{200D}') && !is_invisible('a') && !is_invisible(' '));
     }
 
     #[test]

@@ -1,40 +1,51 @@
 //! The single gate for untrusted entries: decode, check the rules, verify the signature.
+//!
+//! Entries of a version and kind this implementation understands get every rule of their
+//! kind. Others are *opaque*: only the envelope's rules apply (size, header, clock, author key,
+//! signature), so that new kinds and versions travel through older nodes unpunished.
 
 use std::collections::HashMap;
 
 use ed25519_dalek::VerifyingKey;
 
-use crate::entry::{parse_author_key, verify_strict, Entry, SIGNING_CONTEXT};
+use crate::entry::{verify_strict, Entry, SIGNING_CONTEXT};
+use crate::envelope::{Header, SIGNATURE_BYTES};
 use crate::error::EntryError;
 use crate::ids::{AuthorId, EntryId};
 use crate::limits::CLOCK_SKEW_MS_MAX;
 
-/// An entry whose bytes decoded canonically, whose fields obey the rules and whose signature
-/// verified. Only [`verify_entry`] makes one, so holding one is proof of those checks.
+/// An entry whose envelope is valid and whose signature verified; if this implementation
+/// understands its kind, also decoded canonically with every field rule checked. Only
+/// [`verify_entry`] makes one, so holding one is proof of those checks.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedEntry {
-    entry: Entry,
+    header: Header,
+    entry: Option<Entry>,
     id: EntryId,
     bytes: Vec<u8>,
 }
 
 impl VerifiedEntry {
-    pub fn entry(&self) -> &Entry {
-        &self.entry
+    pub fn header(&self) -> &Header {
+        &self.header
+    }
+    /// The decoded entry, or `None` for an opaque entry (unknown kind or version).
+    pub fn entry(&self) -> Option<&Entry> {
+        self.entry.as_ref()
     }
     pub fn id(&self) -> EntryId {
         self.id
     }
-    /// The canonical encoding, exactly as received (decoding is canonical, so this equals
-    /// `entry().encode()`).
+    /// The encoding exactly as received (for understood entries decoding is canonical, so
+    /// this equals `entry().encode()`).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
 }
 
-/// Authors' public keys already decompressed. Decompressing a key costs about a sixth of a
-/// signature check, and a network's entries come from a few hundred teachers at most, so
-/// verifiers keep one of these per thread.
+/// Authors' public keys already decompressed and checked. Decompressing a key costs about a
+/// sixth of a signature check, and a network's entries come from a few hundred teachers at
+/// most, so verifiers keep one of these per thread.
 #[derive(Default)]
 pub struct KeyCache {
     keys: HashMap<AuthorId, VerifyingKey>,
@@ -57,8 +68,19 @@ impl KeyCache {
     }
 }
 
+/// An author key is a canonical encoding (it re-encodes to the same 32 bytes) of a curve
+/// point that is not of small order.
+pub(crate) fn parse_author_key(author: &AuthorId) -> Result<VerifyingKey, EntryError> {
+    let key = VerifyingKey::from_bytes(author.as_bytes()).map_err(|_| EntryError::BadAuthorKey)?;
+    let canonical = key.to_edwards().compress().to_bytes() == *author.as_bytes();
+    if !canonical || key.is_weak() {
+        return Err(EntryError::BadAuthorKey);
+    }
+    Ok(key)
+}
+
 /// Checks an entry received from anywhere — gossip, sync or the API — in order of cost:
-/// size and structure, field rules, references, clock, then the signature.
+/// size and structure, field rules, references, clock, author key, then the signature.
 ///
 /// `now_ms` is the verifying node's clock in milliseconds since the Unix epoch.
 pub fn verify_entry(bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, EntryError> {
@@ -71,27 +93,37 @@ pub fn verify_entry_cached(
     now_ms: u64,
     keys: &mut KeyCache,
 ) -> Result<VerifiedEntry, EntryError> {
-    let entry = Entry::decode(bytes)?;
-    entry.body.check()?;
-    entry.check_references()?;
-    if entry.created_at_ms > now_ms.saturating_add(CLOCK_SKEW_MS_MAX) {
+    let header = Header::parse(bytes)?;
+    let entry = if header.is_understood() {
+        let entry = Entry::decode(bytes)?;
+        entry.body.check()?;
+        entry.check_references()?;
+        Some(entry)
+    } else {
+        None
+    };
+    if header.created_at_ms > now_ms.saturating_add(CLOCK_SKEW_MS_MAX) {
         return Err(EntryError::FromTheFuture {
-            created_at_ms: entry.created_at_ms,
+            created_at_ms: header.created_at_ms,
             now_ms,
             skew_ms_max: CLOCK_SKEW_MS_MAX,
         });
     }
-    // Decoding is canonical, so the content is exactly the received bytes before the
-    // signature: sign-check those rather than encoding the entry again.
-    let content = &bytes[..bytes.len() - 64];
+    let key = keys.get(&header.author)?;
+    // The signed content is exactly the received bytes before the signature (for understood
+    // entries decoding is canonical, so this is also their re-encoding).
+    let (content, signature) = bytes.split_at(bytes.len() - SIGNATURE_BYTES);
     let mut message = Vec::with_capacity(SIGNING_CONTEXT.len() + content.len());
     message.extend_from_slice(SIGNING_CONTEXT);
     message.extend_from_slice(content);
-    verify_strict(&keys.get(&entry.author)?, &message, &entry.signature)?;
-    let id = EntryId(*blake3::hash(bytes).as_bytes());
+    let signature: &[u8; SIGNATURE_BYTES] = signature
+        .try_into()
+        .map_err(|_| EntryError::Truncated { field: "signature" })?;
+    verify_strict(&key, &message, signature)?;
     Ok(VerifiedEntry {
+        header,
         entry,
-        id,
+        id: EntryId(*blake3::hash(bytes).as_bytes()),
         bytes: bytes.to_vec(),
     })
 }

@@ -62,9 +62,9 @@ fn a_valid_entry_of_every_kind_verifies() {
     for entry in entries {
         let verified = verify_entry(&entry.encode(), NOW_MS).expect("valid entry");
         assert_eq!(verified.id(), entry.id());
-        assert_eq!(verified.entry(), &entry);
+        assert_eq!(verified.entry(), Some(&entry));
         assert_eq!(
-            verified.entry().author,
+            verified.header().author,
             AuthorId(k.verifying_key().to_bytes())
         );
     }
@@ -122,19 +122,91 @@ fn non_canonical_signature_scalar_is_refused() {
 }
 
 #[test]
-fn unknown_kind_and_version_are_refused() {
+fn unknown_kinds_and_versions_are_accepted_opaquely() {
+    let k = key(1);
+    let future_kind = fixtures::opaque(
+        &k,
+        network(9),
+        NOW_MS,
+        1,
+        42,
+        b"a body this node cannot read",
+    );
+    let verified = verify_entry(&future_kind, NOW_MS).expect("opaque entries pass");
+    assert_eq!(verified.entry(), None, "not understood");
+    assert_eq!(verified.header().kind, 42);
+    assert_eq!(verified.header().network, network(9));
+    assert_eq!(
+        verified.id(),
+        EntryId(*blake3::hash(&future_kind).as_bytes())
+    );
+    let future_version = fixtures::opaque(&k, network(9), NOW_MS, 2, 1, &[0xff; 10]);
+    assert_eq!(
+        verify_entry(&future_version, NOW_MS)
+            .unwrap()
+            .header()
+            .version,
+        2
+    );
+    // The envelope's rules still hold for them: signature, author key, clock, size.
+    let mut tampered = future_kind.clone();
+    tampered[100] ^= 1;
+    assert_eq!(
+        verify_entry(&tampered, NOW_MS),
+        Err(EntryError::BadSignature)
+    );
+    let ahead = fixtures::opaque(&k, network(9), NOW_MS + CLOCK_SKEW_MS_MAX + 1, 1, 42, b"x");
+    assert!(matches!(
+        verify_entry(&ahead, NOW_MS),
+        Err(EntryError::FromTheFuture { .. })
+    ));
+    assert!(matches!(
+        verify_entry(&future_kind[..120], NOW_MS),
+        Err(EntryError::Truncated { .. })
+    ));
+    // A known kind whose tag was changed after signing is simply a bad signature.
     let mut bytes = post("Hello").encode();
     bytes[1 + 32 + 32 + 8] = 42;
-    assert_eq!(
-        verify_entry(&bytes, NOW_MS),
-        Err(EntryError::UnknownKind(42))
+    assert_eq!(verify_entry(&bytes, NOW_MS), Err(EntryError::BadSignature));
+}
+
+#[test]
+fn blank_invisible_and_reordering_text_is_refused() {
+    for title in ["\u{200B}", " \u{FEFF} ", "evil\u{202E}gpj.exe"] {
+        assert!(
+            matches!(
+                verify_entry(&resign(post(title)), NOW_MS),
+                Err(EntryError::InvalidField { field: "title", .. })
+            ),
+            "{title:?}"
+        );
+    }
+    let mut entry = post("Hello");
+    if let Body::BlogPost(b) = &mut entry.body {
+        b.tags = vec!["maths".into(), " ".into()];
+    }
+    assert!(matches!(
+        verify_entry(&resign(entry), NOW_MS),
+        Err(EntryError::InvalidField { field: "tags", .. })
+    ));
+    let mut entry = fixtures::signed(
+        &key(1),
+        network(9),
+        NOW_MS,
+        vec![],
+        fixtures::resource_body("R"),
     );
-    let mut bytes = post("Hello").encode();
-    bytes[0] = 2;
-    assert_eq!(
-        verify_entry(&bytes, NOW_MS),
-        Err(EntryError::UnknownVersion(2))
-    );
+    if let Body::Resource(r) = &mut entry.body {
+        r.key_stage = "\u{3000}".into();
+    }
+    assert!(matches!(
+        verify_entry(&resign(entry), NOW_MS),
+        Err(EntryError::InvalidField {
+            field: "key_stage",
+            ..
+        })
+    ));
+    assert!(verify_entry(&resign(post("Teachers 👩‍🏫 and ZWJ emoji")), NOW_MS).is_ok());
 }
 
 #[test]

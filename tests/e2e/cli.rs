@@ -216,7 +216,7 @@ fn init_post_on_one_node_and_read_on_another() {
         &["sync", "--json", "--network", "Maths hub"],
         None,
     ));
-    let report = &synced.as_array().expect("one report per peer")[0];
+    let report = &synced["sessions"].as_array().expect("one report per peer")[0];
     assert_eq!(report["peer"], peer_a, "{synced}");
     assert_eq!(report["error"], Value::Null, "{synced}");
     assert_eq!(

@@ -46,7 +46,11 @@ async fn api_refuses_a_forged_signature_with_a_clear_error() {
         .submit(vec![1, 2, 3])
         .await
         .expect_err("garbage refused");
-    assert_eq!(err.code(), Some("invalid_entry"));
+    assert_eq!(
+        err.code(),
+        Some("truncated"),
+        "the rule broken, by its code"
+    );
     let elsewhere = fixtures::signed(
         &key(41),
         fixtures::network(99),
@@ -115,11 +119,11 @@ async fn forged_gossip_is_not_stored_nor_forwarded_and_its_sender_is_blocked() {
         let peers = node.api().peers().await.unwrap();
         let from_a = peers
             .iter()
-            .find(|p| p.peer_id == a_peer.to_string())
+            .find(|p| p.peer_id == a_peer)
             .expect("A is a peer");
         assert_eq!(from_a.invalid_messages, 0, "A forwarded nothing invalid");
     }
-    let hostile_id = hostile.peer_id.to_string();
+    let hostile_id = hostile.peer_id;
     let peers = a.api().peers().await.unwrap();
     let seen = peers
         .iter()

@@ -62,7 +62,7 @@ async fn offline_node_catches_up_exactly_without_new_gossip() {
         c.api().get(&id).await.expect("caught up");
     }
     // Converged: a further sync finds nothing to move, in either direction.
-    for report in c.api().sync(Some(network)).await.unwrap() {
+    for report in c.api().sync(Some(network)).await.unwrap().sessions {
         assert_eq!(report.error, None, "{report:?}");
         assert_eq!(
             (report.entries_received, report.entries_sent),
@@ -163,7 +163,7 @@ async fn interrupted_sync_resumes_without_loss_or_duplication() {
     c.api().dial(&a.addr().to_string()).await.unwrap();
     c.wait_for_network_peers(network, 1).await;
 
-    let reports = c.api().sync(Some(network)).await.unwrap();
+    let reports = c.api().sync(Some(network)).await.unwrap().sessions;
     assert_eq!(reports.len(), 1, "{reports:?}");
     let report = &reports[0];
     assert_eq!(report.error, None);
@@ -197,20 +197,20 @@ async fn a_peer_claiming_ids_it_cannot_produce_does_not_stall_sync() {
     a.wait_for_network_peers(network, 2).await;
 
     let started = std::time::Instant::now();
-    let reports = a.api().sync(Some(network)).await.unwrap();
+    let reports = a.api().sync(Some(network)).await.unwrap().sessions;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "sync did not stall"
     );
     let liar_report = reports
         .iter()
-        .find(|r| r.peer == liar.peer_id.to_string())
+        .find(|r| r.peer == liar.peer_id)
         .expect("synced with liar");
     assert_eq!(liar_report.entries_undelivered, 20, "{liar_report:?}");
     assert_eq!(liar_report.entries_received, 0);
     let honest = reports
         .iter()
-        .find(|r| r.peer == b.node.peer_id.to_string())
+        .find(|r| r.peer == b.node.peer_id)
         .expect("synced with B");
     assert_eq!(honest.error, None);
     assert_eq!(honest.entries_sent, 40, "the honest peer still catches up");
@@ -245,7 +245,7 @@ async fn a_peer_serving_forged_entries_is_cut_off_and_nothing_is_stored() {
         .await;
     a.wait_for_network_peers(network, 1).await;
 
-    let reports = a.api().sync(Some(network)).await.unwrap();
+    let reports = a.api().sync(Some(network)).await.unwrap().sessions;
     let report = &reports[0];
     let error = report.error.as_deref().unwrap_or_default();
     assert!(
@@ -280,7 +280,7 @@ async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
     a.wait_for_network_peers(network, 2).await;
 
     let started = std::time::Instant::now();
-    let reports = a.api().sync(Some(network)).await.unwrap();
+    let reports = a.api().sync(Some(network)).await.unwrap().sessions;
     assert!(
         started.elapsed() < Duration::from_secs(10),
         "{:?}",
@@ -288,7 +288,7 @@ async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
     );
     let stalled = reports
         .iter()
-        .find(|r| r.peer == silent.peer_id.to_string())
+        .find(|r| r.peer == silent.peer_id)
         .expect("tried the silent peer");
     let error = stalled.error.as_deref().unwrap_or_default();
     assert!(
@@ -297,7 +297,7 @@ async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
     );
     let honest = reports
         .iter()
-        .find(|r| r.peer == b.node.peer_id.to_string())
+        .find(|r| r.peer == b.node.peer_id)
         .expect("synced with B");
     assert_eq!(
         (honest.error.as_deref(), honest.entries_received),

@@ -1,6 +1,6 @@
 //! Reading: list, show, peers, status; and dialling a peer.
 
-use anyhow::Context;
+use anyhow::{bail, Context};
 use staffroom_node::store::ListFilter;
 use staffroom_protocol::{AuthorId, EntryId};
 
@@ -62,7 +62,7 @@ pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
         peers
             .iter()
             .map(|p| {
-                let addr = p.addresses.first().map(String::as_str).unwrap_or("?");
+                let addr = p.addresses.first().map_or("?".into(), |a| a.to_string());
                 let agent = p.agent.as_deref().unwrap_or("unknown");
                 let blocked = if p.blocked { "  BLOCKED" } else { "" };
                 format!(
@@ -98,35 +98,30 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
     })
 }
 
+/// Syncs now and says what happened: each session's outcome, or why there was none. Exits
+/// with an error unless every session succeeded.
 pub async fn sync(ctx: &Ctx, network: Option<&str>) -> anyhow::Result<()> {
     let api = ctx.api()?;
     let network = match network {
         Some(n) => Some(resolve_network(&api, Some(n)).await?),
         None => None,
     };
-    let reports = api.sync(network).await?;
-    ctx.print(&reports, || {
-        if reports.is_empty() {
-            return "No connected peer shares a network with this node.\n".into();
-        }
-        reports
-            .iter()
-            .map(|r| {
-                let net = r.network.map(|n| n.short()).unwrap_or_default();
-                let outcome = match &r.error {
-                    None => format!(
-                        "received {}, sent {} entries in {} round(s); {} bytes out, {} in; {} ms",
-                        r.entries_received,
-                        r.entries_sent,
-                        r.rounds,
-                        r.bytes_sent,
-                        r.bytes_received,
-                        r.duration_ms
-                    ),
-                    Some(e) => format!("failed: {e}"),
-                };
-                format!("{}  network {net}  {outcome}\n", r.peer)
-            })
-            .collect()
-    })
+    let report = api.sync(network).await?;
+    let explicit = if report.sessions.is_empty() {
+        api.status().await?.explicit_peers
+    } else {
+        Vec::new()
+    };
+    ctx.print(&report, || render::sync(&report, &explicit))?;
+    let failed = report.sessions.iter().filter(|s| s.error.is_some()).count();
+    if report.sessions.is_empty() {
+        bail!("nothing was synced: no connected peer shares a network with this node");
+    }
+    if failed > 0 {
+        bail!(
+            "sync failed with {failed} of {} peers",
+            report.sessions.len()
+        );
+    }
+    Ok(())
 }

@@ -228,7 +228,7 @@ impl ApiClient {
     pub async fn sync(
         &self,
         network: Option<NetworkId>,
-    ) -> Result<Vec<crate::sync::SyncReport>, ClientError> {
+    ) -> Result<crate::sync::SyncNowReport, ClientError> {
         let body = SyncRequestBody { network };
         self.send(self.http.post(self.url("/v1/sync")).json(&body))
             .await

@@ -11,14 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use staffroom_protocol::limits::ENTRY_BYTES_MAX;
-use staffroom_protocol::{EntryError, EntryId, NetworkId};
+use staffroom_protocol::{EntryId, NetworkId};
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use super::types::*;
-use crate::ingest::{now_ms, Ingest, IngestError, Ingested};
+use crate::ingest::{Ingest, IngestError, Ingested};
 use crate::net::NetClient;
-use crate::store::{InsertOutcome, ListFilter, NetworkRecord, StoreError};
+use crate::store::{InsertOutcome, ListFilter, Lookup, NetworkRecord, StoreError};
+use crate::sync::SyncHandle;
 
 /// Requests handled at once; more get 503 rather than queueing without bound.
 const REQUESTS_IN_FLIGHT_MAX: usize = 64;
@@ -29,15 +30,17 @@ const REQUEST_BODY_BYTES_MAX: usize = ENTRY_BYTES_MAX + 4096;
 pub struct ApiState {
     pub ingest: Ingest,
     pub net: NetClient,
+    pub sync: SyncHandle,
     pub token: Arc<str>,
     slots: Arc<Semaphore>,
 }
 
 impl ApiState {
-    pub fn new(ingest: Ingest, net: NetClient, token: String) -> Self {
+    pub fn new(ingest: Ingest, net: NetClient, sync: SyncHandle, token: String) -> Self {
         ApiState {
             ingest,
             net,
+            sync,
             token: token.into(),
             slots: Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT_MAX)),
         }
@@ -87,21 +90,17 @@ impl From<StoreError> for ApiError {
     }
 }
 
+/// Every refusal of an entry carries the code of the rule it broke (`field_too_long`,
+/// `bad_signature`, ... as listed in `docs/protocol.md`), so programs need not parse English.
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
-        let (status, code) = match &e {
-            IngestError::Invalid(EntryError::BadSignature) => {
-                (StatusCode::BAD_REQUEST, "bad_signature")
-            }
-            IngestError::Invalid(_) | IngestError::WrongNetwork { .. } => {
-                (StatusCode::BAD_REQUEST, "invalid_entry")
-            }
-            IngestError::NotMember(_) => (StatusCode::CONFLICT, "not_member"),
-            IngestError::Store(_) | IngestError::Worker(_) => {
-                (StatusCode::INTERNAL_SERVER_ERROR, "storage")
-            }
+        let status = match &e {
+            IngestError::Invalid(_) | IngestError::WrongNetwork { .. } => StatusCode::BAD_REQUEST,
+            IngestError::TooEarly { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            IngestError::NotMember(_) => StatusCode::CONFLICT,
+            IngestError::Store(_) | IngestError::Worker(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError(status, code, e.to_string())
+        ApiError(status, e.code(), e.to_string())
     }
 }
 
@@ -147,8 +146,11 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
         peer_id: net.peer_id,
         listen_addrs: net.listen_addrs,
         connected_peers: net.connected_peers,
+        explicit_peers: net.explicit_peers,
         networks: store.networks()?.len(),
         entries: store.entry_count(),
+        held_entries: s.ingest.held_count(),
+        clock_ms: s.ingest.clock().now_ms(),
     }))
 }
 
@@ -189,6 +191,17 @@ async fn join_network(
     body: Result<Json<JoinNetworkRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<NetworkRecord>), ApiError> {
     let Json(req) = body.map_err(|e| bad_request(e.body_text()))?;
+    let store = s.ingest.store();
+    let known = req
+        .id
+        .is_some_and(|id| store.network(&id).ok().flatten().is_some());
+    if !known && store.networks()?.len() >= NETWORKS_MAX {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            "too_many_networks",
+            format!("this node has joined {NETWORKS_MAX} networks, the most it keeps"),
+        ));
+    }
     let name = req.name.trim().to_owned();
     if name.len() > NETWORK_NAME_BYTES_MAX || name.chars().any(char::is_control) {
         return Err(bad_request(format!(
@@ -205,9 +218,8 @@ async fn join_network(
     let record = NetworkRecord {
         id,
         name,
-        joined_at_ms: now_ms(),
+        joined_at_ms: s.ingest.clock().now_ms(),
     };
-    let store = s.ingest.store();
     let created = store.join_network(record).await?;
     s.net.subscribe(id).await.map_err(unavailable)?;
     let stored = store.network(&id)?.ok_or(StoreError::Closed)?;
@@ -227,6 +239,7 @@ async fn submit_entry(
         id,
         network,
         outcome,
+        understood,
     } = s.ingest.ingest(body.to_vec(), None).await?;
     // Stored first, then gossiped: what peers receive is already durable here.
     let gossip = s
@@ -244,6 +257,7 @@ async fn submit_entry(
         Json(SubmitResponse {
             id,
             outcome,
+            understood,
             gossip,
         }),
     ))
@@ -267,11 +281,25 @@ async fn get_entry(
 ) -> Result<Json<EntryView>, ApiError> {
     let id: EntryId = id.parse().map_err(bad_request)?;
     let store = s.ingest.store();
-    match store.get(&id)? {
-        Some(stored) => {
-            let edited_by = store.edited_by(&stored)?;
-            Ok(Json(EntryView { stored, edited_by }))
+    match store.lookup(&id)? {
+        Some(Lookup::Entry(stored)) => {
+            let versions = store.versions(&stored)?;
+            let edited_by = (versions.current != id).then_some(versions.current);
+            Ok(Json(EntryView {
+                stored: *stored,
+                edited_by,
+                versions: versions.all,
+            }))
         }
+        Some(Lookup::Opaque(header)) => Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_understood",
+            format!(
+                "entry {id} is of kind {} (format version {}), which this node does not understand; \
+                 it is kept and passed on for nodes that do",
+                header.kind, header.version
+            ),
+        )),
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
             "not_found",
@@ -283,14 +311,19 @@ async fn get_entry(
 async fn sync_now(
     State(s): State<ApiState>,
     body: Result<Json<SyncRequestBody>, JsonRejection>,
-) -> Result<Json<Vec<crate::sync::SyncReport>>, ApiError> {
+) -> Result<Json<crate::sync::SyncNowReport>, ApiError> {
     let Json(req) = body.map_err(|e| bad_request(e.body_text()))?;
     if let Some(network) = req.network {
         if s.ingest.store().network(&network)?.is_none() {
             return Err(IngestError::NotMember(network).into());
         }
     }
-    Ok(Json(
-        crate::sync::scheduler::sync_now(&s.net, &s.ingest, req.network).await,
-    ))
+    match s.sync.sync_now(req.network).await {
+        Some(report) => Ok(Json(report)),
+        None => Err(ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "busy",
+            "too many sync requests waiting on this node; try again".into(),
+        )),
+    }
 }

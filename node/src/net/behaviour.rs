@@ -1,24 +1,35 @@
-//! The node's libp2p behaviour: one sub-behaviour per concern.
+//! The node's libp2p behaviour: one sub-behaviour per concern, each bounded.
 
 use std::time::Duration;
 
+use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{allow_block_list, gossipsub, identify, mdns, ping, request_response};
+use libp2p::{allow_block_list, identify, mdns, ping, request_response};
 
+use super::gossip::Gossipsub;
 use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
+
+/// Connections established at once, in all.
+pub const CONNECTIONS_MAX: u32 = 128;
+/// Connections established with one peer at once (two: both sides may dial at once).
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
+/// Connections being set up at once, each way.
+pub const PENDING_CONNECTIONS_MAX: u32 = 32;
 
 #[derive(NetworkBehaviour)]
 pub struct Behaviour {
-    /// Peers blocked for sending invalid entries.
+    /// Bounds on connections, checked before any other behaviour sees one.
+    pub limits: connection_limits::Behaviour,
+    /// Peers blocked for breaking the protocol.
     pub blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    pub gossipsub: gossipsub::Behaviour,
+    pub gossipsub: Gossipsub,
     pub identify: identify::Behaviour,
     pub ping: ping::Behaviour,
     /// Local-network discovery; off when configured so, or when mDNS cannot start.
     pub mdns: Toggle<mdns::tokio::Behaviour>,
-    /// Catch-up sync: reconcile, fetch and push (`/staffroom/sync/1`).
+    /// Catch-up sync: reconcile, fetch and push (`/staffroom/sync/2`).
     pub sync: request_response::Behaviour<SyncCodec>,
 }
 
@@ -41,9 +52,17 @@ impl Behaviour {
         } else {
             None
         };
+        let limits = ConnectionLimits::default()
+            .with_max_established(Some(CONNECTIONS_MAX))
+            .with_max_established_per_peer(Some(CONNECTIONS_PER_PEER_MAX))
+            .with_max_pending_incoming(Some(PENDING_CONNECTIONS_MAX))
+            .with_max_pending_outgoing(Some(PENDING_CONNECTIONS_MAX));
         Behaviour {
+            limits: connection_limits::Behaviour::new(limits),
             blocked: Default::default(),
             gossipsub: super::gossip::behaviour(),
+            // Identify announces the protocols this node speaks (sync versions included), so
+            // peers learn what it supports without trying.
             identify: identify::Behaviour::new(
                 identify::Config::new(super::PROTOCOL_VERSION.into(), key.public())
                     .with_agent_version(format!("staffroom/{}", env!("CARGO_PKG_VERSION")))

@@ -30,11 +30,16 @@ pub struct PublishReport {
     pub note: Option<String>,
 }
 
+/// A connected peer, as the API shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerInfo {
-    pub peer_id: String,
-    pub addresses: Vec<String>,
+    pub peer_id: PeerId,
+    pub addresses: Vec<Multiaddr>,
     pub agent: Option<String>,
+    /// The protocols it announced (sync versions among them).
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    /// Networks it is subscribed to.
     pub networks: Vec<NetworkId>,
     /// Invalid entries this peer has sent us.
     pub invalid_messages: u32,
@@ -42,11 +47,22 @@ pub struct PeerInfo {
     pub score: Option<f64>,
 }
 
+/// A peer this node keeps dialling (configured, or dialled through the API).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExplicitPeerInfo {
+    pub addr: Multiaddr,
+    pub peer_id: Option<PeerId>,
+    pub connected: bool,
+    /// Why the last dial failed, if it did.
+    pub last_error: Option<String>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetStatus {
-    pub peer_id: String,
-    pub listen_addrs: Vec<String>,
+    pub peer_id: PeerId,
+    pub listen_addrs: Vec<Multiaddr>,
     pub connected_peers: usize,
+    pub explicit_peers: Vec<ExplicitPeerInfo>,
 }
 
 pub(super) enum Command {

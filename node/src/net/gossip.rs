@@ -7,13 +7,19 @@
 use std::time::Duration;
 
 use libp2p::gossipsub::{
-    self, IdentTopic, MessageAuthenticity, MessageId, PeerScoreParams, PeerScoreThresholds,
-    TopicHash, TopicScoreParams, ValidationMode,
+    self, IdentTopic, MaxCountSubscriptionFilter, MessageAuthenticity, MessageId, PeerScoreParams,
+    PeerScoreThresholds, TopicHash, TopicScoreParams, TopicSubscriptionFilter, ValidationMode,
 };
 use staffroom_protocol::limits::ENTRY_BYTES_MAX;
 use staffroom_protocol::NetworkId;
 
+/// Topic names carry the gossip format's version: a message is one entry's encoding (of any
+/// entry format version). A change to that would be `/staffroom/2/…`.
 const TOPIC_PREFIX: &str = "/staffroom/1/network/";
+/// Networks one peer may be known to be subscribed to; a peer claiming more is ignored.
+pub const PEER_TOPICS_MAX: usize = 256;
+/// Subscriptions one message from a peer may carry.
+const SUBSCRIPTIONS_PER_MESSAGE_MAX: usize = 64;
 /// One RPC at most: a maximal entry plus room for gossipsub's own framing and control.
 pub const TRANSMIT_BYTES_MAX: usize = ENTRY_BYTES_MAX + 16 * 1024;
 /// Invalid entries from one peer before this node blocks it outright.
@@ -52,10 +58,39 @@ pub fn config() -> gossipsub::Config {
         .expect("the gossipsub configuration is valid")
 }
 
-/// A gossipsub behaviour with Staffroom's config and peer scoring enabled.
-pub fn behaviour() -> gossipsub::Behaviour {
-    let mut behaviour = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config())
-        .expect("anonymous authenticity matches anonymous validation");
+/// Accepts subscriptions to Staffroom network topics only. (Not only joined networks:
+/// gossipsub learns a peer's subscriptions once, when it connects, so a node that filtered by
+/// its joined networks would never learn who is in a network it joins later.)
+#[derive(Debug, Clone, Default)]
+pub struct NetworkTopics;
+
+impl TopicSubscriptionFilter for NetworkTopics {
+    fn can_subscribe(&mut self, topic: &TopicHash) -> bool {
+        network_of(topic).is_some()
+    }
+}
+
+/// The subscription filter: network topics only, a bounded number per peer and per message.
+pub type TopicFilter = MaxCountSubscriptionFilter<NetworkTopics>;
+
+pub type Gossipsub = gossipsub::Behaviour<gossipsub::IdentityTransform, TopicFilter>;
+
+pub fn topic_filter() -> TopicFilter {
+    MaxCountSubscriptionFilter {
+        filter: NetworkTopics,
+        max_subscribed_topics: PEER_TOPICS_MAX,
+        max_subscriptions_per_request: SUBSCRIPTIONS_PER_MESSAGE_MAX,
+    }
+}
+
+/// A gossipsub behaviour with Staffroom's config, subscription filter and peer scoring.
+pub fn behaviour() -> Gossipsub {
+    let mut behaviour = gossipsub::Behaviour::new_with_subscription_filter(
+        MessageAuthenticity::Anonymous,
+        config(),
+        topic_filter(),
+    )
+    .expect("anonymous authenticity matches anonymous validation");
     let params = PeerScoreParams {
         // Schools in tests and benchmarks share 127.0.0.1; schools behind one NAT share an IP.
         ip_colocation_factor_weight: 0.0,
@@ -92,6 +127,14 @@ mod tests {
         let hash = topic(&net).hash();
         assert_eq!(network_of(&hash), Some(net));
         assert_eq!(network_of(&IdentTopic::new("other").hash()), None);
+    }
+
+    #[test]
+    fn only_network_topics_pass_the_filter() {
+        let mut filter = topic_filter();
+        assert!(filter.can_subscribe(&topic(&NetworkId([1; 32])).hash()));
+        assert!(!filter.can_subscribe(&IdentTopic::new("/other/topic").hash()));
+        assert!(!filter.can_subscribe(&IdentTopic::new("/staffroom/1/network/zz").hash()));
     }
 
     #[test]

@@ -1,14 +1,23 @@
 //! The libp2p side of a node: one event loop owns the `Swarm`; everything else talks to it
 //! through a cloneable [`NetClient`] whose commands carry `oneshot` replies.
+//!
+//! - [`swarm`]: building the swarm and its listeners; [`behaviour`]: what it runs, bounded.
+//! - [`event_loop`]: routes commands and swarm events, local completions first.
+//! - [`peers`]: the peer book; [`gossip`]: settings every node must share;
+//!   [`gossip_in`]: verifying incoming gossip; [`sync_route`]: sync requests both ways.
 
 mod behaviour;
 mod client;
 mod event_loop;
 pub mod gossip;
+mod gossip_in;
+mod peers;
+mod swarm;
 pub mod sync_codec;
+mod sync_route;
 
 pub use behaviour::{Behaviour, BehaviourEvent};
-pub use client::{NetClient, NetError, NetStatus, PeerInfo, PublishReport};
+pub use client::{ExplicitPeerInfo, NetClient, NetError, NetStatus, PeerInfo, PublishReport};
 pub use event_loop::{spawn, NetConfig, NetHandle};
 
 /// The libp2p protocol version that `identify` announces.

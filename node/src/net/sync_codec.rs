@@ -7,7 +7,10 @@ use libp2p::request_response::Codec;
 use libp2p::StreamProtocol;
 use staffroom_protocol::sync::{SyncRequest, SyncResponse, FRAME_BYTES_MAX};
 
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/staffroom/sync/1");
+/// The sync protocol and its version. A node that changes what the frames mean speaks a new
+/// version beside the old ones for as long as peers may use them (see "Versioning" in
+/// `docs/protocol.md`); request-response picks one both sides support.
+pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new("/staffroom/sync/2");
 
 #[derive(Debug, Clone, Default)]
 pub struct SyncCodec;

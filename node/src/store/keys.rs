@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 
 use staffroom_protocol::sync::SyncIndex;
-use staffroom_protocol::{Entry, EntryId, EntryKind, NetworkId, Relation};
+use staffroom_protocol::{Entry, EntryId, EntryKind, Header, NetworkId, Relation};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
@@ -24,8 +24,8 @@ fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     k
 }
 
-pub fn by_time(e: &Entry, id: &EntryId) -> Vec<u8> {
-    key(&[e.network.as_bytes()], e.created_at_ms, id)
+pub fn by_time(h: &Header, id: &EntryId) -> Vec<u8> {
+    key(&[h.network.as_bytes()], h.created_at_ms, id)
 }
 
 pub fn by_author(e: &Entry, id: &EntryId) -> Vec<u8> {

@@ -7,6 +7,7 @@
 //! reported, never served.
 
 mod keys;
+mod versions;
 mod writer;
 
 use std::collections::HashMap;
@@ -16,14 +17,19 @@ use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::sync::SyncIndex;
-use staffroom_protocol::{AuthorId, Entry, EntryId, EntryKind, NetworkId, Relation, VerifiedEntry};
+use staffroom_protocol::{
+    AuthorId, Entry, EntryError, EntryId, EntryKind, Header, NetworkId, Relation, VerifiedEntry,
+};
 
+pub use versions::Versions;
 pub use writer::InsertOutcome;
 
 /// Queued write commands at most; senders wait (backpressure) beyond this.
 const WRITE_QUEUE_MAX: usize = 1024;
 /// The most entries a listing returns in one call.
 pub const LIST_LIMIT_MAX: usize = 1000;
+/// Index keys looked at per version when listing what is about an entry.
+const ABOUT_SCAN_MAX: usize = 10_000;
 /// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -66,15 +72,39 @@ pub struct ListFilter {
 
 impl ListFilter {
     fn matches(&self, e: &Entry) -> bool {
-        self.network.is_none_or(|n| n == e.network)
-            && self.kind.is_none_or(|k| k == e.kind())
-            && self.author.is_none_or(|a| a == e.author)
+        self.matches_besides_target(e)
             && self
                 .enquiry
                 .is_none_or(|q| e.reference(Relation::InEnquiry) == Some(q))
             && self
                 .reply_to
                 .is_none_or(|t| e.reference(Relation::ReplyTo) == Some(t))
+    }
+
+    /// Every narrowing but the enquiry or entry the listing is about.
+    fn matches_besides_target(&self, e: &Entry) -> bool {
+        self.network.is_none_or(|n| n == e.network)
+            && self.kind.is_none_or(|k| k == e.kind())
+            && self.author.is_none_or(|a| a == e.author)
+    }
+
+    /// Every narrowing, the listing's target (`relation`) matched by any of its versions
+    /// rather than by id.
+    fn matches_about(&self, e: &Entry, relation: Relation) -> bool {
+        let exact =
+            |wanted: Option<EntryId>, rel| wanted.is_none_or(|w| e.reference(rel) == Some(w));
+        self.matches_besides_target(e)
+            && match relation {
+                Relation::InEnquiry => exact(self.reply_to, Relation::ReplyTo),
+                _ => exact(self.enquiry, Relation::InEnquiry),
+            }
+    }
+
+    /// The entry this listing is about (an enquiry's notes, or comments on an entry).
+    fn about(&self) -> Option<(EntryId, Relation)> {
+        self.enquiry
+            .map(|q| (q, Relation::InEnquiry))
+            .or(self.reply_to.map(|t| (t, Relation::ReplyTo)))
     }
 }
 
@@ -86,6 +116,16 @@ pub struct StoredEntry {
     pub entry: Entry,
 }
 
+/// What the store holds under an id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    /// An entry this node understands.
+    Entry(Box<StoredEntry>),
+    /// An entry of a kind or version this node does not understand: stored and relayed for
+    /// the nodes that do, never listed.
+    Opaque(Header),
+}
+
 pub(crate) struct Trees {
     db: sled::Db,
     entries: sled::Tree,
@@ -93,6 +133,9 @@ pub(crate) struct Trees {
     by_author: sled::Tree,
     by_kind: sled::Tree,
     by_ref: sled::Tree,
+    /// Ids of stored entries this node does not understand, looked at again at every open in
+    /// case a newer version of the node now does.
+    opaque: sled::Tree,
     networks: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
@@ -125,6 +168,7 @@ impl Store {
             by_author: db.open_tree("by_author_time")?,
             by_kind: db.open_tree("by_network_kind_time")?,
             by_ref: db.open_tree("by_reference")?,
+            opaque: db.open_tree("opaque")?,
             networks: db.open_tree("networks")?,
             entry_count,
             sync,
@@ -198,13 +242,31 @@ impl Store {
         Ok(out)
     }
 
+    /// An entry this node understands; `None` if absent or opaque here.
     pub fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
+        Ok(match self.lookup(id)? {
+            Some(Lookup::Entry(stored)) => Some(*stored),
+            Some(Lookup::Opaque(_)) | None => None,
+        })
+    }
+
+    /// Whatever the store holds under `id`, understood or not.
+    pub fn lookup(&self, id: &EntryId) -> Result<Option<Lookup>, StoreError> {
         let Some(bytes) = self.get_bytes(id)? else {
             return Ok(None);
         };
         // The bytes were verified before they were stored and still hash to their id.
-        let entry = Entry::decode(&bytes).map_err(|_| StoreError::Corrupt(*id))?;
-        Ok(Some(StoredEntry { id: *id, entry }))
+        match Entry::decode(&bytes) {
+            Ok(entry) => Ok(Some(Lookup::Entry(Box::new(StoredEntry {
+                id: *id,
+                entry,
+            })))),
+            Err(EntryError::UnknownKind(_) | EntryError::UnknownVersion(_)) => {
+                let header = Header::parse(&bytes).map_err(|_| StoreError::Corrupt(*id))?;
+                Ok(Some(Lookup::Opaque(header)))
+            }
+            Err(_) => Err(StoreError::Corrupt(*id)),
+        }
     }
 
     /// Runs `f` on the sync index of `network` (empty if nothing is stored for it yet).
@@ -223,13 +285,14 @@ impl Store {
     }
 
     /// Lists entries matching `filter`, newest first, walking the most selective index.
+    /// Unless `all_versions`, only the current version of each edited entry is listed, and
+    /// comments or notes on an entry include those made on any of its versions.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredEntry>, StoreError> {
         let limit = filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX);
-        let unscoped = filter.network.is_none()
-            && filter.author.is_none()
-            && filter.enquiry.is_none()
-            && filter.reply_to.is_none();
-        if unscoped {
+        if let Some((target, relation)) = filter.about() {
+            return self.list_about(filter, target, relation, limit);
+        }
+        if filter.network.is_none() && filter.author.is_none() {
             // Time indexes are per network: merge each joined network's newest entries.
             let mut out = Vec::new();
             for record in self.networks()? {
@@ -250,46 +313,53 @@ impl Store {
                 break;
             }
             let (key, _) = item?;
-            let id = keys::id_suffix(&key);
             // An index key without its entry is a write a crash cut short: not committed.
-            let Some(stored) = self.get(&id)? else {
+            // Entries this node does not understand are never listed.
+            let Some(stored) = self.get(&keys::id_suffix(&key))? else {
                 continue;
             };
-            if filter.matches(&stored.entry)
-                && (filter.all_versions || self.edited_by(&stored)?.is_none())
-            {
+            if filter.matches(&stored.entry) && self.shown(filter, &stored)? {
                 out.push(stored);
             }
         }
         Ok(out)
     }
 
-    /// The newest stored edit of `original`: an entry that supersedes it and has the same
-    /// author and kind. Edits claimed by anyone else are ignored, so nobody can hide another
-    /// teacher's words.
-    pub fn edited_by(&self, original: &StoredEntry) -> Result<Option<EntryId>, StoreError> {
-        let prefix = keys::ref_prefix(&original.id, Relation::Supersedes);
-        for item in self.trees.by_ref.scan_prefix(prefix).rev() {
-            let (key, _) = item?;
-            let Some(edit) = self.get(&keys::id_suffix(&key))? else {
-                continue;
-            };
-            if edit.entry.author == original.entry.author
-                && edit.entry.kind() == original.entry.kind()
-            {
-                return Ok(Some(edit.id));
+    /// Comments on, or notes in, any version of `target`.
+    fn list_about(
+        &self,
+        filter: &ListFilter,
+        target: EntryId,
+        relation: Relation,
+        limit: usize,
+    ) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut out: Vec<StoredEntry> = Vec::new();
+        for version in self.version_ids(&target)? {
+            let prefix = keys::ref_prefix(&version, relation);
+            for item in self.trees.by_ref.scan_prefix(prefix).take(ABOUT_SCAN_MAX) {
+                let (key, _) = item?;
+                let Some(stored) = self.get(&keys::id_suffix(&key))? else {
+                    continue;
+                };
+                let duplicate = out.iter().any(|o| o.id == stored.id);
+                let matches = filter.matches_about(&stored.entry, relation);
+                if !duplicate && matches && self.shown(filter, &stored)? {
+                    out.push(stored);
+                }
             }
         }
-        Ok(None)
+        out.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    fn shown(&self, filter: &ListFilter, stored: &StoredEntry) -> Result<bool, StoreError> {
+        Ok(filter.all_versions || self.is_current(stored)?)
     }
 
     fn index_for(&self, f: &ListFilter) -> (&sled::Tree, Vec<u8>) {
         let t = &self.trees;
-        if let Some(enquiry) = f.enquiry {
-            (&t.by_ref, keys::ref_prefix(&enquiry, Relation::InEnquiry))
-        } else if let Some(target) = f.reply_to {
-            (&t.by_ref, keys::ref_prefix(&target, Relation::ReplyTo))
-        } else if let Some(author) = f.author {
+        if let Some(author) = f.author {
             (&t.by_author, author.as_bytes().to_vec())
         } else if let (Some(network), Some(kind)) = (f.network, f.kind) {
             (&t.by_kind, keys::kind_prefix(&network, kind))

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::VerifiedEntry;
+use staffroom_protocol::{verify_entry, Entry, EntryId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{keys, NetworkRecord, StoreError, Trees};
@@ -110,6 +110,14 @@ impl WriterHandle {
 }
 
 fn run(trees: Arc<Trees>, mut rx: mpsc::Receiver<Command>) {
+    match index_newly_understood(&trees).and_then(|n| Ok((n, trees.db.flush()?))) {
+        Ok((0, _)) => {}
+        Ok((n, _)) => tracing::info!(
+            entries = n,
+            "indexed entries of kinds this node now understands"
+        ),
+        Err(e) => tracing::error!(error = %e, "could not index newly understood entries"),
+    }
     let mut group = Vec::with_capacity(GROUP_COMMANDS_MAX);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -180,20 +188,55 @@ fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, 
     if trees.entries.contains_key(id.as_bytes())? {
         return Ok(InsertOutcome::AlreadyStored);
     }
-    let entry = verified.entry();
-    trees.by_time.insert(keys::by_time(entry, &id), &[])?;
-    trees.by_author.insert(keys::by_author(entry, &id), &[])?;
-    trees.by_kind.insert(keys::by_kind(entry, &id), &[])?;
-    for key in keys::by_ref(entry, &id) {
-        trees.by_ref.insert(key, &[])?;
+    let header = verified.header();
+    // Every entry is in its network's time index, which sync reconciles; only understood
+    // entries get the listing indexes. Opaque ones are marked, to be looked at again.
+    trees.by_time.insert(keys::by_time(header, &id), &[])?;
+    match verified.entry() {
+        Some(entry) => index_for_listing(trees, entry, &id)?,
+        None => {
+            trees.opaque.insert(id.as_bytes(), &[])?;
+        }
     }
     trees.entries.insert(id.as_bytes(), verified.bytes())?;
     trees.entry_count.fetch_add(1, Ordering::Relaxed);
     let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
-    sync.entry(entry.network)
+    sync.entry(header.network)
         .or_default()
-        .insert((entry.created_at_ms, id.0));
+        .insert((header.created_at_ms, id.0));
     Ok(InsertOutcome::Inserted)
+}
+
+fn index_for_listing(trees: &Trees, entry: &Entry, id: &EntryId) -> Result<(), StoreError> {
+    trees.by_author.insert(keys::by_author(entry, id), &[])?;
+    trees.by_kind.insert(keys::by_kind(entry, id), &[])?;
+    for key in keys::by_ref(entry, id) {
+        trees.by_ref.insert(key, &[])?;
+    }
+    Ok(())
+}
+
+/// Entries stored opaquely that this version of the node understands, checked with every rule
+/// of their kind, get their listing indexes now. Runs once, when the store opens.
+fn index_newly_understood(trees: &Trees) -> Result<usize, StoreError> {
+    let mut indexed = 0;
+    for item in trees.opaque.iter() {
+        let (key, _) = item?;
+        let Some(bytes) = trees.entries.get(&key)? else {
+            trees.opaque.remove(&key)?;
+            continue;
+        };
+        // The clock played its part when the entry arrived; only the kind's rules are new.
+        let Ok(verified) = verify_entry(&bytes, u64::MAX) else {
+            continue;
+        };
+        if let Some(entry) = verified.entry() {
+            index_for_listing(trees, entry, &verified.id())?;
+            trees.opaque.remove(&key)?;
+            indexed += 1;
+        }
+    }
+    Ok(indexed)
 }
 
 fn join(trees: &Trees, record: &NetworkRecord) -> Result<bool, StoreError> {

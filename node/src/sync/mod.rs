@@ -1,18 +1,24 @@
-//! Catch-up sync between two nodes of a network, over the `/staffroom/sync/1` request-response
+//! Catch-up sync between two nodes of a network, over the `/staffroom/sync/2` request-response
 //! protocol: reconcile the (time, id) sets, then fetch what this node lacks and push what the
 //! peer lacks, in bounded batches that are verified exactly as gossip is.
 //!
+//! - [`session`]: one session with one peer for one network, as a state machine.
+//! - [`scheduler`]: when sessions run — a peer joining a shared network, anti-entropy, and
+//!   `staffroom sync` — as a state machine with a session limit and one session per pair.
+//! - [`driver`]: the async loops that run those two machines against the network and store.
 //! - [`serve`]: answers a peer's requests (stateless).
-//! - [`session`]: one reconciliation with one peer for one network, as initiator.
-//! - [`scheduler`]: when sessions run — on a peer joining a shared network, periodically as
-//!   anti-entropy, and on demand (`staffroom sync`).
 
+pub mod driver;
 pub mod scheduler;
 pub mod serve;
 pub mod session;
 
+#[cfg(test)]
+mod tests;
+
 use staffroom_protocol::sync::Params;
 
+pub use driver::{run_session, SyncHandle, SyncNet, SyncNowReport};
 pub use scheduler::{SyncConfig, SyncTrigger};
 pub use session::{SyncError, SyncReport};
 

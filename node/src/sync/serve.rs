@@ -1,9 +1,12 @@
-//! The responder side: answers reconcile, fetch and push requests from a peer.
+//! The responder side: answers reconcile, fetch and push requests from a peer, and says
+//! whether the peer broke a rule every node shares. This node's own failures (storage, its
+//! limits, its encoder) are answered with a refusal and blamed on nobody.
 
 use libp2p::PeerId;
 use staffroom_protocol::sync::{
     respond, Message, SyncRequest, SyncResponse, FETCH_IDS_MAX, PUSH_BYTES_MAX,
 };
+use staffroom_protocol::NetworkId;
 
 use super::PARAMS;
 use crate::ingest::Ingest;
@@ -15,79 +18,97 @@ const PREFIX_MATCHES_MAX: usize = 2;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Verdict {
     Fine,
-    /// It sent entries that failed validation (or otherwise broke the protocol): cut it off.
+    /// It broke a shared rule (a malformed message, an invalid entry): cut it off.
     Misbehaved(String),
 }
 
-/// Answers one request. Never panics on what the peer sent; bad input gets `Refused`.
+/// Answers one request. Never panics on what the peer sent.
 pub async fn serve(peer: PeerId, request: SyncRequest, ingest: &Ingest) -> (SyncResponse, Verdict) {
     let network = request.network();
-    let store = ingest.store();
-    match store.network(&network) {
+    match ingest.store().network(&network) {
         Ok(Some(_)) => {}
         Ok(None) => return (refused("not a member of this network"), Verdict::Fine),
         Err(e) => return (refused(&format!("storage error: {e}")), Verdict::Fine),
     }
     match request {
-        SyncRequest::Reconcile { message, .. } => {
-            let store = store.clone();
-            let answered = tokio::task::spawn_blocking(move || {
-                let message = Message::decode(&message).map_err(|e| e.to_string())?;
-                let reply = store
-                    .with_sync_index(&network, |index| respond(index, &message, PARAMS))
-                    .map_err(|e| e.to_string())?;
-                reply.encode().map_err(|e| e.to_string())
-            })
-            .await;
-            match answered {
-                Ok(Ok(message)) => (SyncResponse::Reconcile { message }, Verdict::Fine),
-                Ok(Err(reason)) => (refused(&reason), Verdict::Misbehaved(reason)),
-                Err(e) => (refused(&e.to_string()), Verdict::Fine),
-            }
+        SyncRequest::Reconcile { message, .. } => reconcile(ingest, network, message).await,
+        SyncRequest::Fetch { ids, .. } => (fetch(ingest, network, &ids), Verdict::Fine),
+        SyncRequest::Push { entries, .. } => push(peer, ingest, network, entries).await,
+    }
+}
+
+async fn reconcile(
+    ingest: &Ingest,
+    network: NetworkId,
+    message: Vec<u8>,
+) -> (SyncResponse, Verdict) {
+    let store = ingest.store().clone();
+    let answered = tokio::task::spawn_blocking(move || {
+        // The peer's fault: a message that does not decode, or modes its role never sends.
+        let message = Message::decode(&message).map_err(|e| Err(e.to_string()))?;
+        let reply = store
+            .with_sync_index(&network, |index| respond(index, &message, PARAMS))
+            .map_err(|e| Err(e.to_string()))?;
+        // Ours: answers are budgeted, so this cannot fail; if it did, it is not the peer's doing.
+        reply.encode().map_err(|e| Ok(e.to_string()))
+    })
+    .await;
+    match answered {
+        Ok(Ok(message)) => (SyncResponse::Reconcile { message }, Verdict::Fine),
+        Ok(Err(Err(theirs))) => (refused(&theirs), Verdict::Misbehaved(theirs)),
+        Ok(Err(Ok(ours))) => {
+            tracing::error!(error = %ours, "could not encode a reconciliation answer");
+            (refused("internal error; try again later"), Verdict::Fine)
         }
-        SyncRequest::Fetch { ids, .. } => {
-            let mut entries = Vec::new();
-            let mut bytes = 0;
-            'prefixes: for prefix in ids.iter().take(FETCH_IDS_MAX) {
-                let Ok(found) = store.get_by_prefix(prefix, PREFIX_MATCHES_MAX) else {
-                    continue;
-                };
-                for entry in found {
-                    // Only this network's entries: knowing an id does not open another network.
-                    if entry.get(1..33) != Some(network.as_bytes()) {
-                        continue;
-                    }
-                    if bytes + entry.len() > PUSH_BYTES_MAX {
-                        break 'prefixes;
-                    }
-                    bytes += entry.len();
-                    entries.push(entry);
-                }
+        Err(e) => (refused(&format!("internal error: {e}")), Verdict::Fine),
+    }
+}
+
+fn fetch(ingest: &Ingest, network: NetworkId, ids: &[[u8; 8]]) -> SyncResponse {
+    let mut entries = Vec::new();
+    let mut bytes = 0usize;
+    'prefixes: for prefix in ids.iter().take(FETCH_IDS_MAX) {
+        let Ok(found) = ingest.store().get_by_prefix(prefix, PREFIX_MATCHES_MAX) else {
+            continue;
+        };
+        for entry in found {
+            // Only this network's entries: knowing an id does not open another network.
+            if entry.get(1..33) != Some(network.as_bytes()) {
+                continue;
             }
-            (SyncResponse::Entries { entries }, Verdict::Fine)
-        }
-        SyncRequest::Push { entries, .. } => {
-            let count = entries.len() as u64;
-            match ingest.ingest_many(entries, Some(network)).await {
-                Ok(results) => {
-                    let rejected: Vec<_> =
-                        results.iter().filter_map(|r| r.as_ref().err()).collect();
-                    let verdict = match rejected.iter().find(|e| e.is_invalid_entry()) {
-                        Some(e) => Verdict::Misbehaved(format!("pushed an invalid entry: {e}")),
-                        None => Verdict::Fine,
-                    };
-                    let rejected = rejected.len() as u64;
-                    let response = SyncResponse::Pushed {
-                        accepted: count - rejected,
-                        rejected,
-                    };
-                    tracing::debug!(%peer, network = %network.short(), count, rejected, "sync push");
-                    (response, verdict)
-                }
-                Err(e) => (refused(&format!("storage error: {e}")), Verdict::Fine),
+            if bytes.saturating_add(entry.len()) > PUSH_BYTES_MAX {
+                break 'prefixes;
             }
+            bytes += entry.len();
+            entries.push(entry);
         }
     }
+    SyncResponse::Entries { entries }
+}
+
+async fn push(
+    peer: PeerId,
+    ingest: &Ingest,
+    network: NetworkId,
+    entries: Vec<Vec<u8>>,
+) -> (SyncResponse, Verdict) {
+    let count = entries.len() as u64;
+    let results = match ingest.ingest_many(entries, Some(network)).await {
+        Ok(results) => results,
+        Err(e) => return (refused(&format!("storage error: {e}")), Verdict::Fine),
+    };
+    let rejected: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
+    let verdict = match rejected.iter().find(|e| e.blames_sender()) {
+        Some(e) => Verdict::Misbehaved(format!("pushed an invalid entry: {e}")),
+        None => Verdict::Fine,
+    };
+    let rejected = rejected.len() as u64;
+    tracing::debug!(%peer, network = %network.short(), count, rejected, "sync push");
+    let response = SyncResponse::Pushed {
+        accepted: count.saturating_sub(rejected),
+        rejected,
+    };
+    (response, verdict)
 }
 
 fn refused(reason: &str) -> SyncResponse {

@@ -1,42 +1,51 @@
-//! One catch-up session with one peer for one network, this node as initiator: reconcile,
-//! fetch what is missing here, push what is missing there.
+//! One catch-up session with one peer for one network, this node as initiator, as a plain
+//! state machine: every decision — what to ask next, what the answer means, whose fault a
+//! failure is — is made here from the events fed in; [`super::driver`] only moves bytes.
+//!
+//! A session alternates: one reconciliation round, then fetch what that round found missing
+//! here and push what it found missing there, then the next round. So memory stays bounded by
+//! one round's worth of ids however large the difference, and what is learnt is stored as it
+//! goes: a session cut short leaves only durable, verified entries behind.
 
-use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::collections::{HashSet, VecDeque};
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::sync::{
-    prefix, IdPrefix, Initiator, Message, SyncRequest, SyncResponse, FETCH_IDS_MAX, PUSH_BYTES_MAX,
+    prefix, IdPrefix, Initiator, Message, SyncIndex, SyncRequest, SyncResponse, FETCH_IDS_MAX,
+    PUSH_BYTES_MAX,
 };
 use staffroom_protocol::{EntryId, NetworkId};
 
 use super::PARAMS;
-use crate::ingest::Ingest;
-use crate::net::NetClient;
+use crate::ingest::{IngestError, Ingested};
+use crate::store::InsertOutcome;
 
-/// A whole session, rounds and transfers included, takes at most this long.
-pub const SESSION_TIMEOUT: Duration = Duration::from_secs(300);
+/// Entries read from the store for one push at most (the push itself is bounded in bytes).
+pub const LOAD_IDS_MAX: usize = 1024;
 
-#[derive(Debug, thiserror::Error)]
+/// Why a session ended early.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SyncError {
     #[error("peer {peer} refused: {reason}")]
     Refused { peer: PeerId, reason: String },
+    /// The peer broke a rule every node shares: it is cut off.
     #[error("peer {peer} misbehaved: {reason}")]
     Misbehaved { peer: PeerId, reason: String },
     #[error("request to peer {peer} failed: {reason}")]
     Request { peer: PeerId, reason: String },
     #[error("sync with peer {peer} timed out")]
     Timeout { peer: PeerId },
+    /// This node's own failure or limit: nobody is blamed.
     #[error("local error: {0}")]
     Local(String),
 }
 
 /// What a session did, for logs and for `staffroom sync`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncReport {
-    pub peer: String,
-    pub network: Option<NetworkId>,
+    pub peer: PeerId,
+    pub network: NetworkId,
     pub rounds: u32,
     /// Request-response round trips, reconciliation and transfers together.
     pub requests: u32,
@@ -46,223 +55,354 @@ pub struct SyncReport {
     /// All sync bytes, transfers included.
     pub bytes_sent: u64,
     pub bytes_received: u64,
+    /// Entries fetched and newly stored here (ones that arrived meanwhile by gossip or
+    /// another session are not counted).
     pub entries_received: u64,
+    /// Entries pushed that the peer accepted.
     pub entries_sent: u64,
     /// Entries the peer said it had but did not deliver.
     pub entries_undelivered: u64,
+    /// Entries received dated ahead of this node's clock: held until they are due.
+    #[serde(default)]
+    pub entries_held: u64,
     pub duration_ms: u64,
     pub error: Option<String>,
 }
 
-struct Session<'a> {
+impl SyncReport {
+    pub fn new(peer: PeerId, network: NetworkId) -> SyncReport {
+        SyncReport {
+            peer,
+            network,
+            rounds: 0,
+            requests: 0,
+            reconcile_bytes_sent: 0,
+            reconcile_bytes_received: 0,
+            bytes_sent: 0,
+            bytes_received: 0,
+            entries_received: 0,
+            entries_sent: 0,
+            entries_undelivered: 0,
+            entries_held: 0,
+            duration_ms: 0,
+            error: None,
+        }
+    }
+}
+
+/// What the session needs done next.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Send this request to the peer; feed the answer to [`Session::on_response`].
+    Send(SyncRequest),
+    /// Verify and store these entries; feed the results to [`Session::on_stored`].
+    Store(Vec<Vec<u8>>),
+    /// Read these entries' bytes from the store; feed them to [`Session::on_loaded`].
+    Load(Vec<EntryId>),
+    /// The session is over (see [`Session::report`]).
+    Done(Result<(), SyncError>),
+}
+
+/// What the session is waiting for.
+#[derive(Debug)]
+enum Waiting {
+    Reconcile,
+    Fetch(Vec<IdPrefix>),
+    Stored(Vec<IdPrefix>),
+    Load,
+    Push(u64),
+    Nothing,
+}
+
+pub struct Session {
     peer: PeerId,
     network: NetworkId,
-    net: &'a NetClient,
-    ingest: &'a Ingest,
+    initiator: Option<Initiator>,
+    /// The next reconciliation message, once this round's transfers are done.
+    next_message: Option<Message>,
+    /// Ids to fetch, and ids to push, from the rounds so far.
+    need: VecDeque<IdPrefix>,
+    have: VecDeque<EntryId>,
+    /// Every id seen as needed or pushed, so none is moved twice in one session.
+    seen_need: HashSet<IdPrefix>,
+    seen_have: HashSet<EntryId>,
+    waiting: Waiting,
     report: SyncReport,
 }
 
-/// Runs one session. A peer that sends invalid entries or breaks the protocol gets
-/// [`SyncError::Misbehaved`]; nothing invalid it sent is stored.
-pub async fn run(peer: PeerId, network: NetworkId, net: &NetClient, ingest: &Ingest) -> SyncReport {
-    let started = Instant::now();
-    let mut session = Session {
-        peer,
-        network,
-        net,
-        ingest,
-        report: SyncReport {
-            peer: peer.to_string(),
-            network: Some(network),
-            ..Default::default()
-        },
-    };
-    let outcome = tokio::time::timeout(SESSION_TIMEOUT, session.run()).await;
-    let mut report = session.report;
-    report.duration_ms = started.elapsed().as_millis() as u64;
-    let error = match outcome {
-        Ok(Ok(())) => None,
-        Ok(Err(e)) => Some(e),
-        Err(_) => Some(SyncError::Timeout { peer }),
-    };
-    if let Some(e) = error {
-        if let SyncError::Misbehaved { reason, .. } = &e {
-            net.cut_off(peer, reason.clone()).await;
+impl Session {
+    pub fn new(peer: PeerId, network: NetworkId) -> Session {
+        Session {
+            peer,
+            network,
+            initiator: None,
+            next_message: None,
+            need: VecDeque::new(),
+            have: VecDeque::new(),
+            seen_need: HashSet::new(),
+            seen_have: HashSet::new(),
+            waiting: Waiting::Nothing,
+            report: SyncReport::new(peer, network),
         }
-        tracing::warn!(%peer, network = %network.short(), error = %e, "sync failed");
-        report.error = Some(e.to_string());
-    } else {
-        tracing::info!(
-            %peer, network = %network.short(), rounds = report.rounds,
-            received = report.entries_received, sent = report.entries_sent,
-            bytes_sent = report.bytes_sent, bytes_received = report.bytes_received,
-            "sync done"
-        );
     }
-    report
-}
 
-impl Session<'_> {
-    async fn request(&mut self, request: SyncRequest) -> Result<SyncResponse, SyncError> {
-        let local = |e: staffroom_protocol::sync::WireError| SyncError::Local(e.to_string());
-        let sent = request.encode().map_err(local)?.len() as u64;
-        let response = self
-            .net
-            .sync_request(self.peer, request)
-            .await
-            .map_err(|e| SyncError::Request {
-                peer: self.peer,
-                reason: e.to_string(),
-            })?;
-        self.report.bytes_sent += sent;
+    pub fn report(&self) -> &SyncReport {
+        &self.report
+    }
+
+    pub fn into_report(self) -> SyncReport {
+        self.report
+    }
+
+    /// The first step: the opening reconciliation message.
+    pub fn start(&mut self, index: &SyncIndex) -> Step {
+        let (initiator, message) = Initiator::start(index, PARAMS);
+        self.initiator = Some(initiator);
+        self.reconcile(message)
+    }
+
+    /// Counts a request's bytes (the driver measures them on the wire).
+    pub fn count_bytes(&mut self, sent: u64, received: u64) {
         self.report.requests += 1;
-        self.report.bytes_received += response.encode().map_err(local)?.len() as u64;
-        if let SyncResponse::Refused { reason } = response {
-            return Err(SyncError::Refused {
-                peer: self.peer,
-                reason,
-            });
-        }
-        Ok(response)
-    }
-
-    fn misbehaved(&self, reason: impl Into<String>) -> SyncError {
-        SyncError::Misbehaved {
-            peer: self.peer,
-            reason: reason.into(),
+        self.report.bytes_sent += sent;
+        self.report.bytes_received += received;
+        if matches!(self.waiting, Waiting::Reconcile) {
+            self.report.reconcile_bytes_sent += sent;
+            self.report.reconcile_bytes_received += received;
         }
     }
 
-    async fn run(&mut self) -> Result<(), SyncError> {
-        let store = self.ingest.store().clone();
-        let network = self.network;
-        let (mut initiator, mut message) =
-            store.with_sync_index(&network, |index| Initiator::start(index, PARAMS));
-        let (mut have, mut need) = (HashSet::new(), HashSet::new());
-        loop {
-            self.report.rounds += 1;
-            let encoded = message
-                .encode()
-                .map_err(|e| SyncError::Local(e.to_string()))?;
-            let before = (self.report.bytes_sent, self.report.bytes_received);
-            let response = self
-                .request(SyncRequest::Reconcile {
-                    network,
-                    message: encoded,
-                })
-                .await?;
-            self.report.reconcile_bytes_sent += self.report.bytes_sent - before.0;
-            self.report.reconcile_bytes_received += self.report.bytes_received - before.1;
-            let SyncResponse::Reconcile { message: reply } = response else {
-                return Err(self.misbehaved("answered a reconcile request with something else"));
-            };
-            let reply = Message::decode(&reply).map_err(|e| self.misbehaved(e.to_string()))?;
-            let (diff, next) = store
-                .with_sync_index(&network, |index| initiator.handle(index, &reply))
-                .map_err(|e| self.misbehaved(e.to_string()))?;
-            have.extend(diff.have.into_iter().map(EntryId));
-            need.extend(diff.need);
-            match next {
-                Some(m) => message = m,
-                None => break,
-            }
-        }
-        // Entries can arrive by gossip meanwhile: fetch only what is still missing.
-        let need: Vec<IdPrefix> = need
-            .into_iter()
-            .filter(|p| {
-                store
-                    .get_by_prefix(p, 1)
-                    .map_or(true, |found| found.is_empty())
-            })
-            .collect();
-        self.fetch(need).await?;
-        self.push(have.into_iter().collect()).await
-    }
-
-    /// Fetches `need` in batches. Each round asks again only for what is still missing, so a
-    /// response cut short by its size limit is continued, and a peer that claims ids it cannot
-    /// produce ends the batch (counted as undelivered) instead of stalling it.
-    async fn fetch(&mut self, need: Vec<IdPrefix>) -> Result<(), SyncError> {
-        for chunk in need.chunks(FETCH_IDS_MAX) {
-            let mut wanted = chunk.to_vec();
-            while !wanted.is_empty() {
-                let request = SyncRequest::Fetch {
+    fn reconcile(&mut self, message: Message) -> Step {
+        match message.encode() {
+            Ok(bytes) => {
+                self.report.rounds += 1;
+                self.waiting = Waiting::Reconcile;
+                Step::Send(SyncRequest::Reconcile {
                     network: self.network,
-                    ids: wanted.clone(),
-                };
-                let SyncResponse::Entries { entries } = self.request(request).await? else {
-                    return Err(self.misbehaved("answered a fetch with something else"));
-                };
-                if entries.is_empty() {
-                    self.report.entries_undelivered += wanted.len() as u64;
-                    break;
-                }
-                let asked: HashSet<IdPrefix> = wanted.iter().copied().collect();
-                // Two entries may share a prefix (the peer sends each match); the same entry
-                // twice, or one whose id starts with no prefix asked for, breaks the protocol.
-                let (mut received, mut ids) = (HashSet::new(), HashSet::new());
-                for bytes in &entries {
-                    let id = *blake3::hash(bytes).as_bytes();
-                    if !asked.contains(&prefix(&id)) || !ids.insert(id) {
-                        return Err(self.misbehaved("sent an entry that was not asked for"));
-                    }
-                    received.insert(prefix(&id));
-                }
-                let results = self
-                    .ingest
-                    .ingest_many(entries, Some(self.network))
-                    .await
-                    .map_err(|e| SyncError::Local(e.to_string()))?;
-                if let Some(e) = results
-                    .iter()
-                    .filter_map(|r| r.as_ref().err())
-                    .find(|e| e.is_invalid_entry())
-                {
-                    return Err(self.misbehaved(format!("sent an invalid entry: {e}")));
-                }
-                self.report.entries_received += results.iter().filter(|r| r.is_ok()).count() as u64;
-                wanted.retain(|id| !received.contains(id));
+                    message: bytes,
+                })
             }
+            Err(e) => self.fail(SyncError::Local(e.to_string())),
         }
-        Ok(())
     }
 
-    async fn push(&mut self, have: Vec<EntryId>) -> Result<(), SyncError> {
-        let store = self.ingest.store().clone();
-        let mut batch = Vec::new();
-        let mut bytes = 0;
-        for id in have {
-            let Ok(Some(entry)) = store.get_bytes(&id) else {
+    fn fail(&mut self, error: SyncError) -> Step {
+        self.waiting = Waiting::Nothing;
+        self.report.error = Some(error.to_string());
+        Step::Done(Err(error))
+    }
+
+    fn misbehaved(&mut self, reason: impl Into<String>) -> Step {
+        let peer = self.peer;
+        self.fail(SyncError::Misbehaved {
+            peer,
+            reason: reason.into(),
+        })
+    }
+
+    /// The peer's answer. `index` is this node's sync index for the network now; `known` tells
+    /// whether this node already holds an entry with an id prefix (it may have come by gossip).
+    pub fn on_response(
+        &mut self,
+        response: SyncResponse,
+        index: &SyncIndex,
+        known: &dyn Fn(&IdPrefix) -> bool,
+    ) -> Step {
+        if let SyncResponse::Refused { reason } = response {
+            let peer = self.peer;
+            return self.fail(SyncError::Refused { peer, reason });
+        }
+        match (
+            std::mem::replace(&mut self.waiting, Waiting::Nothing),
+            response,
+        ) {
+            (Waiting::Reconcile, SyncResponse::Reconcile { message }) => {
+                self.on_reconciled(&message, index, known)
+            }
+            (Waiting::Fetch(asked), SyncResponse::Entries { entries }) => {
+                self.on_entries(asked, entries)
+            }
+            (Waiting::Push(count), SyncResponse::Pushed { accepted, .. }) => {
+                self.report.entries_sent += accepted.min(count);
+                self.next_transfer()
+            }
+            (waiting, other) => {
+                let what = format!("answered {waiting:?} with {}", response_name(&other));
+                self.misbehaved(what)
+            }
+        }
+    }
+
+    fn on_reconciled(
+        &mut self,
+        message: &[u8],
+        index: &SyncIndex,
+        known: &dyn Fn(&IdPrefix) -> bool,
+    ) -> Step {
+        let reply = match Message::decode(message) {
+            Ok(reply) => reply,
+            Err(e) => return self.misbehaved(e.to_string()),
+        };
+        let Some(initiator) = self.initiator.as_mut() else {
+            return self.fail(SyncError::Local("reconciliation was not started".into()));
+        };
+        let (diff, next) = match initiator.handle(index, &reply) {
+            Ok(handled) => handled,
+            Err(e) if e.blames_peer() => return self.misbehaved(e.to_string()),
+            Err(e) => return self.fail(SyncError::Local(e.to_string())),
+        };
+        for p in diff.need {
+            if self.seen_need.insert(p) && !known(&p) {
+                self.need.push_back(p);
+            }
+        }
+        for id in diff.have.into_iter().map(EntryId) {
+            if self.seen_have.insert(id) {
+                self.have.push_back(id);
+            }
+        }
+        self.next_message = next;
+        self.next_transfer()
+    }
+
+    /// Fetch what is needed, then push what the peer lacks, then the next round, then done.
+    fn next_transfer(&mut self) -> Step {
+        if !self.need.is_empty() {
+            let count = self.need.len().min(FETCH_IDS_MAX);
+            let batch: Vec<IdPrefix> = self.need.drain(..count).collect();
+            return self.fetch(batch);
+        }
+        if !self.have.is_empty() {
+            let count = self.have.len().min(LOAD_IDS_MAX);
+            self.waiting = Waiting::Load;
+            return Step::Load(self.have.drain(..count).collect());
+        }
+        match self.next_message.take() {
+            Some(message) => self.reconcile(message),
+            None => {
+                self.waiting = Waiting::Nothing;
+                Step::Done(Ok(()))
+            }
+        }
+    }
+
+    fn fetch(&mut self, ids: Vec<IdPrefix>) -> Step {
+        self.waiting = Waiting::Fetch(ids.clone());
+        Step::Send(SyncRequest::Fetch {
+            network: self.network,
+            ids,
+        })
+    }
+
+    /// Entries answering a fetch: each must hash to a prefix asked for, none twice. An empty
+    /// answer means the peer cannot deliver the rest: counted, not waited on.
+    fn on_entries(&mut self, asked: Vec<IdPrefix>, entries: Vec<Vec<u8>>) -> Step {
+        if entries.is_empty() {
+            self.report.entries_undelivered += asked.len() as u64;
+            return self.next_transfer();
+        }
+        let wanted: HashSet<IdPrefix> = asked.iter().copied().collect();
+        let mut ids = HashSet::new();
+        let mut received = HashSet::new();
+        for bytes in &entries {
+            let id = *blake3::hash(bytes).as_bytes();
+            // Two entries may share a prefix (the peer sends each match); the same entry
+            // twice, or one whose id starts with no prefix asked for, breaks the protocol.
+            if !wanted.contains(&prefix(&id)) || !ids.insert(id) {
+                return self.misbehaved("sent an entry that was not asked for");
+            }
+            received.insert(prefix(&id));
+        }
+        let rest = asked
+            .into_iter()
+            .filter(|p| !received.contains(p))
+            .collect();
+        self.waiting = Waiting::Stored(rest);
+        Step::Store(entries)
+    }
+
+    /// The verdicts on fetched entries. One that breaks a shared rule ends the session and
+    /// cuts the peer off; one dated ahead of this node's clock is held, nobody's fault.
+    pub fn on_stored(
+        &mut self,
+        results: Result<Vec<Result<Ingested, IngestError>>, IngestError>,
+    ) -> Step {
+        let Waiting::Stored(rest) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
+            return self.fail(SyncError::Local("stored results arrived unasked".into()));
+        };
+        let results = match results {
+            Ok(results) => results,
+            Err(e) => return self.fail(SyncError::Local(e.to_string())),
+        };
+        if let Some(e) = results
+            .iter()
+            .filter_map(|r| r.as_ref().err())
+            .find(|e| e.blames_sender())
+        {
+            return self.misbehaved(format!("sent an invalid entry: {e}"));
+        }
+        for result in &results {
+            match result {
+                Ok(done) if done.outcome == InsertOutcome::Inserted => {
+                    self.report.entries_received += 1
+                }
+                Ok(_) => {}
+                Err(IngestError::TooEarly { .. }) => self.report.entries_held += 1,
+                Err(e) => tracing::debug!(error = %e, "fetched entry not stored"),
+            }
+        }
+        // A response cut short by its size limit: ask again for what did not come.
+        if rest.is_empty() {
+            self.next_transfer()
+        } else {
+            self.fetch(rest)
+        }
+    }
+
+    /// Entries read for a push (those no longer stored are simply missing). Pushes the ones
+    /// that fit one request; the rest go back to the front of the queue.
+    pub fn on_loaded(&mut self, loaded: Vec<(EntryId, Vec<u8>)>) -> Step {
+        if !matches!(self.waiting, Waiting::Load) {
+            return self.fail(SyncError::Local("loaded entries arrived unasked".into()));
+        }
+        let mut entries = Vec::new();
+        let mut overflow = Vec::new();
+        let mut bytes = 0usize;
+        for (id, entry) in loaded {
+            if !overflow.is_empty() || (bytes + entry.len() > PUSH_BYTES_MAX && !entries.is_empty())
+            {
+                overflow.push(id);
                 continue;
-            };
-            if bytes + entry.len() > PUSH_BYTES_MAX {
-                self.push_batch(std::mem::take(&mut batch)).await?;
-                bytes = 0;
             }
             bytes += entry.len();
-            batch.push(entry);
+            entries.push(entry);
         }
-        if !batch.is_empty() {
-            self.push_batch(batch).await?;
+        // Whatever did not fit waits, in order, for the next push.
+        for id in overflow.into_iter().rev() {
+            self.have.push_front(id);
         }
-        Ok(())
+        if entries.is_empty() {
+            return self.next_transfer();
+        }
+        self.waiting = Waiting::Push(entries.len() as u64);
+        Step::Send(SyncRequest::Push {
+            network: self.network,
+            entries,
+        })
     }
 
-    async fn push_batch(&mut self, entries: Vec<Vec<u8>>) -> Result<(), SyncError> {
-        let count = entries.len() as u64;
-        match self
-            .request(SyncRequest::Push {
-                network: self.network,
-                entries,
-            })
-            .await?
-        {
-            SyncResponse::Pushed { accepted, .. } => {
-                self.report.entries_sent += accepted.min(count);
-                Ok(())
-            }
-            _ => Err(self.misbehaved("answered a push with something else")),
-        }
+    /// The request failed on the way (timeout, closed connection): nobody's verdict.
+    pub fn on_request_failed(&mut self, reason: String) -> Step {
+        let peer = self.peer;
+        self.fail(SyncError::Request { peer, reason })
+    }
+}
+
+fn response_name(response: &SyncResponse) -> &'static str {
+    match response {
+        SyncResponse::Reconcile { .. } => "a reconcile answer",
+        SyncResponse::Entries { .. } => "entries",
+        SyncResponse::Pushed { .. } => "a push result",
+        SyncResponse::Refused { .. } => "a refusal",
     }
 }

@@ -20,6 +20,10 @@ struct Block {
 #[derive(Debug, Clone, Default)]
 pub struct SyncIndex {
     blocks: Vec<Block>,
+    /// `starts[b]`: the number of items before block `b`, so positions are found by binary
+    /// search. Inserting shifts the starts of the blocks after it; items arrive mostly in
+    /// time order (at the end), where that costs nothing.
+    starts: Vec<usize>,
     len: usize,
 }
 
@@ -40,6 +44,7 @@ impl SyncIndex {
     pub fn insert(&mut self, item: Item) -> bool {
         if self.blocks.is_empty() {
             self.blocks.push(Block::default());
+            self.starts.push(0);
         }
         // The first block whose last item is >= item (or the last block).
         let b = self
@@ -53,11 +58,14 @@ impl SyncIndex {
         block.items.insert(at, item);
         block.acc.add_id(&item.1);
         self.len += 1;
+        self.starts[b + 1..].iter_mut().for_each(|s| *s += 1);
         if block.items.len() > BLOCK_ITEMS_MAX {
             let upper = block.items.split_off(block.items.len() / 2);
             block.acc = accumulate(&block.items);
+            let start = self.starts[b] + block.items.len();
             let acc = accumulate(&upper);
             self.blocks.insert(b + 1, Block { items: upper, acc });
+            self.starts.insert(b + 1, start);
         }
         true
     }
@@ -73,25 +81,20 @@ impl SyncIndex {
 
     /// Block index holding the first item >= `item`, and the count of items before that block.
     fn locate_item(&self, item: &Item) -> (usize, usize) {
-        let mut before = 0;
-        for (b, blk) in self.blocks.iter().enumerate() {
-            if blk.items.last().is_some_and(|last| last >= item) {
-                return (b, before);
-            }
-            before += blk.items.len();
-        }
-        (self.blocks.len(), before)
+        let b = self
+            .blocks
+            .partition_point(|blk| blk.items.last().is_some_and(|last| last < item));
+        (b, self.starts.get(b).copied().unwrap_or(self.len))
     }
 
     /// Block index and offset of position `pos`.
-    fn locate_pos(&self, mut pos: usize) -> (usize, usize) {
-        for (b, blk) in self.blocks.iter().enumerate() {
-            if pos < blk.items.len() {
-                return (b, pos);
-            }
-            pos -= blk.items.len();
+    fn locate_pos(&self, pos: usize) -> (usize, usize) {
+        if pos >= self.len {
+            return (self.blocks.len(), 0);
         }
-        (self.blocks.len(), 0)
+        // The last block starting at or before `pos` (blocks are never empty once made).
+        let b = self.starts.partition_point(|&start| start <= pos) - 1;
+        (b, pos - self.starts[b])
     }
 
     /// The fingerprint of the items at positions `from..to`.
@@ -196,5 +199,10 @@ mod tests {
             3000,
             "absent items sort past the end"
         );
+        let mut before = 0;
+        for (blk, start) in index.blocks.iter().zip(&index.starts) {
+            assert_eq!(*start, before, "block starts stay exact through splits");
+            before += blk.items.len();
+        }
     }
 }

@@ -2,13 +2,13 @@
 //! each closed by an upper bound and carrying what the sender says about it.
 //!
 //! ```text
-//! message = version:u8 (=1) range*                     ranges cover [0, ∞) in order
+//! message = version:u8 (=2) range*                     ranges cover [0, ∞) in order
 //! range   = bound mode:u8 payload
 //! bound   = time:varint prefix_len:u8 prefix:[prefix_len]
 //!           time 0 is ∞; otherwise it is 1 + (bound time − previous bound's time)
 //!           prefix: leading bytes of an id; the bound is (time, prefix padded with zeros)
 //! mode 0  = skip            nothing to do in this range
-//! mode 1  = fingerprint     fp:[12]
+//! mode 1  = fingerprint     fp:[8]
 //! mode 2  = id list         count:varint prefix:[8]*count the initiator's ids in the range,
 //!                                                         as their first 8 bytes
 //! mode 3  = id list reply   count:varint prefix:[8]*count the responder's ids missing from
@@ -26,7 +26,12 @@
 //! chance ~2^-47, and making one collide on purpose takes ~2^64 work. Entries are then fetched
 //! by prefix, and each delivered entry's hash is checked against the prefixes asked for.
 //!
-//! A message is at most [`MESSAGE_BYTES_MAX`] bytes; both encoder and decoder check it.
+//! A message is at most [`MESSAGE_BYTES_MAX`] bytes; both encoder and decoder check it, and
+//! [`MessageWriter`] lets the side building one know its exact size at every step.
+//!
+//! An id list reply may close *below* the listed range's bound: it then settles only the
+//! part below its own bound (the bitmap still covers the whole list), and the rest of the
+//! listed range is left to the ranges that follow it.
 
 use super::bytes::{put_varint, Cursor, Malformed};
 use super::fingerprint::{Fingerprint, LowSum, FINGERPRINT_BYTES, SUM_BYTES};
@@ -43,7 +48,8 @@ pub fn prefix(id: &[u8; 32]) -> IdPrefix {
 use super::index::Item;
 
 pub const MESSAGE_BYTES_MAX: usize = 512 * 1024;
-const VERSION: u8 = 1;
+/// The message format of `/staffroom/sync/2`.
+const VERSION: u8 = 2;
 
 /// An exclusive upper bound: items strictly below it are in the range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -152,25 +158,44 @@ impl Message {
         self.ranges.push(Range { upper, mode });
     }
 
+    /// The exact size of [`Message::encode`]'s output.
+    pub fn encoded_len(&self) -> usize {
+        let mut len = 1;
+        let mut prev_time = 0;
+        for range in &self.ranges {
+            len += bound_len(prev_time, &range.upper) + mode_len(&range.mode);
+            prev_time = time_after(prev_time, &range.upper);
+        }
+        len
+    }
+
     pub fn encode(&self) -> Result<Vec<u8>, MessageError> {
-        let mut out = vec![VERSION];
+        let len = self.encoded_len();
+        if len > MESSAGE_BYTES_MAX {
+            return Err(MessageError::TooLarge {
+                len,
+                max: MESSAGE_BYTES_MAX,
+            });
+        }
+        let mut out = Vec::with_capacity(len);
+        out.push(VERSION);
         let mut prev_time = 0u64;
         for range in &self.ranges {
-            match range.upper {
-                Bound::Infinity => out.push(0),
-                Bound::At {
-                    time,
-                    id,
-                    prefix_len,
-                } => {
-                    let delta = time
-                        .checked_sub(prev_time)
-                        .ok_or(MessageError::Malformed("bounds out of order"))?;
-                    put_varint(&mut out, delta.saturating_add(1));
-                    out.push(prefix_len);
-                    out.extend_from_slice(&id[..usize::from(prefix_len).min(32)]);
-                    prev_time = time;
-                }
+            if let Bound::At {
+                time,
+                id,
+                prefix_len,
+            } = range.upper
+            {
+                let delta = time
+                    .checked_sub(prev_time)
+                    .ok_or(MessageError::Malformed("bounds out of order"))?;
+                put_varint(&mut out, delta.saturating_add(1));
+                out.push(prefix_len);
+                out.extend_from_slice(&id[..usize::from(prefix_len).min(32)]);
+                prev_time = time;
+            } else {
+                out.push(0);
             }
             match &range.mode {
                 Mode::Skip => out.push(0),
@@ -202,13 +227,8 @@ impl Message {
                     put_prefixes(&mut out, ids);
                 }
             }
-            if out.len() > MESSAGE_BYTES_MAX {
-                return Err(MessageError::TooLarge {
-                    len: out.len(),
-                    max: MESSAGE_BYTES_MAX,
-                });
-            }
         }
+        debug_assert_eq!(out.len(), len, "encoded_len is exact");
         Ok(out)
     }
 
@@ -302,6 +322,102 @@ impl Message {
     }
 }
 
+/// The time a following bound's delta is counted from, after `bound`.
+fn time_after(prev_time: u64, bound: &Bound) -> u64 {
+    match bound {
+        Bound::At { time, .. } => *time,
+        Bound::Infinity => prev_time,
+    }
+}
+
+/// Encoded bytes of `bound` after a bound at `prev_time`.
+fn bound_len(prev_time: u64, bound: &Bound) -> usize {
+    match bound {
+        Bound::At {
+            time, prefix_len, ..
+        } => {
+            let delta = time.saturating_sub(prev_time).saturating_add(1);
+            varint_len(delta) + 1 + usize::from(*prefix_len).min(32)
+        }
+        Bound::Infinity => 1,
+    }
+}
+
+/// Encoded bytes of a range's mode and payload.
+fn mode_len(mode: &Mode) -> usize {
+    let prefixes = |n: usize| varint_len(n as u64) + n * ID_PREFIX_BYTES;
+    1 + match mode {
+        Mode::Skip | Mode::ListRequest => 0,
+        Mode::Fingerprint(_) => FINGERPRINT_BYTES,
+        Mode::IdList(p) | Mode::YouLack(p) => prefixes(p.len()),
+        Mode::IdListReply {
+            not_in_list,
+            wanted,
+        } => prefixes(not_in_list.len()) + varint_len(wanted.len() as u64) + wanted.len(),
+        Mode::Sum { count, .. } => varint_len(*count) + SUM_BYTES,
+    }
+}
+
+/// The most bytes one bound can take: a 10-byte time delta, its prefix length and 32 bytes.
+pub(crate) const BOUND_BYTES_MAX: usize = 10 + 1 + 32;
+
+/// A message being built that knows its exact encoded size after every push, so that
+/// answers can be budgeted precisely and never exceed [`MESSAGE_BYTES_MAX`].
+#[derive(Debug)]
+pub(crate) struct MessageWriter {
+    message: Message,
+    len: usize,
+    /// The delta base for the next bound, and the one the last range's bound was encoded with.
+    last_time: u64,
+    time_before_last: u64,
+}
+
+impl Default for MessageWriter {
+    fn default() -> Self {
+        MessageWriter {
+            message: Message::default(),
+            len: 1,
+            last_time: 0,
+            time_before_last: 0,
+        }
+    }
+}
+
+impl MessageWriter {
+    /// Exact bytes of the message so far.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Appends a range, merging consecutive skips, and keeps the size exact.
+    pub fn push(&mut self, upper: Bound, mode: Mode) {
+        if mode == Mode::Skip {
+            if let Some(last) = self.message.ranges.last_mut() {
+                if last.mode == Mode::Skip {
+                    self.len -= bound_len(self.time_before_last, &last.upper);
+                    self.len += bound_len(self.time_before_last, &upper);
+                    self.last_time = time_after(self.time_before_last, &upper);
+                    last.upper = upper;
+                    return;
+                }
+            }
+        }
+        self.len += bound_len(self.last_time, &upper) + mode_len(&mode);
+        self.time_before_last = self.last_time;
+        self.last_time = time_after(self.last_time, &upper);
+        self.message.ranges.push(Range { upper, mode });
+    }
+
+    pub fn finish(self) -> Message {
+        debug_assert_eq!(self.len, self.message.encoded_len());
+        self.message
+    }
+}
+
+fn varint_len(v: u64) -> usize {
+    (64 - v.max(1).leading_zeros() as usize).div_ceil(7)
+}
+
 fn put_prefixes(out: &mut Vec<u8>, prefixes: &[IdPrefix]) {
     put_varint(out, prefixes.len() as u64);
     prefixes.iter().for_each(|p| out.extend_from_slice(p));
@@ -379,6 +495,7 @@ mod tests {
             },
         );
         let bytes = m.encode().unwrap();
+        assert_eq!(bytes.len(), m.encoded_len());
         assert_eq!(Message::decode(&bytes).unwrap(), m);
         let mut done = Message::default();
         done.push(Bound::Infinity, Mode::Skip);
@@ -394,10 +511,10 @@ mod tests {
     fn hostile_messages_are_refused() {
         for bad in [
             &[][..],
-            &[2, 0, 0],
-            &[1, 0, 9],
-            &[1, 5, 0, 0],
-            &[1, 0, 2, 0xff, 0xff, 0xff, 0xff, 0x0f],
+            &[1, 0, 0],
+            &[2, 0, 9],
+            &[2, 5, 0, 0],
+            &[2, 0, 2, 0xff, 0xff, 0xff, 0xff, 0x0f],
         ] {
             assert!(Message::decode(bad).is_err(), "{bad:?}");
         }
@@ -426,7 +543,7 @@ mod tests {
         let bytes = m.encode().unwrap();
         assert!(Message::decode(&bytes).is_err());
         assert!(matches!(
-            Message::decode(&vec![1; MESSAGE_BYTES_MAX + 1]),
+            Message::decode(&vec![2; MESSAGE_BYTES_MAX + 1]),
             Err(MessageError::TooLarge { .. })
         ));
     }

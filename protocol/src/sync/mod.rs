@@ -14,7 +14,10 @@ pub use index::{Item, SyncIndex};
 pub use message::{
     prefix, Bound, IdPrefix, Message, MessageError, Mode, Range, ID_PREFIX_BYTES, MESSAGE_BYTES_MAX,
 };
-pub use reconcile::{respond, Diff, Initiator, Params, ReconcileError, ROUNDS_MAX};
+pub use reconcile::{
+    respond, Diff, Initiator, Params, ReconcileError, IDLE_ROUNDS_MAX, OUTPUT_BYTES_BUDGET,
+    ROUNDS_MAX,
+};
 pub use wire::{
     SyncRequest, SyncResponse, WireError, FETCH_IDS_MAX, FRAME_BYTES_MAX, PUSH_BYTES_MAX,
 };

@@ -3,30 +3,42 @@
 //! fingerprints; whoever finds a range differing splits it into [`Params::branches`] parts.
 //! Once a differing range holds at most [`Params::leaf_items_max`] items, the initiator lists
 //! its ids there (as 8-byte prefixes; a responder asks for the list), and the responder replies
-//! with the full ids the initiator lacks and a bitmap of the listed ids it lacks itself.
+//! with the ids the initiator lacks and a bitmap of the listed ids it lacks itself.
+//!
+//! Every answer is budgeted: past [`OUTPUT_BYTES_BUDGET`] bytes the rest of the incoming
+//! message is answered by one fingerprint and settled in later rounds, and an id list reply
+//! that would not fit is cut short at a bound of its own. So no output of [`respond`] or
+//! [`Initiator::handle`] can exceed [`MESSAGE_BYTES_MAX`], however the two sets differ.
 //!
 //! Sans-IO: [`respond`] is a pure function of an index and a message; [`Initiator`] is a small
 //! state machine. Neither sends anything — callers move the bytes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 
 use super::fingerprint::{Fingerprint, LowSum, SUM_BYTES};
 use super::index::{Item, SyncIndex};
-use super::message::{prefix, Bound, IdPrefix, Message, Mode, ID_PREFIX_BYTES, MESSAGE_BYTES_MAX};
+use super::message::{
+    prefix, Bound, IdPrefix, Message, MessageWriter, Mode, BOUND_BYTES_MAX, ID_PREFIX_BYTES,
+    MESSAGE_BYTES_MAX,
+};
 
-/// Rounds an initiator allows before giving up on a peer (honest sets finish in ~log_b(n)).
-pub const ROUNDS_MAX: usize = 64;
-/// Past this many output bytes, further differing ranges are deferred to the next round.
-const OUTPUT_BYTES_BUDGET: usize = MESSAGE_BYTES_MAX / 2;
-/// Bytes counted for one fingerprint range when budgeting (bound + mode + fingerprint).
-const FINGERPRINT_RANGE_BYTES: usize = 14;
-/// Asked for its ids in a small range, an initiator lists up to this many times the leaf size
-/// (rather than split again); beyond, it splits.
-const LIST_ON_REQUEST_FACTOR: usize = 4;
+/// Rounds an initiator allows in one reconciliation, whatever it learns.
+pub const ROUNDS_MAX: usize = 4096;
+/// Consecutive rounds that learn nothing an initiator allows (honest sets need about
+/// log_branches(n) such rounds in a row).
+pub const IDLE_ROUNDS_MAX: usize = 64;
+/// Largest branch count honoured; more would only make answers larger.
+const BRANCHES_MAX: usize = 64;
+/// Bytes kept free below [`MESSAGE_BYTES_MAX`] for whatever one range's answer adds after the
+/// budget check (at most [`BRANCHES_MAX`] fingerprints, or a list of a few dozen ids) and for
+/// the closing fingerprint.
+const RESERVE_BYTES: usize = 64 * 1024;
+/// Past this many output bytes, further ranges are deferred to the next round.
+pub const OUTPUT_BYTES_BUDGET: usize = MESSAGE_BYTES_MAX - RESERVE_BYTES;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Params {
-    /// Parts a differing range is split into.
+    /// Parts a differing range is split into (2 to 64).
     pub branches: usize,
     /// A differing range with at most this many items is settled by an id list.
     pub leaf_items_max: usize,
@@ -45,14 +57,33 @@ impl Default for Params {
     }
 }
 
+impl Params {
+    /// The same parameters within the bounds the budget assumes.
+    fn bounded(self) -> Params {
+        Params {
+            branches: self.branches.clamp(2, BRANCHES_MAX),
+            leaf_items_max: self.leaf_items_max.clamp(1, 256),
+            sum_items_max: self.sum_items_max,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReconcileError {
     #[error("peer sent a range mode its role never sends")]
     UnexpectedMode,
     #[error("peer replied to a list this node never sent")]
     UnknownList,
-    #[error("reconciliation did not finish within {0} rounds")]
+    /// This node's own limit, not a fault of the peer.
+    #[error("reconciliation did not finish within this node's limit of {0} rounds")]
     TooManyRounds(usize),
+}
+
+impl ReconcileError {
+    /// True when the peer broke the protocol; false when this node's own limit was reached.
+    pub fn blames_peer(&self) -> bool {
+        !matches!(self, ReconcileError::TooManyRounds(_))
+    }
 }
 
 /// What one side learns from a message: ids to send to the peer, ids to fetch from it.
@@ -64,20 +95,34 @@ pub struct Diff {
     pub need: Vec<IdPrefix>,
 }
 
+impl Diff {
+    pub fn is_empty(&self) -> bool {
+        self.have.is_empty() && self.need.is_empty()
+    }
+}
+
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Role {
     Initiator,
     Responder,
 }
 
+/// A range whose ids the initiator listed, kept until the responder's reply.
+#[derive(Debug, Clone)]
+struct Listed {
+    lower: Item,
+    items: Vec<Item>,
+}
+
+/// Lists this side sent, by the upper bound of their range.
+type Lists = BTreeMap<Item, Listed>;
+
 struct Builder<'a> {
     index: &'a SyncIndex,
     params: Params,
     role: Role,
-    out: Message,
-    bytes: usize,
-    /// Full ids behind the prefix lists this side sent, by their range's upper bound.
-    lists: HashMap<Item, Vec<[u8; 32]>>,
+    out: MessageWriter,
+    lists: Lists,
     /// Once the output passes its budget, the rest of the incoming message is not looked at:
     /// it is answered by one fingerprint from here to the end, and settled in later rounds.
     deferred_from: Option<Bound>,
@@ -85,14 +130,12 @@ struct Builder<'a> {
 
 impl<'a> Builder<'a> {
     fn new(index: &'a SyncIndex, params: Params, role: Role) -> Self {
-        let lists = HashMap::new();
         Builder {
             index,
-            params,
+            params: params.bounded(),
             role,
-            out: Message::default(),
-            bytes: 1,
-            lists,
+            out: MessageWriter::default(),
+            lists: Lists::new(),
             deferred_from: None,
         }
     }
@@ -101,19 +144,19 @@ impl<'a> Builder<'a> {
     /// after it are left to the closing fingerprint. The first range is always answered, so
     /// every round makes progress.
     fn deferring(&mut self, lower: &Bound) -> bool {
-        if self.deferred_from.is_none() && self.bytes > OUTPUT_BYTES_BUDGET {
+        if self.deferred_from.is_none() && self.out.len() > OUTPUT_BYTES_BUDGET {
             self.deferred_from = Some(*lower);
         }
         self.deferred_from.is_some()
     }
 
     /// The message, closed by the deferred span's fingerprint if there is one.
-    fn finish(mut self) -> (Message, HashMap<Item, Vec<[u8; 32]>>) {
+    fn finish(mut self) -> (Message, Lists) {
         if let Some(from) = self.deferred_from.take() {
             let fp = self.fingerprint_of(&from, &Bound::Infinity);
             self.out.push(Bound::Infinity, Mode::Fingerprint(fp));
         }
-        (self.out, self.lists)
+        (self.out.finish(), self.lists)
     }
 
     fn positions(&self, lower: &Bound, upper: &Bound) -> (usize, usize) {
@@ -128,14 +171,12 @@ impl<'a> Builder<'a> {
     }
 
     fn skip(&mut self, upper: Bound) {
-        self.bytes += 3;
         self.out.push(upper, Mode::Skip);
     }
 
     /// Our fingerprint for a whole range, unsplit.
     fn fingerprint_range(&mut self, lower: &Bound, upper: Bound) {
         let fp = self.fingerprint_of(lower, &upper);
-        self.bytes += FINGERPRINT_RANGE_BYTES;
         self.out.push(upper, Mode::Fingerprint(fp));
     }
 
@@ -149,11 +190,8 @@ impl<'a> Builder<'a> {
             self.send_sum(from, to, upper);
         } else if count <= self.params.leaf_items_max {
             match self.role {
-                Role::Initiator => self.list(from, to, upper),
-                Role::Responder => {
-                    self.bytes += 5;
-                    self.out.push(upper, Mode::ListRequest);
-                }
+                Role::Initiator => self.list(lower, from, to, upper),
+                Role::Responder => self.out.push(upper, Mode::ListRequest),
             }
         } else {
             self.split(from, to, upper);
@@ -162,20 +200,18 @@ impl<'a> Builder<'a> {
 
     fn send_sum(&mut self, from: usize, to: usize, upper: Bound) {
         let acc = self.index.accumulate(from, to);
-        self.bytes += 24;
-        self.out.push(
-            upper,
-            Mode::Sum {
-                count: acc.count(),
-                sum: acc.low_sum(),
-            },
-        );
+        let mode = Mode::Sum {
+            count: acc.count(),
+            sum: acc.low_sum(),
+        };
+        self.out.push(upper, mode);
     }
 
     /// A peer's raw sum for a range. The side holding exactly one more item than the peer can
     /// check whether the sum difference is one of its ids: if so, that id is the whole
     /// difference. The side holding one fewer cannot check, so it answers with its own sum.
     /// Anything else is split. Returns the id this side holds and the peer lacks, if settled.
+    /// `count` is the peer's: every comparison with it is checked arithmetic.
     fn sum(&mut self, lower: &Bound, upper: Bound, count: u64, sum: &LowSum) -> Option<[u8; 32]> {
         let (from, to) = self.positions(lower, &upper);
         let mine = self.index.accumulate(from, to);
@@ -183,7 +219,7 @@ impl<'a> Builder<'a> {
             self.skip(upper);
             return None;
         }
-        if mine.count() == count + 1 {
+        if mine.count().checked_sub(1) == Some(count) {
             let low = mine.low_sum_minus(sum);
             if let Some(found) = self
                 .index
@@ -192,7 +228,7 @@ impl<'a> Builder<'a> {
             {
                 return Some(found.1);
             }
-        } else if mine.count() + 1 == count {
+        } else if mine.count().checked_add(1) == Some(count) {
             self.send_sum(from, to, upper);
             return None;
         }
@@ -200,16 +236,42 @@ impl<'a> Builder<'a> {
         None
     }
 
-    fn list(&mut self, from: usize, to: usize, upper: Bound) {
-        let ids: Vec<[u8; 32]> = self.index.items(from, to).map(|it| it.1).collect();
-        self.bytes += 8 + ID_PREFIX_BYTES * ids.len();
-        self.out
-            .push(upper, Mode::IdList(ids.iter().map(prefix).collect()));
-        self.lists.insert(upper.as_item(), ids);
+    fn list(&mut self, lower: &Bound, from: usize, to: usize, upper: Bound) {
+        let items: Vec<Item> = self.index.items(from, to).copied().collect();
+        let prefixes = items.iter().map(|it| prefix(&it.1)).collect();
+        self.out.push(upper, Mode::IdList(prefixes));
+        let listed = Listed {
+            lower: lower.as_item(),
+            items,
+        };
+        self.lists.insert(upper.as_item(), listed);
+    }
+
+    /// The responder holds at most a leaf of items in `[lower, upper)` and asked for our ids
+    /// there: nearly all of ours are then ones it lacks, so they are listed outright rather
+    /// than split further, as many as the budget allows; a list that does not fit closes at a
+    /// bound of its own and the rest is deferred.
+    fn list_on_request(&mut self, lower: &Bound, upper: Bound) {
+        let (from, to) = self.positions(lower, &upper);
+        let fixed = BOUND_BYTES_MAX + 1 + 10;
+        let room = OUTPUT_BYTES_BUDGET.saturating_sub(self.out.len() + fixed) / ID_PREFIX_BYTES;
+        if to - from <= room {
+            return self.list(lower, from, to, upper);
+        }
+        let last = (from + room).checked_sub(1).filter(|_| room > 0);
+        let cut = match last.map(|l| (self.index.item_at(l), self.index.item_at(l + 1))) {
+            Some((Some(below), Some(above))) => Bound::between(below, above),
+            _ => {
+                self.deferred_from = Some(*lower);
+                return;
+            }
+        };
+        self.list(lower, from, from + room, cut);
+        self.deferred_from = Some(cut);
     }
 
     fn split(&mut self, from: usize, to: usize, upper: Bound) {
-        let (count, branches) = (to - from, self.params.branches.max(2));
+        let (count, branches) = (to - from, self.params.branches);
         let mut start = from;
         for i in 1..branches {
             let pos = from + count * i / branches;
@@ -221,14 +283,12 @@ impl<'a> Builder<'a> {
                 continue;
             };
             let bound = Bound::between(below, above);
-            self.bytes += FINGERPRINT_RANGE_BYTES;
-            self.out
-                .push(bound, Mode::Fingerprint(self.index.fingerprint(start, pos)));
+            let fp = self.index.fingerprint(start, pos);
+            self.out.push(bound, Mode::Fingerprint(fp));
             start = pos;
         }
-        self.bytes += FINGERPRINT_RANGE_BYTES;
-        self.out
-            .push(upper, Mode::Fingerprint(self.index.fingerprint(start, to)));
+        let fp = self.index.fingerprint(start, to);
+        self.out.push(upper, Mode::Fingerprint(fp));
     }
 
     /// A peer's fingerprint for a range.
@@ -238,6 +298,75 @@ impl<'a> Builder<'a> {
         } else {
             self.mismatch(lower, upper, true);
         }
+    }
+
+    /// The responder's answer to the initiator's id list for `[lower, upper)`: the ids it holds
+    /// that are not listed, and a bitmap of the listed ids it lacks. If its ids do not fit in
+    /// what is left of the budget, the reply closes at a bound of its own after as many as fit,
+    /// and everything from there is deferred.
+    fn answer_list(&mut self, lower: &Bound, upper: Bound, theirs: &[IdPrefix]) {
+        let (from, to) = self.positions(lower, &upper);
+        // Bound, mode, two counts and the bitmap, at their largest.
+        let fixed = BOUND_BYTES_MAX + 1 + 10 + 10 + theirs.len().div_ceil(8);
+        let room = OUTPUT_BYTES_BUDGET.saturating_sub(self.out.len() + fixed) / ID_PREFIX_BYTES;
+        // Scan only as far as the reply can reach: one id past the room means a cut. A listed
+        // id not seen in the scanned part is marked missing; if it lies past the cut, the
+        // initiator ignores that bit (it settles only what lies below the reply's bound).
+        let listed: HashSet<&IdPrefix> = theirs.iter().collect();
+        let mut seen = HashSet::new();
+        let mut missing = Vec::new();
+        for (pos, item) in (from..to).zip(self.index.items(from, to)) {
+            let p = prefix(&item.1);
+            if listed.contains(&p) {
+                seen.insert(p);
+            } else {
+                missing.push((pos, p));
+                if missing.len() > room {
+                    break;
+                }
+            }
+        }
+        let mut wanted = vec![0u8; theirs.len().div_ceil(8)];
+        for (i, p) in theirs.iter().enumerate() {
+            if !seen.contains(p) {
+                wanted[i / 8] |= 1 << (i % 8);
+            }
+        }
+        if missing.is_empty() && wanted.iter().all(|w| *w == 0) {
+            self.skip(upper);
+            return;
+        }
+        if missing.len() <= room {
+            let not_in_list = missing.into_iter().map(|(_, p)| p).collect();
+            self.out.push(
+                upper,
+                Mode::IdListReply {
+                    not_in_list,
+                    wanted,
+                },
+            );
+            return;
+        }
+        if room == 0 {
+            self.deferred_from = Some(*lower);
+            return;
+        }
+        let last = missing[room - 1].0;
+        let (Some(below), Some(above)) = (self.index.item_at(last), self.index.item_at(last + 1))
+        else {
+            self.deferred_from = Some(*lower);
+            return;
+        };
+        let cut = Bound::between(below, above);
+        let not_in_list = missing[..room].iter().map(|(_, p)| *p).collect();
+        self.out.push(
+            cut,
+            Mode::IdListReply {
+                not_in_list,
+                wanted,
+            },
+        );
+        self.deferred_from = Some(cut);
     }
 }
 
@@ -257,38 +386,9 @@ pub fn respond(
         match &range.mode {
             Mode::Skip => b.skip(range.upper),
             Mode::Fingerprint(fp) => b.fingerprint(&lower, range.upper, fp),
-            Mode::IdList(theirs) => {
-                let (from, to) = b.positions(&lower, &range.upper);
-                let listed: HashSet<&IdPrefix> = theirs.iter().collect();
-                let mine: Vec<[u8; 32]> = b.index.items(from, to).map(|it| it.1).collect();
-                let not_in_list: Vec<IdPrefix> = mine
-                    .iter()
-                    .map(prefix)
-                    .filter(|p| !listed.contains(p))
-                    .collect();
-                let mine: HashSet<IdPrefix> = mine.iter().map(prefix).collect();
-                let mut wanted = vec![0u8; theirs.len().div_ceil(8)];
-                for (i, p) in theirs.iter().enumerate() {
-                    if !mine.contains(p) {
-                        wanted[i / 8] |= 1 << (i % 8);
-                    }
-                }
-                if not_in_list.is_empty() && wanted.iter().all(|w| *w == 0) {
-                    b.skip(range.upper);
-                } else {
-                    b.bytes += 8 + ID_PREFIX_BYTES * not_in_list.len() + wanted.len();
-                    b.out.push(
-                        range.upper,
-                        Mode::IdListReply {
-                            not_in_list,
-                            wanted,
-                        },
-                    );
-                }
-            }
+            Mode::IdList(theirs) => b.answer_list(&lower, range.upper, theirs),
             Mode::Sum { count, sum } => {
                 if let Some(id) = b.sum(&lower, range.upper, *count, sum) {
-                    b.bytes += 40;
                     b.out.push(range.upper, Mode::YouLack(vec![prefix(&id)]));
                 }
             }
@@ -305,15 +405,16 @@ pub fn respond(
 pub struct Initiator {
     params: Params,
     rounds: usize,
-    lists: HashMap<Item, Vec<[u8; 32]>>,
+    idle_rounds: usize,
+    lists: Lists,
 }
 
 impl Initiator {
     /// The first message: one fingerprint of everything (or the ids, if there are few).
     pub fn start(index: &SyncIndex, params: Params) -> (Initiator, Message) {
         let mut b = Builder::new(index, params, Role::Initiator);
-        if index.len() <= params.leaf_items_max {
-            b.list(0, index.len(), Bound::Infinity);
+        if index.len() <= b.params.leaf_items_max {
+            b.list(&Bound::ZERO, 0, index.len(), Bound::Infinity);
         } else {
             b.fingerprint_range(&Bound::ZERO, Bound::Infinity);
         }
@@ -321,9 +422,15 @@ impl Initiator {
         let initiator = Initiator {
             params,
             rounds: 1,
+            idle_rounds: 0,
             lists,
         };
         (initiator, out)
+    }
+
+    /// Rounds sent so far, the first included.
+    pub fn rounds(&self) -> usize {
+        self.rounds
     }
 
     /// Handles the responder's answer: returns what was learnt, and the next message to send,
@@ -343,29 +450,12 @@ impl Initiator {
             match &range.mode {
                 Mode::Skip => b.skip(range.upper),
                 Mode::Fingerprint(fp) => b.fingerprint(&lower, range.upper, fp),
-                Mode::ListRequest => {
-                    let (from, to) = b.positions(&lower, &range.upper);
-                    // The responder holds few items here; we may hold many more.
-                    if to - from <= self.params.leaf_items_max * LIST_ON_REQUEST_FACTOR {
-                        b.list(from, to, range.upper);
-                    } else {
-                        b.split(from, to, range.upper);
-                    }
-                }
+                Mode::ListRequest => b.list_on_request(&lower, range.upper),
                 Mode::IdListReply {
                     not_in_list,
                     wanted,
                 } => {
-                    let sent = self
-                        .lists
-                        .get(&range.upper.as_item())
-                        .ok_or(ReconcileError::UnknownList)?;
-                    diff.need.extend_from_slice(not_in_list);
-                    for (i, id) in sent.iter().enumerate() {
-                        if wanted.get(i / 8).is_some_and(|w| w & (1 << (i % 8)) != 0) {
-                            diff.have.push(*id);
-                        }
-                    }
+                    self.settle_list(&lower, &range.upper, not_in_list, wanted, &mut diff)?;
                     b.skip(range.upper);
                 }
                 Mode::Sum { count, sum } => {
@@ -387,10 +477,52 @@ impl Initiator {
         if out.is_done() {
             return Ok((diff, None));
         }
+        self.count_round(diff.is_empty())?;
+        Ok((diff, Some(out)))
+    }
+
+    /// The responder's reply to a list we sent, for `[lower, upper)`: a part of the listed range
+    /// (a reply cut short) or all of it. The bitmap covers the whole list; only listed ids in
+    /// the reply's own range are settled by it, the rest in later rounds.
+    fn settle_list(
+        &self,
+        lower: &Bound,
+        upper: &Bound,
+        not_in_list: &[IdPrefix],
+        wanted: &[u8],
+        diff: &mut Diff,
+    ) -> Result<(), ReconcileError> {
+        let (lower, upper) = (lower.as_item(), upper.as_item());
+        let listed = self
+            .lists
+            .range(upper..)
+            .next()
+            .map(|(_, listed)| listed)
+            .filter(|listed| listed.lower <= lower)
+            .ok_or(ReconcileError::UnknownList)?;
+        diff.need.extend_from_slice(not_in_list);
+        for (i, item) in listed.items.iter().enumerate() {
+            let bit = wanted.get(i / 8).is_some_and(|w| w & (1 << (i % 8)) != 0);
+            if bit && lower <= *item && *item < upper {
+                diff.have.push(item.1);
+            }
+        }
+        Ok(())
+    }
+
+    fn count_round(&mut self, learnt_nothing: bool) -> Result<(), ReconcileError> {
         self.rounds += 1;
+        self.idle_rounds = if learnt_nothing {
+            self.idle_rounds + 1
+        } else {
+            0
+        };
         if self.rounds > ROUNDS_MAX {
             return Err(ReconcileError::TooManyRounds(ROUNDS_MAX));
         }
-        Ok((diff, Some(out)))
+        if self.idle_rounds > IDLE_ROUNDS_MAX {
+            return Err(ReconcileError::TooManyRounds(IDLE_ROUNDS_MAX));
+        }
+        Ok(())
     }
 }

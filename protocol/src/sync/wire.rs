@@ -1,4 +1,4 @@
-//! The request and response frames of the sync protocol (`/staffroom/sync/1`), hand-encoded
+//! The request and response frames of the sync protocol (`/staffroom/sync/2`), hand-encoded
 //! and bounded on encode and decode.
 //!
 //! ```text
@@ -67,6 +67,18 @@ impl SyncRequest {
         }
     }
 
+    /// Bytes of the encoding, without encoding (for accounting).
+    pub fn encoded_len(&self) -> usize {
+        1 + 32
+            + match self {
+                SyncRequest::Reconcile { message, .. } => blob_len(message.len()),
+                SyncRequest::Fetch { ids, .. } => {
+                    varint_len(ids.len()) + ids.len() * ID_PREFIX_BYTES
+                }
+                SyncRequest::Push { entries, .. } => entries_len(entries),
+            }
+    }
+
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::new();
         match self {
@@ -125,6 +137,18 @@ impl SyncRequest {
 }
 
 impl SyncResponse {
+    /// Bytes of the encoding, without encoding (for accounting).
+    pub fn encoded_len(&self) -> usize {
+        1 + match self {
+            SyncResponse::Reconcile { message } => blob_len(message.len()),
+            SyncResponse::Entries { entries } => entries_len(entries),
+            SyncResponse::Pushed { accepted, rejected } => {
+                varint_len(*accepted as usize) + varint_len(*rejected as usize)
+            }
+            SyncResponse::Refused { reason } => blob_len(reason_cut(reason).len()),
+        }
+    }
+
     pub fn encode(&self) -> Result<Vec<u8>, WireError> {
         let mut out = Vec::new();
         match self {
@@ -143,8 +167,7 @@ impl SyncResponse {
             }
             SyncResponse::Refused { reason } => {
                 out.push(3);
-                let cut: String = reason.chars().take(REASON_BYTES_MAX / 4).collect();
-                put_blob(&mut out, cut.as_bytes());
+                put_blob(&mut out, reason_cut(reason).as_bytes());
             }
         }
         check_len(out)
@@ -192,6 +215,29 @@ fn check_len_ref(bytes: &[u8]) -> Result<(), WireError> {
     Ok(())
 }
 
+/// A refusal's reason as sent: its first characters, within the reason's byte limit.
+fn reason_cut(reason: &str) -> &str {
+    let end = reason
+        .char_indices()
+        .nth(REASON_BYTES_MAX / 4)
+        .map_or(reason.len(), |(i, _)| i);
+    &reason[..end]
+}
+
+fn varint_len(v: usize) -> usize {
+    let mut out = Vec::with_capacity(10);
+    put_varint(&mut out, v as u64);
+    out.len()
+}
+
+fn blob_len(len: usize) -> usize {
+    varint_len(len) + len
+}
+
+fn entries_len(entries: &[Vec<u8>]) -> usize {
+    varint_len(entries.len()) + entries.iter().map(|e| blob_len(e.len())).sum::<usize>()
+}
+
 fn put_blob(out: &mut Vec<u8>, blob: &[u8]) {
     put_varint(out, blob.len() as u64);
     out.extend_from_slice(blob);
@@ -219,7 +265,7 @@ fn read_entries(r: &mut Cursor<'_>) -> Result<Vec<Vec<u8>>, Malformed> {
     let mut total = 0usize;
     for _ in 0..count {
         let entry = r.blob(ENTRY_BYTES_MAX)?;
-        total += entry.len();
+        total = total.saturating_add(entry.len());
         if total > PUSH_BYTES_MAX {
             return Err(Malformed("entries exceed the batch size limit"));
         }
@@ -256,7 +302,9 @@ mod tests {
             },
         ];
         for r in requests {
-            assert_eq!(SyncRequest::decode(&r.encode().unwrap()).unwrap(), r);
+            let bytes = r.encode().unwrap();
+            assert_eq!(bytes.len(), r.encoded_len());
+            assert_eq!(SyncRequest::decode(&bytes).unwrap(), r);
         }
         let responses = [
             SyncResponse::Reconcile {
@@ -274,7 +322,9 @@ mod tests {
             },
         ];
         for r in responses {
-            assert_eq!(SyncResponse::decode(&r.encode().unwrap()).unwrap(), r);
+            let bytes = r.encode().unwrap();
+            assert_eq!(bytes.len(), r.encoded_len());
+            assert_eq!(SyncResponse::decode(&bytes).unwrap(), r);
         }
     }
 

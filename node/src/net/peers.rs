@@ -1,0 +1,248 @@
+//! What the node knows of its peers: connected peers (addresses, agent, protocols, networks,
+//! invalid entries counted) and the explicit peers it keeps dialling. A plain data structure,
+//! every part bounded; the event loop feeds it swarm events.
+
+use std::collections::{HashMap, HashSet};
+
+use libp2p::swarm::ConnectionId;
+use libp2p::{Multiaddr, PeerId};
+use staffroom_protocol::NetworkId;
+
+use super::client::{ExplicitPeerInfo, PeerInfo};
+use super::gossip::{INVALID_MESSAGES_MAX, PEER_TOPICS_MAX};
+
+/// Addresses remembered per connected peer.
+const PEER_ADDRESSES_MAX: usize = 8;
+/// Protocols remembered per peer (from identify), and characters of each.
+const PEER_PROTOCOLS_MAX: usize = 32;
+const NAME_CHARS_MAX: usize = 100;
+
+#[derive(Debug, Default)]
+struct PeerState {
+    addresses: Vec<Multiaddr>,
+    agent: Option<String>,
+    protocols: Vec<String>,
+    networks: HashSet<NetworkId>,
+    invalid_messages: u32,
+}
+
+#[derive(Debug)]
+struct ExplicitPeer {
+    addr: Multiaddr,
+    dialing: Option<ConnectionId>,
+    peer: Option<PeerId>,
+    last_error: Option<String>,
+}
+
+/// The peers a node knows.
+#[derive(Debug)]
+pub struct PeerBook {
+    peers: HashMap<PeerId, PeerState>,
+    explicit: Vec<ExplicitPeer>,
+    explicit_max: usize,
+}
+
+impl PeerBook {
+    /// `explicit` are the configured peers; at most `explicit_max` are kept in all.
+    pub fn new(explicit: Vec<Multiaddr>, explicit_max: usize) -> PeerBook {
+        let explicit = explicit
+            .into_iter()
+            .take(explicit_max)
+            .map(|addr| ExplicitPeer {
+                addr,
+                dialing: None,
+                peer: None,
+                last_error: None,
+            })
+            .collect();
+        PeerBook {
+            peers: HashMap::new(),
+            explicit,
+            explicit_max,
+        }
+    }
+
+    /// Remembers an address to keep dialling. False if the book is full.
+    pub fn add_explicit(&mut self, addr: Multiaddr) -> bool {
+        if self.explicit.iter().any(|p| p.addr == addr) {
+            return true;
+        }
+        if self.explicit.len() >= self.explicit_max {
+            return false;
+        }
+        self.explicit.push(ExplicitPeer {
+            addr,
+            dialing: None,
+            peer: None,
+            last_error: None,
+        });
+        true
+    }
+
+    /// Explicit peers neither connected nor being dialled.
+    pub fn to_dial(&self, connected: impl Fn(&PeerId) -> bool) -> Vec<Multiaddr> {
+        self.explicit
+            .iter()
+            .filter(|p| p.dialing.is_none() && !p.peer.is_some_and(|peer| connected(&peer)))
+            .map(|p| p.addr.clone())
+            .collect()
+    }
+
+    pub fn dialing(&mut self, addr: &Multiaddr, id: ConnectionId) {
+        if let Some(p) = self.explicit.iter_mut().find(|p| &p.addr == addr) {
+            p.dialing = Some(id);
+        }
+    }
+
+    pub fn dial_failed(&mut self, id: ConnectionId, error: &str) {
+        for p in self.explicit.iter_mut().filter(|p| p.dialing == Some(id)) {
+            p.dialing = None;
+            p.last_error = Some(error.chars().take(200).collect());
+        }
+    }
+
+    pub fn connected(&mut self, peer: PeerId, addr: Multiaddr, id: ConnectionId) {
+        for p in self.explicit.iter_mut().filter(|p| p.dialing == Some(id)) {
+            p.dialing = None;
+            p.peer = Some(peer);
+            p.last_error = None;
+        }
+        let state = self.peers.entry(peer).or_default();
+        if state.addresses.len() < PEER_ADDRESSES_MAX && !state.addresses.contains(&addr) {
+            state.addresses.push(addr);
+        }
+    }
+
+    pub fn disconnected(&mut self, peer: &PeerId) {
+        self.peers.remove(peer);
+    }
+
+    pub fn identified(&mut self, peer: &PeerId, agent: &str, protocols: &[String]) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.agent = Some(agent.chars().take(NAME_CHARS_MAX).collect());
+            state.protocols = protocols
+                .iter()
+                .take(PEER_PROTOCOLS_MAX)
+                .map(|p| p.chars().take(NAME_CHARS_MAX).collect())
+                .collect();
+        }
+    }
+
+    pub fn subscribed(&mut self, peer: &PeerId, network: NetworkId) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            if state.networks.len() < PEER_TOPICS_MAX {
+                state.networks.insert(network);
+            }
+        }
+    }
+
+    pub fn unsubscribed(&mut self, peer: &PeerId, network: &NetworkId) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.networks.remove(network);
+        }
+    }
+
+    /// Counts an invalid entry against `peer`; true once it has sent too many.
+    pub fn penalise(&mut self, peer: PeerId) -> bool {
+        let Some(state) = self.peers.get_mut(&peer) else {
+            return true;
+        };
+        state.invalid_messages = state.invalid_messages.saturating_add(1);
+        state.invalid_messages >= INVALID_MESSAGES_MAX
+    }
+
+    /// Every connected peer, sorted by id, with what the caller knows of blocks and scores.
+    pub fn infos(
+        &self,
+        blocked: impl Fn(&PeerId) -> bool,
+        score: impl Fn(&PeerId) -> Option<f64>,
+    ) -> Vec<PeerInfo> {
+        let mut infos: Vec<PeerInfo> = self
+            .peers
+            .iter()
+            .map(|(id, state)| {
+                let mut networks: Vec<_> = state.networks.iter().copied().collect();
+                networks.sort();
+                PeerInfo {
+                    peer_id: *id,
+                    addresses: state.addresses.clone(),
+                    agent: state.agent.clone(),
+                    protocols: state.protocols.clone(),
+                    networks,
+                    invalid_messages: state.invalid_messages,
+                    blocked: blocked(id),
+                    score: score(id),
+                }
+            })
+            .collect();
+        infos.sort_by_key(|p| p.peer_id);
+        infos
+    }
+
+    /// The explicit peers and how dialling them went.
+    pub fn explicit_infos(&self, connected: impl Fn(&PeerId) -> bool) -> Vec<ExplicitPeerInfo> {
+        self.explicit
+            .iter()
+            .map(|p| ExplicitPeerInfo {
+                addr: p.addr.clone(),
+                peer_id: p.peer,
+                connected: p.peer.is_some_and(|peer| connected(&peer)),
+                last_error: p.last_error.clone(),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> Multiaddr {
+        format!("/ip4/127.0.0.1/tcp/{port}").parse().unwrap()
+    }
+
+    #[test]
+    fn explicit_peers_are_dialled_until_connected_and_bounded() {
+        let mut book = PeerBook::new(vec![addr(1), addr(2)], 3);
+        assert_eq!(book.to_dial(|_| false), [addr(1), addr(2)]);
+        let (c1, c2) = (
+            ConnectionId::new_unchecked(1),
+            ConnectionId::new_unchecked(2),
+        );
+        book.dialing(&addr(1), c1);
+        book.dialing(&addr(2), c2);
+        assert!(book.to_dial(|_| false).is_empty(), "not twice at once");
+        let peer = PeerId::random();
+        book.connected(peer, addr(1), c1);
+        book.dial_failed(c2, "connection refused");
+        assert_eq!(book.to_dial(|p| *p == peer), [addr(2)]);
+        let explicit = book.explicit_infos(|p| *p == peer);
+        assert!(explicit[0].connected);
+        assert_eq!(
+            explicit[1].last_error.as_deref(),
+            Some("connection refused")
+        );
+        assert!(book.add_explicit(addr(3)));
+        assert!(book.add_explicit(addr(3)), "known addresses are fine");
+        assert!(!book.add_explicit(addr(4)), "full");
+    }
+
+    #[test]
+    fn peers_are_described_and_penalised() {
+        let mut book = PeerBook::new(vec![], 0);
+        let peer = PeerId::random();
+        book.connected(peer, addr(9), ConnectionId::new_unchecked(9));
+        book.identified(&peer, "staffroom/0.1.0", &["/staffroom/sync/2".into()]);
+        book.subscribed(&peer, NetworkId([1; 32]));
+        for _ in 1..INVALID_MESSAGES_MAX {
+            assert!(!book.penalise(peer));
+        }
+        assert!(book.penalise(peer), "the limit blocks");
+        let infos = book.infos(|_| false, |_| Some(-1.0));
+        assert_eq!(infos[0].protocols, ["/staffroom/sync/2"]);
+        assert_eq!(infos[0].networks, [NetworkId([1; 32])]);
+        assert_eq!(infos[0].invalid_messages, INVALID_MESSAGES_MAX);
+        book.disconnected(&peer);
+        assert!(book.infos(|_| false, |_| None).is_empty());
+    }
+}

@@ -1,0 +1,299 @@
+//! The async side of sync: runs the [`Session`] and [`Scheduler`] state machines, moving bytes
+//! between them and the network ([`SyncNet`]) and the store ([`Ingest`]). No decision is made
+//! here; every branch is a state machine's.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+use libp2p::PeerId;
+use serde::{Deserialize, Serialize};
+use staffroom_protocol::sync::{SyncRequest, SyncResponse};
+use staffroom_protocol::NetworkId;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::task::JoinSet;
+use tracing::Instrument;
+
+use super::scheduler::{Action, Pair, Scheduler, SyncConfig, SyncTrigger, WaiterId};
+use super::session::{Session, Step, SyncError, SyncReport};
+use crate::ingest::Ingest;
+use crate::net::{NetClient, NetError, PeerInfo};
+
+/// A whole session, rounds and transfers included, takes at most this long; what it stored
+/// stays, and the next session carries on from there.
+pub const SESSION_TIMEOUT: Duration = Duration::from_secs(300);
+/// `staffroom sync` requests queued for the scheduler at most.
+pub const REQUEST_QUEUE_MAX: usize = 16;
+
+/// What sync needs from the network: requests to a peer, cutting a peer off, and who is
+/// connected. [`NetClient`] is the real one; tests use fakes.
+pub trait SyncNet: Clone + Send + Sync + 'static {
+    fn request(
+        &self,
+        peer: PeerId,
+        request: SyncRequest,
+    ) -> impl Future<Output = Result<SyncResponse, NetError>> + Send;
+    fn cut_off(&self, peer: PeerId, reason: String) -> impl Future<Output = ()> + Send;
+    fn peers(&self) -> impl Future<Output = Result<Vec<PeerInfo>, NetError>> + Send;
+}
+
+impl SyncNet for NetClient {
+    async fn request(&self, peer: PeerId, request: SyncRequest) -> Result<SyncResponse, NetError> {
+        self.sync_request(peer, request).await
+    }
+    async fn cut_off(&self, peer: PeerId, reason: String) {
+        NetClient::cut_off(self, peer, reason).await
+    }
+    async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        NetClient::peers(self).await
+    }
+}
+
+/// Runs one session to its end and returns what it did. A peer that broke a shared rule is
+/// cut off; nothing invalid it sent is stored.
+pub async fn run_session<N: SyncNet>(
+    peer: PeerId,
+    network: NetworkId,
+    net: &N,
+    ingest: &Ingest,
+    timeout: Duration,
+) -> SyncReport {
+    let span = tracing::info_span!("sync", %peer, network = %network.short());
+    async move {
+        let started = Instant::now();
+        let mut session = Session::new(peer, network);
+        let outcome = tokio::time::timeout(timeout, drive(&mut session, net, ingest)).await;
+        let mut report = session.into_report();
+        report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let error = match outcome {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some(e),
+            Err(_) => Some(SyncError::Timeout { peer }),
+        };
+        match error {
+            Some(e) => {
+                if let SyncError::Misbehaved { reason, .. } = &e {
+                    net.cut_off(peer, reason.clone()).await;
+                }
+                tracing::warn!(error = %e, "sync failed");
+                report.error = Some(e.to_string());
+            }
+            None => tracing::info!(
+                rounds = report.rounds,
+                received = report.entries_received,
+                sent = report.entries_sent,
+                held = report.entries_held,
+                bytes_sent = report.bytes_sent,
+                bytes_received = report.bytes_received,
+                "sync done"
+            ),
+        }
+        report
+    }
+    .instrument(span)
+    .await
+}
+
+async fn drive<N: SyncNet>(
+    session: &mut Session,
+    net: &N,
+    ingest: &Ingest,
+) -> Result<(), SyncError> {
+    let store = ingest.store().clone();
+    let (peer, network) = (session.report().peer, session.report().network);
+    let known = |p: &[u8; 8]| {
+        store
+            .get_by_prefix(p, 1)
+            .is_ok_and(|found| !found.is_empty())
+    };
+    let mut step = store.with_sync_index(&network, |index| session.start(index));
+    loop {
+        step = match step {
+            Step::Send(request) => {
+                let sent = request.encoded_len() as u64;
+                match net.request(peer, request).await {
+                    Ok(response) => {
+                        session.count_bytes(sent, response.encoded_len() as u64);
+                        store.with_sync_index(&network, |index| {
+                            session.on_response(response, index, &known)
+                        })
+                    }
+                    Err(e) => session.on_request_failed(e.to_string()),
+                }
+            }
+            Step::Store(entries) => {
+                session.on_stored(ingest.ingest_many(entries, Some(network)).await)
+            }
+            Step::Load(ids) => {
+                let loaded = ids
+                    .into_iter()
+                    .filter_map(|id| Some((id, store.get_bytes(&id).ok()??)))
+                    .collect();
+                session.on_loaded(loaded)
+            }
+            Step::Done(result) => return result,
+        }
+    }
+}
+
+/// What `staffroom sync` gets back: every session it waited for, and why there may be none.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncNowReport {
+    pub sessions: Vec<SyncReport>,
+    /// Peers connected when the request came.
+    pub connected_peers: usize,
+    /// Of those, peers that share a network with this node (and are not blocked).
+    pub sharing_peers: usize,
+    /// Connected peers this node has blocked.
+    pub blocked_peers: usize,
+}
+
+/// Asks the scheduler for sessions now (the API's `POST /v1/sync`).
+#[derive(Clone)]
+pub struct SyncHandle {
+    tx: mpsc::Sender<SyncNow>,
+}
+
+struct SyncNow {
+    network: Option<NetworkId>,
+    reply: oneshot::Sender<SyncNowReport>,
+}
+
+impl SyncHandle {
+    pub fn channel() -> (SyncHandle, SyncRequests) {
+        let (tx, rx) = mpsc::channel(REQUEST_QUEUE_MAX);
+        (SyncHandle { tx }, SyncRequests(rx))
+    }
+
+    /// Syncs now with every connected peer that shares `network` (or any joined network),
+    /// within the scheduler's limits, and returns each session's report. `None` when the
+    /// scheduler has stopped or is too busy to take the request.
+    pub async fn sync_now(&self, network: Option<NetworkId>) -> Option<SyncNowReport> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.try_send(SyncNow { network, reply }).ok()?;
+        rx.await.ok()
+    }
+}
+
+/// The scheduler's end of [`SyncHandle`].
+pub struct SyncRequests(mpsc::Receiver<SyncNow>);
+
+/// The scheduler's loop: runs until `shutdown`; sessions still running then are cancelled
+/// (they are restartable: whatever they stored is durable).
+pub async fn run_scheduler<N: SyncNet>(
+    config: SyncConfig,
+    net: N,
+    ingest: Ingest,
+    mut triggers: mpsc::Receiver<SyncTrigger>,
+    SyncRequests(mut requests): SyncRequests,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut scheduler = Scheduler::default();
+    let mut sessions: JoinSet<SyncReport> = JoinSet::new();
+    let mut pairs_of_tasks: HashMap<tokio::task::Id, Pair> = HashMap::new();
+    let mut waiting: HashMap<WaiterId, (oneshot::Sender<SyncNowReport>, SyncNowReport)> =
+        HashMap::new();
+    let mut next_waiter: WaiterId = 0;
+    let period = Duration::from_secs(config.interval_secs.max(1));
+    let mut anti_entropy = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    let timeout = SESSION_TIMEOUT;
+    enum Wake {
+        Finished(Result<(tokio::task::Id, SyncReport), tokio::task::JoinError>),
+        Trigger(Pair),
+        Request(SyncNow),
+        Tick,
+    }
+    loop {
+        // Local completions first: finishing sessions frees slots before new work is taken.
+        let wake = tokio::select! {
+            biased;
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            Some(done) = sessions.join_next_with_id(), if !sessions.is_empty() => Wake::Finished(done),
+            Some(SyncTrigger::Shared { peer, network }) = triggers.recv() => Wake::Trigger((peer, network)),
+            Some(request) = requests.recv() => Wake::Request(request),
+            _ = anti_entropy.tick(), if config.interval_secs > 0 => Wake::Tick,
+        };
+        let actions = match wake {
+            Wake::Finished(done) => {
+                let (id, report) = match done {
+                    Ok((id, report)) => (id, Ok(report)),
+                    Err(e) => (e.id(), Err(e.to_string())),
+                };
+                let Some(pair) = pairs_of_tasks.remove(&id) else {
+                    continue;
+                };
+                // A session that panicked still ends: its pair may run again, its waiters hear.
+                let report = report.unwrap_or_else(|e| SyncReport {
+                    error: Some(format!("session failed on this node: {e}")),
+                    ..SyncReport::new(pair.0, pair.1)
+                });
+                scheduler.finished(pair, report)
+            }
+            Wake::Trigger(pair) if config.on_connect => scheduler.trigger(pair),
+            Wake::Trigger(_) => continue,
+            Wake::Request(request) => {
+                let (pairs, overview) = sharing_pairs(&net, &ingest, request.network).await;
+                next_waiter = next_waiter.wrapping_add(1);
+                waiting.insert(next_waiter, (request.reply, overview));
+                scheduler.request(next_waiter, &pairs)
+            }
+            Wake::Tick => {
+                let (pairs, _) = sharing_pairs(&net, &ingest, None).await;
+                let mut by_network: BTreeMap<NetworkId, Vec<PeerId>> = BTreeMap::new();
+                for (peer, network) in pairs {
+                    by_network.entry(network).or_default().push(peer);
+                }
+                scheduler.tick(&by_network)
+            }
+        };
+        for action in actions {
+            match action {
+                Action::Start((peer, network)) => {
+                    let (net, ingest) = (net.clone(), ingest.clone());
+                    let task = sessions.spawn(async move {
+                        run_session(peer, network, &net, &ingest, timeout).await
+                    });
+                    pairs_of_tasks.insert(task.id(), (peer, network));
+                }
+                Action::Reply(waiter, reports) => {
+                    if let Some((reply, mut overview)) = waiting.remove(&waiter) {
+                        overview.sessions = reports;
+                        let _ = reply.send(overview);
+                    }
+                }
+            }
+        }
+    }
+    sessions.shutdown().await;
+}
+
+/// The (peer, network) pairs to sync: connected, not blocked, sharing a joined network (only
+/// `network`, if given); and the counts that explain an empty answer.
+async fn sharing_pairs<N: SyncNet>(
+    net: &N,
+    ingest: &Ingest,
+    network: Option<NetworkId>,
+) -> (Vec<Pair>, SyncNowReport) {
+    let peers = net.peers().await.unwrap_or_default();
+    let joined: HashSet<NetworkId> = match ingest.store().networks() {
+        Ok(records) => records.into_iter().map(|r| r.id).collect(),
+        Err(_) => HashSet::new(),
+    };
+    let mut pairs = Vec::new();
+    let mut sharing = HashSet::new();
+    for peer in peers.iter().filter(|p| !p.blocked) {
+        for shared in peer.networks.iter().filter(|n| joined.contains(n)) {
+            if network.is_none_or(|n| n == *shared) {
+                pairs.push((peer.peer_id, *shared));
+                sharing.insert(peer.peer_id);
+            }
+        }
+    }
+    let overview = SyncNowReport {
+        sessions: Vec::new(),
+        connected_peers: peers.len(),
+        sharing_peers: sharing.len(),
+        blocked_peers: peers.iter().filter(|p| p.blocked).count(),
+    };
+    (pairs, overview)
+}
