@@ -280,3 +280,179 @@ async fn sync_index_follows_inserts_and_is_rebuilt_on_open() {
     let rebuilt = store.with_sync_index(&network(1), |ix| ix.fingerprint(0, ix.len()));
     assert_eq!(rebuilt, fingerprint, "the same set after a restart");
 }
+
+/// Failure 6 of issue 7: two edits of one post both listed; an edit of an edit hidden behind
+/// the older one; comments on the original missing from the edited version.
+#[tokio::test]
+async fn edits_form_one_thread_with_one_current_version() {
+    use staffroom_protocol::{Ref, Relation};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let net = network(1);
+    let record = NetworkRecord {
+        id: net,
+        name: String::new(),
+        joined_at_ms: 0,
+    };
+    store.join_network(record).await.unwrap();
+    let (alice, bob) = (key(1), key(2));
+    let edit_of = |id| {
+        vec![Ref {
+            relation: Relation::Supersedes,
+            id,
+        }]
+    };
+    let post =
+        |at, refs, title: &str| fixtures::signed(&alice, net, at, refs, fixtures::blog_body(title));
+    let original = post(10, vec![], "v1");
+    let first = post(20, edit_of(original.id()), "v2");
+    let second = post(30, edit_of(original.id()), "v3");
+    let of_edit = post(40, edit_of(second.id()), "v4");
+    let comment = |on: &staffroom_protocol::Entry, at| {
+        fixtures::signed(
+            &bob,
+            net,
+            at,
+            vec![fixtures::reply_to(on.id())],
+            fixtures::comment_body("c"),
+        )
+    };
+    let on_original = comment(&original, 11);
+    let on_first = comment(&first, 21);
+    let entries = [
+        &original,
+        &first,
+        &second,
+        &of_edit,
+        &on_original,
+        &on_first,
+    ];
+    store
+        .insert(entries.into_iter().map(verified).collect())
+        .await
+        .unwrap();
+
+    let posts = ListFilter {
+        network: Some(net),
+        kind: Some(staffroom_protocol::EntryKind::BlogPost),
+        ..Default::default()
+    };
+    let listed: Vec<_> = store.list(&posts).unwrap().iter().map(|e| e.id).collect();
+    assert_eq!(
+        listed,
+        [of_edit.id()],
+        "one current version, reached through an edit of an edit"
+    );
+
+    for version in [&original, &first, &second, &of_edit] {
+        let stored = store.get(&version.id()).unwrap().unwrap();
+        let versions = store.versions(&stored).unwrap();
+        assert_eq!(
+            versions.current,
+            of_edit.id(),
+            "every version names the newest"
+        );
+        assert_eq!(versions.original, original.id());
+        assert_eq!(
+            versions.all,
+            [original.id(), first.id(), second.id(), of_edit.id()]
+        );
+    }
+    let comments = ListFilter {
+        reply_to: Some(of_edit.id()),
+        ..Default::default()
+    };
+    let listed: Vec<_> = store
+        .list(&comments)
+        .unwrap()
+        .iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(
+        listed,
+        [on_first.id(), on_original.id()],
+        "comments follow the thread"
+    );
+    let on_the_original = ListFilter {
+        reply_to: Some(original.id()),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&on_the_original).unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn entries_of_unknown_kinds_are_kept_but_never_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let record = NetworkRecord {
+        id: network(1),
+        name: String::new(),
+        joined_at_ms: 0,
+    };
+    store.join_network(record).await.unwrap();
+    let bytes = fixtures::opaque(&key(1), network(1), 5, 1, 42, b"future");
+    let opaque = staffroom_protocol::verify_entry(&bytes, 5).unwrap();
+    let post = fixtures::numbered_post(&key(1), network(1), 1);
+    store
+        .insert(vec![opaque.clone(), verified(&post)])
+        .await
+        .unwrap();
+    let all = ListFilter {
+        network: Some(network(1)),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&all).unwrap().len(), 1, "only the post");
+    assert!(matches!(store.lookup(&opaque.id()).unwrap(), Some(Lookup::Opaque(h)) if h.kind == 42));
+    assert_eq!(
+        store.get_bytes(&opaque.id()).unwrap().as_deref(),
+        Some(&bytes[..])
+    );
+    assert_eq!(
+        store.with_sync_index(&network(1), |ix| ix.len()),
+        2,
+        "both are synced"
+    );
+    assert_eq!(store.trees.opaque.len(), 1);
+}
+
+/// An entry an older node stored opaquely (it did not know the kind) is indexed for listing
+/// once the store is opened by a node that understands it.
+#[tokio::test]
+async fn entries_stored_opaquely_are_indexed_once_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let post = fixtures::numbered_post(&key(1), network(1), 3);
+    let id = post.id();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let record = NetworkRecord {
+            id: network(1),
+            name: String::new(),
+            joined_at_ms: 0,
+        };
+        store.join_network(record).await.unwrap();
+        // What an older node's writer leaves: the record, the time key, the opaque mark.
+        let t = &store.trees;
+        t.by_time
+            .insert(
+                keys::by_time(&Header::parse(&post.encode()).unwrap(), &id),
+                &[],
+            )
+            .unwrap();
+        t.entries.insert(id.as_bytes(), post.encode()).unwrap();
+        t.opaque.insert(id.as_bytes(), &[]).unwrap();
+        store.flush().await.unwrap();
+        let all = ListFilter {
+            author: Some(post.author),
+            ..Default::default()
+        };
+        assert!(store.list(&all).unwrap().is_empty(), "no author index yet");
+    }
+    let store = Store::open(dir.path()).unwrap();
+    store.flush().await.unwrap();
+    let by_author = ListFilter {
+        author: Some(post.author),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&by_author).unwrap()[0].id, id);
+    assert_eq!(store.trees.opaque.len(), 0);
+}
