@@ -89,6 +89,19 @@ impl TestNode {
         .await;
     }
 
+    /// Starts a node on an existing data directory (filled by [`fill_store`], say), with
+    /// `adjust` applied to its config.
+    pub async fn start_in(
+        dir: tempfile::TempDir,
+        peers: &[Multiaddr],
+        adjust: impl FnOnce(&mut NodeConfig),
+    ) -> TestNode {
+        let mut config = config(dir.path(), peers);
+        adjust(&mut config);
+        let node = staffroom_node::start(config).await.expect("node starts");
+        TestNode { node, dir }
+    }
+
     /// Stops the node, keeping its data directory.
     pub async fn stop(self) -> tempfile::TempDir {
         self.node.stop().await.expect("node stops cleanly");
@@ -178,4 +191,58 @@ where
 /// Milliseconds since the Unix epoch, for entries created now.
 pub fn now_ms() -> u64 {
     staffroom_node::ingest::now_ms()
+}
+
+/// Writes `count` signed posts by teacher `seed` into the store of the data directory `dir`,
+/// joined to `network`, as a node that had received them would hold them. Signing and
+/// verifying run on every core; the store is flushed and closed before this returns.
+pub async fn fill_store(dir: &std::path::Path, network: NetworkId, count: u64, seed: u8) {
+    use staffroom_node::store::{NetworkRecord, Store};
+    let store = Store::open(&staffroom_node::config::DataDir::new(dir).store()).expect("store");
+    let record = NetworkRecord {
+        id: network,
+        name: "Large".into(),
+        joined_at_ms: 0,
+    };
+    store.join_network(record).await.expect("join");
+    let key = staffroom_protocol::fixtures::key(seed);
+    let t0 = now_ms() - count - 1_000_000;
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
+    const BATCH: u64 = 10_000;
+    for start in (0..count).step_by(BATCH as usize) {
+        let end = (start + BATCH).min(count);
+        let per = (end - start).div_ceil(threads);
+        let verified: Vec<_> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let key = &key;
+                    s.spawn(move || {
+                        let from = start + t * per;
+                        (from..(from + per).min(end))
+                            .map(|n| {
+                                let body = staffroom_protocol::fixtures::blog_body(&format!(
+                                    "Post {n} of a large network"
+                                ));
+                                let e = staffroom_protocol::fixtures::signed(
+                                    key,
+                                    network,
+                                    t0 + n,
+                                    vec![],
+                                    body,
+                                );
+                                staffroom_protocol::verify_entry(&e.encode(), now_ms())
+                                    .expect("valid")
+                            })
+                            .collect::<Vec<_>>()
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|h| h.join().expect("signer"))
+                .collect()
+        });
+        store.insert(verified).await.expect("stored");
+    }
+    store.flush().await.expect("flushed");
 }

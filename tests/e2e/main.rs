@@ -4,4 +4,6 @@ mod cli;
 mod forged;
 mod replication;
 mod restart;
+mod scale;
 mod sync;
+mod verdict;

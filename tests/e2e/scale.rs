@@ -1,0 +1,75 @@
+//! Failure 1 of issue 7, at scale between two real nodes: a fresh node joins a network whose
+//! history (150,000 entries by default) no longer fits one sync message, and catches up
+//! completely, with nobody blocked. `STAFFROOM_SCALE_ENTRIES` sets the size for longer runs.
+
+use std::time::Instant;
+
+use staffroom_node::sync::SyncConfig;
+use staffroom_protocol::fixtures;
+use staffroom_tests::*;
+
+fn entries_wanted() -> u64 {
+    std::env::var("STAFFROOM_SCALE_ENTRIES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(150_000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_node_catches_up_from_a_large_network() {
+    init_tracing();
+    let count = entries_wanted();
+    let network = fixtures::network(0x15);
+    let prepared = Instant::now();
+    let big_dir = tempfile::tempdir().unwrap();
+    fill_store(big_dir.path(), network, count, 73).await;
+    let prepare_ms = prepared.elapsed().as_millis();
+    let on_demand = |c: &mut staffroom_node::config::NodeConfig| {
+        c.sync = SyncConfig {
+            on_connect: false,
+            interval_secs: 0,
+            request_timeout_secs: 60,
+        };
+    };
+    let big = TestNode::start_in(big_dir, &[], on_demand).await;
+    assert_eq!(big.entry_count().await, count);
+    let fresh = TestNode::start_with(&[big.addr()], on_demand).await;
+    fresh
+        .api()
+        .join_network(Some(network), "Large")
+        .await
+        .unwrap();
+    fresh.wait_for_network_peers(network, 1).await;
+
+    let started = Instant::now();
+    let report = fresh.api().sync(Some(network)).await.unwrap();
+    let wall = started.elapsed();
+    assert_eq!(report.sessions.len(), 1, "{report:?}");
+    let session = &report.sessions[0];
+    assert_eq!(session.error, None, "{session:?}");
+    assert_eq!(session.entries_received, count, "{session:?}");
+    assert_eq!(fresh.entry_count().await, count);
+    for (node, other) in [(&fresh, &big), (&big, &fresh)] {
+        let peers = node.api().peers().await.unwrap();
+        let seen = peers.iter().find(|p| p.peer_id == other.node.peer_id);
+        assert!(
+            seen.is_some_and(|p| !p.blocked),
+            "still connected, not blocked: {peers:?}"
+        );
+    }
+    eprintln!(
+        "fresh node caught up {count} entries in {:.1} s ({:.0} entries/s): {} rounds, \
+         {} requests, reconciliation {} B out + {} B in, all sync {} B out + {} B in \
+         (store prepared in {prepare_ms} ms)",
+        wall.as_secs_f64(),
+        count as f64 / wall.as_secs_f64(),
+        session.rounds,
+        session.requests,
+        session.reconcile_bytes_sent,
+        session.reconcile_bytes_received,
+        session.bytes_sent,
+        session.bytes_received,
+    );
+    fresh.stop().await;
+    big.stop().await;
+}

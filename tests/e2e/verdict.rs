@@ -1,0 +1,130 @@
+//! One verdict: what depends on a node — its clock, the kinds it knows — never turns honest
+//! nodes against each other. Nodes with clocks apart converge without blocking anyone, and
+//! entries of a kind no node here understands travel by gossip and sync without blame.
+
+use std::time::Duration;
+
+use staffroom_node::clock::Clock;
+use staffroom_protocol::fixtures::{self, key};
+use staffroom_protocol::limits::CLOCK_SKEW_MS_MAX;
+use staffroom_protocol::{EntryId, NetworkId};
+use staffroom_tests::hostile::{Hostile, Seen};
+use staffroom_tests::*;
+
+/// Nobody connected to `node` is blocked or has been counted against.
+async fn nobody_blamed(node: &TestNode, what: &str) {
+    let peers = node.api().peers().await.unwrap();
+    assert!(!peers.is_empty(), "{what}: has peers");
+    for p in peers {
+        assert!(!p.blocked, "{what}: {} blocked", p.peer_id);
+        assert_eq!(p.invalid_messages, 0, "{what}: {} blamed", p.peer_id);
+    }
+}
+
+async fn two_nodes(offset_a_ms: i64, offset_b_ms: i64) -> (TestNode, TestNode, NetworkId) {
+    init_tracing();
+    let a = TestNode::start_with(&[], |c| c.clock = Clock::offset_by(offset_a_ms)).await;
+    let b = TestNode::start_with(&[a.addr()], |c| c.clock = Clock::offset_by(offset_b_ms)).await;
+    let network = a.api().join_network(None, "Skew").await.unwrap().id;
+    b.api().join_network(Some(network), "Skew").await.unwrap();
+    a.wait_for_network_peers(network, 1).await;
+    b.wait_for_network_peers(network, 1).await;
+    (a, b, network)
+}
+
+/// Failure 2 of issue 7: an entry dated at the edge of the skew bound is valid for the node
+/// whose clock is ahead and early for the one behind. The one behind holds it, blames nobody,
+/// and stores it when its clock allows; the relay's own later posts still reach it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_with_clocks_apart_converge_and_block_nobody() {
+    // A is 2.5 s ahead, B 2.5 s behind: five seconds apart.
+    let (a, b, network) = two_nodes(2_500, -2_500).await;
+    let mut outsider = Hostile::connect(a.addr(), network).await;
+    outsider.dial(b.addr()).await;
+    for _ in 0..2 {
+        outsider
+            .wait_for("a subscription", |s| matches!(s, Seen::Subscribed(_)))
+            .await;
+    }
+    a.wait_for_network_peers(network, 2).await;
+    b.wait_for_network_peers(network, 2).await;
+    // Dated 1–2 s inside A's bound: beyond B's by 3–4 s. Gossip both ways, several times
+    // over, as the failure needed three strikes to block.
+    let edge = now_ms() + CLOCK_SKEW_MS_MAX + 1_000;
+    let mut ids = Vec::new();
+    for n in 0..5 {
+        let body = fixtures::blog_body(&format!("Dated at the edge {n}"));
+        let entry = fixtures::signed(&key(70), network, edge + n * 200, vec![], body);
+        ids.push(entry.id());
+        outsider.publish(entry.encode()).await.expect("published");
+    }
+    for id in &ids {
+        a.wait_for_entry(id).await;
+    }
+    // B held them; once its clock passes their due time it stores them.
+    for id in &ids {
+        b.wait_for_entry(id).await;
+    }
+    assert_eq!(b.api().status().await.unwrap().held_entries, 0);
+    nobody_blamed(&a, "A").await;
+    nobody_blamed(&b, "B").await;
+    // The relay's own later posts still reach the node whose clock is behind.
+    let later = a.post_many(&key(71), network, 1).await;
+    b.wait_for_entry(&later[0]).await;
+    outsider.stop().await;
+    b.stop().await;
+    a.stop().await;
+}
+
+/// Failure 3 of issue 7: an entry of a kind this version does not know (kind 42) is kept and
+/// relayed by gossip, served by sync to a node that joins later, listed by none, and blamed on
+/// nobody.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_future_kind_travels_by_gossip_and_sync_without_blame() {
+    let (a, b, network) = two_nodes(0, 0).await;
+    let mut newer = Hostile::connect(a.addr(), network).await;
+    newer
+        .wait_for("A's subscription", |s| matches!(s, Seen::Subscribed(_)))
+        .await;
+    a.wait_for_network_peers(network, 2).await;
+    let future = fixtures::opaque(&key(72), network, now_ms(), 1, 42, b"a kind from later");
+    let id = EntryId(*blake3::hash(&future).as_bytes());
+    // Published a few times: the first may go out before the mesh has formed.
+    for attempt in 0..20 {
+        let _ = newer.publish(future.clone()).await;
+        if b.api()
+            .get(&id)
+            .await
+            .is_err_and(|e| e.code() == Some("not_understood"))
+        {
+            break;
+        }
+        assert!(attempt < 19, "the entry never reached B by gossip");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    for node in [&a, &b] {
+        let err = node.api().get(&id).await.expect_err("kept, but not shown");
+        assert_eq!(err.code(), Some("not_understood"), "{err}");
+        assert!(node
+            .api()
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(node.entry_count().await, 1);
+    }
+    nobody_blamed(&a, "A").await;
+    nobody_blamed(&b, "B").await;
+
+    // C joins later: only sync can bring it the entry.
+    let c = TestNode::start(&[b.addr()]).await;
+    c.api().join_network(Some(network), "Skew").await.unwrap();
+    c.wait_for_count(1).await;
+    let err = c.api().get(&id).await.expect_err("kept, but not shown");
+    assert_eq!(err.code(), Some("not_understood"));
+    nobody_blamed(&c, "C").await;
+    newer.stop().await;
+    for node in [c, b, a] {
+        node.stop().await;
+    }
+}
