@@ -8,6 +8,10 @@
 //! | `by_author_time`       | author ‖ created_at_ms ‖ id                  |
 //! | `by_network_kind_time` | network ‖ kind ‖ created_at_ms ‖ id          |
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
+//! | `opaque`               | id → () for entries not understood here      |
+//!
+//! Every entry is in `by_network_time` (sync reconciles it); only understood entries are in
+//! the author, kind and reference indexes that listings use.
 
 use std::collections::HashMap;
 
