@@ -171,4 +171,63 @@ mod tests {
             "2000-02-29 13:07"
         );
     }
+
+    /// The newcomer of issue 7 was told "No connected peer shares a network" while it was
+    /// being cut off; the report now says what it can see.
+    #[test]
+    fn sync_says_why_nothing_was_synced() {
+        let none = SyncNowReport {
+            sessions: vec![],
+            connected_peers: 0,
+            sharing_peers: 0,
+            blocked_peers: 0,
+        };
+        let explicit = [ExplicitPeerInfo {
+            addr: "/ip4/127.0.0.1/tcp/4040".parse().unwrap(),
+            peer_id: None,
+            connected: false,
+            last_error: Some("Connection refused".into()),
+        }];
+        let text = sync(&none, &explicit);
+        assert!(text.contains("No peers are connected"), "{text}");
+        assert!(
+            text.contains("/ip4/127.0.0.1/tcp/4040: Connection refused"),
+            "{text}"
+        );
+        let blocked = SyncNowReport {
+            connected_peers: 2,
+            blocked_peers: 1,
+            ..none
+        };
+        let text = sync(&blocked, &[]);
+        assert!(text.contains("2 peer(s) connected; none shares"), "{text}");
+        assert!(text.contains("1 blocked by this node"), "{text}");
+    }
+
+    #[test]
+    fn sync_reports_each_session_and_held_entries() {
+        let peer = staffroom_node::PeerId::random();
+        let mut session =
+            staffroom_node::sync::SyncReport::new(peer, staffroom_protocol::NetworkId([1; 32]));
+        session.entries_received = 7;
+        session.entries_held = 2;
+        let ok = SyncNowReport {
+            sessions: vec![session.clone()],
+            connected_peers: 1,
+            sharing_peers: 1,
+            blocked_peers: 0,
+        };
+        let text = sync(&ok, &[]);
+        assert!(text.contains("received 7, sent 0 entries"), "{text}");
+        assert!(
+            text.contains("2 dated ahead of this node's clock, held"),
+            "{text}"
+        );
+        session.error = Some("peer refused: busy".into());
+        let failed = SyncNowReport {
+            sessions: vec![session],
+            ..ok
+        };
+        assert!(sync(&failed, &[]).contains("failed: peer refused: busy"));
+    }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::sync::{SyncRequest, SyncResponse};
+use staffroom_protocol::sync::{SyncRequest, SyncResponse, PUSH_BYTES_MAX};
 use staffroom_protocol::NetworkId;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
@@ -125,10 +125,16 @@ async fn drive<N: SyncNet>(
                 session.on_stored(ingest.ingest_many(entries, Some(network)).await)
             }
             Step::Load(ids) => {
-                let loaded = ids
-                    .into_iter()
-                    .filter_map(|id| Some((id, store.get_bytes(&id).ok()??)))
-                    .collect();
+                let mut loaded = Vec::new();
+                let mut bytes = 0usize;
+                for id in ids {
+                    if bytes >= PUSH_BYTES_MAX {
+                        break;
+                    }
+                    let entry = store.get_bytes(&id).ok().flatten();
+                    bytes += entry.as_ref().map_or(0, Vec::len);
+                    loaded.push((id, entry));
+                }
                 session.on_loaded(loaded)
             }
             Step::Done(result) => return result,

@@ -2,10 +2,10 @@
 //! state machine: every decision — what to ask next, what the answer means, whose fault a
 //! failure is — is made here from the events fed in; [`super::driver`] only moves bytes.
 //!
-//! A session alternates: one reconciliation round, then fetch what that round found missing
-//! here and push what it found missing there, then the next round. So memory stays bounded by
-//! one round's worth of ids however large the difference, and what is learnt is stored as it
-//! goes: a session cut short leaves only durable, verified entries behind.
+//! A session interleaves reconciliation rounds with transfers: whenever a full batch of ids to
+//! fetch (or to push) has been learnt, it moves before the next round. So memory stays bounded
+//! by one round's worth of ids however large the difference, and what is learnt is stored as
+//! it goes: a session cut short leaves only durable, verified entries behind.
 
 use std::collections::{HashSet, VecDeque};
 
@@ -21,8 +21,9 @@ use super::PARAMS;
 use crate::ingest::{IngestError, Ingested};
 use crate::store::InsertOutcome;
 
-/// Entries read from the store for one push at most (the push itself is bounded in bytes).
-pub const LOAD_IDS_MAX: usize = 1024;
+/// Ids handed to the store to read for one push at most; the reader stops once it has read
+/// [`PUSH_BYTES_MAX`], so memory is bounded by bytes, not by this.
+pub const LOAD_IDS_MAX: usize = 8192;
 
 /// Why a session ended early.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,7 +98,9 @@ pub enum Step {
     Send(SyncRequest),
     /// Verify and store these entries; feed the results to [`Session::on_stored`].
     Store(Vec<Vec<u8>>),
-    /// Read these entries' bytes from the store; feed them to [`Session::on_loaded`].
+    /// Read these entries' bytes from the store, in order, stopping once [`PUSH_BYTES_MAX`]
+    /// bytes are read; feed what was read (`None` for an entry no longer stored) to
+    /// [`Session::on_loaded`].
     Load(Vec<EntryId>),
     /// The session is over (see [`Session::report`]).
     Done(Result<(), SyncError>),
@@ -109,7 +112,7 @@ enum Waiting {
     Reconcile,
     Fetch(Vec<IdPrefix>),
     Stored(Vec<IdPrefix>),
-    Load,
+    Load(Vec<EntryId>),
     Push(u64),
     Nothing,
 }
@@ -266,16 +269,21 @@ impl Session {
     }
 
     /// Fetch what is needed, then push what the peer lacks, then the next round, then done.
+    /// Transfers go in full batches while rounds remain (fewer requests and durable groups),
+    /// and whatever is left once reconciliation is over; so at most a batch carries over
+    /// between rounds and memory stays bounded by one round's ids.
     fn next_transfer(&mut self) -> Step {
-        if !self.need.is_empty() {
+        let last = self.next_message.is_none();
+        if self.need.len() >= FETCH_IDS_MAX || (last && !self.need.is_empty()) {
             let count = self.need.len().min(FETCH_IDS_MAX);
             let batch: Vec<IdPrefix> = self.need.drain(..count).collect();
             return self.fetch(batch);
         }
-        if !self.have.is_empty() {
+        if self.have.len() >= LOAD_IDS_MAX || (last && !self.have.is_empty()) {
             let count = self.have.len().min(LOAD_IDS_MAX);
-            self.waiting = Waiting::Load;
-            return Step::Load(self.have.drain(..count).collect());
+            let ids: Vec<EntryId> = self.have.drain(..count).collect();
+            self.waiting = Waiting::Load(ids.clone());
+            return Step::Load(ids);
         }
         match self.next_message.take() {
             Some(message) => self.reconcile(message),
@@ -359,26 +367,29 @@ impl Session {
         }
     }
 
-    /// Entries read for a push (those no longer stored are simply missing). Pushes the ones
-    /// that fit one request; the rest go back to the front of the queue.
-    pub fn on_loaded(&mut self, loaded: Vec<(EntryId, Vec<u8>)>) -> Step {
-        if !matches!(self.waiting, Waiting::Load) {
+    /// Entries read for a push, in the order asked (`None`: no longer stored). Pushes those
+    /// that fit one request; the rest, and the ids not read yet, go back to the front of the
+    /// queue in order.
+    pub fn on_loaded(&mut self, loaded: Vec<(EntryId, Option<Vec<u8>>)>) -> Step {
+        let Waiting::Load(asked) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
             return self.fail(SyncError::Local("loaded entries arrived unasked".into()));
-        }
+        };
+        let read = loaded.len();
         let mut entries = Vec::new();
-        let mut overflow = Vec::new();
+        let mut later = Vec::new();
         let mut bytes = 0usize;
         for (id, entry) in loaded {
-            if !overflow.is_empty() || (bytes + entry.len() > PUSH_BYTES_MAX && !entries.is_empty())
-            {
-                overflow.push(id);
-                continue;
+            let Some(entry) = entry else { continue };
+            let fits = bytes.saturating_add(entry.len()) <= PUSH_BYTES_MAX || entries.is_empty();
+            if later.is_empty() && fits {
+                bytes += entry.len();
+                entries.push(entry);
+            } else {
+                later.push(id);
             }
-            bytes += entry.len();
-            entries.push(entry);
         }
-        // Whatever did not fit waits, in order, for the next push.
-        for id in overflow.into_iter().rev() {
+        later.extend(asked.into_iter().skip(read));
+        for id in later.into_iter().rev() {
             self.have.push_front(id);
         }
         if entries.is_empty() {
