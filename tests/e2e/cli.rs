@@ -267,6 +267,25 @@ fn init_post_on_one_node_and_read_on_another() {
                 .ends_with("start it with `staffroom node run`"),
         "{err}"
     );
+    // B alone: `sync` says why nothing moved, and fails.
+    let start = std::time::Instant::now();
+    let alone = loop {
+        let out = staffroom(b, &["sync"], None);
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        if text.contains("No peers are connected") || start.elapsed() > DEADLINE {
+            break (out, text);
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let (out, text) = alone;
+    assert!(text.contains("No peers are connected"), "{text}");
+    assert!(
+        text.contains("Dialling /ip4/127.0.0.1/"),
+        "the peer it keeps dialling: {text}"
+    );
+    assert_eq!(out.status.code(), Some(1), "nothing synced is a failure");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("nothing was synced"), "{err}");
     assert!(node_b.stop(), "node B exits cleanly on SIGTERM");
 }
 

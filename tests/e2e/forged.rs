@@ -171,3 +171,28 @@ async fn forged_gossip_is_not_stored_nor_forwarded_and_its_sender_is_blocked() {
         node.stop().await;
     }
 }
+
+/// Every published negative vector, submitted to the API, is refused with its own code: the
+/// typed error reaches programs as a stable code, not only as English.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_refuses_every_negative_vector_with_its_code() {
+    init_tracing();
+    let vectors: serde_json::Value =
+        serde_json::from_str(include_str!("../../docs/protocol-vectors.json")).unwrap();
+    let refused = vectors["refused"].as_array().expect("refused vectors");
+    let now = refused[0]["now_ms"].as_u64().unwrap();
+    // The node's clock a little before the vectors' `now_ms`, so the run's own duration
+    // cannot carry it past the skew edge the `from_the_future` vector sits on.
+    let offset = now as i64 - now_ms() as i64 - 5_000;
+    let a = TestNode::start_with(&[], |c| {
+        c.clock = staffroom_node::clock::Clock::offset_by(offset)
+    })
+    .await;
+    for v in refused {
+        let bytes = hex::decode(v["entry_hex"].as_str().unwrap()).unwrap();
+        let err = a.api().submit(bytes).await.expect_err("refused");
+        assert_eq!(err.code(), v["error"].as_str(), "{}: {err}", v["name"]);
+    }
+    assert_eq!(a.entry_count().await, 0);
+    a.stop().await;
+}

@@ -107,6 +107,13 @@ mod tests {
         assert_eq!(verdict(&not_member), (MessageAcceptance::Ignore, false));
         let worker = Err(IngestError::Worker("gone".into()));
         assert_eq!(verdict(&worker), (MessageAcceptance::Ignore, false));
+        let storage = Err(IngestError::Store(crate::store::StoreError::Closed));
+        assert_eq!(verdict(&storage), (MessageAcceptance::Ignore, false));
+        let future_kind_body = Err(IngestError::Invalid(EntryError::UnknownKind(42)));
+        assert_eq!(
+            verdict(&future_kind_body),
+            (MessageAcceptance::Ignore, false)
+        );
         let wrong = Err(IngestError::WrongNetwork {
             entry: NetworkId([1; 32]),
             channel: NetworkId([2; 32]),

@@ -32,6 +32,8 @@ enum Peer {
     Stalls,
     /// Panics on the first request, then answers honestly.
     PanicsOnce(Arc<Mutex<bool>>),
+    /// Answers every reconcile request with one fingerprint that never matches.
+    NeverSettles,
 }
 
 #[derive(Clone)]
@@ -49,6 +51,12 @@ impl SyncNet for FakeNet {
             Peer::Honest => {}
             Peer::Stalls => futures::future::pending::<()>().await,
             Peer::Claims(entry) => return Ok(claim(entry, request)),
+            Peer::NeverSettles => {
+                let mut m = Message::default();
+                m.push(Bound::Infinity, Mode::Fingerprint([0; 8]));
+                let message = m.encode().unwrap();
+                return Ok(SyncResponse::Reconcile { message });
+            }
             Peer::PanicsOnce(done) => {
                 let first = !std::mem::replace(&mut *done.lock().unwrap(), true);
                 assert!(!first, "a bug in this node's session code");
@@ -258,6 +266,25 @@ async fn a_stalling_peer_ends_in_a_timeout() {
     assert!(
         fake.cut_off.lock().unwrap().is_empty(),
         "a slow peer is not a bad one"
+    );
+}
+
+/// Reaching this node's own round limit ends the session; it is not the peer's fault.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn this_nodes_round_limit_blames_nobody() {
+    let (_a, other) = node(&[], Clock::system()).await;
+    let (_b, me) = node(&posts(11, 40), Clock::system()).await;
+    let fake = net(&other, Peer::NeverSettles);
+    let report = run_session(PeerId::random(), NETWORK, &fake, &me, TIMEOUT).await;
+    let error = report.error.clone().unwrap_or_default();
+    assert!(
+        error.starts_with("local error") && error.contains("rounds"),
+        "{error}"
+    );
+    assert!(report.rounds > 64, "{report:?}");
+    assert!(
+        fake.cut_off.lock().unwrap().is_empty(),
+        "a limit of ours is no verdict on them"
     );
 }
 
