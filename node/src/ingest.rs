@@ -195,8 +195,18 @@ impl Ingest {
         {
             verdicts.push(match verdict {
                 Ok(v) => self.admit(v, channel).inspect(|v| valid.push(v.clone())),
-                Err(Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, bytes)) => {
+                // From a peer, held for later; from this node's own API, simply refused (the
+                // teacher sees the error and their clock, and nothing is published later).
+                Err(Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, bytes))
+                    if channel.is_some() =>
+                {
                     Err(self.hold(bytes, created_at_ms, channel))
+                }
+                Err(Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, _)) => {
+                    Err(IngestError::TooEarly {
+                        created_at_ms,
+                        held: false,
+                    })
                 }
                 Err(Refusal::Entry(e, _)) => Err(IngestError::from(e)),
                 Err(Refusal::Worker(reason)) => Err(IngestError::Worker(reason)),

@@ -31,6 +31,7 @@ fn main() {
             .get(2)
             .copied()
             .unwrap_or(Params::default().sum_items_max),
+        ..Params::default()
     };
     let n = 100_000u64;
     println!("reconcile: n = {n} per side, {params:?}; differences spread at random or all recent");

@@ -79,8 +79,8 @@ pub(crate) fn parse_author_key(author: &AuthorId) -> Result<VerifyingKey, EntryE
     Ok(key)
 }
 
-/// Checks an entry received from anywhere — gossip, sync or the API — in order of cost:
-/// size and structure, field rules, references, clock, author key, then the signature.
+/// Checks an entry received from anywhere — gossip, sync or the API: size and structure,
+/// field rules, references, author key, signature, and last the clock.
 ///
 /// `now_ms` is the verifying node's clock in milliseconds since the Unix epoch.
 pub fn verify_entry(bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, EntryError> {
@@ -102,13 +102,6 @@ pub fn verify_entry_cached(
     } else {
         None
     };
-    if header.created_at_ms > now_ms.saturating_add(CLOCK_SKEW_MS_MAX) {
-        return Err(EntryError::FromTheFuture {
-            created_at_ms: header.created_at_ms,
-            now_ms,
-            skew_ms_max: CLOCK_SKEW_MS_MAX,
-        });
-    }
     let key = keys.get(&header.author)?;
     // The signed content is exactly the received bytes before the signature (for understood
     // entries decoding is canonical, so this is also their re-encoding).
@@ -120,6 +113,15 @@ pub fn verify_entry_cached(
         .try_into()
         .map_err(|_| EntryError::Truncated { field: "signature" })?;
     verify_strict(&key, &message, signature)?;
+    // Last: the only check whose verdict depends on the verifier. Every entry refused here is
+    // otherwise valid, so only genuine entries are ever held for later, never forgeries.
+    if header.created_at_ms > now_ms.saturating_add(CLOCK_SKEW_MS_MAX) {
+        return Err(EntryError::FromTheFuture {
+            created_at_ms: header.created_at_ms,
+            now_ms,
+            skew_ms_max: CLOCK_SKEW_MS_MAX,
+        });
+    }
     Ok(VerifiedEntry {
         header,
         entry,

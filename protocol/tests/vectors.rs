@@ -304,6 +304,9 @@ mod generate {
             c.splice(REFS_AT..REFS_AT, refs);
             resigned(&c)
         };
+        let mut early_forgery = post_at(NOW + CLOCK_SKEW_MS_MAX + 1);
+        let last = early_forgery.len() - 1;
+        early_forgery[last - 10] ^= 1;
         vec![
             refused_one(
                 "too_large",
@@ -352,6 +355,12 @@ mod generate {
                 "17 references",
                 seventeen_refs,
                 "too_many_items",
+            ),
+            refused_one(
+                "forged_from_the_future",
+                "dated too far ahead and badly signed: the signature is checked before the clock",
+                early_forgery,
+                "bad_signature",
             ),
             refused_one(
                 "from_the_future",

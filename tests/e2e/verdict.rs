@@ -29,6 +29,15 @@ async fn two_nodes(offset_a_ms: i64, offset_b_ms: i64) -> (TestNode, TestNode, N
     b.api().join_network(Some(network), "Skew").await.unwrap();
     a.wait_for_network_peers(network, 1).await;
     b.wait_for_network_peers(network, 1).await;
+    // Each announces, through identify, the sync protocol version it speaks.
+    eventually("identify's protocols", || async {
+        let peers = a.api().peers().await.unwrap_or_default();
+        let sync = |p: &staffroom_node::net::PeerInfo| {
+            p.protocols.iter().any(|p| p == "/staffroom/sync/2")
+        };
+        peers.iter().any(sync)
+    })
+    .await;
     (a, b, network)
 }
 
@@ -87,31 +96,34 @@ async fn a_future_kind_travels_by_gossip_and_sync_without_blame() {
         .wait_for("A's subscription", |s| matches!(s, Seen::Subscribed(_)))
         .await;
     a.wait_for_network_peers(network, 2).await;
-    let future = fixtures::opaque(&key(72), network, now_ms(), 1, 42, b"a kind from later");
-    let id = EntryId(*blake3::hash(&future).as_bytes());
-    // Published a few times: the first may go out before the mesh has formed.
-    for attempt in 0..20 {
-        let _ = newer.publish(future.clone()).await;
-        if b.api()
-            .get(&id)
-            .await
-            .is_err_and(|e| e.code() == Some("not_understood"))
-        {
-            break;
+    // A new kind in format version 1, and a new format version.
+    let future = [
+        fixtures::opaque(&key(72), network, now_ms(), 1, 42, b"a kind from later"),
+        fixtures::opaque(&key(72), network, now_ms(), 2, 1, b"a format from later"),
+    ];
+    let ids = future
+        .clone()
+        .map(|bytes| EntryId(*blake3::hash(&bytes).as_bytes()));
+    for (bytes, id) in future.iter().zip(ids) {
+        // Published a few times: the first may go out before the mesh has formed.
+        for attempt in 0..20 {
+            let _ = newer.publish(bytes.clone()).await;
+            let got = b.api().get(&id).await;
+            if got.is_err_and(|e| e.code() == Some("not_understood")) {
+                break;
+            }
+            assert!(attempt < 19, "the entry never reached B by gossip");
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        assert!(attempt < 19, "the entry never reached B by gossip");
-        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     for node in [&a, &b] {
-        let err = node.api().get(&id).await.expect_err("kept, but not shown");
-        assert_eq!(err.code(), Some("not_understood"), "{err}");
-        assert!(node
-            .api()
-            .list(&Default::default())
-            .await
-            .unwrap()
-            .is_empty());
-        assert_eq!(node.entry_count().await, 1);
+        for id in &ids {
+            let err = node.api().get(id).await.expect_err("kept, but not shown");
+            assert_eq!(err.code(), Some("not_understood"), "{err}");
+        }
+        let listed = node.api().list(&Default::default()).await.unwrap();
+        assert!(listed.is_empty(), "never listed");
+        assert_eq!(node.entry_count().await, 2);
     }
     nobody_blamed(&a, "A").await;
     nobody_blamed(&b, "B").await;
@@ -119,9 +131,11 @@ async fn a_future_kind_travels_by_gossip_and_sync_without_blame() {
     // C joins later: only sync can bring it the entry.
     let c = TestNode::start(&[b.addr()]).await;
     c.api().join_network(Some(network), "Skew").await.unwrap();
-    c.wait_for_count(1).await;
-    let err = c.api().get(&id).await.expect_err("kept, but not shown");
-    assert_eq!(err.code(), Some("not_understood"));
+    c.wait_for_count(2).await;
+    for id in &ids {
+        let err = c.api().get(id).await.expect_err("kept, but not shown");
+        assert_eq!(err.code(), Some("not_understood"));
+    }
     nobody_blamed(&c, "C").await;
     newer.stop().await;
     for node in [c, b, a] {

@@ -230,8 +230,10 @@ impl ApiClient {
         network: Option<NetworkId>,
     ) -> Result<crate::sync::SyncNowReport, ClientError> {
         let body = SyncRequestBody { network };
-        self.send(self.http.post(self.url("/v1/sync")).json(&body))
-            .await
+        // Sessions may run for minutes on a large network; the node bounds them, not this.
+        let wait = crate::sync::driver::SESSION_TIMEOUT + REQUEST_TIMEOUT;
+        let request = self.http.post(self.url("/v1/sync")).json(&body);
+        self.send(request.timeout(wait)).await
     }
 
     pub async fn get(&self, id: &EntryId) -> Result<EntryView, ClientError> {

@@ -142,10 +142,11 @@ impl PeerBook {
         }
     }
 
-    /// Counts an invalid entry against `peer`; true once it has sent too many.
+    /// Counts an invalid entry against `peer`; true once it has sent too many. A peer that has
+    /// already gone is not counted (its state went with it).
     pub fn penalise(&mut self, peer: PeerId) -> bool {
         let Some(state) = self.peers.get_mut(&peer) else {
-            return true;
+            return false;
         };
         state.invalid_messages = state.invalid_messages.saturating_add(1);
         state.invalid_messages >= INVALID_MESSAGES_MAX

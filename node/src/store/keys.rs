@@ -9,6 +9,8 @@
 //! | `by_network_kind_time` | network ‖ kind ‖ created_at_ms ‖ id          |
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
 //! | `opaque`               | id → () for entries not understood here      |
+//! | `quarantine`           | id → bytes the present rules refuse (kept)   |
+//! | `meta`                 | `rules_version` → u32, rules last checked    |
 //!
 //! Every entry is in `by_network_time` (sync reconciles it); only understood entries are in
 //! the author, kind and reference indexes that listings use.

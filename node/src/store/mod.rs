@@ -7,6 +7,7 @@
 //! reported, never served.
 
 mod keys;
+mod migrate;
 mod versions;
 mod writer;
 
@@ -136,6 +137,10 @@ pub(crate) struct Trees {
     /// Ids of stored entries this node does not understand, looked at again at every open in
     /// case a newer version of the node now does.
     opaque: sled::Tree,
+    /// Entries the present rules refuse that an older node stored: kept, never served.
+    quarantine: sled::Tree,
+    /// What the store knows of itself (the rules its entries were last checked against).
+    meta: sled::Tree,
     networks: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
@@ -158,22 +163,28 @@ impl Store {
             .path(dir)
             .cache_capacity(CACHE_BYTES)
             .open()?;
-        let entries = db.open_tree("entries")?;
-        let entry_count = AtomicU64::new(entries.len() as u64);
-        let by_time = db.open_tree("by_network_time")?;
-        let sync = RwLock::new(keys::sync_indexes(&by_time, &entries)?);
-        let trees = Arc::new(Trees {
-            entries,
-            by_time,
+        let mut trees = Trees {
+            entries: db.open_tree("entries")?,
+            by_time: db.open_tree("by_network_time")?,
             by_author: db.open_tree("by_author_time")?,
             by_kind: db.open_tree("by_network_kind_time")?,
             by_ref: db.open_tree("by_reference")?,
             opaque: db.open_tree("opaque")?,
+            quarantine: db.open_tree("quarantine")?,
+            meta: db.open_tree("meta")?,
             networks: db.open_tree("networks")?,
-            entry_count,
-            sync,
+            entry_count: AtomicU64::new(0),
+            sync: RwLock::default(),
             db,
-        });
+        };
+        // Before anything reads the indexes, and before the writer starts.
+        let migrated = migrate::run(&trees)?;
+        if migrated != migrate::Migrated::default() {
+            tracing::info!(?migrated, "store brought up to date with this node's rules");
+        }
+        trees.entry_count = AtomicU64::new(trees.entries.len() as u64);
+        trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &trees.entries)?);
+        let trees = Arc::new(trees);
         let writer = writer::spawn(trees.clone(), WRITE_QUEUE_MAX)?;
         Ok(Store { trees, writer })
     }

@@ -456,3 +456,103 @@ async fn entries_stored_opaquely_are_indexed_once_understood() {
     assert_eq!(store.list(&by_author).unwrap()[0].id, id);
     assert_eq!(store.trees.opaque.len(), 0);
 }
+
+/// An edit claims only entries of its own network: one in another network hides nothing.
+#[tokio::test]
+async fn an_edit_in_another_network_is_not_a_version() {
+    use staffroom_protocol::{Ref, Relation};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    for n in [1, 2] {
+        let record = NetworkRecord {
+            id: network(n),
+            name: String::new(),
+            joined_at_ms: 0,
+        };
+        store.join_network(record).await.unwrap();
+    }
+    let original = fixtures::signed(&key(1), network(1), 1, vec![], fixtures::blog_body("here"));
+    let supersedes = vec![Ref {
+        relation: Relation::Supersedes,
+        id: original.id(),
+    }];
+    let elsewhere = fixtures::signed(
+        &key(1),
+        network(2),
+        2,
+        supersedes,
+        fixtures::blog_body("there"),
+    );
+    store
+        .insert(vec![verified(&original), verified(&elsewhere)])
+        .await
+        .unwrap();
+    let here = ListFilter {
+        network: Some(network(1)),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&here).unwrap()[0].id, original.id());
+    let stored = store.get(&original.id()).unwrap().unwrap();
+    assert_eq!(store.edited_by(&stored).unwrap(), None);
+}
+
+/// An entry an older node stored under the rules before issue 7 (a title reordered by a
+/// right-to-left override) is quarantined when a node with the present rules opens the store:
+/// kept, but neither listed nor synced, so no upgraded peer is ever served it.
+#[tokio::test]
+async fn entries_the_present_rules_refuse_are_quarantined_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = fixtures::numbered_post(&key(1), network(1), 1);
+    let old_rules = fixtures::signed(
+        &key(1),
+        network(1),
+        2,
+        vec![],
+        fixtures::blog_body("a\u{202E}b"),
+    );
+    let id = old_rules.id();
+    {
+        let store = Store::open(dir.path()).unwrap();
+        let record = NetworkRecord {
+            id: network(1),
+            name: String::new(),
+            joined_at_ms: 0,
+        };
+        store.join_network(record).await.unwrap();
+        store.insert(vec![verified(&valid)]).await.unwrap();
+        // What an older node's writer left: every index, and rules version 1.
+        let t = &store.trees;
+        let e = &old_rules;
+        t.by_time
+            .insert(
+                keys::by_time(&Header::parse(&e.encode()).unwrap(), &id),
+                &[],
+            )
+            .unwrap();
+        t.by_author.insert(keys::by_author(e, &id), &[]).unwrap();
+        t.by_kind.insert(keys::by_kind(e, &id), &[]).unwrap();
+        t.entries.insert(id.as_bytes(), e.encode()).unwrap();
+        t.meta.remove(b"rules_version").unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.entry_count(), 1);
+    assert_eq!(store.get_bytes(&id).unwrap(), None, "not served");
+    assert_eq!(
+        store.with_sync_index(&network(1), |ix| ix.len()),
+        1,
+        "not synced"
+    );
+    let all = ListFilter {
+        author: Some(valid.author),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&all).unwrap().len(), 1, "not listed");
+    assert!(
+        store.trees.quarantine.contains_key(id.as_bytes()).unwrap(),
+        "kept"
+    );
+    drop(store);
+    let again = Store::open(dir.path()).unwrap();
+    assert_eq!(again.entry_count(), 1, "checked once, not at every open");
+}

@@ -1,7 +1,8 @@
 //! Edits: which stored entries are versions of one another, and which version is current.
 //!
 //! The rule (`docs/protocol.md`, "Edits"): an entry's *original* is found by following its
-//! `supersedes` reference while the target is stored and has the same author and kind. The
+//! `supersedes` reference while the target is stored and has the same author, kind and
+//! network. The
 //! original's *versions* are the original and every entry that, followed this way, leads to
 //! it. The *current* version is the newest edit by (created_at_ms, id), or the original when
 //! it has no edits. Edits claimed by anyone but the author are not versions, so nobody can
@@ -118,6 +119,10 @@ impl Store {
     }
 }
 
+/// Versions share author, kind and network: an edit in one network never hides an entry of
+/// another (nodes in only one of them would show something else).
 fn same_author_and_kind(a: &StoredEntry, b: &StoredEntry) -> bool {
-    a.entry.author == b.entry.author && a.entry.kind() == b.entry.kind()
+    a.entry.author == b.entry.author
+        && a.entry.kind() == b.entry.kind()
+        && a.entry.network == b.entry.network
 }

@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::{verify_entry, Entry, EntryId, VerifiedEntry};
+use staffroom_protocol::{Entry, EntryId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{keys, NetworkRecord, StoreError, Trees};
@@ -110,14 +110,6 @@ impl WriterHandle {
 }
 
 fn run(trees: Arc<Trees>, mut rx: mpsc::Receiver<Command>) {
-    match index_newly_understood(&trees).and_then(|n| Ok((n, trees.db.flush()?))) {
-        Ok((0, _)) => {}
-        Ok((n, _)) => tracing::info!(
-            entries = n,
-            "indexed entries of kinds this node now understands"
-        ),
-        Err(e) => tracing::error!(error = %e, "could not index newly understood entries"),
-    }
     let mut group = Vec::with_capacity(GROUP_COMMANDS_MAX);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -207,36 +199,17 @@ fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, 
     Ok(InsertOutcome::Inserted)
 }
 
-fn index_for_listing(trees: &Trees, entry: &Entry, id: &EntryId) -> Result<(), StoreError> {
+pub(super) fn index_for_listing(
+    trees: &Trees,
+    entry: &Entry,
+    id: &EntryId,
+) -> Result<(), StoreError> {
     trees.by_author.insert(keys::by_author(entry, id), &[])?;
     trees.by_kind.insert(keys::by_kind(entry, id), &[])?;
     for key in keys::by_ref(entry, id) {
         trees.by_ref.insert(key, &[])?;
     }
     Ok(())
-}
-
-/// Entries stored opaquely that this version of the node understands, checked with every rule
-/// of their kind, get their listing indexes now. Runs once, when the store opens.
-fn index_newly_understood(trees: &Trees) -> Result<usize, StoreError> {
-    let mut indexed = 0;
-    for item in trees.opaque.iter() {
-        let (key, _) = item?;
-        let Some(bytes) = trees.entries.get(&key)? else {
-            trees.opaque.remove(&key)?;
-            continue;
-        };
-        // The clock played its part when the entry arrived; only the kind's rules are new.
-        let Ok(verified) = verify_entry(&bytes, u64::MAX) else {
-            continue;
-        };
-        if let Some(entry) = verified.entry() {
-            index_for_listing(trees, entry, &verified.id())?;
-            trees.opaque.remove(&key)?;
-            indexed += 1;
-        }
-    }
-    Ok(indexed)
 }
 
 fn join(trees: &Trees, record: &NetworkRecord) -> Result<bool, StoreError> {

@@ -6,10 +6,11 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::time::{Duration, Instant};
 
+use futures::stream::{FuturesUnordered, StreamExt};
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::sync::{SyncRequest, SyncResponse, PUSH_BYTES_MAX};
-use staffroom_protocol::NetworkId;
+use staffroom_protocol::{EntryId, NetworkId};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -101,45 +102,85 @@ async fn drive<N: SyncNet>(
 ) -> Result<(), SyncError> {
     let store = ingest.store().clone();
     let (peer, network) = (session.report().peer, session.report().network);
-    let known = |p: &[u8; 8]| {
-        store
-            .get_by_prefix(p, 1)
-            .is_ok_and(|found| !found.is_empty())
-    };
+    // The one outstanding request (with the bytes it took), and the stores in flight.
+    let mut request = None;
+    let mut stores = FuturesUnordered::new();
     let mut step = store.with_sync_index(&network, |index| session.start(index));
     loop {
         step = match step {
-            Step::Send(request) => {
-                let sent = request.encoded_len() as u64;
-                match net.request(peer, request).await {
-                    Ok(response) => {
-                        session.count_bytes(sent, response.encoded_len() as u64);
-                        store.with_sync_index(&network, |index| {
-                            session.on_response(response, index, &known)
-                        })
-                    }
-                    Err(e) => session.on_request_failed(e.to_string()),
-                }
+            Step::Send(req) => {
+                let sent = req.encoded_len() as u64;
+                request = Some((sent, Box::pin(net.request(peer, req))));
+                Step::Wait
             }
             Step::Store(entries) => {
-                session.on_stored(ingest.ingest_many(entries, Some(network)).await)
+                stores.push(ingest.ingest_many(entries, Some(network)));
+                session.resume()
             }
-            Step::Load(ids) => {
-                let mut loaded = Vec::new();
-                let mut bytes = 0usize;
-                for id in ids {
-                    if bytes >= PUSH_BYTES_MAX {
-                        break;
-                    }
-                    let entry = store.get_bytes(&id).ok().flatten();
-                    bytes += entry.as_ref().map_or(0, Vec::len);
-                    loaded.push((id, entry));
+            Step::Load(ids) => session.on_loaded(load(&store, ids)),
+            Step::Check(prefixes) => {
+                let store = store.clone();
+                let held = tokio::task::spawn_blocking(move || {
+                    prefixes
+                        .iter()
+                        .map(|p| {
+                            store
+                                .get_by_prefix(p, 1)
+                                .is_ok_and(|found| !found.is_empty())
+                        })
+                        .collect()
+                })
+                .await;
+                match held {
+                    Ok(held) => session.on_checked(held),
+                    Err(e) => return Err(SyncError::Local(e.to_string())),
                 }
-                session.on_loaded(loaded)
             }
             Step::Done(result) => return result,
+            Step::Wait if request.is_none() && stores.is_empty() => {
+                return Err(SyncError::Local("the session waits on nothing".into()));
+            }
+            Step::Wait => {
+                let waiting_for_answer = request.is_some();
+                let answered = async {
+                    match request.as_mut() {
+                        Some((sent, pending)) => (*sent, pending.await),
+                        None => futures::future::pending().await,
+                    }
+                };
+                tokio::select! {
+                    (sent, answer) = answered, if waiting_for_answer => {
+                        request = None;
+                        match answer {
+                            Ok(response) => {
+                                session.count_bytes(sent, response.encoded_len() as u64);
+                                store.with_sync_index(&network, |index| {
+                                    session.on_response(response, index)
+                                })
+                            }
+                            Err(e) => session.on_request_failed(e.to_string()),
+                        }
+                    }
+                    Some(results) = stores.next(), if !stores.is_empty() => session.on_stored(results),
+                }
+            }
         }
     }
+}
+
+/// Reads entries for a push, in order, until a push's worth of bytes.
+fn load(store: &crate::store::Store, ids: Vec<EntryId>) -> Vec<(EntryId, Option<Vec<u8>>)> {
+    let mut loaded = Vec::new();
+    let mut bytes = 0usize;
+    for id in ids {
+        if bytes >= PUSH_BYTES_MAX {
+            break;
+        }
+        let entry = store.get_bytes(&id).ok().flatten();
+        bytes += entry.as_ref().map_or(0, Vec::len);
+        loaded.push((id, entry));
+    }
+    loaded
 }
 
 /// What `staffroom sync` gets back: every session it waited for, and why there may be none.

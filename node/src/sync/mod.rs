@@ -27,4 +27,5 @@ pub const PARAMS: Params = Params {
     branches: 4,
     leaf_items_max: 16,
     sum_items_max: 256,
+    output_bytes_budget: staffroom_protocol::sync::OUTPUT_BYTES_BUDGET,
 };

@@ -21,6 +21,15 @@ use super::PARAMS;
 use crate::ingest::{IngestError, Ingested};
 use crate::store::InsertOutcome;
 
+/// Batches of fetched entries being verified and stored at once while the next batch is
+/// fetched: storing overlaps the network and the peer's reads.
+pub const STORES_IN_FLIGHT_MAX: usize = 2;
+/// Ids remembered per direction to keep one session from moving an id twice; past this the
+/// memory starts afresh (moving an id twice is harmless, only wasteful).
+pub const SEEN_IDS_MAX: usize = 1 << 20;
+/// Ids a peer may claim and fail to deliver in one session; past this the session ends (the
+/// peer may have lost them, so it is not blamed; the next session tries again).
+pub const UNDELIVERED_MAX: u64 = 65_536;
 /// Ids handed to the store to read for one push at most; the reader stops once it has read
 /// [`PUSH_BYTES_MAX`], so memory is bounded by bytes, not by this.
 pub const LOAD_IDS_MAX: usize = 8192;
@@ -94,24 +103,31 @@ impl SyncReport {
 /// What the session needs done next.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Step {
-    /// Send this request to the peer; feed the answer to [`Session::on_response`].
+    /// Send this request to the peer; feed the answer to [`Session::on_response`]. At most one
+    /// request is outstanding.
     Send(SyncRequest),
-    /// Verify and store these entries; feed the results to [`Session::on_stored`].
+    /// Start verifying and storing these entries, then ask [`Session::resume`] for the next
+    /// step without waiting; feed the results, when they come, to [`Session::on_stored`].
     Store(Vec<Vec<u8>>),
+    /// Say which of these id prefixes the store already holds (they may have come by gossip
+    /// or another session); feed one flag per prefix, in order, to [`Session::on_checked`].
+    Check(Vec<IdPrefix>),
     /// Read these entries' bytes from the store, in order, stopping once [`PUSH_BYTES_MAX`]
     /// bytes are read; feed what was read (`None` for an entry no longer stored) to
     /// [`Session::on_loaded`].
     Load(Vec<EntryId>),
+    /// Nothing to do until the outstanding request is answered or a store finishes.
+    Wait,
     /// The session is over (see [`Session::report`]).
     Done(Result<(), SyncError>),
 }
 
-/// What the session is waiting for.
+/// The request or read the session is waiting for (stores are counted apart).
 #[derive(Debug)]
 enum Waiting {
     Reconcile,
+    Check(Vec<IdPrefix>),
     Fetch(Vec<IdPrefix>),
-    Stored(Vec<IdPrefix>),
     Load(Vec<EntryId>),
     Push(u64),
     Nothing,
@@ -130,6 +146,8 @@ pub struct Session {
     seen_need: HashSet<IdPrefix>,
     seen_have: HashSet<EntryId>,
     waiting: Waiting,
+    /// Store batches started and not yet reported.
+    storing: usize,
     report: SyncReport,
 }
 
@@ -145,6 +163,7 @@ impl Session {
             seen_need: HashSet::new(),
             seen_have: HashSet::new(),
             waiting: Waiting::Nothing,
+            storing: 0,
             report: SyncReport::new(peer, network),
         }
     }
@@ -203,14 +222,8 @@ impl Session {
         })
     }
 
-    /// The peer's answer. `index` is this node's sync index for the network now; `known` tells
-    /// whether this node already holds an entry with an id prefix (it may have come by gossip).
-    pub fn on_response(
-        &mut self,
-        response: SyncResponse,
-        index: &SyncIndex,
-        known: &dyn Fn(&IdPrefix) -> bool,
-    ) -> Step {
+    /// The peer's answer. `index` is this node's sync index for the network now.
+    pub fn on_response(&mut self, response: SyncResponse, index: &SyncIndex) -> Step {
         if let SyncResponse::Refused { reason } = response {
             let peer = self.peer;
             return self.fail(SyncError::Refused { peer, reason });
@@ -220,7 +233,7 @@ impl Session {
             response,
         ) {
             (Waiting::Reconcile, SyncResponse::Reconcile { message }) => {
-                self.on_reconciled(&message, index, known)
+                self.on_reconciled(&message, index)
             }
             (Waiting::Fetch(asked), SyncResponse::Entries { entries }) => {
                 self.on_entries(asked, entries)
@@ -236,12 +249,7 @@ impl Session {
         }
     }
 
-    fn on_reconciled(
-        &mut self,
-        message: &[u8],
-        index: &SyncIndex,
-        known: &dyn Fn(&IdPrefix) -> bool,
-    ) -> Step {
+    fn on_reconciled(&mut self, message: &[u8], index: &SyncIndex) -> Step {
         let reply = match Message::decode(message) {
             Ok(reply) => reply,
             Err(e) => return self.misbehaved(e.to_string()),
@@ -254,25 +262,55 @@ impl Session {
             Err(e) if e.blames_peer() => return self.misbehaved(e.to_string()),
             Err(e) => return self.fail(SyncError::Local(e.to_string())),
         };
+        let mut candidates = Vec::new();
         for p in diff.need {
-            if self.seen_need.insert(p) && !known(&p) {
-                self.need.push_back(p);
+            if self.seen_need.len() >= SEEN_IDS_MAX {
+                self.seen_need.clear();
+            }
+            if self.seen_need.insert(p) {
+                candidates.push(p);
             }
         }
         for id in diff.have.into_iter().map(EntryId) {
+            if self.seen_have.len() >= SEEN_IDS_MAX {
+                self.seen_have.clear();
+            }
             if self.seen_have.insert(id) {
                 self.have.push_back(id);
             }
         }
         self.next_message = next;
+        if candidates.is_empty() {
+            return self.next_transfer();
+        }
+        self.waiting = Waiting::Check(candidates.clone());
+        Step::Check(candidates)
+    }
+
+    /// Which of the ids learnt this round this node already holds: only the others are
+    /// fetched.
+    pub fn on_checked(&mut self, held: Vec<bool>) -> Step {
+        let Waiting::Check(asked) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
+            return self.fail(SyncError::Local("checked ids arrived unasked".into()));
+        };
+        let held = held.into_iter().chain(std::iter::repeat(false));
+        for (p, held) in asked.into_iter().zip(held) {
+            if !held {
+                self.need.push_back(p);
+            }
+        }
         self.next_transfer()
     }
 
     /// Fetch what is needed, then push what the peer lacks, then the next round, then done.
     /// Transfers go in full batches while rounds remain (fewer requests and durable groups),
     /// and whatever is left once reconciliation is over; so at most a batch carries over
-    /// between rounds and memory stays bounded by one round's ids.
+    /// between rounds and memory stays bounded by one round's ids. A new round, and the end,
+    /// wait for the stores in flight, so each round sees what the last one fetched.
     fn next_transfer(&mut self) -> Step {
+        if self.storing >= STORES_IN_FLIGHT_MAX {
+            return Step::Wait;
+        }
         let last = self.next_message.is_none();
         if self.need.len() >= FETCH_IDS_MAX || (last && !self.need.is_empty()) {
             let count = self.need.len().min(FETCH_IDS_MAX);
@@ -285,6 +323,9 @@ impl Session {
             self.waiting = Waiting::Load(ids.clone());
             return Step::Load(ids);
         }
+        if self.storing > 0 {
+            return Step::Wait;
+        }
         match self.next_message.take() {
             Some(message) => self.reconcile(message),
             None => {
@@ -292,6 +333,11 @@ impl Session {
                 Step::Done(Ok(()))
             }
         }
+    }
+
+    /// The next step once a store has been started.
+    pub fn resume(&mut self) -> Step {
+        self.next_transfer()
     }
 
     fn fetch(&mut self, ids: Vec<IdPrefix>) -> Step {
@@ -307,6 +353,13 @@ impl Session {
     fn on_entries(&mut self, asked: Vec<IdPrefix>, entries: Vec<Vec<u8>>) -> Step {
         if entries.is_empty() {
             self.report.entries_undelivered += asked.len() as u64;
+            if self.report.entries_undelivered > UNDELIVERED_MAX {
+                let reason = format!(
+                    "the peer did not deliver {} entries it claimed; stopping this session",
+                    self.report.entries_undelivered
+                );
+                return self.fail(SyncError::Local(reason));
+            }
             return self.next_transfer();
         }
         let wanted: HashSet<IdPrefix> = asked.iter().copied().collect();
@@ -321,23 +374,29 @@ impl Session {
             }
             received.insert(prefix(&id));
         }
-        let rest = asked
+        // A response cut short by its size limit: what did not come is asked for again first.
+        let rest: Vec<IdPrefix> = asked
             .into_iter()
             .filter(|p| !received.contains(p))
             .collect();
-        self.waiting = Waiting::Stored(rest);
+        for p in rest.into_iter().rev() {
+            self.need.push_front(p);
+        }
+        self.storing += 1;
         Step::Store(entries)
     }
 
-    /// The verdicts on fetched entries. One that breaks a shared rule ends the session and
-    /// cuts the peer off; one dated ahead of this node's clock is held, nobody's fault.
+    /// The verdicts on a batch of fetched entries. One that breaks a shared rule ends the
+    /// session and cuts the peer off; one dated ahead of this node's clock is held, nobody's
+    /// fault.
     pub fn on_stored(
         &mut self,
         results: Result<Vec<Result<Ingested, IngestError>>, IngestError>,
     ) -> Step {
-        let Waiting::Stored(rest) = std::mem::replace(&mut self.waiting, Waiting::Nothing) else {
+        if self.storing == 0 {
             return self.fail(SyncError::Local("stored results arrived unasked".into()));
-        };
+        }
+        self.storing -= 1;
         let results = match results {
             Ok(results) => results,
             Err(e) => return self.fail(SyncError::Local(e.to_string())),
@@ -359,11 +418,10 @@ impl Session {
                 Err(e) => tracing::debug!(error = %e, "fetched entry not stored"),
             }
         }
-        // A response cut short by its size limit: ask again for what did not come.
-        if rest.is_empty() {
+        if matches!(self.waiting, Waiting::Nothing) {
             self.next_transfer()
         } else {
-            self.fetch(rest)
+            Step::Wait
         }
     }
 

@@ -269,6 +269,18 @@ async fn a_stalling_peer_ends_in_a_timeout() {
     );
 }
 
+/// A peer that has not joined the network refuses; that is membership, not misbehaviour.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_outside_the_network_refuses_and_is_not_blamed() {
+    let dir = tempfile::tempdir().unwrap();
+    let outsider = Ingest::new(Store::open(dir.path()).unwrap(), Clock::system());
+    let (_b, me) = node(&posts(12, 5), Clock::system()).await;
+    let fake = net(&outsider, Peer::Honest);
+    let report = run_session(PeerId::random(), NETWORK, &fake, &me, TIMEOUT).await;
+    assert!(report.error.unwrap_or_default().contains("not a member"));
+    assert!(fake.cut_off.lock().unwrap().is_empty());
+}
+
 /// Reaching this node's own round limit ends the session; it is not the peer's fault.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn this_nodes_round_limit_blames_nobody() {

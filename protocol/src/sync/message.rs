@@ -389,6 +389,11 @@ impl MessageWriter {
         self.len
     }
 
+    /// True while no range has been pushed.
+    pub fn is_empty(&self) -> bool {
+        self.message.ranges.is_empty()
+    }
+
     /// Appends a range, merging consecutive skips, and keeps the size exact.
     pub fn push(&mut self, upper: Bound, mode: Mode) {
         if mode == Mode::Skip {

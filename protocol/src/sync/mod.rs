@@ -19,7 +19,8 @@ pub use reconcile::{
     ROUNDS_MAX,
 };
 pub use wire::{
-    SyncRequest, SyncResponse, WireError, FETCH_IDS_MAX, FRAME_BYTES_MAX, PUSH_BYTES_MAX,
+    SyncRequest, SyncResponse, WireError, ENTRIES_PER_FRAME_MAX, FETCH_IDS_MAX, FRAME_BYTES_MAX,
+    PUSH_BYTES_MAX,
 };
 
 #[cfg(test)]

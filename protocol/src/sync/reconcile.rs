@@ -45,6 +45,9 @@ pub struct Params {
     /// A differing range with at most this many items (and more than a leaf) is first sent as
     /// its raw sum: if it differs by a single item, the sum difference names it.
     pub sum_items_max: usize,
+    /// Output bytes past which the rest of a message is deferred (at most
+    /// [`OUTPUT_BYTES_BUDGET`]; smaller only to exercise cuts in tests).
+    pub output_bytes_budget: usize,
 }
 
 impl Default for Params {
@@ -53,6 +56,7 @@ impl Default for Params {
             branches: 4,
             leaf_items_max: 16,
             sum_items_max: 256,
+            output_bytes_budget: OUTPUT_BYTES_BUDGET,
         }
     }
 }
@@ -64,6 +68,7 @@ impl Params {
             branches: self.branches.clamp(2, BRANCHES_MAX),
             leaf_items_max: self.leaf_items_max.clamp(1, 256),
             sum_items_max: self.sum_items_max,
+            output_bytes_budget: self.output_bytes_budget.clamp(64, OUTPUT_BYTES_BUDGET),
         }
     }
 }
@@ -87,6 +92,10 @@ impl ReconcileError {
 }
 
 /// What one side learns from a message: ids to send to the peer, ids to fetch from it.
+///
+/// An id is reported once when no answer is deferred. A deferred answer closes with one
+/// fingerprint to the end, which also covers ranges the other side had already settled, so
+/// the same id may be reported again in a later round: callers deduplicate.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Diff {
     /// Ids this side holds and the peer lacks.
@@ -144,7 +153,7 @@ impl<'a> Builder<'a> {
     /// after it are left to the closing fingerprint. The first range is always answered, so
     /// every round makes progress.
     fn deferring(&mut self, lower: &Bound) -> bool {
-        if self.deferred_from.is_none() && self.out.len() > OUTPUT_BYTES_BUDGET {
+        if self.deferred_from.is_none() && self.out.len() > self.params.output_bytes_budget {
             self.deferred_from = Some(*lower);
         }
         self.deferred_from.is_some()
@@ -253,8 +262,7 @@ impl<'a> Builder<'a> {
     /// bound of its own and the rest is deferred.
     fn list_on_request(&mut self, lower: &Bound, upper: Bound) {
         let (from, to) = self.positions(lower, &upper);
-        let fixed = BOUND_BYTES_MAX + 1 + 10;
-        let room = OUTPUT_BYTES_BUDGET.saturating_sub(self.out.len() + fixed) / ID_PREFIX_BYTES;
+        let room = self.room(BOUND_BYTES_MAX + 1 + 10);
         if to - from <= room {
             return self.list(lower, from, to, upper);
         }
@@ -268,6 +276,18 @@ impl<'a> Builder<'a> {
         };
         self.list(lower, from, from + room, cut);
         self.deferred_from = Some(cut);
+    }
+
+    /// Ids that still fit the budget after a range's `fixed` bytes. The first range of a
+    /// message always gets room for one, so every round makes progress.
+    fn room(&self, fixed: usize) -> usize {
+        let budget = self.params.output_bytes_budget;
+        let room = budget.saturating_sub(self.out.len() + fixed) / ID_PREFIX_BYTES;
+        if self.out.is_empty() {
+            room.max(1)
+        } else {
+            room
+        }
     }
 
     fn split(&mut self, from: usize, to: usize, upper: Bound) {
@@ -307,8 +327,7 @@ impl<'a> Builder<'a> {
     fn answer_list(&mut self, lower: &Bound, upper: Bound, theirs: &[IdPrefix]) {
         let (from, to) = self.positions(lower, &upper);
         // Bound, mode, two counts and the bitmap, at their largest.
-        let fixed = BOUND_BYTES_MAX + 1 + 10 + 10 + theirs.len().div_ceil(8);
-        let room = OUTPUT_BYTES_BUDGET.saturating_sub(self.out.len() + fixed) / ID_PREFIX_BYTES;
+        let room = self.room(BOUND_BYTES_MAX + 1 + 10 + 10 + theirs.len().div_ceil(8));
         // Scan only as far as the reply can reach: one id past the room means a cut. A listed
         // id not seen in the scanned part is marked missing; if it lies past the cut, the
         // initiator ignores that bit (it settles only what lies below the reply's bound).

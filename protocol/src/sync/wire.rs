@@ -25,6 +25,9 @@ pub const FETCH_IDS_MAX: usize = 1024;
 /// Entry bytes in one push or one fetch response (a frame has room for this plus framing).
 pub const PUSH_BYTES_MAX: usize = 2 * 1024 * 1024;
 const REASON_BYTES_MAX: usize = 200;
+/// Entries in one push or fetch response at most.
+pub const ENTRIES_PER_FRAME_MAX: usize =
+    PUSH_BYTES_MAX / (crate::envelope::HEADER_BYTES + crate::envelope::SIGNATURE_BYTES);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SyncRequest {
@@ -245,7 +248,8 @@ fn put_blob(out: &mut Vec<u8>, blob: &[u8]) {
 
 fn put_entries(out: &mut Vec<u8>, entries: &[Vec<u8>]) -> Result<(), WireError> {
     let total: usize = entries.iter().map(Vec::len).sum();
-    if total > PUSH_BYTES_MAX || entries.iter().any(|e| e.len() > ENTRY_BYTES_MAX) {
+    let too_many = entries.len() > ENTRIES_PER_FRAME_MAX;
+    if too_many || total > PUSH_BYTES_MAX || entries.iter().any(|e| e.len() > ENTRY_BYTES_MAX) {
         return Err(WireError::Malformed(
             "entries exceed the batch or entry size limit",
         ));
@@ -257,8 +261,9 @@ fn put_entries(out: &mut Vec<u8>, entries: &[Vec<u8>]) -> Result<(), WireError> 
 
 fn read_entries(r: &mut Cursor<'_>) -> Result<Vec<Vec<u8>>, Malformed> {
     let count = r.varint()?;
-    // Every entry takes at least one byte, so the count is bounded by what is left.
-    if count > r.remaining() as u64 {
+    // No valid entry is shorter than its header and signature, so no honest frame holds more
+    // than this many; the bound keeps a frame of empty blobs from costing many allocations.
+    if count > ENTRIES_PER_FRAME_MAX as u64 || count > r.remaining() as u64 {
         return Err(Malformed("entry count exceeds the frame"));
     }
     let mut entries = Vec::with_capacity(count as usize);
@@ -346,6 +351,11 @@ mod tests {
         put_varint(&mut lie, u64::MAX >> 1);
         assert!(SyncResponse::decode(&lie).is_err());
         assert!(SyncResponse::decode(&[9]).is_err());
+        // A frame of empty blobs is refused by count, before any allocation per blob.
+        let mut empties = vec![1u8];
+        put_varint(&mut empties, ENTRIES_PER_FRAME_MAX as u64 + 1);
+        empties.extend(std::iter::repeat_n(0u8, ENTRIES_PER_FRAME_MAX + 1));
+        assert!(SyncResponse::decode(&empties).is_err());
         assert!(
             SyncResponse::decode(&[2, 1, 1, 0]).is_err(),
             "trailing bytes"

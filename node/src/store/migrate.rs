@@ -1,0 +1,138 @@
+//! One-time work when a newer node opens a store, before anything else reads or writes it
+//! (the writer thread has not started yet, so this is the only writer).
+//!
+//! - The rules of version 1 were tightened once (issue 7: fixed character sets, blank labels,
+//!   bidirectional controls). Entries stored under the earlier rules that break the present
+//!   ones would get this node blamed by every upgraded peer it served them to, so they are
+//!   moved to a `quarantine` tree: kept, but no longer listed, synced or relayed.
+//! - Entries stored opaquely (a kind this node did not know) that it now understands, and that
+//!   pass every rule of their kind, get their listing indexes.
+//!
+//! Both check signatures again, spread over every core.
+
+use staffroom_protocol::{verify_entry, Entry, EntryId, Header, VerifiedEntry};
+
+use super::keys;
+use super::writer::index_for_listing;
+use super::{StoreError, Trees};
+
+/// The rules stored entries were last checked against. 1: before issue 7's tightening.
+pub const RULES_VERSION: u32 = 2;
+const RULES_VERSION_KEY: &[u8] = b"rules_version";
+/// Entries checked per batch of parallel verification.
+const BATCH_ENTRIES: usize = 4096;
+
+/// What opening the store changed.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Migrated {
+    pub quarantined: usize,
+    pub newly_understood: usize,
+}
+
+pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
+    let mut done = Migrated::default();
+    let checked = trees
+        .meta
+        .get(RULES_VERSION_KEY)?
+        .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+        .map_or(1, u32::from_be_bytes);
+    if checked < RULES_VERSION {
+        done.quarantined = quarantine_invalid(trees)?;
+        let version = RULES_VERSION.to_be_bytes();
+        trees.meta.insert(RULES_VERSION_KEY, &version)?;
+    }
+    done.newly_understood = index_newly_understood(trees)?;
+    trees.db.flush()?;
+    Ok(done)
+}
+
+/// Verifies `(id, bytes)` pairs on every core. The clock is not checked again: it played its
+/// part when each entry arrived.
+fn verify_all(batch: &[(EntryId, Vec<u8>)]) -> Vec<Option<VerifiedEntry>> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let chunk = batch.len().div_ceil(threads).max(1);
+    std::thread::scope(|s| {
+        let handles: Vec<_> = batch
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    part.iter()
+                        .map(|(_, bytes)| verify_entry(bytes, u64::MAX).ok())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    })
+}
+
+fn quarantine_invalid(trees: &Trees) -> Result<usize, StoreError> {
+    let mut quarantined = 0;
+    let mut batch = Vec::with_capacity(BATCH_ENTRIES);
+    let mut entries = trees.entries.iter();
+    loop {
+        batch.clear();
+        for item in entries.by_ref().take(BATCH_ENTRIES) {
+            let (key, bytes) = item?;
+            let id = keys::id_suffix(&key);
+            batch.push((id, bytes.to_vec()));
+        }
+        if batch.is_empty() {
+            return Ok(quarantined);
+        }
+        let verdicts = verify_all(&batch);
+        for ((id, bytes), verdict) in batch.iter().zip(verdicts) {
+            if verdict.is_none() {
+                quarantine(trees, id, bytes)?;
+                quarantined += 1;
+            }
+        }
+    }
+}
+
+/// Moves an entry out of every index and into the quarantine tree.
+fn quarantine(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
+    tracing::warn!(entry = %id.short(), "quarantining an entry the present rules refuse");
+    if let Ok(header) = Header::parse(bytes) {
+        trees.by_time.remove(keys::by_time(&header, id))?;
+    }
+    if let Ok(entry) = Entry::decode(bytes) {
+        trees.by_author.remove(keys::by_author(&entry, id))?;
+        trees.by_kind.remove(keys::by_kind(&entry, id))?;
+        for key in keys::by_ref(&entry, id) {
+            trees.by_ref.remove(key)?;
+        }
+    }
+    trees.opaque.remove(id.as_bytes())?;
+    trees.quarantine.insert(id.as_bytes(), bytes)?;
+    trees.entries.remove(id.as_bytes())?;
+    Ok(())
+}
+
+/// Entries stored opaquely that this version of the node understands, checked with every rule
+/// of their kind, get their listing indexes.
+fn index_newly_understood(trees: &Trees) -> Result<usize, StoreError> {
+    let mut batch = Vec::new();
+    for item in trees.opaque.iter() {
+        let (key, _) = item?;
+        let id = keys::id_suffix(&key);
+        match trees.entries.get(&key)? {
+            Some(bytes) => batch.push((id, bytes.to_vec())),
+            None => {
+                trees.opaque.remove(&key)?;
+            }
+        }
+    }
+    let mut indexed = 0;
+    for ((id, _), verdict) in batch.iter().zip(verify_all(&batch)) {
+        if let Some(entry) = verdict.as_ref().and_then(VerifiedEntry::entry) {
+            index_for_listing(trees, entry, id)?;
+            trees.opaque.remove(id.as_bytes())?;
+            indexed += 1;
+        }
+    }
+    Ok(indexed)
+}
