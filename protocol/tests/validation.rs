@@ -16,6 +16,16 @@ fn post(title: &str) -> Entry {
     )
 }
 
+fn resource() -> Entry {
+    fixtures::signed(
+        &key(1),
+        network(9),
+        NOW_MS,
+        vec![],
+        fixtures::resource_body("R"),
+    )
+}
+
 fn resign(mut entry: Entry) -> Vec<u8> {
     // Sign again after tampering, so only the rule under test can fail.
     let draft = Draft {
@@ -189,13 +199,7 @@ fn blank_invisible_and_reordering_text_is_refused() {
         verify_entry(&resign(entry), NOW_MS),
         Err(EntryError::InvalidField { field: "tags", .. })
     ));
-    let mut entry = fixtures::signed(
-        &key(1),
-        network(9),
-        NOW_MS,
-        vec![],
-        fixtures::resource_body("R"),
-    );
+    let mut entry = resource();
     if let Body::Resource(r) = &mut entry.body {
         r.key_stage = "\u{3000}".into();
     }
@@ -332,13 +336,7 @@ fn malformed_references_are_refused() {
 
 #[test]
 fn invalid_field_values_are_refused() {
-    let mut entry = fixtures::signed(
-        &key(1),
-        network(9),
-        NOW_MS,
-        vec![],
-        fixtures::resource_body("R"),
-    );
+    let mut entry = resource();
     if let Body::Resource(r) = &mut entry.body {
         r.licence = "CC BY".into();
     }

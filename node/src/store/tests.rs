@@ -4,6 +4,27 @@ use super::*;
 use staffroom_protocol::fixtures::{self, key, network};
 use staffroom_protocol::{verify_entry, Stage};
 
+/// A store in a fresh temporary directory that has joined `networks`.
+async fn joined(networks: &[staffroom_protocol::NetworkId]) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = joined_in(dir.path(), networks).await;
+    (dir, store)
+}
+
+/// The store in `dir`, having joined `networks`.
+async fn joined_in(dir: &std::path::Path, networks: &[staffroom_protocol::NetworkId]) -> Store {
+    let store = Store::open(dir).unwrap();
+    for id in networks {
+        let record = NetworkRecord {
+            id: *id,
+            name: String::new(),
+            joined_at_ms: 0,
+        };
+        store.join_network(record).await.unwrap();
+    }
+    store
+}
+
 fn verified(entry: &staffroom_protocol::Entry) -> VerifiedEntry {
     verify_entry(&entry.encode(), u64::MAX / 2).expect("fixture is valid")
 }
@@ -196,15 +217,8 @@ async fn concurrent_inserts_are_grouped_and_all_acknowledged() {
 
 #[tokio::test]
 async fn listings_show_the_latest_edit_by_the_same_author_only() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
     let net = network(1);
-    let record = NetworkRecord {
-        id: net,
-        name: String::new(),
-        joined_at_ms: 0,
-    };
-    store.join_network(record).await.unwrap();
+    let (_dir, store) = joined(&[net]).await;
     let (alice, mallory) = (key(1), key(2));
     let original = fixtures::signed(&alice, net, 1, vec![], fixtures::blog_body("v1"));
     let supersedes = |id| {
@@ -286,15 +300,8 @@ async fn sync_index_follows_inserts_and_is_rebuilt_on_open() {
 #[tokio::test]
 async fn edits_form_one_thread_with_one_current_version() {
     use staffroom_protocol::{Ref, Relation};
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
     let net = network(1);
-    let record = NetworkRecord {
-        id: net,
-        name: String::new(),
-        joined_at_ms: 0,
-    };
-    store.join_network(record).await.unwrap();
+    let (_dir, store) = joined(&[net]).await;
     let (alice, bob) = (key(1), key(2));
     let edit_of = |id| {
         vec![Ref {
@@ -382,14 +389,7 @@ async fn edits_form_one_thread_with_one_current_version() {
 
 #[tokio::test]
 async fn entries_of_unknown_kinds_are_kept_but_never_listed() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    let record = NetworkRecord {
-        id: network(1),
-        name: String::new(),
-        joined_at_ms: 0,
-    };
-    store.join_network(record).await.unwrap();
+    let (_dir, store) = joined(&[network(1)]).await;
     let bytes = fixtures::opaque(&key(1), network(1), 5, 1, 42, b"future");
     let opaque = staffroom_protocol::verify_entry(&bytes, 5).unwrap();
     let post = fixtures::numbered_post(&key(1), network(1), 1);
@@ -423,13 +423,7 @@ async fn entries_stored_opaquely_are_indexed_once_understood() {
     let post = fixtures::numbered_post(&key(1), network(1), 3);
     let id = post.id();
     {
-        let store = Store::open(dir.path()).unwrap();
-        let record = NetworkRecord {
-            id: network(1),
-            name: String::new(),
-            joined_at_ms: 0,
-        };
-        store.join_network(record).await.unwrap();
+        let store = joined_in(dir.path(), &[network(1)]).await;
         // What an older node's writer leaves: the record, the time key, the opaque mark.
         let t = &store.trees;
         t.by_time
@@ -461,16 +455,7 @@ async fn entries_stored_opaquely_are_indexed_once_understood() {
 #[tokio::test]
 async fn an_edit_in_another_network_is_not_a_version() {
     use staffroom_protocol::{Ref, Relation};
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(dir.path()).unwrap();
-    for n in [1, 2] {
-        let record = NetworkRecord {
-            id: network(n),
-            name: String::new(),
-            joined_at_ms: 0,
-        };
-        store.join_network(record).await.unwrap();
-    }
+    let (_dir, store) = joined(&[network(1), network(2)]).await;
     let original = fixtures::signed(&key(1), network(1), 1, vec![], fixtures::blog_body("here"));
     let supersedes = vec![Ref {
         relation: Relation::Supersedes,
@@ -512,13 +497,7 @@ async fn entries_the_present_rules_refuse_are_quarantined_on_upgrade() {
     );
     let id = old_rules.id();
     {
-        let store = Store::open(dir.path()).unwrap();
-        let record = NetworkRecord {
-            id: network(1),
-            name: String::new(),
-            joined_at_ms: 0,
-        };
-        store.join_network(record).await.unwrap();
+        let store = joined_in(dir.path(), &[network(1)]).await;
         store.insert(vec![verified(&valid)]).await.unwrap();
         // What an older node's writer left: every index, and rules version 1.
         let t = &store.trees;
