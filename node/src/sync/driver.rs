@@ -235,15 +235,9 @@ pub async fn run_scheduler<N: SyncNet>(
     SyncRequests(mut requests): SyncRequests,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut scheduler = Scheduler::default();
-    let mut sessions: JoinSet<SyncReport> = JoinSet::new();
-    let mut pairs_of_tasks: HashMap<tokio::task::Id, Pair> = HashMap::new();
-    let mut waiting: HashMap<WaiterId, (oneshot::Sender<SyncNowReport>, SyncNowReport)> =
-        HashMap::new();
-    let mut next_waiter: WaiterId = 0;
+    let mut run = Sessions::new(net, ingest);
     let period = Duration::from_secs(config.interval_secs.max(1));
     let mut anti_entropy = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
-    let timeout = SESSION_TIMEOUT;
     enum Wake {
         Finished(Result<(tokio::task::Id, SyncReport), tokio::task::JoinError>),
         Trigger(Pair),
@@ -255,55 +249,96 @@ pub async fn run_scheduler<N: SyncNet>(
         let wake = tokio::select! {
             biased;
             _ = shutdown.wait_for(|stop| *stop) => break,
-            Some(done) = sessions.join_next_with_id(), if !sessions.is_empty() => Wake::Finished(done),
+            Some(done) = run.tasks.join_next_with_id(), if !run.tasks.is_empty() => Wake::Finished(done),
             Some(SyncTrigger::Shared { peer, network }) = triggers.recv() => Wake::Trigger((peer, network)),
             Some(request) = requests.recv() => Wake::Request(request),
             _ = anti_entropy.tick(), if config.interval_secs > 0 => Wake::Tick,
         };
         let actions = match wake {
-            Wake::Finished(done) => {
-                let (id, report) = match done {
-                    Ok((id, report)) => (id, Ok(report)),
-                    Err(e) => (e.id(), Err(e.to_string())),
-                };
-                let Some(pair) = pairs_of_tasks.remove(&id) else {
-                    continue;
-                };
-                // A session that panicked still ends: its pair may run again, its waiters hear.
-                let report = report.unwrap_or_else(|e| SyncReport {
-                    error: Some(format!("session failed on this node: {e}")),
-                    ..SyncReport::new(pair.0, pair.1)
-                });
-                scheduler.finished(pair, report)
-            }
-            Wake::Trigger(pair) if config.on_connect => scheduler.trigger(pair),
+            Wake::Finished(done) => run.finished(done),
+            Wake::Trigger(pair) if config.on_connect => run.scheduler.trigger(pair),
             Wake::Trigger(_) => continue,
-            Wake::Request(request) => {
-                let (pairs, overview) = sharing_pairs(&net, &ingest, request.network).await;
-                next_waiter = next_waiter.wrapping_add(1);
-                waiting.insert(next_waiter, (request.reply, overview));
-                scheduler.request(next_waiter, &pairs)
-            }
-            Wake::Tick => {
-                let (pairs, _) = sharing_pairs(&net, &ingest, None).await;
-                let mut by_network: BTreeMap<NetworkId, Vec<PeerId>> = BTreeMap::new();
-                for (peer, network) in pairs {
-                    by_network.entry(network).or_default().push(peer);
-                }
-                scheduler.tick(&by_network)
-            }
+            Wake::Request(request) => run.request(request).await,
+            Wake::Tick => run.tick().await,
         };
+        run.apply(actions);
+    }
+    run.tasks.shutdown().await;
+}
+
+/// The scheduler's state machine and the sessions it started.
+struct Sessions<N> {
+    scheduler: Scheduler,
+    tasks: JoinSet<SyncReport>,
+    pairs_of_tasks: HashMap<tokio::task::Id, Pair>,
+    waiting: HashMap<WaiterId, (oneshot::Sender<SyncNowReport>, SyncNowReport)>,
+    next_waiter: WaiterId,
+    net: N,
+    ingest: Ingest,
+}
+
+impl<N: SyncNet> Sessions<N> {
+    fn new(net: N, ingest: Ingest) -> Self {
+        Sessions {
+            scheduler: Scheduler::default(),
+            tasks: JoinSet::new(),
+            pairs_of_tasks: HashMap::new(),
+            waiting: HashMap::new(),
+            next_waiter: 0,
+            net,
+            ingest,
+        }
+    }
+
+    /// A session task ended. One that panicked still ends: its pair may run again, and its
+    /// waiters hear of it.
+    fn finished(
+        &mut self,
+        done: Result<(tokio::task::Id, SyncReport), tokio::task::JoinError>,
+    ) -> Vec<Action> {
+        let (id, report) = match done {
+            Ok((id, report)) => (id, Ok(report)),
+            Err(e) => (e.id(), Err(e.to_string())),
+        };
+        let Some(pair) = self.pairs_of_tasks.remove(&id) else {
+            return Vec::new();
+        };
+        let report = report.unwrap_or_else(|e| SyncReport {
+            error: Some(format!("session failed on this node: {e}")),
+            ..SyncReport::new(pair.0, pair.1)
+        });
+        self.scheduler.finished(pair, report)
+    }
+
+    async fn request(&mut self, request: SyncNow) -> Vec<Action> {
+        let (pairs, overview) = sharing_pairs(&self.net, &self.ingest, request.network).await;
+        self.next_waiter = self.next_waiter.wrapping_add(1);
+        self.waiting
+            .insert(self.next_waiter, (request.reply, overview));
+        self.scheduler.request(self.next_waiter, &pairs)
+    }
+
+    async fn tick(&mut self) -> Vec<Action> {
+        let (pairs, _) = sharing_pairs(&self.net, &self.ingest, None).await;
+        let mut by_network: BTreeMap<NetworkId, Vec<PeerId>> = BTreeMap::new();
+        for (peer, network) in pairs {
+            by_network.entry(network).or_default().push(peer);
+        }
+        self.scheduler.tick(&by_network)
+    }
+
+    fn apply(&mut self, actions: Vec<Action>) {
         for action in actions {
             match action {
                 Action::Start((peer, network)) => {
-                    let (net, ingest) = (net.clone(), ingest.clone());
-                    let task = sessions.spawn(async move {
-                        run_session(peer, network, &net, &ingest, timeout).await
+                    let (net, ingest) = (self.net.clone(), self.ingest.clone());
+                    let task = self.tasks.spawn(async move {
+                        run_session(peer, network, &net, &ingest, SESSION_TIMEOUT).await
                     });
-                    pairs_of_tasks.insert(task.id(), (peer, network));
+                    self.pairs_of_tasks.insert(task.id(), (peer, network));
                 }
                 Action::Reply(waiter, reports) => {
-                    if let Some((reply, mut overview)) = waiting.remove(&waiter) {
+                    if let Some((reply, mut overview)) = self.waiting.remove(&waiter) {
                         overview.sessions = reports;
                         let _ = reply.send(overview);
                     }
@@ -311,7 +346,6 @@ pub async fn run_scheduler<N: SyncNet>(
             }
         }
     }
-    sessions.shutdown().await;
 }
 
 /// The (peer, network) pairs to sync: connected, not blocked, sharing a joined network (only
