@@ -80,3 +80,76 @@ impl Behaviour {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use futures::StreamExt;
+    use libp2p::core::transport::{upgrade::Version, MemoryTransport, Transport};
+    use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
+    use libp2p::swarm::SwarmEvent;
+    use libp2p::{noise, yamux, Multiaddr, Swarm, SwarmBuilder};
+
+    use super::*;
+
+    fn swarm() -> Swarm<Behaviour> {
+        SwarmBuilder::with_new_identity()
+            .with_tokio()
+            .with_other_transport(|key| {
+                MemoryTransport::default()
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(key).expect("noise keys"))
+                    .multiplex(yamux::Config::default())
+            })
+            .expect("memory transport")
+            .with_behaviour(|key| Behaviour::new(key, false, Duration::from_secs(5)))
+            .expect("behaviour")
+            .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+            .build()
+    }
+
+    /// The connection limits are wired in: a peer dialling four times gets two connections.
+    #[tokio::test]
+    async fn a_peer_gets_at_most_two_connections() {
+        let (mut a, mut b) = (swarm(), swarm());
+        let addr: Multiaddr = format!("/memory/{}", rand_port()).parse().unwrap();
+        a.listen_on(addr.clone()).unwrap();
+        let a_id = *a.local_peer_id();
+        for _ in 0..4 {
+            let opts = DialOpts::peer_id(a_id)
+                .addresses(vec![addr.clone()])
+                .condition(PeerCondition::Always)
+                .build();
+            b.dial(opts).unwrap();
+        }
+        let (mut established, mut denied) = (0u32, 0u32);
+        let deadline = tokio::time::sleep(Duration::from_secs(10));
+        tokio::pin!(deadline);
+        while established + denied < 4 {
+            tokio::select! {
+                event = a.select_next_some() => match event {
+                    SwarmEvent::ConnectionEstablished { .. } => established += 1,
+                    SwarmEvent::IncomingConnectionError { .. } => denied += 1,
+                    _ => {}
+                },
+                event = b.select_next_some() => {
+                    if let SwarmEvent::OutgoingConnectionError { .. } = event {
+                        denied += 1;
+                    }
+                }
+                _ = &mut deadline => break,
+            }
+        }
+        assert_eq!(established, CONNECTIONS_PER_PEER_MAX, "denied {denied}");
+        assert!(denied >= 1);
+        assert_eq!(a.connected_peers().count(), 1);
+    }
+
+    fn rand_port() -> u64 {
+        u64::from_le_bytes(
+            crate::secret_file::random_32().unwrap()[..8]
+                .try_into()
+                .unwrap(),
+        )
+        .max(1)
+    }
+}
