@@ -16,6 +16,7 @@ pub mod error;
 pub mod fixtures;
 pub mod ids;
 pub mod limits;
+pub mod membership;
 pub mod sync;
 pub mod text;
 pub mod validate;

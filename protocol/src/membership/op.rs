@@ -1,0 +1,71 @@
+//! Membership operations: what a member can do to a network, as the resolver sees it (decoded
+//! and signature-checked; how they travel as entries is the wire format's business).
+
+use crate::ids::{AuthorId, EntryId};
+
+/// Who may join.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Policy {
+    /// Anyone who knows the network may join (a `Join` without an invite).
+    Open,
+    /// Only by redeeming an invite.
+    InviteOnly,
+}
+
+/// Who may issue invites.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum InviteBy {
+    Facilitators,
+    AnyMember,
+}
+
+/// A member's profile: how others see them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Profile {
+    pub display_name: String,
+    pub school: String,
+    /// Free text such as "Head of maths".
+    pub role: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// The network's first operation: its author is the founder and first facilitator. The
+    /// network's id is derived from it, so there is exactly one.
+    Found { policy: Policy, invite_by: InviteBy },
+    /// A capability to join, by whoever may invite. It holds no secret: what grants reading is
+    /// membership, and the invitee's own join. `uses_max` joins at most; none whose author's
+    /// clock says it was made after `expires_at_ms` (an honest joiner's; see the spec on why
+    /// this is a hint more than a guarantee).
+    Invite { expires_at_ms: u64, uses_max: u16 },
+    /// The author joins, redeeming an invite (or with none, in an open network).
+    Join { invite: Option<EntryId> },
+    /// A facilitator adds a member directly.
+    Add { member: AuthorId },
+    /// The author leaves.
+    Leave,
+    /// A facilitator removes a member (a facilitator only if strictly more senior).
+    Remove { member: AuthorId },
+    /// A facilitator makes a member a facilitator.
+    Grant { member: AuthorId },
+    /// A facilitator takes the facilitator role from a less senior one (or from themselves).
+    Demote { member: AuthorId },
+    /// The invite's author, or a facilitator, revokes an invite: joins not already made with
+    /// it are void.
+    RevokeInvite { invite: EntryId },
+    /// The author's profile.
+    SetProfile(Profile),
+}
+
+/// One operation: an entry of the network's membership history.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Op {
+    pub id: EntryId,
+    pub author: AuthorId,
+    /// The author's clock: shown to people and used for invite expiry, never for ordering.
+    pub created_at_ms: u64,
+    /// The operations the author had seen last (its causal predecessors); empty only for the
+    /// founding operation.
+    pub after: Vec<EntryId>,
+    pub action: Action,
+}
