@@ -194,7 +194,11 @@ impl Ingest {
             .flatten()
         {
             verdicts.push(match verdict {
-                Ok(v) => self.admit(v, channel).inspect(|v| valid.push(v.clone())),
+                Ok(v) => self.admit(v, channel).map(|v| {
+                    let summary = (v.id(), v.header().network, v.entry().is_some());
+                    valid.push(v);
+                    summary
+                }),
                 // From a peer, held for later; from this node's own API, simply refused (the
                 // teacher sees the error and their clock, and nothing is published later).
                 Err(Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, bytes))
@@ -216,15 +220,15 @@ impl Ingest {
         Ok(verdicts
             .into_iter()
             .map(|r| {
-                r.and_then(|v| {
+                r.and_then(|(id, network, understood)| {
                     let outcome = outcomes
                         .next()
                         .ok_or_else(|| IngestError::Worker("store lost an outcome".into()))?;
                     Ok(Ingested {
-                        id: v.id(),
-                        network: v.header().network,
+                        id,
+                        network,
                         outcome,
-                        understood: v.entry().is_some(),
+                        understood,
                     })
                 })
             })

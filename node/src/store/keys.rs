@@ -10,7 +10,8 @@
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
 //! | `opaque`               | id → () for entries not understood here      |
 //! | `quarantine`           | id → bytes the present rules refuse (kept)   |
-//! | `meta`                 | `rules_version` → u32, rules last checked    |
+//! | `meta`                 | `rules_version` → u32, rules last checked;   |
+//! |                        | `understood_kinds` → version and kind tags   |
 //!
 //! Every entry is in `by_network_time` (sync reconciles it); only understood entries are in
 //! the author, kind and reference indexes that listings use.

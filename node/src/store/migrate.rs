@@ -10,7 +10,8 @@
 //!
 //! Both check signatures again, spread over every core.
 
-use staffroom_protocol::{verify_entry, Entry, EntryId, Header, VerifiedEntry};
+use staffroom_protocol::entry::FORMAT_VERSION;
+use staffroom_protocol::{verify_entry, Entry, EntryId, EntryKind, Header, VerifiedEntry};
 
 use super::keys;
 use super::writer::index_for_listing;
@@ -19,6 +20,7 @@ use super::{StoreError, Trees};
 /// The rules stored entries were last checked against. 1: before issue 7's tightening.
 pub const RULES_VERSION: u32 = 2;
 const RULES_VERSION_KEY: &[u8] = b"rules_version";
+const UNDERSTOOD_KEY: &[u8] = b"understood_kinds";
 /// Entries checked per batch of parallel verification.
 const BATCH_ENTRIES: usize = 4096;
 
@@ -41,9 +43,22 @@ pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
         let version = RULES_VERSION.to_be_bytes();
         trees.meta.insert(RULES_VERSION_KEY, &version)?;
     }
-    done.newly_understood = index_newly_understood(trees)?;
+    // Opaque entries are looked at again only when this node understands other kinds than the
+    // node that last opened the store: not at every start.
+    let understood = understood_kinds();
+    if trees.meta.get(UNDERSTOOD_KEY)?.as_deref() != Some(&understood[..]) {
+        done.newly_understood = index_newly_understood(trees)?;
+        trees.meta.insert(UNDERSTOOD_KEY, understood)?;
+    }
     trees.db.flush()?;
     Ok(done)
+}
+
+/// The format version and kinds this node understands, as the store records them.
+fn understood_kinds() -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION];
+    out.extend(EntryKind::ALL.iter().map(|k| k.tag()));
+    out
 }
 
 /// Verifies `(id, bytes)` pairs on every core. The clock is not checked again: it played its

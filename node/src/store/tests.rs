@@ -434,6 +434,8 @@ async fn entries_stored_opaquely_are_indexed_once_understood() {
             .unwrap();
         t.entries.insert(id.as_bytes(), post.encode()).unwrap();
         t.opaque.insert(id.as_bytes(), &[]).unwrap();
+        // ... and a record of understanding fewer kinds than this node does.
+        t.meta.insert(b"understood_kinds", &[1u8][..]).unwrap();
         store.flush().await.unwrap();
         let all = ListFilter {
             author: Some(post.author),
