@@ -2,10 +2,10 @@
 //! operations: the same set, in any order, gives the same members and roles on every node.
 //! Sans-IO and clock-free: the causal references between operations are the only order.
 //!
-//! - [`op`]: the operations (found, invite, join, add, leave, remove, grant, demote, revoke an
+//! - `op`: the operations (found, invite, join, add, leave, remove, grant, demote, revoke an
 //!   invite, profile).
-//! - [`graph`]: the causal graph — what can be evaluated, a deterministic order, concurrency.
-//! - [`resolve`]: the rules (authority from the causal past, strong removal, seniority, invite
+//! - `graph`: the causal graph — what can be evaluated, a deterministic order, concurrency.
+//! - `resolve`: the rules (authority from the causal past, strong removal, seniority, invite
 //!   limits) and the resulting [`Membership`].
 
 mod graph;

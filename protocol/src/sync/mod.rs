@@ -2,11 +2,13 @@
 //! fingerprints, the reconciliation messages, the reconciliation itself, and the request and
 //! response frames nodes exchange. Nothing here touches a socket or a clock.
 
+mod answer;
 mod bytes;
 mod fingerprint;
 mod index;
 mod message;
 mod reconcile;
+mod size;
 mod wire;
 
 pub use fingerprint::{Accumulator, Fingerprint, LowSum, FINGERPRINT_BYTES, SUM_BYTES};

@@ -1,0 +1,125 @@
+//! Entries of kinds this node does not understand, and stores written under older rules or
+//! by nodes that understood fewer kinds.
+
+use super::*;
+
+#[tokio::test]
+async fn entries_of_unknown_kinds_are_kept_but_never_listed() {
+    let (_dir, store) = joined(&[network(1)]).await;
+    let bytes = fixtures::opaque(&key(1), network(1), 5, 1, 42, b"future");
+    let opaque = staffroom_protocol::verify_entry(&bytes, 5).unwrap();
+    let post = fixtures::numbered_post(&key(1), network(1), 1);
+    store
+        .insert(vec![opaque.clone(), verified(&post)])
+        .await
+        .unwrap();
+    let all = ListFilter {
+        network: Some(network(1)),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&all).unwrap().len(), 1, "only the post");
+    assert!(matches!(store.lookup(&opaque.id()).unwrap(), Some(Lookup::Opaque(h)) if h.kind == 42));
+    assert_eq!(
+        store.get_bytes(&opaque.id()).unwrap().as_deref(),
+        Some(&bytes[..])
+    );
+    assert_eq!(
+        store.with_sync_index(&network(1), |ix| ix.len()),
+        2,
+        "both are synced"
+    );
+    assert_eq!(store.trees.opaque.len(), 1);
+}
+
+/// An entry an older node stored opaquely (it did not know the kind) is indexed for listing
+/// once the store is opened by a node that understands it.
+#[tokio::test]
+async fn entries_stored_opaquely_are_indexed_once_understood() {
+    let dir = tempfile::tempdir().unwrap();
+    let post = fixtures::numbered_post(&key(1), network(1), 3);
+    let id = post.id();
+    {
+        let store = joined_in(dir.path(), &[network(1)]).await;
+        // What an older node's writer leaves: the record, the time key, the opaque mark.
+        let t = &store.trees;
+        t.by_time
+            .insert(
+                keys::by_time(&Header::parse(&post.encode()).unwrap(), &id),
+                &[],
+            )
+            .unwrap();
+        t.entries.insert(id.as_bytes(), post.encode()).unwrap();
+        t.opaque.insert(id.as_bytes(), &[]).unwrap();
+        // ... and a record of understanding fewer kinds than this node does.
+        t.meta.insert(b"understood_kinds", &[1u8][..]).unwrap();
+        store.flush().await.unwrap();
+        let all = ListFilter {
+            author: Some(post.author),
+            ..Default::default()
+        };
+        assert!(store.list(&all).unwrap().is_empty(), "no author index yet");
+    }
+    let store = Store::open(dir.path()).unwrap();
+    store.flush().await.unwrap();
+    let by_author = ListFilter {
+        author: Some(post.author),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&by_author).unwrap()[0].id, id);
+    assert_eq!(store.trees.opaque.len(), 0);
+}
+
+/// An entry an older node stored under the rules before issue 7 (a title reordered by a
+/// right-to-left override) is quarantined when a node with the present rules opens the store:
+/// kept, but neither listed nor synced, so no upgraded peer is ever served it.
+#[tokio::test]
+async fn entries_the_present_rules_refuse_are_quarantined_on_upgrade() {
+    let dir = tempfile::tempdir().unwrap();
+    let valid = fixtures::numbered_post(&key(1), network(1), 1);
+    let old_rules = fixtures::signed(
+        &key(1),
+        network(1),
+        2,
+        vec![],
+        fixtures::blog_body("a\u{202E}b"),
+    );
+    let id = old_rules.id();
+    {
+        let store = joined_in(dir.path(), &[network(1)]).await;
+        store.insert(vec![verified(&valid)]).await.unwrap();
+        // What an older node's writer left: every index, and rules version 1.
+        let t = &store.trees;
+        let e = &old_rules;
+        t.by_time
+            .insert(
+                keys::by_time(&Header::parse(&e.encode()).unwrap(), &id),
+                &[],
+            )
+            .unwrap();
+        t.by_author.insert(keys::by_author(e, &id), &[]).unwrap();
+        t.by_kind.insert(keys::by_kind(e, &id), &[]).unwrap();
+        t.entries.insert(id.as_bytes(), e.encode()).unwrap();
+        t.meta.remove(b"rules_version").unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert_eq!(store.entry_count(), 1);
+    assert_eq!(store.get_bytes(&id).unwrap(), None, "not served");
+    assert_eq!(
+        store.with_sync_index(&network(1), |ix| ix.len()),
+        1,
+        "not synced"
+    );
+    let all = ListFilter {
+        author: Some(valid.author),
+        ..Default::default()
+    };
+    assert_eq!(store.list(&all).unwrap().len(), 1, "not listed");
+    assert!(
+        store.trees.quarantine.contains_key(id.as_bytes()).unwrap(),
+        "kept"
+    );
+    drop(store);
+    let again = Store::open(dir.path()).unwrap();
+    assert_eq!(again.entry_count(), 1, "checked once, not at every open");
+}
