@@ -67,6 +67,7 @@ pub fn full(view: &EntryView, signature_ok: bool) -> String {
             Relation::InEnquiry => "enquiry",
             Relation::ReplyTo => "reply to",
             Relation::Related => "related",
+            Relation::After => "after",
         };
         let _ = writeln!(out, "{relation:<10} {}", r.id);
     }
@@ -108,6 +109,20 @@ pub fn full(view: &EntryView, signature_ok: bool) -> String {
         }
         Body::Comment(c) => {
             let _ = writeln!(out, "{}", c.body_md);
+        }
+        Body::Network(g) => {
+            let _ = writeln!(
+                out,
+                "# Network {:?} founded ({:?}, invites by {:?})",
+                g.name, g.policy, g.invite_by
+            );
+            let _ = writeln!(out, "\n{}", g.description_md);
+        }
+        Body::Membership(action) => {
+            let _ = writeln!(out, "membership: {}", entry.body.headline());
+            if let Ok(json) = serde_json::to_string_pretty(action) {
+                let _ = writeln!(out, "{json}");
+            }
         }
     }
     out

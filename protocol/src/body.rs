@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use crate::codec::{Reader, Writer};
 use crate::error::EntryError;
 use crate::limits::*;
+use crate::membership::{wire, Action, Genesis};
 use crate::text;
 
 /// What an entry is. The number is its tag in the canonical encoding and never changes.
@@ -16,16 +17,29 @@ pub enum EntryKind {
     Enquiry = 3,
     EnquiryNote = 4,
     Comment = 5,
+    /// Founds a network (see [`crate::membership`]).
+    Network = 6,
+    /// A membership operation: invite, join, remove, profile, ...
+    Membership = 7,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 5] = [
+    pub const ALL: [EntryKind; 7] = [
         EntryKind::BlogPost,
         EntryKind::Resource,
         EntryKind::Enquiry,
         EntryKind::EnquiryNote,
         EntryKind::Comment,
+        EntryKind::Network,
+        EntryKind::Membership,
     ];
+
+    /// The kinds of the first release, whose rules every node checks. Nodes of that release
+    /// pass later kinds on unchecked, so a later kind's broken rule is not its sender's fault
+    /// (see [`EntryError::LaterKind`]).
+    pub fn in_first_release(self) -> bool {
+        self.tag() <= EntryKind::Comment.tag()
+    }
 
     pub fn tag(self) -> u8 {
         self as u8
@@ -46,6 +60,8 @@ impl EntryKind {
             EntryKind::Enquiry => "enquiry",
             EntryKind::EnquiryNote => "enquiry_note",
             EntryKind::Comment => "comment",
+            EntryKind::Network => "network",
+            EntryKind::Membership => "membership",
         }
     }
 }
@@ -59,7 +75,7 @@ impl std::str::FromStr for EntryKind {
             .find(|k| k.name() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note or comment"
+                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network or membership"
                 )
             })
     }
@@ -175,6 +191,8 @@ pub enum Body {
     Enquiry(Enquiry),
     EnquiryNote(EnquiryNote),
     Comment(Comment),
+    Network(Genesis),
+    Membership(Action),
 }
 
 impl Body {
@@ -185,6 +203,8 @@ impl Body {
             Body::Enquiry(_) => EntryKind::Enquiry,
             Body::EnquiryNote(_) => EntryKind::EnquiryNote,
             Body::Comment(_) => EntryKind::Comment,
+            Body::Network(_) => EntryKind::Network,
+            Body::Membership(_) => EntryKind::Membership,
         }
     }
 
@@ -208,6 +228,8 @@ impl Body {
             Body::Enquiry(e) => e.question.clone(),
             Body::EnquiryNote(n) => format!("[{}] {}", n.stage.name(), first_line(&n.body_md)),
             Body::Comment(c) => first_line(&c.body_md),
+            Body::Network(g) => format!("founded network {:?}", g.name),
+            Body::Membership(a) => format!("membership: {}", a.name()),
         }
     }
 
@@ -237,6 +259,8 @@ impl Body {
                 w.str(&n.body_md);
             }
             Body::Comment(c) => w.str(&c.body_md),
+            Body::Network(g) => g.encode(w),
+            Body::Membership(a) => wire::encode_action(a, w),
         }
     }
 
@@ -268,6 +292,8 @@ impl Body {
             EntryKind::Comment => Body::Comment(Comment {
                 body_md: r.str("body", BODY_BYTES_MAX)?,
             }),
+            EntryKind::Network => Body::Network(Genesis::decode(r)?),
+            EntryKind::Membership => Body::Membership(wire::decode_action(r)?),
         })
     }
 
@@ -317,6 +343,8 @@ impl Body {
             }
             Body::EnquiryNote(n) => text::markdown("body", &n.body_md, BODY_BYTES_MAX, false),
             Body::Comment(c) => text::markdown("body", &c.body_md, BODY_BYTES_MAX, false),
+            Body::Network(g) => g.check(),
+            Body::Membership(a) => wire::check_action(a),
         }
     }
 }

@@ -39,14 +39,18 @@ pub enum Relation {
     ReplyTo = 3,
     /// A "see also" link.
     Related = 4,
+    /// This membership operation causally follows the target operation (its author had seen
+    /// it). Only on membership entries.
+    After = 5,
 }
 
 impl Relation {
-    const ALL: [Relation; 4] = [
+    const ALL: [Relation; 5] = [
         Relation::Supersedes,
         Relation::InEnquiry,
         Relation::ReplyTo,
         Relation::Related,
+        Relation::After,
     ];
 
     fn from_tag(tag: u8) -> Result<Self, EntryError> {
@@ -244,7 +248,7 @@ impl Entry {
             kind if kind != EntryKind::Comment && reply != 0 => {
                 Err(EntryError::BadReferences("only comments reply to an entry"))
             }
-            _ => Ok(()),
+            _ => crate::membership::wire::check_entry(self),
         }
     }
 }

@@ -50,6 +50,15 @@ pub enum EntryError {
     BadAuthorKey,
     #[error("bad signature: the entry was not signed by its author's key")]
     BadSignature,
+    /// A rule of a kind added after the first release is broken. Nodes of the first release
+    /// pass such entries on unchecked (they are opaque there), so whoever relayed it may not
+    /// have known: the entry is refused, its sender not blamed. The code is the inner rule's.
+    #[error("{error} (in a {kind_name} entry: a kind older nodes pass on unchecked, so its sender is not blamed)")]
+    LaterKind {
+        kind: u8,
+        kind_name: &'static str,
+        error: Box<EntryError>,
+    },
 }
 
 impl EntryError {
@@ -85,6 +94,7 @@ impl EntryError {
             EntryError::FromTheFuture { .. } => 9,
             EntryError::BadAuthorKey => 10,
             EntryError::BadSignature => 11,
+            EntryError::LaterKind { error, .. } => return error.code(),
         };
         Self::CODES[index]
     }
@@ -100,6 +110,7 @@ impl EntryError {
             EntryError::FromTheFuture { .. }
                 | EntryError::UnknownVersion(_)
                 | EntryError::UnknownKind(_)
+                | EntryError::LaterKind { .. }
         )
     }
 }

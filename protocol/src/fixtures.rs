@@ -6,7 +6,8 @@ use ed25519_dalek::SigningKey;
 
 use crate::body::{BlogPost, Body, Comment, Enquiry, EnquiryNote, Resource, Stage};
 use crate::entry::{Draft, Entry, Ref, Relation};
-use crate::ids::{EntryId, NetworkId};
+use crate::ids::{AuthorId, EntryId, NetworkId, NodeKey};
+use crate::membership::{Action, Genesis, InviteBy, Policy};
 
 /// A signing key derived from a small number, so tests are reproducible.
 pub fn key(seed: u8) -> SigningKey {
@@ -128,4 +129,71 @@ pub fn opaque(
     content.push(kind);
     content.extend_from_slice(rest);
     sign_raw(key, &content)
+}
+
+/// The founding entry of a network named `name` with `policy`, by `founder`. The nonce comes
+/// from the name and time, so fixtures are reproducible.
+pub fn genesis(founder: &SigningKey, name: &str, policy: Policy, created_at_ms: u64) -> Entry {
+    let seed = blake3::hash(format!("{name}/{created_at_ms}").as_bytes());
+    let mut nonce = [0u8; 16];
+    nonce.copy_from_slice(&seed.as_bytes()[..16]);
+    Genesis {
+        name: name.to_owned(),
+        description_md: format!("The {name} network."),
+        policy,
+        invite_by: InviteBy::Facilitators,
+        nonce,
+    }
+    .found(created_at_ms, founder)
+}
+
+/// A membership operation by `key` in `network` that follows the operations `after`.
+pub fn membership(
+    key: &SigningKey,
+    network: NetworkId,
+    created_at_ms: u64,
+    after: &[EntryId],
+    action: Action,
+) -> Entry {
+    let refs = after
+        .iter()
+        .map(|&id| Ref {
+            relation: Relation::After,
+            id,
+        })
+        .collect();
+    signed(key, network, created_at_ms, refs, Body::Membership(action))
+}
+
+/// An invite-only network founded by `founder`, who has added each of `members` and bound the
+/// nodes `nodes` to their own membership: the founding entry first, then the operations in
+/// causal order. Every key in `members` may post in it.
+pub fn network_with(
+    founder: &SigningKey,
+    members: &[&SigningKey],
+    nodes: &[NodeKey],
+    created_at_ms: u64,
+) -> Vec<Entry> {
+    let genesis = genesis(founder, "Fixture", Policy::InviteOnly, created_at_ms);
+    let network = genesis.network;
+    let mut last = genesis.id();
+    let mut out = vec![genesis];
+    let actions = members
+        .iter()
+        .map(|m| Action::Add {
+            member: AuthorId(m.verifying_key().to_bytes()),
+        })
+        .chain(nodes.iter().map(|&node| Action::BindNode { node }));
+    for (n, action) in actions.enumerate() {
+        let op = membership(
+            founder,
+            network,
+            created_at_ms + 1 + n as u64,
+            &[last],
+            action,
+        );
+        last = op.id();
+        out.push(op);
+    }
+    out
 }

@@ -85,6 +85,11 @@ id_type!(
     AuthorId,
     "author key"
 );
+id_type!(
+    /// A school node's libp2p ed25519 public key, as a member binds it to their membership.
+    NodeKey,
+    "node key"
+);
 
 #[cfg(test)]
 mod tests {

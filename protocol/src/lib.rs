@@ -25,7 +25,7 @@ pub use body::{BlogPost, Body, Comment, Enquiry, EnquiryNote, EntryKind, Resourc
 pub use entry::{Draft, Entry, Ref, Relation, SIGNING_CONTEXT};
 pub use envelope::Header;
 pub use error::EntryError;
-pub use ids::{AuthorId, EntryId, NetworkId, ParseIdError};
+pub use ids::{AuthorId, EntryId, NetworkId, NodeKey, ParseIdError};
 pub use validate::{verify_entry, verify_entry_cached, KeyCache, VerifiedEntry};
 
 /// Re-exported so that callers sign and verify with the same ed25519 implementation.

@@ -87,6 +87,14 @@ pub fn verify_entry(bytes: &[u8], now_ms: u64) -> Result<VerifiedEntry, EntryErr
     verify_entry_cached(bytes, now_ms, &mut KeyCache::default())
 }
 
+/// Decoding and every field and reference rule of an understood kind.
+fn decode_and_check(bytes: &[u8]) -> Result<Entry, EntryError> {
+    let entry = Entry::decode(bytes)?;
+    entry.body.check()?;
+    entry.check_references()?;
+    Ok(entry)
+}
+
 /// [`verify_entry`], reusing decompressed author keys from `keys`. Same verdicts.
 pub fn verify_entry_cached(
     bytes: &[u8],
@@ -94,13 +102,19 @@ pub fn verify_entry_cached(
     keys: &mut KeyCache,
 ) -> Result<VerifiedEntry, EntryError> {
     let header = Header::parse(bytes)?;
-    let entry = if header.is_understood() {
-        let entry = Entry::decode(bytes)?;
-        entry.body.check()?;
-        entry.check_references()?;
-        Some(entry)
-    } else {
-        None
+    let entry = match header.known_kind() {
+        Some(kind) => Some(decode_and_check(bytes).map_err(|error| {
+            if kind.in_first_release() {
+                error
+            } else {
+                EntryError::LaterKind {
+                    kind: kind.tag(),
+                    kind_name: kind.name(),
+                    error: Box::new(error),
+                }
+            }
+        })?),
+        None => None,
     };
     let key = keys.get(&header.author)?;
     // The signed content is exactly the received bytes before the signature (for understood

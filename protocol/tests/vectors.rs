@@ -57,6 +57,8 @@ struct Refused {
     now_ms: u64,
     entry_hex: String,
     error: String,
+    /// Whether the refusal counts against whoever sent the entry (see "One verdict").
+    blames_sender: bool,
 }
 
 fn published() -> File {
@@ -114,7 +116,10 @@ fn published_verdicts_match_this_implementation() {
         let bytes = hex::decode(&v.entry_hex).unwrap();
         match verify_entry(&bytes, v.now_ms) {
             Ok(_) => panic!("{}: accepted, but must be refused with {}", v.name, v.error),
-            Err(e) => assert_eq!(e.code(), v.error, "{}: {e}", v.name),
+            Err(e) => {
+                assert_eq!(e.code(), v.error, "{}: {e}", v.name);
+                assert_eq!(e.blames_sender(), v.blames_sender, "{}: {e}", v.name);
+            }
         }
     }
     // One negative vector at least for every error a verifier can return.

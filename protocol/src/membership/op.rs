@@ -1,10 +1,13 @@
 //! Membership operations: what a member can do to a network, as the resolver sees it (decoded
 //! and signature-checked; how they travel as entries is the wire format's business).
 
-use crate::ids::{AuthorId, EntryId};
+use serde::{Deserialize, Serialize};
+
+use crate::ids::{AuthorId, EntryId, NodeKey};
 
 /// Who may join.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Policy {
     /// Anyone who knows the network may join (a `Join` without an invite).
     Open,
@@ -13,14 +16,15 @@ pub enum Policy {
 }
 
 /// Who may issue invites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum InviteBy {
     Facilitators,
     AnyMember,
 }
 
 /// A member's profile: how others see them.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 pub struct Profile {
     pub display_name: String,
     pub school: String,
@@ -28,7 +32,8 @@ pub struct Profile {
     pub role: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(tag = "action", rename_all = "snake_case")]
 pub enum Action {
     /// The network's first operation: its author is the founder and first facilitator. The
     /// network's id is derived from it, so there is exactly one.
@@ -54,7 +59,11 @@ pub enum Action {
     /// it are void.
     RevokeInvite { invite: EntryId },
     /// The author's profile.
+    #[serde(rename = "profile")]
     SetProfile(Profile),
+    /// The author binds a school node (its libp2p ed25519 key) to their membership: while
+    /// they are a member, that node is served the network's history.
+    BindNode { node: NodeKey },
 }
 
 /// One operation: an entry of the network's membership history.
@@ -68,4 +77,23 @@ pub struct Op {
     /// founding operation.
     pub after: Vec<EntryId>,
     pub action: Action,
+}
+
+impl Action {
+    /// The action's name in the CLI, the API and JSON.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Action::Found { .. } => "found",
+            Action::Invite { .. } => "invite",
+            Action::Join { .. } => "join",
+            Action::Add { .. } => "add",
+            Action::Leave => "leave",
+            Action::Remove { .. } => "remove",
+            Action::Grant { .. } => "grant",
+            Action::Demote { .. } => "demote",
+            Action::RevokeInvite { .. } => "revoke_invite",
+            Action::SetProfile(_) => "profile",
+            Action::BindNode { .. } => "bind_node",
+        }
+    }
 }

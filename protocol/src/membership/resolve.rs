@@ -21,7 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::graph::Graph;
 use super::op::{Action, InviteBy, Op, Policy, Profile};
-use crate::ids::{AuthorId, EntryId};
+use crate::ids::{AuthorId, EntryId, NodeKey};
 
 /// A member's role.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -52,6 +52,8 @@ pub struct Membership {
     /// Former members, with the author's clock on the operation that ended their membership.
     pub former: BTreeMap<AuthorId, u64>,
     pub invites: BTreeMap<EntryId, InviteState>,
+    /// The school nodes each current member has bound to their membership.
+    pub nodes: BTreeMap<AuthorId, BTreeSet<NodeKey>>,
     /// Operations that count.
     pub valid: BTreeSet<EntryId>,
     /// Operations evaluated that do not count (unauthorised, or voided).
@@ -68,6 +70,11 @@ impl Membership {
     pub fn is_facilitator(&self, key: &AuthorId) -> bool {
         matches!(self.members.get(key), Some(Role::Facilitator { .. }))
     }
+
+    /// True when a current member has bound `node` to their membership.
+    pub fn is_bound(&self, node: &NodeKey) -> bool {
+        self.nodes.values().any(|nodes| nodes.contains(node))
+    }
 }
 
 /// The state an operation is judged in, and the state at the end.
@@ -80,6 +87,7 @@ struct State {
     profiles: BTreeMap<AuthorId, Profile>,
     former: BTreeMap<AuthorId, u64>,
     invites: BTreeMap<EntryId, InviteState>,
+    nodes: BTreeMap<AuthorId, BTreeSet<NodeKey>>,
 }
 
 impl State {
@@ -125,7 +133,7 @@ impl State {
                 .invites
                 .get(invite)
                 .is_some_and(|i| &i.author == a || rank.is_some()),
-            Action::SetProfile(_) => member,
+            Action::SetProfile(_) | Action::BindNode { .. } => member,
         }
     }
 
@@ -172,6 +180,9 @@ impl State {
             Action::SetProfile(profile) => {
                 self.profiles.insert(a, profile.clone());
             }
+            Action::BindNode { node } => {
+                self.nodes.entry(a).or_default().insert(*node);
+            }
         }
     }
 
@@ -184,8 +195,46 @@ impl State {
         if self.members.remove(&key).is_some() {
             self.former.insert(key, at_ms);
             self.profiles.remove(&key);
+            self.nodes.remove(&key);
         }
     }
+}
+
+/// Resolves a network's membership from all its operations, its founding operation included.
+///
+/// A founder could sign the same founding content twice with different signatures (two
+/// entries, one network id). The smallest such entry id is the founding operation, and
+/// references to the others count as references to it, so every node agrees.
+pub fn resolve_network(ops: &[Op]) -> Membership {
+    let is_found = |op: &Op| matches!(op.action, Action::Found { .. }) && op.after.is_empty();
+    let mut founding: Vec<EntryId> = ops.iter().filter(|o| is_found(o)).map(|o| o.id).collect();
+    founding.sort();
+    founding.dedup();
+    let Some((&genesis, variants)) = founding.split_first() else {
+        return Membership {
+            waiting: ops.iter().map(|op| op.id).collect(),
+            ..Membership::default()
+        };
+    };
+    if variants.is_empty() {
+        return resolve(ops, &genesis);
+    }
+    let aliased: Vec<Op> = ops
+        .iter()
+        .filter(|op| !variants.contains(&op.id))
+        .map(|op| {
+            let mut op = op.clone();
+            for id in &mut op.after {
+                if variants.contains(id) {
+                    *id = genesis;
+                }
+            }
+            op.after.sort();
+            op.after.dedup();
+            op
+        })
+        .collect();
+    resolve(&aliased, &genesis)
 }
 
 /// Resolves the membership of the network founded by `genesis` from a set of operations, in
@@ -213,6 +262,7 @@ pub fn resolve(ops: &[Op], genesis: &EntryId) -> Membership {
         profiles: state.profiles,
         former: state.former,
         invites: state.invites,
+        nodes: state.nodes,
         ..Membership::default()
     };
     for (i, op) in graph.ops.iter().enumerate() {

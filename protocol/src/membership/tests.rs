@@ -371,3 +371,48 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_second_signature_of_the_founding_content_is_the_same_founding() {
+    // Two founding entries of one network (same content, two signatures): the smaller id is
+    // the founding operation and operations that follow the other follow it too.
+    let mut h = History::default();
+    let g1 = h.found(1, Policy::InviteOnly);
+    let g2 = h.found(1, Policy::InviteOnly);
+    let a = h.op(1, &[g2], add(2));
+    let b = h.op(1, &[g1], add(3));
+    let m = resolve_network(&h.ops);
+    assert!(m.valid.contains(&a) && m.valid.contains(&b), "{m:?}");
+    assert!(m.is_member(&key(2)) && m.is_member(&key(3)));
+    let mut reversed = h.ops.clone();
+    reversed.reverse();
+    assert_eq!(resolve_network(&reversed), m);
+}
+
+#[test]
+fn bound_nodes_stop_counting_when_their_member_goes() {
+    let node = crate::NodeKey([9; 32]);
+    let mut h = History::default();
+    let g = h.found(1, Policy::InviteOnly);
+    let a = h.op(1, &[g], add(2));
+    let bind = h.op(2, &[a], Action::BindNode { node });
+    assert!(h.resolve().is_bound(&node));
+    h.op(1, &[bind], Action::Remove { member: key(2) });
+    let m = h.resolve();
+    assert!(!m.is_bound(&node) && m.nodes.is_empty(), "{m:?}");
+    // A non-member cannot bind a node.
+    let mut h = History::default();
+    let g = h.found(1, Policy::InviteOnly);
+    let bind = h.op(5, &[g], Action::BindNode { node });
+    assert!(h.resolve().void.contains(&bind));
+}
+
+#[test]
+fn no_founding_operation_means_everything_waits() {
+    let mut h = History::default();
+    let g = h.found(1, Policy::Open);
+    h.op(1, &[g], add(2));
+    let without: Vec<Op> = h.ops[1..].to_vec();
+    let m = resolve_network(&without);
+    assert!(m.members.is_empty() && m.waiting.len() == 1);
+}
