@@ -174,7 +174,18 @@ pub fn network_with(
     nodes: &[NodeKey],
     created_at_ms: u64,
 ) -> Vec<Entry> {
-    let genesis = genesis(founder, "Fixture", Policy::InviteOnly, created_at_ms);
+    network_with_policy(founder, Policy::InviteOnly, members, nodes, created_at_ms)
+}
+
+/// [`network_with`], with the given policy (an open network shares its history with any node).
+pub fn network_with_policy(
+    founder: &SigningKey,
+    policy: Policy,
+    members: &[&SigningKey],
+    nodes: &[NodeKey],
+    created_at_ms: u64,
+) -> Vec<Entry> {
+    let genesis = genesis(founder, "Fixture", policy, created_at_ms);
     let network = genesis.network;
     let mut last = genesis.id();
     let mut out = vec![genesis];
@@ -196,4 +207,13 @@ pub fn network_with(
         out.push(op);
     }
     out
+}
+
+/// An open network founded by `key(250)` at a fixed time, with the teachers `key(seed)` for
+/// each seed as members: the same entries on every call. For benchmarks and tests that need a
+/// network whose members may post, whatever node holds it.
+pub fn open_network_of(seeds: std::ops::RangeInclusive<u8>) -> Vec<Entry> {
+    let members: Vec<SigningKey> = seeds.map(key).collect();
+    let members: Vec<&SigningKey> = members.iter().collect();
+    network_with_policy(&key(250), Policy::Open, &members, &[], 1_600_000_000_000)
 }
