@@ -74,6 +74,14 @@ impl TestNode {
         ids
     }
 
+    /// Follows `network`, storing its membership entries.
+    pub async fn adopt(&self, network: &TestNetwork) {
+        self.api()
+            .adopt_network(&network.encoded())
+            .await
+            .expect("network adopted");
+    }
+
     /// Entries this node stores.
     pub async fn entry_count(&self) -> u64 {
         self.api().status().await.expect("status").entries
@@ -159,6 +167,47 @@ impl TestNode {
     }
 }
 
+/// Teachers `key(1)` to `key(MEMBER_SEEDS_MAX)` are members of every [`TestNetwork`].
+pub const MEMBER_SEEDS_MAX: u8 = 80;
+/// Entries of every [`TestNetwork`]: its founding entry and one addition per member.
+pub const TEST_NETWORK_ENTRIES: u64 = 1 + MEMBER_SEEDS_MAX as u64;
+
+/// A network for tests that are not about membership: open (any node may sync it), founded
+/// by `key(250)`, with the teachers `key(1)` to `key(80)` as members. Nodes follow it with
+/// [`TestNode::adopt`]; its membership entries count among a node's stored entries.
+pub struct TestNetwork {
+    pub id: NetworkId,
+    pub entries: Vec<staffroom_protocol::Entry>,
+}
+
+impl TestNetwork {
+    pub fn open(name: &str) -> TestNetwork {
+        use staffroom_protocol::fixtures::{key, network_with_policy};
+        let members: Vec<_> = (1..=MEMBER_SEEDS_MAX).map(key).collect();
+        let members: Vec<_> = members.iter().collect();
+        // A fixed time (2026-01-01) with the name in it: one name, one network, in any test.
+        let spread = name
+            .bytes()
+            .fold(0u64, |a, b| a.wrapping_mul(31).wrapping_add(b.into()));
+        let t = 1_767_225_600_000 + spread % 1_000_000;
+        let policy = staffroom_protocol::membership::Policy::Open;
+        let entries = network_with_policy(&key(250), policy, &members, &[], t);
+        TestNetwork {
+            id: entries[0].network,
+            entries,
+        }
+    }
+
+    /// Membership entries: what a node holds for the network before any post.
+    pub fn entry_count(&self) -> u64 {
+        self.entries.len() as u64
+    }
+
+    pub fn encoded(&self) -> Vec<Vec<u8>> {
+        self.entries.iter().map(|e| e.encode()).collect()
+    }
+}
+
 /// A node config for tests: loopback only, ephemeral ports, no mDNS.
 pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
     NodeConfig {
@@ -193,11 +242,12 @@ pub fn now_ms() -> u64 {
     staffroom_node::ingest::now_ms()
 }
 
-/// Writes `count` signed posts by teacher `seed` into the store of the data directory `dir`,
-/// joined to `network`, as a node that had received them would hold them. Signing and
+/// Writes `net`'s membership and `count` signed posts by teacher `seed` into the store of the
+/// data directory `dir`, as a node that had received them would hold them. Signing and
 /// verifying run on every core; the store is flushed and closed before this returns.
-pub async fn fill_store(dir: &std::path::Path, network: NetworkId, count: u64, seed: u8) {
+pub async fn fill_store(dir: &std::path::Path, net: &TestNetwork, count: u64, seed: u8) {
     use staffroom_node::store::{NetworkRecord, Store};
+    let network = net.id;
     let store = Store::open(&staffroom_node::config::DataDir::new(dir).store()).expect("store");
     let record = NetworkRecord {
         id: network,
@@ -205,6 +255,12 @@ pub async fn fill_store(dir: &std::path::Path, network: NetworkId, count: u64, s
         joined_at_ms: 0,
     };
     store.join_network(record).await.expect("join");
+    let membership = net
+        .encoded()
+        .iter()
+        .map(|e| staffroom_protocol::verify_entry(e, now_ms()).expect("valid"))
+        .collect();
+    store.insert(membership).await.expect("membership stored");
     let key = staffroom_protocol::fixtures::key(seed);
     let t0 = now_ms() - count - 1_000_000;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;

@@ -34,9 +34,12 @@ pub enum Command {
     /// Run and inspect this school's node
     #[command(subcommand)]
     Node(NodeCommand),
-    /// Create, join and list networks of schools
+    /// Create, join and list networks of schools; invite, remove and promote members
     #[command(subcommand)]
     Network(NetworkCommand),
+    /// Your profile: how other members see you
+    #[command(subcommand)]
+    Profile(ProfileCommand),
     /// Write a blog post (body from --body-file, --text or stdin)
     Post(PostArgs),
     /// Share teaching resources
@@ -95,20 +98,82 @@ pub struct NodeRunArgs {
 
 #[derive(Subcommand)]
 pub enum NetworkCommand {
-    /// Create a new network; share its id with the schools you invite
+    /// Found a new network, with you as its first facilitator and this node bound to it
     Create {
-        /// A local name for it
+        /// The network's name, shown to every member
         name: String,
-    },
-    /// Join a network by its id
-    Join {
-        id: String,
-        /// A local name for it
+        /// Only people with an invite may join (otherwise anyone with a token may)
+        #[arg(long)]
+        invite_only: bool,
+        /// A short description (markdown)
         #[arg(long, default_value = "")]
-        name: String,
+        description: String,
     },
-    /// Networks this node belongs to
+    /// Make an invite token for others to join with (prints the token)
+    Invite {
+        /// Network id or name [default: the only network followed]
+        network: Option<String>,
+        /// How many joins the invite admits
+        #[arg(long, default_value_t = 1)]
+        uses: u16,
+        /// How long it stays valid: e.g. 30m, 12h, 7d
+        #[arg(long, default_value = "7d")]
+        expires: String,
+    },
+    /// Join a network with an invite token: dials the inviter's node and catches up
+    Join {
+        /// The token `staffroom network invite` printed
+        token: String,
+    },
+    /// Members of a network, with their roles and profiles
+    Members {
+        /// Network id or name [default: the only network followed]
+        network: Option<String>,
+    },
+    /// Remove a member (facilitators only; a facilitator only by a more senior one)
+    Remove {
+        /// Network id or name
+        network: String,
+        /// The member's key (hex) or display name
+        member: String,
+    },
+    /// Make a member a facilitator
+    Promote {
+        /// Network id or name
+        network: String,
+        /// The member's key (hex) or display name
+        member: String,
+    },
+    /// Take the facilitator role from a member
+    Demote {
+        /// Network id or name
+        network: String,
+        /// The member's key (hex) or display name
+        member: String,
+    },
+    /// Leave a network; this node stops following it too
+    Leave {
+        /// Network id or name
+        network: String,
+    },
+    /// Networks this node follows
     List,
+}
+
+#[derive(Subcommand)]
+pub enum ProfileCommand {
+    /// Set how other members see you, in every network you are a member of
+    Set {
+        /// Your name as colleagues know it
+        #[arg(long)]
+        name: String,
+        /// Your school
+        #[arg(long, default_value = "")]
+        school: String,
+        /// Your role, e.g. "Head of maths"
+        #[arg(long, default_value = "")]
+        role: String,
+    },
 }
 
 /// Where an entry goes and what it replaces.

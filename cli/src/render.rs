@@ -173,6 +173,30 @@ pub fn sync(report: &SyncNowReport, explicit: &[ExplicitPeerInfo]) -> String {
     out
 }
 
+/// `staffroom network members`: one line per member, facilitators first.
+pub fn members(view: &staffroom_node::api::types::MembersView) -> String {
+    let mut out = format!("{} ({})\n", view.name, view.network);
+    let mut members: Vec<_> = view.members.iter().collect();
+    members.sort_by_key(|m| (m.rank.unwrap_or(u32::MAX), m.author));
+    for m in members {
+        let role = match m.rank {
+            Some(0) => "founder".to_owned(),
+            Some(_) => "facilitator".to_owned(),
+            None => "member".to_owned(),
+        };
+        let who = match &m.profile {
+            Some(p) if p.school.is_empty() => p.display_name.clone(),
+            Some(p) => format!("{} ({})", p.display_name, p.school),
+            None => "(no profile yet)".to_owned(),
+        };
+        let _ = writeln!(out, "  {}  {role:<11} {who}", m.author.short());
+    }
+    if !view.former.is_empty() {
+        let _ = writeln!(out, "{} former member(s)", view.former.len());
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,10 +14,15 @@ use std::time::{Duration, Instant};
 use ed25519_dalek::{Signature, VerifyingKey};
 use staffroom_node::ingest::Ingest;
 use staffroom_node::store::{NetworkRecord, Store};
-use staffroom_protocol::fixtures::{key, network, numbered_post};
+use staffroom_protocol::fixtures::{key, numbered_post, open_network_of};
 use staffroom_protocol::Entry;
 
 const AUTHORS: u8 = 50;
+
+/// The network the entries are posted in, with the authors as members.
+fn membership() -> Vec<Entry> {
+    open_network_of(1..=AUTHORS)
+}
 const BATCH: usize = 512;
 const BATCHES_IN_FLIGHT: usize = 4;
 const SINGLES_IN_FLIGHT: usize = 256;
@@ -27,7 +32,7 @@ fn main() {
         .skip(1)
         .find_map(|a| a.parse().ok())
         .unwrap_or(20_000);
-    let net = network(1);
+    let net = membership()[0].network;
     let keys: Vec<_> = (1..=AUTHORS).map(key).collect();
     let entries: Vec<Entry> = (0..count)
         .map(|n| numbered_post(&keys[n % keys.len()], net, n as u64))
@@ -93,16 +98,18 @@ fn raw_verify_rate(entries: &[Entry]) -> f64 {
 async fn fresh_ingest() -> (tempfile::TempDir, Ingest) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
+    let membership = membership();
     let record = NetworkRecord {
-        id: network(1),
+        id: membership[0].network,
         name: "bench".into(),
         joined_at_ms: 0,
     };
     store.join_network(record).await.unwrap();
-    (
-        dir,
-        Ingest::new(store, staffroom_node::clock::Clock::system()),
-    )
+    let ingest = Ingest::new(store, staffroom_node::clock::Clock::system());
+    let encoded = membership.iter().map(Entry::encode).collect();
+    let admitted = ingest.ingest_many(encoded, None).await.unwrap();
+    assert!(admitted.iter().all(Result::is_ok), "the authors are members");
+    (dir, ingest)
 }
 
 /// The store's own cost: durable inserts of entries verified beforehand.

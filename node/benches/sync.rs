@@ -12,7 +12,8 @@ use std::time::{Duration, Instant};
 use staffroom_node::config::NodeConfig;
 use staffroom_node::store::{NetworkRecord, Store};
 use staffroom_node::sync::SyncConfig;
-use staffroom_protocol::fixtures::{key, network, numbered_post};
+use staffroom_protocol::fixtures::{key, numbered_post, open_network_of};
+use staffroom_protocol::NetworkId;
 use staffroom_protocol::{verify_entry, VerifiedEntry};
 
 fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
@@ -31,14 +32,27 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
     }
 }
 
+/// The network of the benchmark, with its 50 authors as members.
+fn membership() -> Vec<VerifiedEntry> {
+    open_network_of(1..=50)
+        .iter()
+        .map(|e| verify_entry(&e.encode(), u64::MAX / 2).unwrap())
+        .collect()
+}
+
+fn network() -> NetworkId {
+    membership()[0].header().network
+}
+
 async fn fill(dir: &std::path::Path, entries: Vec<VerifiedEntry>) {
     let store = Store::open(&dir.join("store")).unwrap();
     let record = NetworkRecord {
-        id: network(1),
+        id: network(),
         name: "bench".into(),
         joined_at_ms: 0,
     };
     store.join_network(record).await.unwrap();
+    store.insert(membership()).await.unwrap();
     for chunk in entries.chunks(4096) {
         store.insert(chunk.to_vec()).await.unwrap();
     }
@@ -52,6 +66,7 @@ fn main() {
     let max_d = 10_000u64;
     let total = n + max_d / 2;
     let authors: Vec<_> = (1..=50).map(key).collect();
+    let net = network();
     println!("sync benchmark: n = {n} entries per node; preparing {total} signed entries…");
     let entries: Vec<VerifiedEntry> = {
         let chunks: Vec<Vec<u64>> = (0..total)
@@ -69,7 +84,7 @@ fn main() {
                             .map(|i| {
                                 // About one entry a minute, oldest first.
                                 let mut e =
-                                    numbered_post(&authors[(i % 50) as usize], network(1), i);
+                                    numbered_post(&authors[(i % 50) as usize], net, i);
                                 e.created_at_ms = 1_600_000_000_000 + i * 60_000;
                                 let e = staffroom_protocol::Draft {
                                     network: e.network,
@@ -155,13 +170,13 @@ async fn run_case(all: &[VerifiedEntry], n: u64, d: u64, spread: &str) {
         .await
         .unwrap()
         .iter()
-        .any(|p| p.networks.contains(&network(1)))
+        .any(|p| p.networks.contains(&network()))
     {
         assert!(Instant::now() < deadline, "peers never met");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let started = Instant::now();
-    let reports = api.sync(Some(network(1))).await.unwrap().sessions;
+    let reports = api.sync(Some(network())).await.unwrap().sessions;
     let wall = started.elapsed();
     let r = &reports[0];
     assert_eq!(r.error, None, "{r:?}");

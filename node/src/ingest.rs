@@ -9,13 +9,17 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use staffroom_protocol::{
-    verify_entry_cached, EntryError, EntryId, KeyCache, NetworkId, VerifiedEntry,
+    verify_entry_cached, AuthorId, EntryError, EntryId, KeyCache, NetworkId, VerifiedEntry,
 };
 use tokio::sync::{watch, Notify, Semaphore};
 
+use crate::admission::{self, Admission, AwaitPen};
 use crate::clock::Clock;
 use crate::hold::{Held, HoldOutcome, HoldPen};
+use crate::roster::Rosters;
 use crate::store::{InsertOutcome, Store, StoreError};
 
 /// The longest the release task sleeps before looking at the pen again.
@@ -30,6 +34,24 @@ pub enum IngestError {
     TooEarly { created_at_ms: u64, held: bool },
     #[error("this node is not a member of network {0}: join it with `staffroom network join`")]
     NotMember(NetworkId),
+    #[error("{} is not a member of network {}: join it first (`staffroom network join TOKEN`)", author.short(), network.short())]
+    AuthorNotMember {
+        author: AuthorId,
+        network: NetworkId,
+    },
+    #[error("{} is not a member of network {} as far as this node knows yet; {}", author.short(), network.short(),
+        if *held { "held until their membership arrives" } else { "not held (too many waiting)" })]
+    AwaitingMembership {
+        author: AuthorId,
+        network: NetworkId,
+        held: bool,
+    },
+    #[error("{}'s membership of network {} ended at {ended_at_ms} ms, before this entry was made", author.short(), network.short())]
+    FormerMember {
+        author: AuthorId,
+        network: NetworkId,
+        ended_at_ms: u64,
+    },
     #[error("entry belongs to network {entry} but arrived on network {channel}'s topic")]
     WrongNetwork {
         entry: NetworkId,
@@ -51,6 +73,9 @@ impl IngestError {
             IngestError::WrongNetwork { .. } => true,
             IngestError::TooEarly { .. }
             | IngestError::NotMember(_)
+            | IngestError::AuthorNotMember { .. }
+            | IngestError::AwaitingMembership { .. }
+            | IngestError::FormerMember { .. }
             | IngestError::Store(_)
             | IngestError::Worker(_) => false,
         }
@@ -62,6 +87,9 @@ impl IngestError {
             IngestError::Invalid(e) => e.code(),
             IngestError::TooEarly { .. } => "from_the_future",
             IngestError::NotMember(_) => "not_member",
+            IngestError::AuthorNotMember { .. } => "author_not_member",
+            IngestError::AwaitingMembership { .. } => "awaiting_membership",
+            IngestError::FormerMember { .. } => "former_member",
             IngestError::WrongNetwork { .. } => "wrong_network",
             IngestError::Store(_) => "storage",
             IngestError::Worker(_) => "worker",
@@ -94,7 +122,12 @@ pub struct Ingest {
     /// core but cannot starve the runtime's blocking pool.
     verify_slots: Arc<Semaphore>,
     held: Arc<Mutex<HoldPen>>,
+    /// Entries whose author's admission has not arrived yet.
+    awaiting: Arc<Mutex<AwaitPen>>,
+    /// Entries released from either pen, to be offered to ingest again.
+    ready: Arc<Mutex<Vec<Held>>>,
     held_changed: Arc<Notify>,
+    rosters: Rosters,
 }
 
 /// Current wall-clock time in milliseconds since the Unix epoch (the system clock).
@@ -104,11 +137,14 @@ impl Ingest {
     pub fn new(store: Store, clock: Clock) -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ingest {
-            store,
             clock,
             verify_slots: Arc::new(Semaphore::new(cores)),
             held: Arc::default(),
+            awaiting: Arc::default(),
+            ready: Arc::default(),
             held_changed: Arc::default(),
+            rosters: Rosters::new(store.clone()),
+            store,
         }
     }
 
@@ -120,9 +156,9 @@ impl Ingest {
         self.clock
     }
 
-    /// Entries held for this node's clock to catch up.
+    /// Entries held for this node's clock to catch up, or for their author's membership.
     pub fn held_count(&self) -> usize {
-        self.pen().len()
+        self.pen().len() + self.awaiting().len()
     }
 
     fn pen(&self) -> std::sync::MutexGuard<'_, HoldPen> {
@@ -170,13 +206,81 @@ impl Ingest {
             .unwrap_or_else(|| Err(IngestError::Worker("no verdict".into())))
     }
 
-    /// Verifies many entries across all cores and stores the valid ones in one durable group.
-    /// Results come back in input order. `channel`, if given, is the network they must be in.
+    /// Verifies many entries across all cores, admits them by membership and stores them
+    /// durably (membership entries first, so that the content of members they admit is judged
+    /// by the new roster). Results come back in input order. `channel`, if given, is the
+    /// network they must be in.
     pub async fn ingest_many(
         &self,
         batch: Vec<Vec<u8>>,
         channel: Option<NetworkId>,
     ) -> Result<Vec<Result<Ingested, IngestError>>, IngestError> {
+        let mut results: Vec<Option<Result<Ingested, IngestError>>> = Vec::new();
+        let (mut membership, mut content) = (Vec::new(), Vec::new());
+        for (at, verdict) in self.verify_all(batch).await.into_iter().enumerate() {
+            results.push(None);
+            match verdict {
+                Ok(v) if v.header().known_kind().is_some_and(|k| k.is_membership()) => {
+                    membership.push((at, v))
+                }
+                Ok(v) => content.push((at, v)),
+                Err(refusal) => results[at] = Some(Err(self.refused(refusal, channel))),
+            }
+        }
+        let changed = self
+            .store_membership(membership, channel, &mut results)
+            .await?;
+        self.admit_and_store(content, channel, &mut results).await?;
+        if !changed.is_empty() {
+            self.release_awaiting(&changed);
+        }
+        Ok(results
+            .into_iter()
+            .map(|r| r.unwrap_or_else(|| Err(IngestError::Worker("no verdict".into()))))
+            .collect())
+    }
+
+    /// Stores membership entries in rounds: those admissible now, then (with the roster they
+    /// change) those that waited on them, so a founding entry and the operations after it can
+    /// arrive together. Rounds are bounded by the batch. Returns the networks changed.
+    async fn store_membership(
+        &self,
+        mut pending: Vec<(usize, VerifiedEntry)>,
+        channel: Option<NetworkId>,
+        results: &mut [Option<Result<Ingested, IngestError>>],
+    ) -> Result<BTreeSet<NetworkId>, IngestError> {
+        let mut changed = BTreeSet::new();
+        while !pending.is_empty() {
+            let (waiting, now): (Vec<_>, Vec<_>) =
+                pending.into_iter().partition(|(_, v)| self.awaits(v));
+            pending = waiting;
+            if now.is_empty() {
+                break;
+            }
+            let stored = self.admit_and_store(now, channel, results).await?;
+            for network in &stored {
+                self.refresh_roster(*network).await?;
+            }
+            if stored.is_empty() {
+                break;
+            }
+            changed.extend(stored);
+        }
+        // What still waits is held (from a peer) or refused (from the API) as usual.
+        self.admit_and_store(pending, channel, results).await?;
+        Ok(changed)
+    }
+
+    /// True when the entry's author is not yet admitted in its network (errors are left to
+    /// [`Ingest::admit`] to report).
+    fn awaits(&self, v: &VerifiedEntry) -> bool {
+        self.rosters
+            .get(&v.header().network)
+            .is_ok_and(|roster| admission::judge(&roster, v) == Admission::Await)
+    }
+
+    /// Verifies entries in chunks spread over the verification slots.
+    async fn verify_all(&self, batch: Vec<Vec<u8>>) -> Vec<Verdict> {
         let slots = self.verify_slots.available_permits().max(1);
         let chunk = batch.len().div_ceil(slots).max(1);
         let mut chunks = Vec::new();
@@ -186,56 +290,75 @@ impl Ingest {
             chunks.push(std::mem::replace(&mut rest, tail));
         }
         let verifying: Vec<_> = chunks.into_iter().map(|c| self.verify_batch(c)).collect();
-        let mut verdicts = Vec::new();
-        let mut valid = Vec::new();
-        for verdict in futures::future::join_all(verifying)
+        futures::future::join_all(verifying)
             .await
             .into_iter()
             .flatten()
-        {
-            verdicts.push(match verdict {
-                Ok(v) => self.admit(v, channel).map(|v| {
-                    let summary = (v.id(), v.header().network, v.entry().is_some());
-                    valid.push(v);
-                    summary
-                }),
-                // From a peer, held for later; from this node's own API, simply refused (the
-                // teacher sees the error and their clock, and nothing is published later).
-                Err(Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, bytes))
-                    if channel.is_some() =>
-                {
-                    Err(self.hold(bytes, created_at_ms, channel))
-                }
-                Err(Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, _)) => {
-                    Err(IngestError::TooEarly {
-                        created_at_ms,
-                        held: false,
-                    })
-                }
-                Err(Refusal::Entry(e, _)) => Err(IngestError::from(e)),
-                Err(Refusal::Worker(reason)) => Err(IngestError::Worker(reason)),
-            });
-        }
-        let mut outcomes = self.store.insert(valid).await?.into_iter();
-        Ok(verdicts
-            .into_iter()
-            .map(|r| {
-                r.and_then(|(id, network, understood)| {
-                    let outcome = outcomes
-                        .next()
-                        .ok_or_else(|| IngestError::Worker("store lost an outcome".into()))?;
-                    Ok(Ingested {
-                        id,
-                        network,
-                        outcome,
-                        understood,
-                    })
-                })
-            })
-            .collect())
+            .collect()
     }
 
-    /// The checks after verification: the channel it came through, and membership.
+    /// Why verification refused an entry. One from the future is held if it came from a peer;
+    /// from this node's own API it is simply refused (the teacher sees the error and their
+    /// clock, and nothing is published later).
+    fn refused(&self, refusal: Refusal, channel: Option<NetworkId>) -> IngestError {
+        match refusal {
+            Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, bytes)
+                if channel.is_some() =>
+            {
+                self.hold(bytes, created_at_ms, channel)
+            }
+            Refusal::Entry(EntryError::FromTheFuture { created_at_ms, .. }, _) => {
+                IngestError::TooEarly {
+                    created_at_ms,
+                    held: false,
+                }
+            }
+            Refusal::Entry(e, _) => IngestError::from(e),
+            Refusal::Worker(reason) => IngestError::Worker(reason),
+        }
+    }
+
+    /// Admits each verified entry (at its place in `results`) and stores those admitted in one
+    /// durable group. Returns the networks in which something new was stored.
+    async fn admit_and_store(
+        &self,
+        verified: Vec<(usize, VerifiedEntry)>,
+        channel: Option<NetworkId>,
+        results: &mut [Option<Result<Ingested, IngestError>>],
+    ) -> Result<BTreeSet<NetworkId>, IngestError> {
+        let mut admitted = Vec::new();
+        let mut places = Vec::new();
+        for (at, v) in verified {
+            let summary = (v.id(), v.header().network, v.entry().is_some());
+            match self.admit(v, channel) {
+                Ok(v) => {
+                    admitted.push(v);
+                    places.push((at, summary));
+                }
+                Err(e) => results[at] = Some(Err(e)),
+            }
+        }
+        if admitted.is_empty() {
+            return Ok(BTreeSet::new());
+        }
+        let outcomes = self.store.insert(admitted).await?;
+        let mut changed = BTreeSet::new();
+        for ((at, (id, network, understood)), outcome) in places.into_iter().zip(outcomes) {
+            if outcome == InsertOutcome::Inserted {
+                changed.insert(network);
+            }
+            results[at] = Some(Ok(Ingested {
+                id,
+                network,
+                outcome,
+                understood,
+            }));
+        }
+        Ok(changed)
+    }
+
+    /// The checks after verification: the channel it came through, that this node follows
+    /// the network, and admission by the network's membership.
     fn admit(
         &self,
         v: VerifiedEntry,
@@ -251,7 +374,66 @@ impl Ingest {
         if self.store.network(&network)?.is_none() {
             return Err(IngestError::NotMember(network));
         }
-        Ok(v)
+        let roster = self.rosters.get(&network)?;
+        let author = v.header().author;
+        match admission::judge(&roster, &v) {
+            Admission::Admit => Ok(v),
+            Admission::Refuse { ended_at_ms } => Err(IngestError::FormerMember {
+                author,
+                network,
+                ended_at_ms,
+            }),
+            // From this node's own API: the teacher must join first; nothing is held.
+            Admission::Await if channel.is_none() => {
+                Err(IngestError::AuthorNotMember { author, network })
+            }
+            Admission::Await => {
+                let held = Held {
+                    bytes: v.bytes().to_vec(),
+                    channel,
+                };
+                let held = self.awaiting().hold(v.id(), v.header(), held);
+                Err(IngestError::AwaitingMembership {
+                    author,
+                    network,
+                    held,
+                })
+            }
+        }
+    }
+
+    /// Resolves a network's membership again, off the async threads.
+    async fn refresh_roster(&self, network: NetworkId) -> Result<(), IngestError> {
+        let rosters = self.rosters.clone();
+        tokio::task::spawn_blocking(move || rosters.refresh(&network))
+            .await
+            .map_err(|e| IngestError::Worker(e.to_string()))??;
+        Ok(())
+    }
+
+    /// Offers the entries waiting for membership in `networks` to ingest again.
+    fn release_awaiting(&self, networks: &BTreeSet<NetworkId>) {
+        let mut released = Vec::new();
+        for network in networks {
+            released.extend(self.awaiting().take(network));
+        }
+        if released.is_empty() {
+            return;
+        }
+        self.ready().extend(released);
+        self.held_changed.notify_one();
+    }
+
+    pub fn rosters(&self) -> &Rosters {
+        &self.rosters
+    }
+
+    fn awaiting(&self) -> std::sync::MutexGuard<'_, AwaitPen> {
+        self.awaiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn ready(&self) -> std::sync::MutexGuard<'_, Vec<Held>> {
+        self.ready.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn hold(&self, bytes: Vec<u8>, created_at_ms: u64, channel: Option<NetworkId>) -> IngestError {
@@ -280,16 +462,23 @@ impl Ingest {
             };
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = self.held_changed.notified() => continue,
+                _ = self.held_changed.notified() => {}
                 _ = tokio::time::sleep(wait.min(RELEASE_CHECK_INTERVAL)) => {}
             }
-            let due = self.pen().take_due(self.clock.now_ms());
-            for held in due {
-                match self.ingest(held.bytes, held.channel).await {
-                    Ok(done) => {
-                        tracing::info!(entry = %done.id.short(), "stored an entry once it was due")
+            let mut released = std::mem::take(&mut *self.ready());
+            released.extend(self.pen().take_due(self.clock.now_ms()));
+            // One durable group per channel; whatever still cannot enter is held again.
+            let mut by_channel: BTreeMap<Option<NetworkId>, Vec<Vec<u8>>> = BTreeMap::new();
+            for held in released {
+                by_channel.entry(held.channel).or_default().push(held.bytes);
+            }
+            for (channel, batch) in by_channel {
+                match self.ingest_many(batch, channel).await {
+                    Ok(results) => {
+                        let stored = results.iter().filter(|r| r.is_ok()).count();
+                        tracing::debug!(stored, of = results.len(), "offered held entries again");
                     }
-                    Err(e) => tracing::debug!(error = %e, "a held entry was not stored"),
+                    Err(e) => tracing::warn!(error = %e, "held entries could not be stored"),
                 }
             }
         }

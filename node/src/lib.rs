@@ -3,14 +3,18 @@
 //!
 //! See `docs/ARCHITECTURE.md` for the map of modules and the path of a post.
 
+pub mod admission;
 pub mod api;
 pub mod clock;
 pub mod config;
 pub mod hold;
 pub mod identity;
 pub mod ingest;
+#[cfg(test)]
+mod ingest_tests;
 pub mod net;
 mod node;
+pub mod roster;
 pub mod secret_file;
 pub mod store;
 pub mod sync;

@@ -70,11 +70,14 @@ fn init_post_on_one_node_and_read_on_another() {
         None,
     ));
     let network = created["id"].as_str().unwrap().to_owned();
-    staffroom_ok(
-        b,
-        &["network", "join", &network, "--name", "Maths hub"],
+    let invited = json(&staffroom_ok(
+        a,
+        &["--json", "network", "invite", "Maths hub", "--uses", "1"],
         None,
-    );
+    ));
+    let token = invited["token"].as_str().unwrap().to_owned();
+    // The token alone is enough: it carries the network and A's address.
+    staffroom_ok(b, &["network", "join", &token], None);
     wait_for(a, &["peers", "--json"], "B in the network", |peers| {
         peers
             .as_array()

@@ -10,18 +10,11 @@ pub async fn three_nodes() -> (Vec<TestNode>, staffroom_protocol::NetworkId) {
     let a = TestNode::start(&[]).await;
     let b = TestNode::start(&[a.addr()]).await;
     let c = TestNode::start(&[a.addr(), b.addr()]).await;
-    let network = a
-        .api()
-        .join_network(None, "Cluster")
-        .await
-        .expect("create network")
-        .id;
-    for node in [&b, &c] {
-        node.api()
-            .join_network(Some(network), "Cluster")
-            .await
-            .expect("join network");
+    let net = TestNetwork::open("Cluster");
+    for node in [&a, &b, &c] {
+        node.adopt(&net).await;
     }
+    let network = net.id;
     for node in [&a, &b, &c] {
         node.wait_for_network_peers(network, 2).await;
     }

@@ -19,10 +19,11 @@ fn entries_wanted() -> u64 {
 async fn a_fresh_node_catches_up_from_a_large_network() {
     init_tracing();
     let count = entries_wanted();
-    let network = fixtures::network(0x15);
+    let net = TestNetwork::open("Large");
+    let network = net.id;
     let prepared = Instant::now();
     let big_dir = tempfile::tempdir().unwrap();
-    fill_store(big_dir.path(), network, count, 73).await;
+    fill_store(big_dir.path(), &net, count, 73).await;
     let prepare_ms = prepared.elapsed().as_millis();
     let on_demand = |c: &mut staffroom_node::config::NodeConfig| {
         c.sync = SyncConfig {
@@ -32,13 +33,9 @@ async fn a_fresh_node_catches_up_from_a_large_network() {
         };
     };
     let big = TestNode::start_in(big_dir, &[], on_demand).await;
-    assert_eq!(big.entry_count().await, count);
+    assert_eq!(big.entry_count().await, net.entry_count() + count);
     let fresh = TestNode::start_with(&[big.addr()], on_demand).await;
-    fresh
-        .api()
-        .join_network(Some(network), "Large")
-        .await
-        .unwrap();
+    fresh.adopt(&net).await;
     fresh.wait_for_network_peers(network, 1).await;
 
     let started = Instant::now();
@@ -48,7 +45,7 @@ async fn a_fresh_node_catches_up_from_a_large_network() {
     let session = &report.sessions[0];
     assert_eq!(session.error, None, "{session:?}");
     assert_eq!(session.entries_received, count, "{session:?}");
-    assert_eq!(fresh.entry_count().await, count);
+    assert_eq!(fresh.entry_count().await, net.entry_count() + count);
     for (node, other) in [(&fresh, &big), (&big, &fresh)] {
         let peers = node.api().peers().await.unwrap();
         let seen = peers.iter().find(|p| p.peer_id == other.node.peer_id);

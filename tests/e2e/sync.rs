@@ -10,6 +10,9 @@ use staffroom_protocol::fixtures::{self, key};
 use staffroom_tests::hostile::{Hostile, Seen, SyncLie};
 use staffroom_tests::*;
 
+/// Membership entries every node of a [`TestNetwork`] holds.
+const M: u64 = TEST_NETWORK_ENTRIES;
+
 /// No sync when peers meet; anti-entropy every `interval_secs` (0: never, so only when asked,
 /// and a test sees exactly what one session did); requests time out after `timeout_secs`.
 fn triggered_only_by(interval_secs: u64, timeout_secs: u64) -> impl Fn(&mut NodeConfig) + Copy {
@@ -30,14 +33,14 @@ fn on_demand_only(config: &mut NodeConfig) {
 /// `peer`: gossip never saw those posts, so only sync can carry them.
 async fn written_apart_then_dialling(
     peer: &TestNode,
-    network: staffroom_protocol::NetworkId,
+    network_net: &TestNetwork,
     count: u64,
     adjust: impl FnOnce(&mut NodeConfig),
 ) -> TestNode {
     let node = TestNode::start_with(&[], adjust).await;
-    node.api().join_network(Some(network), "").await.unwrap();
-    node.post_many(&key(60), network, count).await;
-    assert_eq!(peer.entry_count().await, 0, "nothing reached the peer yet");
+    node.adopt(network_net).await;
+    node.post_many(&key(60), network_net.id, count).await;
+    assert_eq!(peer.entry_count().await, M, "nothing reached the peer yet");
     node.api().dial(&peer.addr().to_string()).await.unwrap();
     node
 }
@@ -51,13 +54,13 @@ async fn offline_node_catches_up_exactly_without_new_gossip() {
     // While C is away, A and B exchange 500 posts.
     let mut ids = a.post_many(&key(51), network, 250).await;
     ids.extend(b.post_many(&key(52), network, 250).await);
-    a.wait_for_count(500).await;
-    b.wait_for_count(500).await;
+    a.wait_for_count(M + 500).await;
+    b.wait_for_count(M + 500).await;
     // Gossip keeps messages for five heartbeats; after that only sync can deliver them.
     tokio::time::sleep(Duration::from_secs(6)).await;
 
     let c = TestNode::restart(c_dir, &[a.addr(), b.addr()]).await;
-    c.wait_for_count(500).await;
+    c.wait_for_count(M + 500).await;
     for id in [ids[0], ids[249], ids[250], ids[499]] {
         c.api().get(&id).await.expect("caught up");
     }
@@ -78,7 +81,7 @@ async fn offline_node_catches_up_exactly_without_new_gossip() {
             "{report:?}"
         );
     }
-    assert_eq!(c.entry_count().await, 500);
+    assert_eq!(c.entry_count().await, M + 500);
     for node in nodes.into_iter().chain([c]) {
         node.stop().await;
     }
@@ -90,9 +93,10 @@ async fn anti_entropy_syncs_periodically_without_any_trigger() {
     // No sync on connect: only the periodic round can move what B wrote before meeting A.
     let periodic = triggered_only_by(1, 30);
     let a = TestNode::start_with(&[], periodic).await;
-    let network = a.api().join_network(None, "Periodic").await.unwrap().id;
-    let b = written_apart_then_dialling(&a, network, 25, periodic).await;
-    a.wait_for_count(25).await;
+    let network_net = TestNetwork::open("Periodic");
+    a.adopt(&network_net).await;
+    let b = written_apart_then_dialling(&a, &network_net, 25, periodic).await;
+    a.wait_for_count(M + 25).await;
     b.stop().await;
     a.stop().await;
 }
@@ -101,8 +105,12 @@ async fn anti_entropy_syncs_periodically_without_any_trigger() {
 async fn joining_node_receives_the_full_history_and_nothing_else() {
     init_tracing();
     let a = TestNode::start(&[]).await;
-    let network = a.api().join_network(None, "History").await.unwrap().id;
-    let private = a.api().join_network(None, "Private").await.unwrap().id;
+    let network_net = TestNetwork::open("History");
+    a.adopt(&network_net).await;
+    let network = network_net.id;
+    let private_net = TestNetwork::open("Private");
+    a.adopt(&private_net).await;
+    let private = private_net.id;
     a.post_many(&key(53), network, 300).await;
     let secret = a.post_many(&key(53), private, 5).await;
 
@@ -111,11 +119,8 @@ async fn joining_node_receives_the_full_history_and_nothing_else() {
         !d.api().peers().await.unwrap().is_empty()
     })
     .await;
-    d.api()
-        .join_network(Some(network), "History")
-        .await
-        .unwrap();
-    d.wait_for_count(300).await;
+    d.adopt(&network_net).await;
+    d.wait_for_count(M + 300).await;
     assert_eq!(
         d.api().get(&secret[0]).await.unwrap_err().code(),
         Some("not_found"),
@@ -129,7 +134,9 @@ async fn joining_node_receives_the_full_history_and_nothing_else() {
 async fn interrupted_sync_resumes_without_loss_or_duplication() {
     init_tracing();
     let a = TestNode::start_with(&[], on_demand_only).await;
-    let network = a.api().join_network(None, "Resume").await.unwrap().id;
+    let network_net = TestNetwork::open("Resume");
+    a.adopt(&network_net).await;
+    let network = network_net.id;
     let teacher = key(54);
     let entries: Vec<_> = (0..400)
         .map(|n| {
@@ -148,7 +155,7 @@ async fn interrupted_sync_resumes_without_loss_or_duplication() {
     // C holds what an interrupted session had already stored: every other entry, and one
     // entry of its own that A lacks (written while not connected, so gossip cannot carry it).
     let c = TestNode::start_with(&[], on_demand_only).await;
-    c.api().join_network(Some(network), "Resume").await.unwrap();
+    c.adopt(&network_net).await;
     for e in entries.iter().step_by(2) {
         c.api().submit(e.encode()).await.unwrap();
     }
@@ -173,8 +180,8 @@ async fn interrupted_sync_resumes_without_loss_or_duplication() {
     );
     assert_eq!(report.entries_sent, 1, "and what A lacked is pushed");
     assert_eq!(report.entries_undelivered, 0);
-    assert_eq!(c.entry_count().await, 401);
-    assert_eq!(a.entry_count().await, 401);
+    assert_eq!(c.entry_count().await, M + 401);
+    assert_eq!(a.entry_count().await, M + 401);
     // Reconciliation bytes stay small beside the entries moved (~200 ids of 32 bytes differ).
     let reconcile = report.reconcile_bytes_sent + report.reconcile_bytes_received;
     assert!(reconcile < 200 * 32 * 4, "{reconcile} reconciliation bytes");
@@ -186,10 +193,12 @@ async fn interrupted_sync_resumes_without_loss_or_duplication() {
 async fn a_peer_claiming_ids_it_cannot_produce_does_not_stall_sync() {
     init_tracing();
     let a = TestNode::start_with(&[], on_demand_only).await;
-    let network = a.api().join_network(None, "Liars").await.unwrap().id;
+    let network_net = TestNetwork::open("Liars");
+    a.adopt(&network_net).await;
+    let network = network_net.id;
     a.post_many(&key(56), network, 40).await;
     let b = TestNode::start_with(&[a.addr()], on_demand_only).await;
-    b.api().join_network(Some(network), "Liars").await.unwrap();
+    b.adopt(&network_net).await;
     let claims: Vec<[u8; 32]> = (0u8..20).map(|i| [i; 32]).collect();
     let mut liar = Hostile::connect_lying(a.addr(), network, SyncLie::Claims(claims)).await;
     liar.wait_for("A's subscription", |s| matches!(s, Seen::Subscribed(_)))
@@ -214,7 +223,11 @@ async fn a_peer_claiming_ids_it_cannot_produce_does_not_stall_sync() {
         .expect("synced with B");
     assert_eq!(honest.error, None);
     assert_eq!(honest.entries_sent, 40, "the honest peer still catches up");
-    assert_eq!(a.entry_count().await, 40, "nothing claimed was invented");
+    assert_eq!(
+        a.entry_count().await,
+        M + 40,
+        "nothing claimed was invented"
+    );
     liar.stop().await;
     b.stop().await;
     a.stop().await;
@@ -224,7 +237,9 @@ async fn a_peer_claiming_ids_it_cannot_produce_does_not_stall_sync() {
 async fn a_peer_serving_forged_entries_is_cut_off_and_nothing_is_stored() {
     init_tracing();
     let a = TestNode::start_with(&[], on_demand_only).await;
-    let network = a.api().join_network(None, "Forgers").await.unwrap().id;
+    let network_net = TestNetwork::open("Forgers");
+    a.adopt(&network_net).await;
+    let network = network_net.id;
     a.post_many(&key(57), network, 30).await;
     let forged: Vec<Vec<u8>> = (0..5)
         .map(|n| {
@@ -256,7 +271,7 @@ async fn a_peer_serving_forged_entries_is_cut_off_and_nothing_is_stored() {
     forger
         .wait_for("A cutting it off", |s| matches!(s, Seen::Disconnected(_)))
         .await;
-    assert_eq!(a.entry_count().await, 30, "no forged entry stored");
+    assert_eq!(a.entry_count().await, M + 30, "no forged entry stored");
     // The forger may see the close before A's event loop has processed its own side of it.
     eventually("A dropping the forger", || async {
         a.api().peers().await.unwrap().is_empty()
@@ -271,8 +286,10 @@ async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
     init_tracing();
     let impatient = triggered_only_by(0, 1);
     let a = TestNode::start_with(&[], impatient).await;
-    let network = a.api().join_network(None, "Stalls").await.unwrap().id;
-    let b = written_apart_then_dialling(&a, network, 10, on_demand_only).await;
+    let network_net = TestNetwork::open("Stalls");
+    a.adopt(&network_net).await;
+    let network = network_net.id;
+    let b = written_apart_then_dialling(&a, &network_net, 10, on_demand_only).await;
     let mut silent = Hostile::connect_lying(a.addr(), network, SyncLie::Silent).await;
     silent
         .wait_for("A's subscription", |s| matches!(s, Seen::Subscribed(_)))
@@ -303,7 +320,7 @@ async fn a_peer_that_stalls_times_out_and_the_others_still_sync() {
         (honest.error.as_deref(), honest.entries_received),
         (None, 10)
     );
-    assert_eq!(a.entry_count().await, 10);
+    assert_eq!(a.entry_count().await, M + 10);
     silent.stop().await;
     b.stop().await;
     a.stop().await;

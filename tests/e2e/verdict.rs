@@ -11,6 +11,9 @@ use staffroom_protocol::{EntryId, NetworkId};
 use staffroom_tests::hostile::{Hostile, Seen};
 use staffroom_tests::*;
 
+/// Membership entries every node of a [`TestNetwork`] holds.
+const M: u64 = TEST_NETWORK_ENTRIES;
+
 /// Nobody connected to `node` is blocked or has been counted against.
 async fn nobody_blamed(node: &TestNode, what: &str) {
     let peers = node.api().peers().await.unwrap();
@@ -25,8 +28,10 @@ async fn two_nodes(offset_a_ms: i64, offset_b_ms: i64) -> (TestNode, TestNode, N
     init_tracing();
     let a = TestNode::start_with(&[], |c| c.clock = Clock::offset_by(offset_a_ms)).await;
     let b = TestNode::start_with(&[a.addr()], |c| c.clock = Clock::offset_by(offset_b_ms)).await;
-    let network = a.api().join_network(None, "Skew").await.unwrap().id;
-    b.api().join_network(Some(network), "Skew").await.unwrap();
+    let network_net = TestNetwork::open("Skew");
+    a.adopt(&network_net).await;
+    let network = network_net.id;
+    b.adopt(&network_net).await;
     a.wait_for_network_peers(network, 1).await;
     b.wait_for_network_peers(network, 1).await;
     // Each announces, through identify, the sync protocol version it speaks.
@@ -123,15 +128,15 @@ async fn a_future_kind_travels_by_gossip_and_sync_without_blame() {
         }
         let listed = node.api().list(&Default::default()).await.unwrap();
         assert!(listed.is_empty(), "never listed");
-        assert_eq!(node.entry_count().await, 2);
+        assert_eq!(node.entry_count().await, M + 2);
     }
     nobody_blamed(&a, "A").await;
     nobody_blamed(&b, "B").await;
 
     // C joins later: only sync can bring it the entry.
     let c = TestNode::start(&[b.addr()]).await;
-    c.api().join_network(Some(network), "Skew").await.unwrap();
-    c.wait_for_count(2).await;
+    c.adopt(&TestNetwork::open("Skew")).await;
+    c.wait_for_count(M + 2).await;
     for id in &ids {
         let err = c.api().get(id).await.expect_err("kept, but not shown");
         assert_eq!(err.code(), Some("not_understood"));

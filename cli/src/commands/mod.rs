@@ -8,13 +8,16 @@ mod write;
 
 use std::io::Write;
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use serde::Serialize;
 use staffroom_node::api::ApiClient;
 use staffroom_node::config::{default_data_dir, DataDir};
 use staffroom_protocol::NetworkId;
 
-use crate::args::{Cli, Command, EnquiryCommand, NetworkCommand, NodeCommand, ResourceCommand};
+use crate::args::{
+    Cli, Command, EnquiryCommand, NetworkCommand, NodeCommand, ProfileCommand, ResourceCommand,
+};
+use staffroom_protocol::membership::Profile;
 
 /// What every command needs: where the data lives and how to print.
 pub struct Ctx {
@@ -62,14 +65,15 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => node::init(&ctx),
         Command::Node(NodeCommand::Run(args)) => node::run(&ctx, args).await,
-        Command::Network(NetworkCommand::Create { name }) => network::join(&ctx, None, &name).await,
-        Command::Network(NetworkCommand::Join { id, name }) => {
-            let id = id
-                .parse()
-                .context("network join takes the id that `network create` printed")?;
-            network::join(&ctx, Some(id), &name).await
+        Command::Network(command) => network_command(&ctx, command).await,
+        Command::Profile(ProfileCommand::Set { name, school, role }) => {
+            let profile = Profile {
+                display_name: name,
+                school,
+                role,
+            };
+            network::set_profile(&ctx, profile).await
         }
-        Command::Network(NetworkCommand::List) => network::list(&ctx).await,
         Command::Post(args) => write::blog_post(&ctx, args).await,
         Command::Resource(ResourceCommand::Add(args)) => write::resource(&ctx, args).await,
         Command::Enquiry(EnquiryCommand::Start(args)) => write::enquiry(&ctx, args).await,
@@ -81,6 +85,30 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dial { addr } => read::dial(&ctx, &addr).await,
         Command::Sync { network } => read::sync(&ctx, network.as_deref()).await,
         Command::Status => read::status(&ctx).await,
+    }
+}
+
+async fn network_command(ctx: &Ctx, command: NetworkCommand) -> anyhow::Result<()> {
+    match command {
+        NetworkCommand::Create {
+            name,
+            invite_only,
+            description,
+        } => network::create(ctx, &name, invite_only, &description).await,
+        NetworkCommand::Invite {
+            network,
+            uses,
+            expires,
+        } => network::invite(ctx, network.as_deref(), uses, &expires).await,
+        NetworkCommand::Join { token } => network::join(ctx, &token).await,
+        NetworkCommand::Members { network } => network::members(ctx, network.as_deref()).await,
+        NetworkCommand::Remove { network, member } => network::remove(ctx, &network, &member).await,
+        NetworkCommand::Promote { network, member } => {
+            network::promote(ctx, &network, &member).await
+        }
+        NetworkCommand::Demote { network, member } => network::demote(ctx, &network, &member).await,
+        NetworkCommand::Leave { network } => network::leave(ctx, &network).await,
+        NetworkCommand::List => network::list(ctx).await,
     }
 }
 

@@ -14,6 +14,8 @@ use crate::store::{ListFilter, NetworkRecord, StoredEntry};
 
 /// One API call takes at most this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// A join dials the inviter and catches up with it: as long as a sync may take.
+const JOIN_TIMEOUT: Duration = Duration::from_secs(330);
 /// Responses larger than this are refused (a full listing is well under it).
 const RESPONSE_BYTES_MAX: usize = 128 * 1024 * 1024;
 
@@ -173,18 +175,43 @@ impl ApiClient {
         self.send(self.http.get(self.url("/v1/networks"))).await
     }
 
-    /// Joins the network `id`, or creates a new one when `id` is `None`.
-    pub async fn join_network(
-        &self,
-        id: Option<NetworkId>,
-        name: &str,
-    ) -> Result<NetworkRecord, ClientError> {
-        let body = JoinNetworkRequest {
-            id,
-            name: name.to_owned(),
+    /// Follows the network that `entries[0]` founds, storing the membership entries after it.
+    pub async fn adopt_network(&self, entries: &[Vec<u8>]) -> Result<NetworkRecord, ClientError> {
+        let body = AdoptNetworkRequest {
+            entries: entries.iter().map(hex::encode).collect(),
         };
         self.send(self.http.post(self.url("/v1/networks")).json(&body))
             .await
+    }
+
+    /// Joins a network with an invite token, handing in the teacher's signed `entries` (the
+    /// join, then the node binding). Waits while the node dials the inviter and catches up.
+    pub async fn join_with_token(
+        &self,
+        token: &str,
+        entries: &[Vec<u8>],
+    ) -> Result<NetworkRecord, ClientError> {
+        let body = JoinRequest {
+            token: token.to_owned(),
+            entries: entries.iter().map(hex::encode).collect(),
+        };
+        let request = self.http.post(self.url("/v1/networks/join")).json(&body);
+        self.send(request.timeout(JOIN_TIMEOUT)).await
+    }
+
+    /// Stops this node following a network.
+    pub async fn leave_network(&self, id: &NetworkId) -> Result<(), ClientError> {
+        let request = self.http.delete(self.url(&format!("/v1/networks/{id}")));
+        self.send(request).await
+    }
+
+    /// A network's members, as this node has resolved them.
+    pub async fn members(&self, id: &NetworkId) -> Result<MembersView, ClientError> {
+        self.send(
+            self.http
+                .get(self.url(&format!("/v1/networks/{id}/members"))),
+        )
+        .await
     }
 
     /// Submits an entry's canonical bytes.

@@ -5,6 +5,8 @@
 //! teacher on the client side; the node verifies them exactly as it verifies gossip.
 
 mod client;
+mod join;
+mod networks;
 mod server;
 pub mod types;
 

@@ -11,14 +11,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use staffroom_protocol::limits::ENTRY_BYTES_MAX;
-use staffroom_protocol::{EntryId, NetworkId};
+use staffroom_protocol::EntryId;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use super::types::*;
+use super::{join, networks};
 use crate::ingest::{Ingest, IngestError, Ingested};
 use crate::net::NetClient;
-use crate::store::{InsertOutcome, ListFilter, Lookup, NetworkRecord, StoreError};
+use crate::store::{InsertOutcome, ListFilter, Lookup, StoreError};
 use crate::sync::SyncHandle;
 
 /// Requests handled at once; more get 503 rather than queueing without bound.
@@ -56,7 +57,10 @@ pub async fn serve(
     let routes = Router::new()
         .route("/v1/status", get(status))
         .route("/v1/peers", get(peers).post(dial))
-        .route("/v1/networks", get(networks).post(join_network))
+        .route("/v1/networks", get(networks::list).post(networks::adopt))
+        .route("/v1/networks/join", axum::routing::post(join::join))
+        .route("/v1/networks/{id}", axum::routing::delete(networks::leave))
+        .route("/v1/networks/{id}/members", get(networks::members))
         .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry))
         .route("/v1/sync", axum::routing::post(sync_now))
@@ -71,7 +75,7 @@ pub async fn serve(
 }
 
 /// An API error: an HTTP status, a stable code and a one-line message.
-pub struct ApiError(StatusCode, &'static str, String);
+pub struct ApiError(pub StatusCode, pub &'static str, pub String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -97,14 +101,19 @@ impl From<IngestError> for ApiError {
         let status = match &e {
             IngestError::Invalid(_) | IngestError::WrongNetwork { .. } => StatusCode::BAD_REQUEST,
             IngestError::TooEarly { .. } => StatusCode::UNPROCESSABLE_ENTITY,
-            IngestError::NotMember(_) => StatusCode::CONFLICT,
+            IngestError::NotMember(_) | IngestError::AwaitingMembership { .. } => {
+                StatusCode::CONFLICT
+            }
+            IngestError::AuthorNotMember { .. } | IngestError::FormerMember { .. } => {
+                StatusCode::FORBIDDEN
+            }
             IngestError::Store(_) | IngestError::Worker(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.code(), e.to_string())
     }
 }
 
-fn bad_request(message: impl ToString) -> ApiError {
+pub(super) fn bad_request(message: impl ToString) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "bad_request", message.to_string())
 }
 
@@ -143,6 +152,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
     let store = s.ingest.store();
     Ok(Json(StatusResponse {
         version: env!("CARGO_PKG_VERSION").into(),
+        node_key: crate::roster::node_key(&net.peer_id),
         peer_id: net.peer_id,
         listen_addrs: net.listen_addrs,
         connected_peers: net.connected_peers,
@@ -154,7 +164,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
     }))
 }
 
-fn unavailable(e: crate::net::NetError) -> ApiError {
+pub(super) fn unavailable(e: crate::net::NetError) -> ApiError {
     ApiError(
         StatusCode::SERVICE_UNAVAILABLE,
         "network_stopped",
@@ -180,55 +190,6 @@ async fn dial(
         .await
         .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "dial_failed", e.to_string()))?;
     Ok(StatusCode::ACCEPTED)
-}
-
-async fn networks(State(s): State<ApiState>) -> Result<Json<Vec<NetworkRecord>>, ApiError> {
-    Ok(Json(s.ingest.store().networks()?))
-}
-
-async fn join_network(
-    State(s): State<ApiState>,
-    body: Result<Json<JoinNetworkRequest>, JsonRejection>,
-) -> Result<(StatusCode, Json<NetworkRecord>), ApiError> {
-    let Json(req) = body.map_err(|e| bad_request(e.body_text()))?;
-    let store = s.ingest.store();
-    let known = req
-        .id
-        .is_some_and(|id| store.network(&id).ok().flatten().is_some());
-    if !known && store.networks()?.len() >= NETWORKS_MAX {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            "too_many_networks",
-            format!("this node has joined {NETWORKS_MAX} networks, the most it keeps"),
-        ));
-    }
-    let name = req.name.trim().to_owned();
-    if name.len() > NETWORK_NAME_BYTES_MAX || name.chars().any(char::is_control) {
-        return Err(bad_request(format!(
-            "network name must be one line of at most {NETWORK_NAME_BYTES_MAX} bytes"
-        )));
-    }
-    let id =
-        match req.id {
-            Some(id) => id,
-            None => NetworkId(crate::secret_file::random_32().map_err(|e| {
-                ApiError(StatusCode::INTERNAL_SERVER_ERROR, "random", e.to_string())
-            })?),
-        };
-    let record = NetworkRecord {
-        id,
-        name,
-        joined_at_ms: s.ingest.clock().now_ms(),
-    };
-    let created = store.join_network(record).await?;
-    s.net.subscribe(id).await.map_err(unavailable)?;
-    let stored = store.network(&id)?.ok_or(StoreError::Closed)?;
-    let status = if created {
-        StatusCode::CREATED
-    } else {
-        StatusCode::OK
-    };
-    Ok((status, Json(stored)))
 }
 
 async fn submit_entry(

@@ -2,7 +2,10 @@
 
 use libp2p::{Multiaddr, PeerId};
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::{EntryId, NetworkId};
+use std::collections::BTreeMap;
+
+use staffroom_protocol::membership::{InviteBy, Policy, Profile};
+use staffroom_protocol::{AuthorId, EntryId, NetworkId, NodeKey};
 
 use crate::net::{ExplicitPeerInfo, PublishReport};
 use crate::store::{InsertOutcome, StoredEntry};
@@ -30,11 +33,66 @@ pub struct SubmitResponse {
     pub gossip: PublishReport,
 }
 
+/// `POST /v1/networks`: follow the network the first entry founds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct JoinNetworkRequest {
-    /// Omit to create a new network with a fresh random id.
-    pub id: Option<NetworkId>,
+pub struct AdoptNetworkRequest {
+    /// Hex encodings: the network's founding entry, then any of its membership entries.
+    pub entries: Vec<String>,
+}
+
+/// `POST /v1/networks/join`: join with an invite token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JoinRequest {
+    pub token: String,
+    /// Hex encodings of the teacher's signed join, then their node binding (and profile).
+    pub entries: Vec<String>,
+}
+
+/// `GET /v1/networks/{id}/members`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MembersView {
+    pub network: NetworkId,
     pub name: String,
+    pub founder: Option<AuthorId>,
+    pub policy: Option<Policy>,
+    pub invite_by: Option<InviteBy>,
+    pub members: Vec<MemberView>,
+    /// Former members, with the time (their remover's clock) their membership ended.
+    pub former: BTreeMap<AuthorId, u64>,
+    pub invites: Vec<InviteView>,
+    /// What a new membership operation should follow (its `after` references).
+    pub heads: Vec<EntryId>,
+    pub operations: OperationCounts,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberView {
+    pub author: AuthorId,
+    pub facilitator: bool,
+    /// A facilitator's seniority: 0 for the founder, larger for less senior.
+    pub rank: Option<u32>,
+    pub profile: Option<Profile>,
+    /// School nodes this member has bound to their membership.
+    pub nodes: Vec<NodeKey>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InviteView {
+    pub id: EntryId,
+    pub author: AuthorId,
+    pub expires_at_ms: u64,
+    pub uses_max: u16,
+    /// Joins that count with it.
+    pub uses: usize,
+    pub revoked: bool,
+}
+
+/// Membership operations that count, that do not, and that wait for what they follow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OperationCounts {
+    pub valid: usize,
+    pub void: usize,
+    pub waiting: usize,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,6 +104,8 @@ pub struct DialRequest {
 pub struct StatusResponse {
     pub version: String,
     pub peer_id: PeerId,
+    /// The node's ed25519 key: what a teacher binds to their membership of a network.
+    pub node_key: Option<NodeKey>,
     pub listen_addrs: Vec<Multiaddr>,
     pub connected_peers: usize,
     /// Peers this node keeps dialling, and how that goes.

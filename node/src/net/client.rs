@@ -75,6 +75,10 @@ pub(super) enum Command {
         network: NetworkId,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
+    Unsubscribe {
+        network: NetworkId,
+        reply: oneshot::Sender<()>,
+    },
     Dial {
         addr: Multiaddr,
         reply: oneshot::Sender<Result<(), NetError>>,
@@ -136,6 +140,12 @@ impl NetClient {
     pub async fn subscribe(&self, network: NetworkId) -> Result<(), NetError> {
         self.call(|reply| Command::Subscribe { network, reply })
             .await?
+    }
+
+    /// Stops following a network's gossip.
+    pub async fn unsubscribe(&self, network: NetworkId) -> Result<(), NetError> {
+        self.call(|reply| Command::Unsubscribe { network, reply })
+            .await
     }
 
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {

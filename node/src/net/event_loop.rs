@@ -75,6 +75,7 @@ pub async fn spawn(
         sync: SyncRoutes::default(),
         sync_triggers: config.sync_triggers,
         peers: PeerBook::new(config.peers, PEERS_COUNT_MAX),
+        topics: gossip::Topics::default(),
     };
     for network in config.networks {
         event_loop.subscribe(network)?;
@@ -97,6 +98,8 @@ struct EventLoop {
     sync: SyncRoutes,
     sync_triggers: mpsc::Sender<SyncTrigger>,
     peers: PeerBook,
+    /// Topics of the networks this node follows.
+    topics: gossip::Topics,
 }
 
 impl EventLoop {
@@ -124,7 +127,7 @@ impl EventLoop {
     }
 
     fn subscribe(&mut self, network: NetworkId) -> Result<(), NetError> {
-        let topic = gossip::topic(&network);
+        let topic = self.topics.insert(network);
         let gossipsub = &mut self.swarm.behaviour_mut().gossipsub;
         let subscribe_error = |reason: String| NetError::Subscribe { network, reason };
         gossipsub
@@ -145,9 +148,16 @@ impl EventLoop {
             .map(|(peer, _)| *peer)
             .collect();
         for peer in sharing {
+            self.peers.subscribed(&peer, network);
             self.trigger_sync(peer, network);
         }
         Ok(())
+    }
+
+    fn unsubscribe(&mut self, network: NetworkId) {
+        let topic = self.topics.remove(&network);
+        self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+        tracing::info!(network = %network.short(), "unsubscribed from network");
     }
 
     fn trigger_sync(&self, peer: PeerId, network: NetworkId) {
@@ -188,6 +198,10 @@ impl EventLoop {
             }
             Command::Subscribe { network, reply } => {
                 let _ = reply.send(self.subscribe(network));
+            }
+            Command::Unsubscribe { network, reply } => {
+                self.unsubscribe(network);
+                let _ = reply.send(());
             }
             Command::Dial { addr, reply } => {
                 // Dialled peers are kept and redialled, like configured ones, up to a limit.
@@ -319,7 +333,7 @@ impl EventLoop {
                 message_id,
                 message,
             } => {
-                let Some(network) = gossip::network_of(&message.topic) else {
+                let Some(network) = self.topics.network_of(&message.topic) else {
                     self.validate_now(&message_id, &propagation_source, MessageAcceptance::Ignore);
                     return;
                 };
@@ -336,7 +350,7 @@ impl EventLoop {
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
-                let Some(network) = gossip::network_of(&topic) else {
+                let Some(network) = self.topics.network_of(&topic) else {
                     return;
                 };
                 self.peers.subscribed(&peer_id, network);
@@ -351,7 +365,7 @@ impl EventLoop {
                 }
             }
             gossipsub::Event::Unsubscribed { peer_id, topic } => {
-                if let Some(network) = gossip::network_of(&topic) {
+                if let Some(network) = self.topics.network_of(&topic) {
                     self.peers.unsubscribed(&peer_id, &network);
                 }
             }

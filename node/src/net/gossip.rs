@@ -4,6 +4,7 @@
 //! Everything here must agree across nodes (transmit size, message ids, topic names), so it
 //! lives in one place that tests and benchmarks reuse.
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use libp2p::gossipsub::{
@@ -14,8 +15,11 @@ use staffroom_protocol::limits::ENTRY_BYTES_MAX;
 use staffroom_protocol::NetworkId;
 
 /// Topic names carry the gossip format's version: a message is one entry's encoding (of any
-/// entry format version). A change to that would be `/staffroom/2/…`.
-const TOPIC_PREFIX: &str = "/staffroom/1/network/";
+/// entry format version). Version 2 names topics by a hash of the network id, so a
+/// subscription does not show network ids to every connected peer.
+const TOPIC_PREFIX: &str = "/staffroom/2/";
+/// Hashed with a network id to name its topic.
+const TOPIC_CONTEXT: &[u8] = b"staffroom/topic/v1\n";
 /// Networks one peer may be known to be subscribed to; a peer claiming more is ignored.
 pub const PEER_TOPICS_MAX: usize = 256;
 /// Subscriptions one message from a peer may carry.
@@ -25,14 +29,46 @@ pub const TRANSMIT_BYTES_MAX: usize = ENTRY_BYTES_MAX + 16 * 1024;
 /// Invalid entries from one peer before this node blocks it outright.
 pub const INVALID_MESSAGES_MAX: u32 = 3;
 
-/// The gossip topic of a network.
+/// The gossip topic of a network: named by a hash of its id, so that a peer learns which
+/// networks this node is in only if it already knows their ids.
 pub fn topic(network: &NetworkId) -> IdentTopic {
-    IdentTopic::new(format!("{TOPIC_PREFIX}{network}"))
+    let mut hasher = blake3::Hasher::new();
+    hasher.update(TOPIC_CONTEXT);
+    hasher.update(network.as_bytes());
+    IdentTopic::new(format!("{TOPIC_PREFIX}{}", hasher.finalize().to_hex()))
 }
 
-/// The network a topic belongs to, if it is one of ours.
-pub fn network_of(topic: &TopicHash) -> Option<NetworkId> {
-    topic.as_str().strip_prefix(TOPIC_PREFIX)?.parse().ok()
+/// Whether a topic has the shape of a Staffroom network topic (whichever network it is).
+fn is_network_topic(topic: &TopicHash) -> bool {
+    topic
+        .as_str()
+        .strip_prefix(TOPIC_PREFIX)
+        .is_some_and(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
+}
+
+/// The topics of the networks this node follows, to tell which network a message is in.
+#[derive(Debug, Default)]
+pub struct Topics {
+    by_hash: HashMap<TopicHash, NetworkId>,
+}
+
+impl Topics {
+    pub fn insert(&mut self, network: NetworkId) -> IdentTopic {
+        let topic = topic(&network);
+        self.by_hash.insert(topic.hash(), network);
+        topic
+    }
+
+    pub fn remove(&mut self, network: &NetworkId) -> IdentTopic {
+        let topic = topic(network);
+        self.by_hash.remove(&topic.hash());
+        topic
+    }
+
+    /// The network a topic belongs to, if this node follows it.
+    pub fn network_of(&self, topic: &TopicHash) -> Option<NetworkId> {
+        self.by_hash.get(topic).copied()
+    }
 }
 
 /// The gossipsub configuration every Staffroom node uses.
@@ -58,7 +94,7 @@ pub fn config() -> gossipsub::Config {
         .expect("the gossipsub configuration is valid")
 }
 
-/// Accepts subscriptions to Staffroom network topics only. (Not only joined networks:
+/// Accepts subscriptions to Staffroom network topics only. (Not only followed networks:
 /// gossipsub learns a peer's subscriptions once, when it connects, so a node that filtered by
 /// its joined networks would never learn who is in a network it joins later.)
 #[derive(Debug, Clone, Default)]
@@ -66,7 +102,7 @@ pub struct NetworkTopics;
 
 impl TopicSubscriptionFilter for NetworkTopics {
     fn can_subscribe(&mut self, topic: &TopicHash) -> bool {
-        network_of(topic).is_some()
+        is_network_topic(topic)
     }
 }
 
@@ -122,11 +158,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn topics_name_their_network() {
+    fn topics_hide_their_network_id() {
         let net = NetworkId([7; 32]);
         let hash = topic(&net).hash();
-        assert_eq!(network_of(&hash), Some(net));
-        assert_eq!(network_of(&IdentTopic::new("other").hash()), None);
+        assert!(!hash.as_str().contains(&net.to_hex()), "{hash}");
+        let mut topics = Topics::default();
+        assert_eq!(topics.network_of(&hash), None, "not followed");
+        topics.insert(net);
+        assert_eq!(topics.network_of(&hash), Some(net));
+        assert_eq!(topics.network_of(&IdentTopic::new("other").hash()), None);
+        topics.remove(&net);
+        assert_eq!(topics.network_of(&hash), None);
     }
 
     #[test]
@@ -134,7 +176,9 @@ mod tests {
         let mut filter = topic_filter();
         assert!(filter.can_subscribe(&topic(&NetworkId([1; 32])).hash()));
         assert!(!filter.can_subscribe(&IdentTopic::new("/other/topic").hash()));
-        assert!(!filter.can_subscribe(&IdentTopic::new("/staffroom/1/network/zz").hash()));
+        assert!(!filter.can_subscribe(&IdentTopic::new("/staffroom/2/zz").hash()));
+        let old = format!("/staffroom/1/network/{}", NetworkId([1; 32]));
+        assert!(!filter.can_subscribe(&IdentTopic::new(old).hash()));
     }
 
     #[test]

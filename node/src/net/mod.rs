@@ -22,3 +22,8 @@ pub use event_loop::{spawn, NetConfig, NetHandle};
 
 /// The libp2p protocol version that `identify` announces.
 pub const PROTOCOL_VERSION: &str = "/staffroom/1.0.0";
+
+/// The multiaddr component naming a peer (`/p2p/<id>`), for addresses handed to others.
+pub fn p2p(peer: libp2p::PeerId) -> libp2p::multiaddr::Protocol<'static> {
+    libp2p::multiaddr::Protocol::P2p(peer)
+}

@@ -31,6 +31,8 @@ const WRITE_QUEUE_MAX: usize = 1024;
 pub const LIST_LIMIT_MAX: usize = 1000;
 /// Index keys looked at per version when listing what is about an entry.
 const ABOUT_SCAN_MAX: usize = 10_000;
+/// Membership entries loaded for one network at most.
+pub const MEMBERSHIP_ENTRIES_MAX: usize = 2 * staffroom_protocol::membership::OPS_MAX;
 /// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
@@ -84,8 +86,13 @@ impl ListFilter {
 
     /// Every narrowing but the enquiry or entry the listing is about.
     fn matches_besides_target(&self, e: &Entry) -> bool {
-        self.network.is_none_or(|n| n == e.network)
-            && self.kind.is_none_or(|k| k == e.kind())
+        // Membership entries are listed only when asked for by kind: they are not content.
+        let shown_kind = match self.kind {
+            Some(k) => k == e.kind(),
+            None => !e.kind().is_membership(),
+        };
+        shown_kind
+            && self.network.is_none_or(|n| n == e.network)
             && self.author.is_none_or(|a| a == e.author)
     }
 
@@ -201,6 +208,35 @@ impl Store {
     /// Records a network as joined, durably.
     pub async fn join_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
         self.writer.join_network(record).await
+    }
+
+    /// Replaces a network's record (its local name), durably.
+    pub async fn rename_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
+        self.writer.rename_network(record).await
+    }
+
+    /// Stops following a network, durably. Its stored entries stay (erasure is separate).
+    pub async fn leave_network(&self, id: NetworkId) -> Result<bool, StoreError> {
+        self.writer.leave_network(id).await
+    }
+
+    /// A network's founding entry and membership operations, oldest first: at most
+    /// [`MEMBERSHIP_ENTRIES_MAX`] (past which the resolver would not evaluate them anyway).
+    pub fn membership_entries(&self, network: &NetworkId) -> Result<Vec<StoredEntry>, StoreError> {
+        let mut out = Vec::new();
+        for kind in [EntryKind::Network, EntryKind::Membership] {
+            let prefix = keys::kind_prefix(network, kind);
+            for item in self.trees.by_kind.scan_prefix(prefix) {
+                if out.len() >= MEMBERSHIP_ENTRIES_MAX {
+                    return Ok(out);
+                }
+                let (key, _) = item?;
+                if let Some(stored) = self.get(&keys::id_suffix(&key))? {
+                    out.push(stored);
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Flushes everything and waits for it: used at shutdown.

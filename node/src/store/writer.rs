@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::{Entry, EntryId, VerifiedEntry};
+use staffroom_protocol::{Entry, EntryId, NetworkId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{keys, NetworkRecord, StoreError, Trees};
@@ -36,6 +36,12 @@ enum Command {
     },
     JoinNetwork {
         record: NetworkRecord,
+        /// Replace the record if there is one (a rename), rather than keep it.
+        replace: bool,
+        reply: Reply<bool>,
+    },
+    LeaveNetwork {
+        id: NetworkId,
         reply: Reply<bool>,
     },
     Flush {
@@ -100,8 +106,25 @@ impl WriterHandle {
     }
 
     pub async fn join_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
-        self.call(|reply| Command::JoinNetwork { record, reply })
-            .await
+        self.call(|reply| Command::JoinNetwork {
+            record,
+            replace: false,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn rename_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
+        self.call(|reply| Command::JoinNetwork {
+            record,
+            replace: true,
+            reply,
+        })
+        .await
+    }
+
+    pub async fn leave_network(&self, id: NetworkId) -> Result<bool, StoreError> {
+        self.call(|reply| Command::LeaveNetwork { id, reply }).await
     }
 
     pub async fn flush(&self) -> Result<(), StoreError> {
@@ -167,8 +190,20 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
             let result = entries.iter().map(|e| insert_one(trees, e)).collect();
             Pending::Insert(reply, result)
         }
-        Command::JoinNetwork { record, reply } => {
-            let result = join(trees, &record);
+        Command::JoinNetwork {
+            record,
+            replace,
+            reply,
+        } => {
+            let result = join(trees, &record, replace);
+            Pending::Join(reply, result)
+        }
+        Command::LeaveNetwork { id, reply } => {
+            let result = trees
+                .networks
+                .remove(id.as_bytes())
+                .map(|old| old.is_some())
+                .map_err(StoreError::from);
             Pending::Join(reply, result)
         }
         Command::Flush { reply } => Pending::Flush(reply),
@@ -212,11 +247,12 @@ pub(super) fn index_for_listing(
     Ok(())
 }
 
-fn join(trees: &Trees, record: &NetworkRecord) -> Result<bool, StoreError> {
-    if trees.networks.contains_key(record.id.as_bytes())? {
+fn join(trees: &Trees, record: &NetworkRecord, replace: bool) -> Result<bool, StoreError> {
+    let exists = trees.networks.contains_key(record.id.as_bytes())?;
+    if exists && !replace {
         return Ok(false);
     }
     let value = serde_json::to_vec(record).expect("a network record always serializes");
     trees.networks.insert(record.id.as_bytes(), value)?;
-    Ok(true)
+    Ok(!exists)
 }

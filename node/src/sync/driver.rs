@@ -349,7 +349,7 @@ impl<N: SyncNet> Sessions<N> {
 }
 
 /// The (peer, network) pairs to sync: connected, not blocked, sharing a joined network (only
-/// `network`, if given); and the counts that explain an empty answer.
+/// `network`, if given) that allows this peer; and the counts that explain an empty answer.
 async fn sharing_pairs<N: SyncNet>(
     net: &N,
     ingest: &Ingest,
@@ -364,7 +364,12 @@ async fn sharing_pairs<N: SyncNet>(
     let mut sharing = HashSet::new();
     for peer in peers.iter().filter(|p| !p.blocked) {
         for shared in peer.networks.iter().filter(|n| joined.contains(n)) {
-            if network.is_none_or(|n| n == *shared) {
+            // Only with nodes the network's members have bound (in invite-only networks).
+            let allowed = ingest
+                .rosters()
+                .may_share(shared, &peer.peer_id)
+                .unwrap_or(false);
+            if allowed && network.is_none_or(|n| n == *shared) {
                 pairs.push((peer.peer_id, *shared));
                 sharing.insert(peer.peer_id);
             }

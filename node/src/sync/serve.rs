@@ -30,6 +30,21 @@ pub async fn serve(peer: PeerId, request: SyncRequest, ingest: &Ingest) -> (Sync
         Ok(None) => return (refused("not a member of this network"), Verdict::Fine),
         Err(e) => return (refused(&format!("storage error: {e}")), Verdict::Fine),
     }
+    // A network's history goes only to nodes its members have bound (in an invite-only
+    // network). Membership this node has not learnt yet is nobody's fault.
+    // Anyone may hand in membership operations (a join, its binding): the resolver judges
+    // them, and they are how a new member's node comes to be bound.
+    let membership_only = matches!(&request, SyncRequest::Push { entries, .. }
+        if entries.iter().all(|e| e.get(..1) == Some(&[1]) && e.get(73) == Some(&7)));
+    match ingest.rosters().may_share(&network, &peer) {
+        Ok(true) => {}
+        Ok(false) if membership_only => {}
+        Ok(false) => {
+            let reason = ingest.rosters().refusal_reason(&network, &peer);
+            return (refused(&reason), Verdict::Fine);
+        }
+        Err(e) => return (refused(&format!("storage error: {e}")), Verdict::Fine),
+    }
     match request {
         SyncRequest::Reconcile { message, .. } => reconcile(ingest, network, message).await,
         SyncRequest::Fetch { ids, .. } => (fetch(ingest, network, &ids), Verdict::Fine),

@@ -2,11 +2,12 @@
 //! store answered by the real `serve`, in the same process, with no libp2p at all. Stalls
 //! run on tokio's paused clock.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, LazyLock, Mutex};
 use std::time::Duration;
 
 use libp2p::PeerId;
 use staffroom_protocol::fixtures::{self, key};
+use staffroom_protocol::membership::Policy;
 use staffroom_protocol::sync::{prefix, Bound, Message, Mode, SyncRequest, SyncResponse};
 use staffroom_protocol::{Entry, NetworkId};
 
@@ -18,7 +19,25 @@ use crate::ingest::{now_ms, Ingest};
 use crate::net::{NetError, PeerInfo};
 use crate::store::{NetworkRecord, Store};
 
-const NETWORK: NetworkId = NetworkId([0x33; 32]);
+/// An open network in which the teachers `key(1)` to `key(12)` are members, founded by
+/// `key(100)`: every node under test holds these entries first.
+static MEMBERSHIP: LazyLock<Vec<Entry>> = LazyLock::new(|| {
+    let members: Vec<_> = (1..=12).map(key).collect();
+    let members: Vec<_> = members.iter().collect();
+    fixtures::network_with_policy(
+        &key(100),
+        Policy::Open,
+        &members,
+        &[],
+        now_ms() - 20_000_000,
+    )
+});
+/// Entries every node under test holds before its own: the network's membership.
+fn base() -> u64 {
+    MEMBERSHIP.len() as u64
+}
+
+static NETWORK: LazyLock<NetworkId> = LazyLock::new(|| MEMBERSHIP[0].network);
 const TIMEOUT: Duration = Duration::from_secs(300);
 
 /// How the fake peer answers.
@@ -107,17 +126,21 @@ fn claim(entry: &[u8], request: SyncRequest) -> SyncResponse {
     }
 }
 
-/// A node's store in a temporary directory, in `NETWORK`, holding `entries`.
+/// A node's store in a temporary directory, in `NETWORK` (with its membership), holding
+/// `entries`.
 async fn node(entries: &[Entry], clock: Clock) -> (tempfile::TempDir, Ingest) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(dir.path()).unwrap();
     let record = NetworkRecord {
-        id: NETWORK,
+        id: *NETWORK,
         name: "test".into(),
         joined_at_ms: 0,
     };
     store.join_network(record).await.unwrap();
     let ingest = Ingest::new(store, clock);
+    let membership = MEMBERSHIP.iter().map(Entry::encode).collect();
+    let results = ingest.ingest_many(membership, None).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
     for chunk in entries.chunks(1000) {
         let bytes = chunk.iter().map(Entry::encode).collect();
         let results = ingest.ingest_many(bytes, None).await.unwrap();
@@ -132,7 +155,7 @@ fn posts(seed: u8, count: u64) -> Vec<Entry> {
         .map(|n| {
             fixtures::signed(
                 &key(seed),
-                NETWORK,
+                *NETWORK,
                 t + n,
                 vec![],
                 fixtures::blog_body(&format!("{seed}/{n}")),
@@ -157,11 +180,11 @@ async fn a_fresh_node_catches_up_then_finds_nothing_to_do() {
     let (_b, fresh) = node(&[], Clock::system()).await;
     let peer = PeerId::random();
     let fake = net(&full, Peer::Honest);
-    let report = run_session(peer, NETWORK, &fake, &fresh, TIMEOUT).await;
+    let report = run_session(peer, *NETWORK, &fake, &fresh, TIMEOUT).await;
     assert_eq!(report.error, None, "{report:?}");
     assert_eq!(report.entries_received, 3000);
-    assert_eq!(fresh.store().entry_count(), 3000);
-    let again = run_session(peer, NETWORK, &fake, &fresh, TIMEOUT).await;
+    assert_eq!(fresh.store().entry_count(), 3000 + base());
+    let again = run_session(peer, *NETWORK, &fake, &fresh, TIMEOUT).await;
     assert_eq!(
         (again.rounds, again.entries_received, again.entries_sent),
         (1, 0, 0)
@@ -180,7 +203,7 @@ async fn both_sides_end_with_the_union() {
     let (_b, b) = node(&b_entries, Clock::system()).await;
     let report = run_session(
         PeerId::random(),
-        NETWORK,
+        *NETWORK,
         &net(&b, Peer::Honest),
         &a,
         TIMEOUT,
@@ -190,19 +213,26 @@ async fn both_sides_end_with_the_union() {
     assert_eq!((report.entries_received, report.entries_sent), (200, 300));
     assert_eq!(
         (a.store().entry_count(), b.store().entry_count()),
-        (1000, 1000)
+        (1000 + base(), 1000 + base())
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn entries_of_unknown_kinds_travel_by_sync_without_blame() {
-    let future = fixtures::opaque(&key(5), NETWORK, now_ms(), 1, 42, b"a kind from the future");
+    let future = fixtures::opaque(
+        &key(5),
+        *NETWORK,
+        now_ms(),
+        1,
+        42,
+        b"a kind from the future",
+    );
     let (_a, old) = node(&posts(5, 10), Clock::system()).await;
     let stored = old.ingest(future.clone(), None).await.unwrap();
     assert!(!stored.understood, "kind 42 is opaque here");
     let (_b, fresh) = node(&[], Clock::system()).await;
     let fake = net(&old, Peer::Honest);
-    let report = run_session(PeerId::random(), NETWORK, &fake, &fresh, TIMEOUT).await;
+    let report = run_session(PeerId::random(), *NETWORK, &fake, &fresh, TIMEOUT).await;
     assert_eq!(
         (report.error.as_deref(), report.entries_received),
         (None, 11)
@@ -221,7 +251,7 @@ async fn entries_ahead_of_this_clock_are_held_not_blamed() {
         .map(|n| {
             fixtures::signed(
                 &key(6),
-                NETWORK,
+                *NETWORK,
                 t + n,
                 vec![],
                 fixtures::blog_body("early"),
@@ -231,7 +261,7 @@ async fn entries_ahead_of_this_clock_are_held_not_blamed() {
     let (_a, peer_node) = node(&early, ahead).await;
     let (_b, behind) = node(&[], Clock::system()).await;
     let fake = net(&peer_node, Peer::Honest);
-    let report = run_session(PeerId::random(), NETWORK, &fake, &behind, TIMEOUT).await;
+    let report = run_session(PeerId::random(), *NETWORK, &fake, &behind, TIMEOUT).await;
     assert_eq!(report.error, None, "{report:?}");
     assert_eq!((report.entries_received, report.entries_held), (0, 5));
     assert_eq!(behind.held_count(), 5);
@@ -240,20 +270,26 @@ async fn entries_ahead_of_this_clock_are_held_not_blamed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_serving_a_forgery_is_cut_off_and_nothing_is_stored() {
-    let mut forged = fixtures::signed(&key(7), NETWORK, now_ms(), vec![], fixtures::blog_body("F"));
+    let mut forged = fixtures::signed(
+        &key(7),
+        *NETWORK,
+        now_ms(),
+        vec![],
+        fixtures::blog_body("F"),
+    );
     forged.author = staffroom_protocol::AuthorId(key(8).verifying_key().to_bytes());
     let (_a, other) = node(&[], Clock::system()).await;
     let (_b, victim) = node(&[], Clock::system()).await;
     let peer = PeerId::random();
     let fake = net(&other, Peer::Claims(forged.encode()));
-    let report = run_session(peer, NETWORK, &fake, &victim, TIMEOUT).await;
+    let report = run_session(peer, *NETWORK, &fake, &victim, TIMEOUT).await;
     let error = report.error.unwrap_or_default();
     assert!(
         error.contains("misbehaved") && error.contains("bad signature"),
         "{error}"
     );
     assert_eq!(*fake.cut_off.lock().unwrap(), [peer]);
-    assert_eq!(victim.store().entry_count(), 0);
+    assert_eq!(victim.store().entry_count(), base());
 }
 
 #[tokio::test(start_paused = true)]
@@ -261,7 +297,7 @@ async fn a_stalling_peer_ends_in_a_timeout() {
     let (_a, other) = node(&[], Clock::system()).await;
     let (_b, me) = node(&posts(9, 3), Clock::system()).await;
     let fake = net(&other, Peer::Stalls);
-    let report = run_session(PeerId::random(), NETWORK, &fake, &me, TIMEOUT).await;
+    let report = run_session(PeerId::random(), *NETWORK, &fake, &me, TIMEOUT).await;
     assert!(report.error.unwrap_or_default().contains("timed out"));
     assert!(
         fake.cut_off.lock().unwrap().is_empty(),
@@ -276,7 +312,7 @@ async fn a_peer_outside_the_network_refuses_and_is_not_blamed() {
     let outsider = Ingest::new(Store::open(dir.path()).unwrap(), Clock::system());
     let (_b, me) = node(&posts(12, 5), Clock::system()).await;
     let fake = net(&outsider, Peer::Honest);
-    let report = run_session(PeerId::random(), NETWORK, &fake, &me, TIMEOUT).await;
+    let report = run_session(PeerId::random(), *NETWORK, &fake, &me, TIMEOUT).await;
     assert!(report.error.unwrap_or_default().contains("not a member"));
     assert!(fake.cut_off.lock().unwrap().is_empty());
 }
@@ -287,7 +323,7 @@ async fn this_nodes_round_limit_blames_nobody() {
     let (_a, other) = node(&[], Clock::system()).await;
     let (_b, me) = node(&posts(11, 40), Clock::system()).await;
     let fake = net(&other, Peer::NeverSettles);
-    let report = run_session(PeerId::random(), NETWORK, &fake, &me, TIMEOUT).await;
+    let report = run_session(PeerId::random(), *NETWORK, &fake, &me, TIMEOUT).await;
     let error = report.error.clone().unwrap_or_default();
     assert!(
         error.starts_with("local error") && error.contains("rounds"),
@@ -311,7 +347,7 @@ async fn a_session_that_panics_frees_its_pair_for_the_next_sync() {
         addresses: vec![],
         agent: None,
         protocols: vec![],
-        networks: vec![NETWORK],
+        networks: vec![*NETWORK],
         invalid_messages: 0,
         blocked: false,
         score: None,
@@ -336,7 +372,7 @@ async fn a_session_that_panics_frees_its_pair_for_the_next_sync() {
     assert_eq!(first.sessions.len(), 1);
     let error = first.sessions[0].error.clone().unwrap_or_default();
     assert!(error.contains("session failed on this node"), "{error}");
-    let second = handle.sync_now(Some(NETWORK)).await.expect("answered");
+    let second = handle.sync_now(Some(*NETWORK)).await.expect("answered");
     assert_eq!(second.sessions[0].error, None, "the pair is free again");
     assert_eq!(second.sessions[0].entries_received, 20);
     assert_eq!((second.connected_peers, second.sharing_peers), (1, 1));

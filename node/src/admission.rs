@@ -1,0 +1,226 @@
+//! Admission: whether a verified entry may enter a network, judged from the network's resolved
+//! membership — and a bounded pen for entries whose author's admission has not arrived yet.
+//!
+//! The rules (see "Admission" in `docs/protocol.md`):
+//! - a network's founding entry and its membership operations are admitted whoever wrote them
+//!   — except operations a former member made after leaving or being removed (other than a
+//!   join, with a new invite) — because validity is the resolver's business and every node must
+//!   hold the same set of operations to resolve it the same way;
+//! - content (and entries of kinds this node does not know) is admitted from current members;
+//!   from a former member only if made before the operation that ended their membership;
+//! - anything else waits: its author's join may simply not have arrived yet. That depends on
+//!   what this node has learnt, so it is never the sender's fault.
+//!
+//! Pure functions and a plain data structure; the ingest pipeline does the I/O.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use staffroom_protocol::membership::{Action, Membership};
+use staffroom_protocol::{Body, EntryId, EntryKind, Header, NetworkId, VerifiedEntry};
+
+use crate::hold::Held;
+
+/// What may happen to a verified entry in its network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admit,
+    /// Its author is not (yet, as far as this node knows) a member: wait for membership.
+    Await,
+    /// Its author's membership ended (at this time, by their clock) before they made it.
+    Refuse {
+        ended_at_ms: u64,
+    },
+}
+
+/// Judges `entry` against the membership this node has resolved for its network.
+pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
+    let header = entry.header();
+    let kind = header.known_kind();
+    if kind == Some(EntryKind::Network) {
+        return Admission::Admit;
+    }
+    if membership.founder.is_none() {
+        return Admission::Await;
+    }
+    let joins = matches!(
+        entry.entry().map(|e| &e.body),
+        Some(Body::Membership(Action::Join { .. }))
+    );
+    if joins || membership.is_member(&header.author) {
+        return Admission::Admit;
+    }
+    match membership.former.get(&header.author) {
+        Some(&ended_at_ms) if header.created_at_ms >= ended_at_ms => {
+            Admission::Refuse { ended_at_ms }
+        }
+        Some(_) => Admission::Admit,
+        None => Admission::Await,
+    }
+}
+
+/// Entries held for membership at once, over all networks.
+pub const AWAITING_COUNT_MAX: usize = 4096;
+/// Bytes of entries held for membership at once.
+pub const AWAITING_BYTES_MAX: usize = 16 * 1024 * 1024;
+
+/// Entries waiting for their author's admission, per network, oldest first. Bounded: past
+/// the bounds new arrivals are dropped (catch-up sync offers them again later).
+#[derive(Debug, Default)]
+pub struct AwaitPen {
+    by_network: HashMap<NetworkId, VecDeque<(EntryId, Held)>>,
+    ids: HashSet<EntryId>,
+    bytes: usize,
+}
+
+impl AwaitPen {
+    /// Holds an entry; false if it was not held (pen full). Holding one twice is harmless.
+    pub fn hold(&mut self, id: EntryId, header: &Header, held: Held) -> bool {
+        if self.ids.contains(&id) {
+            return true;
+        }
+        let bytes = held.bytes.len();
+        if self.ids.len() >= AWAITING_COUNT_MAX
+            || self.bytes.saturating_add(bytes) > AWAITING_BYTES_MAX
+        {
+            return false;
+        }
+        self.ids.insert(id);
+        self.bytes += bytes;
+        self.by_network
+            .entry(header.network)
+            .or_default()
+            .push_back((id, held));
+        true
+    }
+
+    /// Takes every entry waiting in `network`, to be offered to ingest again.
+    pub fn take(&mut self, network: &NetworkId) -> Vec<Held> {
+        let taken = self.by_network.remove(network).unwrap_or_default();
+        taken
+            .into_iter()
+            .map(|(id, held)| {
+                self.ids.remove(&id);
+                self.bytes -= held.bytes.len();
+                held
+            })
+            .collect()
+    }
+
+    pub fn len(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.ids.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use staffroom_protocol::fixtures::{self, key};
+    use staffroom_protocol::membership::{resolve_network, Op};
+    use staffroom_protocol::{verify_entry, AuthorId, Entry};
+
+    const NOW: u64 = 1_767_225_600_000;
+
+    fn verified(e: &Entry) -> VerifiedEntry {
+        verify_entry(&e.encode(), NOW + 60_000).expect("valid")
+    }
+
+    fn membership_of(entries: &[Entry]) -> Membership {
+        let ops: Vec<Op> = entries
+            .iter()
+            .filter_map(|e| Op::from_entry(e.id(), e))
+            .collect();
+        resolve_network(&ops)
+    }
+
+    fn post(seed: u8, network: NetworkId, at: u64) -> VerifiedEntry {
+        verified(&fixtures::signed(
+            &key(seed),
+            network,
+            at,
+            vec![],
+            fixtures::blog_body("A post"),
+        ))
+    }
+
+    #[test]
+    fn members_are_admitted_strangers_wait_former_members_are_cut_at_their_removal() {
+        let mut entries = fixtures::network_with(&key(1), &[&key(2)], &[], NOW);
+        let net = entries[0].network;
+        let m = membership_of(&entries);
+        assert_eq!(judge(&m, &post(2, net, NOW)), Admission::Admit);
+        assert_eq!(judge(&m, &post(3, net, NOW)), Admission::Await);
+        let last = entries.last().unwrap().id();
+        let removal = fixtures::membership(
+            &key(1),
+            net,
+            NOW + 100,
+            &[last],
+            Action::Remove {
+                member: AuthorId(key(2).verifying_key().to_bytes()),
+            },
+        );
+        entries.push(removal);
+        let m = membership_of(&entries);
+        assert_eq!(judge(&m, &post(2, net, NOW + 99)), Admission::Admit);
+        assert_eq!(
+            judge(&m, &post(2, net, NOW + 100)),
+            Admission::Refuse {
+                ended_at_ms: NOW + 100
+            }
+        );
+    }
+
+    #[test]
+    fn without_the_founding_entry_everything_but_it_waits() {
+        let entries = fixtures::network_with(&key(1), &[&key(2)], &[], NOW);
+        let net = entries[0].network;
+        let m = membership_of(&entries[1..]);
+        assert_eq!(judge(&m, &post(1, net, NOW)), Admission::Await);
+        assert_eq!(judge(&m, &verified(&entries[1])), Admission::Await);
+        assert_eq!(judge(&m, &verified(&entries[0])), Admission::Admit);
+    }
+
+    #[test]
+    fn joins_are_admitted_for_the_resolver_to_judge() {
+        let entries = fixtures::network_with(&key(1), &[], &[], NOW);
+        let net = entries[0].network;
+        let m = membership_of(&entries);
+        let join = fixtures::membership(
+            &key(5),
+            net,
+            NOW,
+            &[entries[0].id()],
+            Action::Join { invite: None },
+        );
+        assert_eq!(judge(&m, &verified(&join)), Admission::Admit);
+        let leave = fixtures::membership(&key(5), net, NOW, &[join.id()], Action::Leave);
+        assert_eq!(judge(&m, &verified(&leave)), Admission::Await);
+    }
+
+    #[test]
+    fn the_pen_is_bounded_and_released_per_network() {
+        let mut pen = AwaitPen::default();
+        let header = *post(1, NetworkId([1; 32]), NOW).header();
+        let held = |n: usize| Held {
+            bytes: vec![0; n],
+            channel: None,
+        };
+        assert!(pen.hold(EntryId([1; 32]), &header, held(10)));
+        assert!(pen.hold(EntryId([1; 32]), &header, held(10)), "twice");
+        assert_eq!(pen.len(), 1);
+        assert!(!pen.hold(EntryId([2; 32]), &header, held(AWAITING_BYTES_MAX)));
+        assert!(pen.take(&NetworkId([2; 32])).is_empty());
+        assert_eq!(pen.take(&header.network).len(), 1);
+        assert!(pen.is_empty());
+        for n in 0..AWAITING_COUNT_MAX {
+            let mut id = [0u8; 32];
+            id[..8].copy_from_slice(&(n as u64).to_be_bytes());
+            assert!(pen.hold(EntryId(id), &header, held(1)));
+        }
+        assert!(!pen.hold(EntryId([9; 32]), &header, held(1)));
+    }
+}

@@ -1,0 +1,139 @@
+//! The resolved membership of each network this node follows: kept in memory, recomputed from
+//! the stored membership entries whenever one is stored. Resolution is a pure function of
+//! that set (`staffroom_protocol::membership`), so every node that holds the same entries
+//! holds the same roster.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use libp2p::PeerId;
+use staffroom_protocol::membership::{resolve_network, Action, Membership, Op, Policy};
+use staffroom_protocol::{AuthorId, Body, NetworkId, NodeKey};
+
+use crate::store::{Store, StoreError};
+
+#[derive(Clone)]
+pub struct Rosters {
+    store: Store,
+    /// One per joined network (at most `api::types::NETWORKS_MAX`).
+    cache: Arc<RwLock<HashMap<NetworkId, Arc<Membership>>>>,
+}
+
+impl Rosters {
+    pub fn new(store: Store) -> Self {
+        Rosters {
+            store,
+            cache: Arc::default(),
+        }
+    }
+
+    /// The network's membership as this node knows it.
+    pub fn get(&self, network: &NetworkId) -> Result<Arc<Membership>, StoreError> {
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(network)
+            .cloned();
+        match cached {
+            Some(m) => Ok(m),
+            None => self.refresh(network),
+        }
+    }
+
+    /// Resolves the network's membership again from the store. Blocking: sled reads and a
+    /// resolution that grows with the number of operations.
+    pub fn refresh(&self, network: &NetworkId) -> Result<Arc<Membership>, StoreError> {
+        let entries = self.store.membership_entries(network)?;
+        let ops: Vec<Op> = entries
+            .iter()
+            .filter_map(|s| Op::from_entry(s.id, &s.entry))
+            .collect();
+        let resolved = Arc::new(resolve_network(&ops));
+        self.cache
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(*network, resolved.clone());
+        Ok(resolved)
+    }
+
+    /// Whether this node may exchange `network`'s history with `peer`: in an invite-only
+    /// network only with nodes that a current member has bound; in an open one with anyone.
+    pub fn may_share(&self, network: &NetworkId, peer: &PeerId) -> Result<bool, StoreError> {
+        let roster = self.get(network)?;
+        Ok(match roster.policy {
+            Some(Policy::Open) => true,
+            Some(Policy::InviteOnly) => node_key(peer).is_some_and(|k| roster.is_bound(&k)),
+            // Followed, but its founding entry not here yet (a join in progress): there is
+            // nothing to give away, and the peer may be the one to bring it.
+            None => true,
+        })
+    }
+
+    /// Why `peer` is not served `network`, as far as this node can tell: the fate of the join
+    /// whose member bound that node, when there is one. Words for the joining teacher.
+    pub fn refusal_reason(&self, network: &NetworkId, peer: &PeerId) -> String {
+        let fallback = "this node is not bound to a member of this network".to_owned();
+        let (Some(node), Ok(roster), Ok(entries)) = (
+            node_key(peer),
+            self.get(network),
+            self.store.membership_entries(network),
+        ) else {
+            return fallback;
+        };
+        let binders: Vec<AuthorId> = entries
+            .iter()
+            .filter(|e| matches!(&e.entry.body, Body::Membership(Action::BindNode { node: n }) if *n == node))
+            .map(|e| e.entry.author)
+            .collect();
+        let join = entries.iter().find_map(|e| match &e.entry.body {
+            Body::Membership(Action::Join {
+                invite: Some(invite),
+            }) if binders.contains(&e.entry.author) && !roster.valid.contains(&e.id) => {
+                Some((e.entry.created_at_ms, *invite))
+            }
+            _ => None,
+        });
+        let Some((joined_at_ms, invite)) = join else {
+            return fallback;
+        };
+        let reason = match roster.invites.get(&invite) {
+            None => "the invite is not known here (it may be void, or not shared yet)".into(),
+            Some(i) if i.revoked => "the invite has been revoked".into(),
+            Some(i) if joined_at_ms > i.expires_at_ms => {
+                format!("the invite expired at {} ms", i.expires_at_ms)
+            }
+            Some(i) => format!(
+                "the invite has been used its {} time(s) already",
+                i.uses_max
+            ),
+        };
+        format!("join refused: {reason}")
+    }
+}
+
+/// The ed25519 key of a peer, which school nodes' ids all carry (libp2p inlines ed25519 keys
+/// into the peer id). `None` for peers with other kinds of key.
+pub fn node_key(peer: &PeerId) -> Option<NodeKey> {
+    let public = libp2p::identity::PublicKey::try_decode_protobuf(peer.as_ref().digest()).ok()?;
+    let ed25519 = public.try_into_ed25519().ok()?;
+    Some(NodeKey(ed25519.to_bytes()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_peer_id_yields_its_node_key() {
+        let keypair = libp2p::identity::Keypair::generate_ed25519();
+        let peer = keypair.public().to_peer_id();
+        let expected = keypair
+            .public()
+            .try_into_ed25519()
+            .expect("ed25519")
+            .to_bytes();
+        assert_eq!(node_key(&peer), Some(NodeKey(expected)));
+        assert_eq!(node_key(&PeerId::random()), None);
+    }
+}
