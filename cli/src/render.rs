@@ -6,7 +6,7 @@ use staffroom_node::api::types::EntryView;
 use staffroom_node::net::ExplicitPeerInfo;
 use staffroom_node::store::StoredEntry;
 use staffroom_node::sync::SyncNowReport;
-use staffroom_protocol::{Body, Relation};
+use staffroom_protocol::{AuthorId, Body, Relation};
 
 /// A Unix time in milliseconds as `YYYY-MM-DD HH:MM` UTC.
 pub fn date(ms: u64) -> String {
@@ -33,27 +33,39 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
     (yoe + era * 400 + i64::from(month <= 2), month, day)
 }
 
+/// Authors' names from their profiles: "Name (School)".
+pub type Names = std::collections::HashMap<AuthorId, String>;
+
+/// An author as people know them: their profile's name and school, else 8 hex digits.
+pub fn author(names: &Names, key: &AuthorId) -> String {
+    names.get(key).cloned().unwrap_or_else(|| key.short())
+}
+
 /// One line: id, date, kind, author, headline.
-pub fn row(e: &StoredEntry) -> String {
+pub fn row(e: &StoredEntry, names: &Names) -> String {
     format!(
         "{}  {}  {:<12}  {}  {}",
         e.id.short(),
         date(e.entry.created_at_ms),
         e.entry.kind().name(),
-        e.entry.author.short(),
+        author(names, &e.entry.author),
         e.entry.body.headline()
     )
 }
 
 /// The whole entry, for `staffroom show`.
-pub fn full(view: &EntryView, signature_ok: bool) -> String {
+pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
     let e = &view.stored;
     let entry = &e.entry;
     let mut out = String::new();
     let _ = writeln!(out, "id:        {}", e.id);
     let _ = writeln!(out, "kind:      {}", entry.kind().name());
     let _ = writeln!(out, "network:   {}", entry.network);
-    let _ = writeln!(out, "author:    {}", entry.author);
+    match names.get(&entry.author) {
+        Some(name) => writeln!(out, "author:    {name}  {}", entry.author),
+        None => writeln!(out, "author:    {}", entry.author),
+    }
+    .ok();
     let _ = writeln!(out, "created:   {} UTC", date(entry.created_at_ms));
     let verdict = if signature_ok {
         "valid (ed25519, checked here)"

@@ -108,7 +108,10 @@ async fn fresh_ingest() -> (tempfile::TempDir, Ingest) {
     let ingest = Ingest::new(store, staffroom_node::clock::Clock::system());
     let encoded = membership.iter().map(Entry::encode).collect();
     let admitted = ingest.ingest_many(encoded, None).await.unwrap();
-    assert!(admitted.iter().all(Result::is_ok), "the authors are members");
+    assert!(
+        admitted.iter().all(Result::is_ok),
+        "the authors are members"
+    );
     (dir, ingest)
 }
 

@@ -83,8 +83,7 @@ fn main() {
                         c.into_iter()
                             .map(|i| {
                                 // About one entry a minute, oldest first.
-                                let mut e =
-                                    numbered_post(&authors[(i % 50) as usize], net, i);
+                                let mut e = numbered_post(&authors[(i % 50) as usize], net, i);
                                 e.created_at_ms = 1_600_000_000_000 + i * 60_000;
                                 let e = staffroom_protocol::Draft {
                                     network: e.network,

@@ -8,6 +8,10 @@
 //!   hold the same set of operations to resolve it the same way;
 //! - content (and entries of kinds this node does not know) is admitted from current members;
 //!   from a former member only if made before the operation that ended their membership;
+//! - a join with an invite this node already knows to be revoked, expired or used up is not
+//!   taken in (so a late join cannot displace, by the resolver's tie-break, one that already
+//!   counts; two nodes admitting joins concurrently past the limit are settled by the
+//!   resolver, the same everywhere);
 //! - anything else waits: its author's join may simply not have arrived yet. That depends on
 //!   what this node has learnt, so it is never the sender's fault.
 //!
@@ -30,6 +34,11 @@ pub enum Admission {
     Refuse {
         ended_at_ms: u64,
     },
+    /// A join with an invite that, as far as this node knows, admits no more joins: not
+    /// taken in, so that a late join cannot displace one that already counts.
+    InviteClosed {
+        reason: &'static str,
+    },
 }
 
 /// Judges `entry` against the membership this node has resolved for its network.
@@ -42,11 +51,18 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
     if membership.founder.is_none() {
         return Admission::Await;
     }
-    let joins = matches!(
-        entry.entry().map(|e| &e.body),
-        Some(Body::Membership(Action::Join { .. }))
-    );
-    if joins || membership.is_member(&header.author) {
+    let join = match entry.entry().map(|e| &e.body) {
+        Some(Body::Membership(Action::Join { invite })) => Some(*invite),
+        _ => None,
+    };
+    let closed = join
+        .flatten()
+        .and_then(|invite| membership.invites.get(&invite))
+        .and_then(|invite| invite.closed_to(header.created_at_ms));
+    if let Some(reason) = closed {
+        return Admission::InviteClosed { reason };
+    }
+    if join.is_some() || membership.is_member(&header.author) {
         return Admission::Admit;
     }
     match membership.former.get(&header.author) {

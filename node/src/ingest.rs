@@ -46,6 +46,8 @@ pub enum IngestError {
         network: NetworkId,
         held: bool,
     },
+    #[error("join refused: {reason}")]
+    InviteClosed { reason: &'static str },
     #[error("{}'s membership of network {} ended at {ended_at_ms} ms, before this entry was made", author.short(), network.short())]
     FormerMember {
         author: AuthorId,
@@ -76,6 +78,7 @@ impl IngestError {
             | IngestError::AuthorNotMember { .. }
             | IngestError::AwaitingMembership { .. }
             | IngestError::FormerMember { .. }
+            | IngestError::InviteClosed { .. }
             | IngestError::Store(_)
             | IngestError::Worker(_) => false,
         }
@@ -90,6 +93,7 @@ impl IngestError {
             IngestError::AuthorNotMember { .. } => "author_not_member",
             IngestError::AwaitingMembership { .. } => "awaiting_membership",
             IngestError::FormerMember { .. } => "former_member",
+            IngestError::InviteClosed { .. } => "invite_refused",
             IngestError::WrongNetwork { .. } => "wrong_network",
             IngestError::Store(_) => "storage",
             IngestError::Worker(_) => "worker",
@@ -383,6 +387,7 @@ impl Ingest {
                 network,
                 ended_at_ms,
             }),
+            Admission::InviteClosed { reason } => Err(IngestError::InviteClosed { reason }),
             // From this node's own API: the teacher must join first; nothing is held.
             Admission::Await if channel.is_none() => {
                 Err(IngestError::AuthorNotMember { author, network })

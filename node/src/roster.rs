@@ -4,7 +4,7 @@
 //! holds the same roster.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use libp2p::PeerId;
 use staffroom_protocol::membership::{resolve_network, Action, Membership, Op, Policy};
@@ -17,6 +17,9 @@ pub struct Rosters {
     store: Store,
     /// One per joined network (at most `api::types::NETWORKS_MAX`).
     cache: Arc<RwLock<HashMap<NetworkId, Arc<Membership>>>>,
+    /// Held from reading the store to writing the cache, so that a refresh that read less
+    /// can never overwrite one that read more.
+    refreshing: Arc<Mutex<()>>,
 }
 
 impl Rosters {
@@ -24,6 +27,7 @@ impl Rosters {
         Rosters {
             store,
             cache: Arc::default(),
+            refreshing: Arc::default(),
         }
     }
 
@@ -44,6 +48,7 @@ impl Rosters {
     /// Resolves the network's membership again from the store. Blocking: sled reads and a
     /// resolution that grows with the number of operations.
     pub fn refresh(&self, network: &NetworkId) -> Result<Arc<Membership>, StoreError> {
+        let _one_at_a_time = self.refreshing.lock().unwrap_or_else(|e| e.into_inner());
         let entries = self.store.membership_entries(network)?;
         let ops: Vec<Op> = entries
             .iter()

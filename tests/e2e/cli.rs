@@ -130,6 +130,38 @@ fn init_post_on_one_node_and_read_on_another() {
         "{human}"
     );
 
+    // A's teacher sets a profile: B's node shows their name and school, not hex digits.
+    staffroom_ok(
+        a,
+        &[
+            "profile",
+            "set",
+            "--name",
+            "Ms Ada Lovelace",
+            "--school",
+            "Hillside",
+        ],
+        None,
+    );
+    wait_for(
+        b,
+        &["network", "members", "--json"],
+        "A's profile on B",
+        |m| m["profiles"][author_a.as_str()]["display_name"] == "Ms Ada Lovelace",
+    );
+    let named = staffroom_ok(b, &["list"], None);
+    assert!(named.contains("Ms Ada Lovelace (Hillside)"), "{named}");
+    let shown = staffroom_ok(b, &["show", &id], None);
+    assert!(
+        shown.contains("author:    Ms Ada Lovelace (Hillside)"),
+        "{shown}"
+    );
+    let members = staffroom_ok(b, &["network", "members"], None);
+    assert!(
+        members.contains("founder") && members.contains("Ms Ada Lovelace"),
+        "{members}"
+    );
+
     // Enquiry, note and comment through the CLI too; the note lands in the enquiry's listing.
     let enquiry = staffroom_ok(
         a,

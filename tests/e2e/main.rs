@@ -2,6 +2,7 @@
 
 mod cli;
 mod forged;
+mod membership;
 mod replication;
 mod restart;
 mod scale;

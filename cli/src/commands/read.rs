@@ -34,11 +34,19 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
         limit: Some(args.limit.into()),
     };
     let entries = api.list(&filter).await?;
+    let names = if ctx.json {
+        render::Names::new()
+    } else {
+        names(&api, entries.iter().map(|e| e.entry.network)).await
+    };
     ctx.print(&entries, || {
         if entries.is_empty() {
             return "No entries.\n".into();
         }
-        entries.iter().map(|e| render::row(e) + "\n").collect()
+        entries
+            .iter()
+            .map(|e| render::row(e, &names) + "\n")
+            .collect()
     })
 }
 
@@ -46,11 +54,36 @@ pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let id: EntryId = id
         .parse()
         .context("show takes an entry's full id (see `staffroom list --json`)")?;
-    let view = ctx.api()?.get(&id).await?;
+    let api = ctx.api()?;
+    let view = api.get(&id).await?;
     // Check the author's signature here too: trust the author's key, not the node.
     let entry = &view.stored.entry;
     let signature_ok = entry.verify_signature().is_ok() && entry.id() == id;
-    ctx.print(&view, || render::full(&view, signature_ok))
+    let names = names(&api, std::iter::once(entry.network)).await;
+    ctx.print(&view, || render::full(&view, signature_ok, &names))
+}
+
+/// The profile names of the authors in these networks (best effort: a network whose members
+/// cannot be read just shows keys).
+async fn names(
+    api: &staffroom_node::api::ApiClient,
+    networks: impl Iterator<Item = staffroom_protocol::NetworkId>,
+) -> render::Names {
+    let networks: std::collections::BTreeSet<_> = networks.collect();
+    let mut names = render::Names::new();
+    for network in networks {
+        let Ok(view) = api.members(&network).await else {
+            continue;
+        };
+        for (author, profile) in view.profiles {
+            let name = match profile.school.as_str() {
+                "" => profile.display_name,
+                school => format!("{} ({school})", profile.display_name),
+            };
+            names.insert(author, name);
+        }
+    }
+    names
 }
 
 pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {

@@ -49,7 +49,10 @@ pub async fn join(
     };
     let created = follow(&s, placeholder).await?;
     let outcome = hand_in_and_catch_up(&s, &inviter, network, entries.0).await;
-    let roster = s.ingest.rosters().get(&network)?;
+    let rosters = s.ingest.rosters().clone();
+    let roster = tokio::task::spawn_blocking(move || rosters.refresh(&network))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))??;
     if let (Ok(()), true) = (&outcome, roster.is_member(&joiner)) {
         return Ok(Json(named_record(&s, network).await?));
     }

@@ -1,13 +1,13 @@
 //! The API's network routes: list the networks this node follows, adopt one from its founding
 //! entry (and membership entries), stop following one, and show a network's members.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use staffroom_protocol::membership::{Action, Membership, Role};
+use staffroom_protocol::membership::{Membership, Role};
 use staffroom_protocol::{verify_entry, Body, EntryId, NetworkId, Relation};
 
 use super::server::{bad_request, unavailable, ApiError, ApiState};
@@ -144,15 +144,6 @@ fn view(record: NetworkRecord, m: &Membership, entries: &[StoredEntry]) -> Membe
             nodes: m.nodes.get(author).into_iter().flatten().copied().collect(),
         })
         .collect();
-    let mut uses: BTreeMap<EntryId, usize> = BTreeMap::new();
-    for e in entries.iter().filter(|e| m.valid.contains(&e.id)) {
-        if let Body::Membership(Action::Join {
-            invite: Some(invite),
-        }) = &e.entry.body
-        {
-            *uses.entry(*invite).or_default() += 1;
-        }
-    }
     let invites = m
         .invites
         .iter()
@@ -161,7 +152,7 @@ fn view(record: NetworkRecord, m: &Membership, entries: &[StoredEntry]) -> Membe
             author: i.author,
             expires_at_ms: i.expires_at_ms,
             uses_max: i.uses_max,
-            uses: uses.get(id).copied().unwrap_or(0),
+            uses: i.uses,
             revoked: i.revoked,
         })
         .collect();
@@ -173,6 +164,7 @@ fn view(record: NetworkRecord, m: &Membership, entries: &[StoredEntry]) -> Membe
         invite_by: m.invite_by,
         members,
         former: m.former.clone(),
+        profiles: m.profiles.clone(),
         invites,
         heads: heads(m, entries),
         operations: OperationCounts {

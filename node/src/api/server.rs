@@ -104,9 +104,9 @@ impl From<IngestError> for ApiError {
             IngestError::NotMember(_) | IngestError::AwaitingMembership { .. } => {
                 StatusCode::CONFLICT
             }
-            IngestError::AuthorNotMember { .. } | IngestError::FormerMember { .. } => {
-                StatusCode::FORBIDDEN
-            }
+            IngestError::AuthorNotMember { .. }
+            | IngestError::FormerMember { .. }
+            | IngestError::InviteClosed { .. } => StatusCode::FORBIDDEN,
             IngestError::Store(_) | IngestError::Worker(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.code(), e.to_string())

@@ -59,6 +59,9 @@ pub struct MembersView {
     pub members: Vec<MemberView>,
     /// Former members, with the time (their remover's clock) their membership ended.
     pub former: BTreeMap<AuthorId, u64>,
+    /// Profiles of members and former members, to show authors by name.
+    #[serde(default)]
+    pub profiles: BTreeMap<AuthorId, Profile>,
     pub invites: Vec<InviteView>,
     /// What a new membership operation should follow (its `after` references).
     pub heads: Vec<EntryId>,
@@ -83,7 +86,7 @@ pub struct InviteView {
     pub expires_at_ms: u64,
     pub uses_max: u16,
     /// Joins that count with it.
-    pub uses: usize,
+    pub uses: u16,
     pub revoked: bool,
 }
 

@@ -450,6 +450,10 @@ impl EventLoop {
             .behaviour_mut()
             .sync
             .send_response(served.channel, served.response);
+        let (network, relay) = served.relay;
+        for entry in relay {
+            self.publish(network, entry);
+        }
     }
 
     /// Blocks and disconnects `peer`: it broke a rule every node shares.

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use libp2p::request_response::{OutboundRequestId, ResponseChannel};
 use libp2p::PeerId;
 use staffroom_protocol::sync::{SyncRequest, SyncResponse};
+use staffroom_protocol::NetworkId;
 use tokio::sync::oneshot;
 use tokio::task::JoinSet;
 use tracing::Instrument;
@@ -27,6 +28,8 @@ pub struct Served {
     pub response: SyncResponse,
     pub peer: PeerId,
     pub verdict: Verdict,
+    /// The network, and membership entries new here to gossip on.
+    pub relay: (NetworkId, Vec<Vec<u8>>),
 }
 
 #[derive(Default)]
@@ -66,12 +69,15 @@ impl SyncRoutes {
         let span = tracing::debug_span!("sync_serve", %peer, network = %request.network().short());
         self.serving.spawn(
             async move {
-                let (response, verdict) = serve::serve(peer, request, &ingest).await;
+                let network = request.network();
+                let (response, verdict, relay) =
+                    serve::serve_relaying(peer, request, &ingest).await;
                 Served {
                     channel,
                     response,
                     peer,
                     verdict,
+                    relay: (network, relay),
                 }
             }
             .instrument(span),

@@ -63,6 +63,15 @@ pub async fn run_session<N: SyncNet>(
     async move {
         let started = Instant::now();
         let mut session = Session::new(peer, network);
+        // However the session was asked for (a tick, a request, a peer subscribing), a
+        // network's history goes only to nodes its members have bound.
+        if !ingest.rosters().may_share(&network, &peer).unwrap_or(false) {
+            let mut report = session.into_report();
+            report.error = Some(format!(
+                "not synced: peer {peer} is not a node bound to a member of this network"
+            ));
+            return report;
+        }
         let outcome = tokio::time::timeout(timeout, drive(&mut session, net, ingest)).await;
         let mut report = session.into_report();
         report.duration_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -9,7 +9,8 @@ use staffroom_protocol::sync::{
 use staffroom_protocol::NetworkId;
 
 use super::PARAMS;
-use crate::ingest::Ingest;
+use crate::ingest::{Ingest, IngestError};
+use crate::store::InsertOutcome;
 
 /// Entries returned for one id prefix at most (honest prefixes match one entry).
 const PREFIX_MATCHES_MAX: usize = 2;
@@ -24,31 +25,68 @@ pub enum Verdict {
 
 /// Answers one request. Never panics on what the peer sent.
 pub async fn serve(peer: PeerId, request: SyncRequest, ingest: &Ingest) -> (SyncResponse, Verdict) {
-    let network = request.network();
+    let (response, verdict, _) = serve_relaying(peer, request, ingest).await;
+    (response, verdict)
+}
+
+/// [`serve`], also giving back the membership entries a push brought that were new here: the
+/// event loop gossips them on, so every member soon learns of a join handed in to this node.
+pub async fn serve_relaying(
+    peer: PeerId,
+    request: SyncRequest,
+    ingest: &Ingest,
+) -> (SyncResponse, Verdict, Vec<Vec<u8>>) {
+    if let SyncRequest::Push { network, entries } = request {
+        let membership_only = entries.iter().all(|e| is_membership_op(e));
+        if let Some(refusal) = gate(peer, network, ingest, membership_only) {
+            return (refusal, Verdict::Fine, Vec::new());
+        }
+        return push(peer, ingest, network, entries).await;
+    }
+    let (response, verdict) = answer(peer, request, ingest).await;
+    (response, verdict, Vec::new())
+}
+
+/// A version-1 membership operation (kind 7), by its header.
+fn is_membership_op(entry: &[u8]) -> bool {
+    entry.first() == Some(&1) && entry.get(73) == Some(&7)
+}
+
+/// Whether `peer` may be served `network`: this node follows it and, in an invite-only
+/// network, a current member has bound the peer's node. Anyone may hand in membership
+/// operations (a join, its binding): the resolver judges them, and they are how a new member's
+/// node comes to be bound. Refusals depend on what this node knows: nobody is blamed.
+fn gate(
+    peer: PeerId,
+    network: NetworkId,
+    ingest: &Ingest,
+    membership_only: bool,
+) -> Option<SyncResponse> {
     match ingest.store().network(&network) {
         Ok(Some(_)) => {}
-        Ok(None) => return (refused("not a member of this network"), Verdict::Fine),
-        Err(e) => return (refused(&format!("storage error: {e}")), Verdict::Fine),
+        Ok(None) => return Some(refused("not a member of this network")),
+        Err(e) => return Some(refused(&format!("storage error: {e}"))),
     }
-    // A network's history goes only to nodes its members have bound (in an invite-only
-    // network). Membership this node has not learnt yet is nobody's fault.
-    // Anyone may hand in membership operations (a join, its binding): the resolver judges
-    // them, and they are how a new member's node comes to be bound.
-    let membership_only = matches!(&request, SyncRequest::Push { entries, .. }
-        if entries.iter().all(|e| e.get(..1) == Some(&[1]) && e.get(73) == Some(&7)));
     match ingest.rosters().may_share(&network, &peer) {
-        Ok(true) => {}
-        Ok(false) if membership_only => {}
-        Ok(false) => {
-            let reason = ingest.rosters().refusal_reason(&network, &peer);
-            return (refused(&reason), Verdict::Fine);
-        }
-        Err(e) => return (refused(&format!("storage error: {e}")), Verdict::Fine),
+        Ok(true) => None,
+        Ok(false) if membership_only => None,
+        Ok(false) => Some(refused(&ingest.rosters().refusal_reason(&network, &peer))),
+        Err(e) => Some(refused(&format!("storage error: {e}"))),
+    }
+}
+
+async fn answer(peer: PeerId, request: SyncRequest, ingest: &Ingest) -> (SyncResponse, Verdict) {
+    let network = request.network();
+    if let Some(refusal) = gate(peer, network, ingest, false) {
+        return (refusal, Verdict::Fine);
     }
     match request {
         SyncRequest::Reconcile { message, .. } => reconcile(ingest, network, message).await,
         SyncRequest::Fetch { ids, .. } => (fetch(ingest, network, &ids), Verdict::Fine),
-        SyncRequest::Push { entries, .. } => push(peer, ingest, network, entries).await,
+        SyncRequest::Push { entries, .. } => {
+            let (response, verdict, _) = push(peer, ingest, network, entries).await;
+            (response, verdict)
+        }
     }
 }
 
@@ -106,24 +144,47 @@ async fn push(
     ingest: &Ingest,
     network: NetworkId,
     entries: Vec<Vec<u8>>,
-) -> (SyncResponse, Verdict) {
+) -> (SyncResponse, Verdict, Vec<Vec<u8>>) {
     let count = entries.len() as u64;
+    let ops: Vec<Option<Vec<u8>>> = entries
+        .iter()
+        .map(|e| is_membership_op(e).then(|| e.clone()))
+        .collect();
     let results = match ingest.ingest_many(entries, Some(network)).await {
         Ok(results) => results,
-        Err(e) => return (refused(&format!("storage error: {e}")), Verdict::Fine),
+        Err(e) => {
+            let refusal = refused(&format!("storage error: {e}"));
+            return (refusal, Verdict::Fine, Vec::new());
+        }
     };
+    let relay = results
+        .iter()
+        .zip(ops)
+        .filter(|(r, _)| {
+            r.as_ref()
+                .is_ok_and(|i| i.outcome == InsertOutcome::Inserted)
+        })
+        .filter_map(|(_, op)| op)
+        .collect();
     let rejected: Vec<_> = results.iter().filter_map(|r| r.as_ref().err()).collect();
     let verdict = match rejected.iter().find(|e| e.blames_sender()) {
         Some(e) => Verdict::Misbehaved(format!("pushed an invalid entry: {e}")),
         None => Verdict::Fine,
     };
+    // A joining node hands in its join this way: tell it plainly why the join was not taken.
+    if let Some(closed) = rejected
+        .iter()
+        .find(|e| matches!(e, IngestError::InviteClosed { .. }))
+    {
+        return (refused(&closed.to_string()), verdict, relay);
+    }
     let rejected = rejected.len() as u64;
     tracing::debug!(%peer, network = %network.short(), count, rejected, "sync push");
     let response = SyncResponse::Pushed {
         accepted: count.saturating_sub(rejected),
         rejected,
     };
-    (response, verdict)
+    (response, verdict, relay)
 }
 
 fn refused(reason: &str) -> SyncResponse {

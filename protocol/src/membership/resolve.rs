@@ -39,6 +39,23 @@ pub struct InviteState {
     pub expires_at_ms: u64,
     pub uses_max: u16,
     pub revoked: bool,
+    /// Joins with it that count.
+    pub uses: u16,
+}
+
+impl InviteState {
+    /// Why a join made at `joined_at_ms` with this invite cannot count (in this state), if so.
+    pub fn closed_to(&self, joined_at_ms: u64) -> Option<&'static str> {
+        if self.revoked {
+            Some("the invite has been revoked")
+        } else if joined_at_ms > self.expires_at_ms {
+            Some("the invite has expired")
+        } else if self.uses >= self.uses_max {
+            Some("the invite has been used as many times as it allows")
+        } else {
+            None
+        }
+    }
 }
 
 /// The membership a set of operations establishes.
@@ -48,6 +65,7 @@ pub struct Membership {
     pub policy: Option<Policy>,
     pub invite_by: Option<InviteBy>,
     pub members: BTreeMap<AuthorId, Role>,
+    /// Profiles of members and former members.
     pub profiles: BTreeMap<AuthorId, Profile>,
     /// Former members, with the author's clock on the operation that ended their membership.
     pub former: BTreeMap<AuthorId, u64>,
@@ -156,6 +174,7 @@ impl State {
                     expires_at_ms: *expires_at_ms,
                     uses_max: *uses_max,
                     revoked: false,
+                    uses: 0,
                 };
                 self.invites.insert(op.id, invite);
             }
@@ -194,7 +213,7 @@ impl State {
     fn expel(&mut self, key: AuthorId, at_ms: u64) {
         if self.members.remove(&key).is_some() {
             self.former.insert(key, at_ms);
-            self.profiles.remove(&key);
+            // Their profile stays, so what they wrote before still shows their name.
             self.nodes.remove(&key);
         }
     }
@@ -268,6 +287,14 @@ pub fn resolve(ops: &[Op], genesis: &EntryId) -> Membership {
     for (i, op) in graph.ops.iter().enumerate() {
         if valid[i] {
             out.valid.insert(op.id);
+            if let Action::Join {
+                invite: Some(invite),
+            } = &op.action
+            {
+                if let Some(state) = out.invites.get_mut(invite) {
+                    state.uses = state.uses.saturating_add(1);
+                }
+            }
         } else {
             out.void.insert(op.id);
         }
