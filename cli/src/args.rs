@@ -69,6 +69,33 @@ pub enum Command {
     },
     /// This node's identity, addresses and counts
     Status,
+    /// Use a school node on another computer: pins its identity in this data directory
+    Connect {
+        /// The node's API address, host:port (the school's admin tells you)
+        addr: String,
+    },
+    /// The school's teachers on this node (the admin registers them)
+    #[command(subcommand)]
+    School(SchoolCommand),
+}
+
+#[derive(Subcommand)]
+pub enum SchoolCommand {
+    /// Let a teacher use this node with their own key (admin only)
+    AddTeacher {
+        /// The teacher's author key, as `staffroom init` printed it on their computer
+        key: String,
+        /// Their name, for this node's list
+        #[arg(long)]
+        name: String,
+    },
+    /// Stop a teacher using this node (admin only)
+    RemoveTeacher {
+        /// The teacher's author key
+        key: String,
+    },
+    /// Teachers registered on this node (admin only)
+    List,
 }
 
 #[derive(Subcommand)]

@@ -150,9 +150,13 @@ impl DataDir {
     pub fn store(&self) -> PathBuf {
         self.0.join("store")
     }
-    /// The client API's bearer token (mode 0600).
-    pub fn api_token(&self) -> PathBuf {
-        self.0.join("api.token")
+    /// The running node's peer id (public): what API requests are signed for.
+    pub fn node_id(&self) -> PathBuf {
+        self.0.join("node.id")
+    }
+    /// A teacher's CLI configuration for a school node elsewhere (`staffroom connect`).
+    pub fn client_config(&self) -> PathBuf {
+        self.0.join("client.toml")
     }
     /// The address the running node's API is bound to, for the CLI to find it.
     pub fn api_addr(&self) -> PathBuf {

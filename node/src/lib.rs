@@ -18,6 +18,7 @@ pub mod roster;
 pub mod secret_file;
 pub mod store;
 pub mod sync;
+pub mod teacher_key;
 
 pub use libp2p::{Multiaddr, PeerId};
 pub use node::{run, start, NodeError, RunningNode};

@@ -13,7 +13,7 @@ use crate::config::{DataDir, NodeConfig};
 use crate::ingest::Ingest;
 use crate::net::{self, NetClient, NetConfig};
 use crate::store::{Store, StoreError};
-use crate::{identity, secret_file, sync};
+use crate::{identity, sync};
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -37,6 +37,8 @@ pub enum NodeError {
         path: String,
         source: std::io::Error,
     },
+    #[error(transparent)]
+    TeacherKey(#[from] crate::teacher_key::TeacherKeyError),
     #[error("while stopping: {0}")]
     Stop(String),
 }
@@ -48,7 +50,8 @@ pub struct RunningNode {
     pub listen_addrs: Vec<Multiaddr>,
     pub api_addr: SocketAddr,
     pub net: NetClient,
-    api_token: String,
+    /// The school's admin key: the teacher key in the node's data directory.
+    admin: staffroom_protocol::SigningKey,
     store: Store,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -94,7 +97,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     )
     .await?;
 
-    let api_token = load_or_create_token(&data)?;
+    let admin = register_admin(&data, &store, config.clock.now_ms()).await?;
     let listener = TcpListener::bind(config.api_listen)
         .await
         .map_err(|source| NodeError::Api {
@@ -114,7 +117,21 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shutdown_rx.clone(),
     ));
     let release = tokio::spawn(ingest.clone().release_held(shutdown_rx.clone()));
-    let state = ApiState::new(ingest, net.client.clone(), sync_handle, api_token.clone());
+    if !config.api_listen.ip().is_loopback() {
+        tracing::warn!(
+            addr = %config.api_listen,
+            "THE API IS REACHABLE BEYOND THIS MACHINE. Requests are signed and cannot be \
+             replayed, but they are not encrypted: what teachers read and write crosses the \
+             network in clear. Prefer 127.0.0.1 and an SSH tunnel."
+        );
+    }
+    let state = ApiState::new(
+        ingest,
+        net.client.clone(),
+        sync_handle,
+        peer_id.to_string(),
+        config.clock,
+    );
     let api_task = tokio::spawn(async move {
         if let Err(e) = api::serve(listener, state, shutdown_rx).await {
             tracing::error!(error = %e, "API server failed");
@@ -123,13 +140,14 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     // Written once the API listens. Left in place at shutdown, so the CLI can say which
     // address no longer answers.
     std::fs::write(data.api_addr(), api_addr.to_string()).map_err(io_err(&data.api_addr()))?;
+    std::fs::write(data.node_id(), peer_id.to_string()).map_err(io_err(&data.node_id()))?;
     tracing::info!(%peer_id, %api_addr, listen = ?net.listen_addrs, "node started");
     Ok(RunningNode {
         peer_id,
         listen_addrs: net.listen_addrs,
         api_addr,
         net: net.client,
-        api_token,
+        admin,
         store,
         shutdown,
         tasks: vec![net.task, api_task, scheduler, release],
@@ -144,29 +162,36 @@ pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> Resu
     node.stop().await
 }
 
-fn load_or_create_token(data: &DataDir) -> Result<String, NodeError> {
-    let path = data.api_token();
-    if let Ok(bytes) = secret_file::read(&path) {
-        if let Ok(text) = String::from_utf8(bytes) {
-            let token = text.trim();
-            if token.len() == 64 && token.bytes().all(|b| b.is_ascii_hexdigit()) {
-                return Ok(token.to_owned());
-            }
-        }
-    }
-    let io = |source| NodeError::Io {
-        path: path.display().to_string(),
+/// The teacher key in the node's data directory is the school's admin: created if there is
+/// none, and registered (as admin) if it is not yet.
+async fn register_admin(
+    data: &DataDir,
+    store: &Store,
+    now_ms: u64,
+) -> Result<staffroom_protocol::SigningKey, NodeError> {
+    let key = crate::teacher_key::load_or_create(&data.teacher_key())?;
+    let author = staffroom_protocol::AuthorId(key.verifying_key().to_bytes());
+    let store_err = |source| NodeError::Store {
+        dir: data.store().display().to_string(),
         source,
     };
-    let token = hex::encode(secret_file::random_32().map_err(io)?);
-    secret_file::write(&path, token.as_bytes()).map_err(io)?;
-    Ok(token)
+    let registered = store.teacher(&author).map_err(store_err)?;
+    if !registered.is_some_and(|t| t.admin) {
+        let record = crate::store::TeacherRecord {
+            key: author,
+            name: "School admin".into(),
+            admin: true,
+            added_at_ms: now_ms,
+        };
+        store.put_teacher(record).await.map_err(store_err)?;
+    }
+    Ok(key)
 }
 
 impl RunningNode {
     /// An API client for this node.
     pub fn api(&self) -> ApiClient {
-        ApiClient::new(self.api_addr, self.api_token.clone())
+        ApiClient::new(self.api_addr, self.peer_id.to_string(), self.admin.clone())
     }
 
     /// The address other nodes dial to reach this one, on loopback.

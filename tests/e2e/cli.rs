@@ -8,12 +8,17 @@ use serde_json::Value;
 use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess};
 use staffroom_tests::DEADLINE;
 
-fn json(text: &str) -> Value {
+pub(crate) fn json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
 }
 
 /// Polls a CLI command until `check` accepts its JSON output.
-fn wait_for(dir: &Path, args: &[&str], what: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_for(
+    dir: &Path,
+    args: &[&str],
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let start = std::time::Instant::now();
     while start.elapsed() < DEADLINE {
         let out = staffroom(dir, args, None);
@@ -52,11 +57,12 @@ fn init_post_on_one_node_and_read_on_another() {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(a.join("api.token"))
+        let mode = std::fs::metadata(a.join("teacher.key"))
             .unwrap()
             .permissions()
             .mode();
-        assert_eq!(mode & 0o777, 0o600, "API token is private");
+        assert_eq!(mode & 0o777, 0o600, "the teacher key is private");
+        assert!(!a.join("api.token").exists(), "no shared API secret");
     }
     let peer_a = status["peer_id"].as_str().unwrap();
     let listen = status["listen_addrs"][0].as_str().unwrap();

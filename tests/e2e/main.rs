@@ -7,4 +7,5 @@ mod replication;
 mod restart;
 mod scale;
 mod sync;
+mod teachers;
 mod verdict;

@@ -4,6 +4,7 @@
 mod network;
 mod node;
 mod read;
+mod school;
 mod write;
 
 use std::io::Write;
@@ -16,6 +17,7 @@ use staffroom_protocol::NetworkId;
 
 use crate::args::{
     Cli, Command, EnquiryCommand, NetworkCommand, NodeCommand, ProfileCommand, ResourceCommand,
+    SchoolCommand,
 };
 use staffroom_protocol::membership::Profile;
 
@@ -85,6 +87,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dial { addr } => read::dial(&ctx, &addr).await,
         Command::Sync { network } => read::sync(&ctx, network.as_deref()).await,
         Command::Status => read::status(&ctx).await,
+        Command::Connect { addr } => school::connect(&ctx, &addr).await,
+        Command::School(SchoolCommand::AddTeacher { key, name }) => {
+            school::add_teacher(&ctx, &key, &name).await
+        }
+        Command::School(SchoolCommand::RemoveTeacher { key }) => {
+            school::remove_teacher(&ctx, &key).await
+        }
+        Command::School(SchoolCommand::List) => school::list(&ctx).await,
     }
 }
 

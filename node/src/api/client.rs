@@ -2,15 +2,19 @@
 
 use std::net::SocketAddr;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
-use staffroom_protocol::{EntryId, NetworkId};
+use serde::{Deserialize, Serialize};
+use staffroom_protocol::SigningKey;
+use staffroom_protocol::{AuthorId, EntryId, NetworkId};
 
+use super::auth;
 use super::types::*;
 use crate::config::{DataDir, NodeConfig};
 use crate::net::PeerInfo;
-use crate::store::{ListFilter, NetworkRecord, StoredEntry};
+use crate::store::{ListFilter, NetworkRecord, StoredEntry, TeacherRecord};
 
 /// One API call takes at most this long.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -33,6 +37,14 @@ pub enum ClientError {
     },
     #[error("API request failed: {0}")]
     Http(String),
+    #[error("{0}")]
+    Key(String),
+    #[error("the node answering at {addr} is {found}, not {expected}, the node this data directory uses: refusing to send it anything")]
+    WrongNode {
+        addr: String,
+        expected: String,
+        found: String,
+    },
     #[error("cannot read {path}: {source}")]
     Io {
         path: String,
@@ -53,40 +65,99 @@ impl ClientError {
 #[derive(Clone)]
 pub struct ApiClient {
     base: String,
-    addr: SocketAddr,
-    token: String,
+    addr: String,
+    /// The node's peer id: every request is signed for it.
+    node_id: String,
+    key: SigningKey,
     http: reqwest::Client,
+    /// What `GET /v1/hello` said, shared by clones.
+    session: Arc<tokio::sync::Mutex<Option<Session>>>,
+}
+
+/// The node's current run and clock, as this client last learnt them.
+#[derive(Debug, Clone)]
+struct Session {
+    boot: String,
+    /// The node's clock minus this computer's, ms.
+    offset_ms: i64,
+}
+
+/// A teacher's CLI settings for a school node on another computer (`client.toml`, written
+/// by `staffroom connect`): where it is, and which node it is, pinned at first contact.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientConfig {
+    /// `host:port` of the node's API.
+    pub node: String,
+    /// The node's peer id, as it said at first contact.
+    pub node_id: String,
 }
 
 impl ApiClient {
-    pub fn new(addr: SocketAddr, token: String) -> Self {
+    /// A client for the node at `addr` whose peer id is `node_id`, signing as `key`.
+    pub fn new(addr: impl ToString, node_id: String, key: SigningKey) -> Self {
         let http = reqwest::Client::builder()
             .timeout(REQUEST_TIMEOUT)
             .no_proxy()
             .build()
             .expect("a plain HTTP client always builds");
+        let addr = addr.to_string();
         ApiClient {
             base: format!("http://{addr}"),
             addr,
-            token,
+            node_id,
+            key,
             http,
+            session: Arc::default(),
         }
     }
 
-    /// Finds the node that runs with `dir` as its data directory: the address it last bound,
-    /// or else the configured one.
+    /// The same node, signing as another teacher.
+    pub fn as_teacher(&self, key: SigningKey) -> Self {
+        ApiClient {
+            key,
+            session: Arc::default(),
+            ..self.clone()
+        }
+    }
+
+    /// Who answers at `addr` (the one unsigned call).
+    pub async fn hello(addr: &str) -> Result<HelloResponse, ClientError> {
+        let http = reqwest::Client::builder()
+            .timeout(REQUEST_TIMEOUT)
+            .no_proxy()
+            .build()
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let response = http
+            .get(format!("http://{addr}/v1/hello"))
+            .send()
+            .await
+            .map_err(|e| ClientError::Http(format!("no Staffroom node answers at {addr}: {e}")))?;
+        response.json().await.map_err(|e| {
+            ClientError::Http(format!(
+                "what answers at {addr} is not a Staffroom node: {e}"
+            ))
+        })
+    }
+
+    /// The client for data directory `dir`: the node configured by `staffroom connect`
+    /// (`client.toml`), or else the node that runs on `dir` itself; signing as `dir`'s teacher.
     pub fn from_data_dir(dir: &Path) -> Result<Self, ClientError> {
         let files = DataDir::new(dir);
-        let read = |path: std::path::PathBuf| match std::fs::read_to_string(&path) {
-            Ok(text) => Ok(Some(text.trim().to_owned())),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ClientError::Io {
-                path: path.display().to_string(),
-                source,
-            }),
-        };
+        let key = crate::teacher_key::load(&files.teacher_key())
+            .map_err(|e| ClientError::Key(e.to_string()))?;
+        if let Some(text) = read_small(&files.client_config())? {
+            let config: ClientConfig = toml::from_str(&text).map_err(|e| {
+                ClientError::Key(format!(
+                    "{} is invalid: {}",
+                    files.client_config().display(),
+                    e.message()
+                ))
+            })?;
+            return Ok(ApiClient::new(config.node, config.node_id, key));
+        }
         let configured = || NodeConfig::load(dir, None).map(|c| c.api_listen).ok();
-        let addr = match read(files.api_addr())? {
+        let addr: Option<SocketAddr> = match read_small(&files.api_addr())? {
             Some(text) => text.parse().ok(),
             None => configured(),
         };
@@ -95,25 +166,80 @@ impl ApiClient {
                 dir: dir.display().to_string(),
             });
         };
-        // No token means no node has ever run here: whatever answers at `addr` is not ours.
-        let token = read(files.api_token())?.ok_or_else(|| ClientError::NotRunning {
+        // No node id means no node has ever run here: whatever answers at `addr` is not ours.
+        let node_id = read_small(&files.node_id())?.ok_or_else(|| ClientError::NotRunning {
             addr: addr.to_string(),
         })?;
-        Ok(ApiClient::new(addr, token))
+        Ok(ApiClient::new(addr, node_id, key))
     }
 
-    pub fn addr(&self) -> SocketAddr {
-        self.addr
+    pub fn addr(&self) -> &str {
+        &self.addr
     }
 
+    /// Signs a request for this node: method, path and query, body, time, a fresh nonce.
+    fn signed(
+        &self,
+        request: reqwest::RequestBuilder,
+        session: &Session,
+    ) -> Result<reqwest::Request, ClientError> {
+        let mut request = request
+            .build()
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        let url = request.url();
+        let target = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        let body = request.body().and_then(|b| b.as_bytes()).unwrap_or(&[]);
+        let mut nonce = [0u8; 16];
+        getrandom::fill(&mut nonce).map_err(|e| ClientError::Http(e.to_string()))?;
+        let call = auth::Call {
+            node: &self.node_id,
+            boot: &session.boot,
+            method: request.method().as_str(),
+            target: &target,
+            body,
+        };
+        let node_now = crate::clock::now_ms().saturating_add_signed(session.offset_ms);
+        let header = call.sign(&self.key, node_now, nonce);
+        let value = reqwest::header::HeaderValue::from_str(&header)
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        request
+            .headers_mut()
+            .insert(reqwest::header::AUTHORIZATION, value);
+        Ok(request)
+    }
+
+    /// Sends a signed request. If the node restarted, or its clock moved, since this client
+    /// last asked who it is, asks again and signs once more.
     async fn send<T: DeserializeOwned>(
         &self,
         request: reqwest::RequestBuilder,
     ) -> Result<T, ClientError> {
-        let response = request.bearer_auth(&self.token).send().await.map_err(|e| {
+        let retry = request.try_clone();
+        match self.send_once(request, false).await {
+            Err(ClientError::Api { code, .. })
+                if matches!(code.as_str(), "node_restarted" | "stale_request") =>
+            {
+                let retry = retry.ok_or_else(|| ClientError::Http("cannot re-sign".into()))?;
+                self.send_once(retry, true).await
+            }
+            other => other,
+        }
+    }
+
+    async fn send_once<T: DeserializeOwned>(
+        &self,
+        request: reqwest::RequestBuilder,
+        refresh: bool,
+    ) -> Result<T, ClientError> {
+        let session = self.session(refresh).await?;
+        let request = self.signed(request, &session)?;
+        let response = self.http.execute(request).await.map_err(|e| {
             if e.is_connect() {
                 ClientError::NotRunning {
-                    addr: self.addr.to_string(),
+                    addr: self.addr.clone(),
                 }
             } else {
                 ClientError::Http(e.to_string())
@@ -149,6 +275,35 @@ impl ApiClient {
             return serde_json::from_slice(b"null").map_err(|e| ClientError::Http(e.to_string()));
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Http(format!("bad response: {e}")))
+    }
+
+    /// The node's run id and clock offset, asked once (or again when `refresh`). The node
+    /// must be the one this client is for: anything else answering at its address is refused.
+    async fn session(&self, refresh: bool) -> Result<Session, ClientError> {
+        let mut cached = self.session.lock().await;
+        if let (Some(session), false) = (cached.as_ref(), refresh) {
+            return Ok(session.clone());
+        }
+        let asked_at = crate::clock::now_ms();
+        let hello = ApiClient::hello(&self.addr).await.map_err(|e| match e {
+            ClientError::Http(_) if !self.addr.is_empty() => ClientError::NotRunning {
+                addr: self.addr.clone(),
+            },
+            e => e,
+        })?;
+        if hello.node_id != self.node_id {
+            return Err(ClientError::WrongNode {
+                addr: self.addr.clone(),
+                expected: self.node_id.clone(),
+                found: hello.node_id,
+            });
+        }
+        let session = Session {
+            boot: hello.boot,
+            offset_ms: hello.clock_ms as i64 - asked_at as i64,
+        };
+        *cached = Some(session.clone());
+        Ok(session)
     }
 
     fn url(&self, path: &str) -> String {
@@ -197,6 +352,32 @@ impl ApiClient {
         };
         let request = self.http.post(self.url("/v1/networks/join")).json(&body);
         self.send(request.timeout(JOIN_TIMEOUT)).await
+    }
+
+    /// Teachers registered on this node (admin only).
+    pub async fn teachers(&self) -> Result<Vec<TeacherRecord>, ClientError> {
+        self.send(self.http.get(self.url("/v1/teachers"))).await
+    }
+
+    /// Registers a teacher's key on this node (admin only).
+    pub async fn add_teacher(
+        &self,
+        key: AuthorId,
+        name: &str,
+    ) -> Result<TeacherRecord, ClientError> {
+        let body = AddTeacherRequest {
+            key,
+            name: name.to_owned(),
+            admin: false,
+        };
+        self.send(self.http.post(self.url("/v1/teachers")).json(&body))
+            .await
+    }
+
+    /// Removes a teacher's registration (admin only).
+    pub async fn remove_teacher(&self, key: &AuthorId) -> Result<(), ClientError> {
+        self.send(self.http.delete(self.url(&format!("/v1/teachers/{key}"))))
+            .await
     }
 
     /// Stops this node following a network.
@@ -266,5 +447,17 @@ impl ApiClient {
     pub async fn get(&self, id: &EntryId) -> Result<EntryView, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/entries/{id}"))))
             .await
+    }
+}
+
+/// A small text file's trimmed contents, or `None` if it does not exist.
+fn read_small(path: &Path) -> Result<Option<String>, ClientError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => Ok(Some(text.trim().to_owned())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ClientError::Io {
+            path: path.display().to_string(),
+            source,
+        }),
     }
 }

@@ -40,6 +40,11 @@ pub async fn join(
     }
     let entries = checked_entries(&req.entries, token.network, now)?;
     let joiner = entries.1;
+    if s.ingest.rosters().get(&token.network)?.founder.is_some() {
+        // This node already holds the network (another teacher of the school is in it): the
+        // join is judged here, and gossiped to the other members' nodes.
+        return join_here(&s, token.network, entries.0, joiner).await;
+    }
     let inviter = inviter_node(&token)?;
     let network = token.network;
     let placeholder = NetworkRecord {
@@ -64,6 +69,30 @@ pub async fn join(
     Err(refused(outcome.err().unwrap_or_else(|| {
         "the inviting node did not admit this join".into()
     })))
+}
+
+/// Joins a network this node already follows: stores the join and binding (through ingest,
+/// as from any teacher), then tells the other members' nodes.
+async fn join_here(
+    s: &ApiState,
+    network: NetworkId,
+    entries: Vec<Vec<u8>>,
+    joiner: AuthorId,
+) -> Result<Json<NetworkRecord>, ApiError> {
+    let results = s.ingest.ingest_many(entries.clone(), None).await?;
+    if let Some(e) = results.into_iter().find_map(Result::err) {
+        return Err(match e {
+            crate::ingest::IngestError::InviteClosed { .. } => refused(e.to_string()),
+            e => e.into(),
+        });
+    }
+    if !s.ingest.rosters().get(&network)?.is_member(&joiner) {
+        return Err(refused("the join does not count here".into()));
+    }
+    for entry in entries {
+        s.net.publish(network, entry).await.map_err(unavailable)?;
+    }
+    Ok(Json(named_record(s, network).await?))
 }
 
 fn refused(message: String) -> ApiError {

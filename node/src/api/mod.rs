@@ -4,11 +4,13 @@
 //! Entries are submitted as their canonical bytes (`application/octet-stream`), signed by the
 //! teacher on the client side; the node verifies them exactly as it verifies gossip.
 
+pub mod auth;
 mod client;
 mod join;
 mod networks;
 mod server;
+mod teachers;
 pub mod types;
 
-pub use client::{ApiClient, ClientError};
+pub use client::{ApiClient, ClientConfig, ClientError};
 pub use server::{serve, ApiState};

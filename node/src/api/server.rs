@@ -1,6 +1,6 @@
 //! The API's routes, authentication and limits.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
@@ -15,8 +15,10 @@ use staffroom_protocol::EntryId;
 use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
+use super::auth::{self, ReplayGuard};
 use super::types::*;
-use super::{join, networks};
+use super::{join, networks, teachers};
+use crate::clock::Clock;
 use crate::ingest::{Ingest, IngestError, Ingested};
 use crate::net::NetClient;
 use crate::store::{InsertOutcome, ListFilter, Lookup, StoreError};
@@ -32,17 +34,37 @@ pub struct ApiState {
     pub ingest: Ingest,
     pub net: NetClient,
     pub sync: SyncHandle,
-    pub token: Arc<str>,
+    /// This node's peer id, as text: what requests are signed for.
+    pub node_id: Arc<str>,
+    /// The random id of this run of the node, as hex: requests are signed for it too.
+    boot: Arc<str>,
+    clock: Clock,
+    replays: Arc<Mutex<ReplayGuard>>,
     slots: Arc<Semaphore>,
 }
 
 impl ApiState {
-    pub fn new(ingest: Ingest, net: NetClient, sync: SyncHandle, token: String) -> Self {
+    pub fn new(
+        ingest: Ingest,
+        net: NetClient,
+        sync: SyncHandle,
+        node_id: String,
+        clock: Clock,
+    ) -> Self {
+        let mut boot = [0u8; 16];
+        // Without randomness, a run id still differs per run by time; replay protection
+        // across restarts then rests on it.
+        if getrandom::fill(&mut boot).is_err() {
+            boot[..8].copy_from_slice(&clock.now_ms().to_be_bytes());
+        }
         ApiState {
             ingest,
             net,
             sync,
-            token: token.into(),
+            node_id: node_id.into(),
+            boot: hex::encode(boot).into(),
+            replays: Arc::new(Mutex::new(ReplayGuard::new(boot))),
+            clock,
             slots: Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT_MAX)),
         }
     }
@@ -55,7 +77,13 @@ pub async fn serve(
     mut shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
     let routes = Router::new()
+        .route("/v1/hello", get(hello))
         .route("/v1/status", get(status))
+        .route("/v1/teachers", get(teachers::list).post(teachers::add))
+        .route(
+            "/v1/teachers/{key}",
+            axum::routing::delete(teachers::remove),
+        )
         .route("/v1/peers", get(peers).post(dial))
         .route("/v1/networks", get(networks::list).post(networks::adopt))
         .route("/v1/networks/join", axum::routing::post(join::join))
@@ -117,21 +145,10 @@ pub(super) fn bad_request(message: impl ToString) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "bad_request", message.to_string())
 }
 
-/// Checks the bearer token and bounds concurrency before any handler runs.
+/// Bounds concurrency, then authenticates the request before any handler runs: a signature
+/// by a registered teacher over this node, the call and its body, fresh and never seen before
+/// (see `auth`). Admin-only routes need the admin's key. Only `/v1/hello` is open.
 async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
-    let presented = request
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !presented.is_some_and(|p| constant_time_eq(p.as_bytes(), state.token.as_bytes())) {
-        return ApiError(
-            StatusCode::UNAUTHORIZED,
-            "unauthorized",
-            "missing or wrong API token (the CLI reads it from the node's data directory)".into(),
-        )
-        .into_response();
-    }
     let Ok(_permit) = state.slots.try_acquire() else {
         return ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -140,11 +157,91 @@ async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> R
         )
         .into_response();
     };
-    next.run(request).await
+    if request.uri().path() == "/v1/hello" {
+        return next.run(request).await;
+    }
+    match authenticate(&state, request).await {
+        Ok(request) => next.run(request).await,
+        Err(e) => e.into_response(),
+    }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+async fn authenticate(state: &ApiState, request: Request) -> Result<Request, ApiError> {
+    let (parts, body) = request.into_parts();
+    let header = parts
+        .headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let credentials = auth::parse(header).map_err(unauthenticated)?;
+    // Signed for an earlier run of this node (the client re-signs when told so).
+    if hex::encode(credentials.boot) != *state.boot {
+        return Err(unauthenticated(auth::AuthError::Restarted));
+    }
+    let body = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX)
+        .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("request body over {REQUEST_BODY_BYTES_MAX} bytes"),
+            )
+        })?;
+    let call = auth::Call {
+        node: &state.node_id,
+        boot: &state.boot,
+        method: parts.method.as_str(),
+        target: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
+        body: &body,
+    };
+    call.verify(&credentials).map_err(unauthenticated)?;
+    let Some(teacher) = state.ingest.store().teacher(&credentials.key)? else {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "unknown_teacher",
+            format!(
+                "key {} is not registered on this node: ask the school's admin to run \
+                 `staffroom school add-teacher {}`",
+                credentials.key.short(),
+                credentials.key
+            ),
+        ));
+    };
+    let now = state.clock.now_ms();
+    state
+        .replays
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .admit(&credentials, now)
+        .map_err(unauthenticated)?;
+    if parts.uri.path().starts_with("/v1/teachers") && !teacher.admin {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "admin_only",
+            "only the school's admin may manage this node's teachers".into(),
+        ));
+    }
+    let mut request = Request::from_parts(parts, axum::body::Body::from(body));
+    request.extensions_mut().insert(teacher);
+    Ok(request)
+}
+
+fn unauthenticated(e: auth::AuthError) -> ApiError {
+    let status = match e {
+        auth::AuthError::Busy => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::UNAUTHORIZED,
+    };
+    ApiError(status, e.code(), e.to_string())
+}
+
+/// Who this node is, for a teacher's CLI to pin before it signs anything (unauthenticated).
+async fn hello(State(s): State<ApiState>) -> Json<HelloResponse> {
+    Json(HelloResponse {
+        node_id: s.node_id.to_string(),
+        boot: s.boot.to_string(),
+        clock_ms: s.clock.now_ms(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        auth: auth::SCHEME.into(),
+    })
 }
 
 async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiError> {

@@ -33,6 +33,29 @@ pub struct SubmitResponse {
     pub gossip: PublishReport,
 }
 
+/// `GET /v1/hello`: who the node is (the only call that needs no signature).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloResponse {
+    /// The node's peer id: what requests are signed for.
+    pub node_id: String,
+    /// The id of this run of the node (hex): requests are signed for it too.
+    pub boot: String,
+    /// The node's clock, ms since the Unix epoch: clients date requests by it.
+    pub clock_ms: u64,
+    pub version: String,
+    /// The request-signing scheme, `Staffroom-v1`.
+    pub auth: String,
+}
+
+/// `POST /v1/teachers`: register a teacher (admin only).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AddTeacherRequest {
+    pub key: AuthorId,
+    pub name: String,
+    #[serde(default)]
+    pub admin: bool,
+}
+
 /// `POST /v1/networks`: follow the network the first entry founds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AdoptNetworkRequest {

@@ -31,6 +31,8 @@ const WRITE_QUEUE_MAX: usize = 1024;
 pub const LIST_LIMIT_MAX: usize = 1000;
 /// Index keys looked at per version when listing what is about an entry.
 const ABOUT_SCAN_MAX: usize = 10_000;
+/// Teachers one node registers at most.
+pub const TEACHERS_MAX: usize = 1024;
 /// Membership entries loaded for one network at most.
 pub const MEMBERSHIP_ENTRIES_MAX: usize = 2 * staffroom_protocol::membership::OPS_MAX;
 /// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
@@ -53,6 +55,16 @@ pub struct NetworkRecord {
     /// A local, human name; not part of the protocol.
     pub name: String,
     pub joined_at_ms: u64,
+}
+
+/// A teacher registered on this node: allowed to use its API with their own key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TeacherRecord {
+    pub key: AuthorId,
+    pub name: String,
+    /// The school's admin: may register and remove teachers.
+    pub admin: bool,
+    pub added_at_ms: u64,
 }
 
 /// Which entries to list. Every field narrows the result; `limit` is capped at
@@ -149,6 +161,8 @@ pub(crate) struct Trees {
     /// What the store knows of itself (the rules its entries were last checked against).
     meta: sled::Tree,
     networks: sled::Tree,
+    /// Teachers registered on this node: author key → `TeacherRecord` (JSON).
+    teachers: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
@@ -180,6 +194,7 @@ impl Store {
             quarantine: db.open_tree("quarantine")?,
             meta: db.open_tree("meta")?,
             networks: db.open_tree("networks")?,
+            teachers: db.open_tree("teachers")?,
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
             db,
@@ -208,6 +223,36 @@ impl Store {
     /// Records a network as joined, durably.
     pub async fn join_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
         self.writer.join_network(record).await
+    }
+
+    /// Registers (or replaces) a teacher, durably.
+    pub async fn put_teacher(&self, record: TeacherRecord) -> Result<(), StoreError> {
+        self.writer.put_teacher(record).await
+    }
+
+    /// Removes a teacher's registration, durably; false if there was none.
+    pub async fn remove_teacher(&self, key: AuthorId) -> Result<bool, StoreError> {
+        self.writer.remove_teacher(key).await
+    }
+
+    pub fn teacher(&self, key: &AuthorId) -> Result<Option<TeacherRecord>, StoreError> {
+        Ok(self
+            .trees
+            .teachers
+            .get(key.as_bytes())?
+            .and_then(|v| serde_json::from_slice(&v).ok()))
+    }
+
+    /// Every registered teacher (at most [`TEACHERS_MAX`]).
+    pub fn teachers(&self) -> Result<Vec<TeacherRecord>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees.teachers.iter().take(TEACHERS_MAX) {
+            let (_, value) = item?;
+            if let Ok(record) = serde_json::from_slice(&value) {
+                out.push(record);
+            }
+        }
+        Ok(out)
     }
 
     /// Replaces a network's record (its local name), durably.

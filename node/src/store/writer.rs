@@ -12,10 +12,10 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::{Entry, EntryId, NetworkId, VerifiedEntry};
+use staffroom_protocol::{AuthorId, Entry, EntryId, NetworkId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{keys, NetworkRecord, StoreError, Trees};
+use super::{keys, NetworkRecord, StoreError, TeacherRecord, Trees};
 
 /// Commands applied in one group before the flush that acknowledges them.
 const GROUP_COMMANDS_MAX: usize = 256;
@@ -42,6 +42,14 @@ enum Command {
     },
     LeaveNetwork {
         id: NetworkId,
+        reply: Reply<bool>,
+    },
+    PutTeacher {
+        record: TeacherRecord,
+        reply: Reply<bool>,
+    },
+    RemoveTeacher {
+        key: AuthorId,
         reply: Reply<bool>,
     },
     Flush {
@@ -127,6 +135,17 @@ impl WriterHandle {
         self.call(|reply| Command::LeaveNetwork { id, reply }).await
     }
 
+    pub async fn put_teacher(&self, record: TeacherRecord) -> Result<(), StoreError> {
+        self.call(|reply| Command::PutTeacher { record, reply })
+            .await
+            .map(|_| ())
+    }
+
+    pub async fn remove_teacher(&self, key: AuthorId) -> Result<bool, StoreError> {
+        self.call(|reply| Command::RemoveTeacher { key, reply })
+            .await
+    }
+
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.call(|reply| Command::Flush { reply }).await
     }
@@ -202,6 +221,23 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
             let result = trees
                 .networks
                 .remove(id.as_bytes())
+                .map(|old| old.is_some())
+                .map_err(StoreError::from);
+            Pending::Join(reply, result)
+        }
+        Command::PutTeacher { record, reply } => {
+            let value = serde_json::to_vec(&record).expect("a teacher record always serializes");
+            let result = trees
+                .teachers
+                .insert(record.key.as_bytes(), value)
+                .map(|old| old.is_none())
+                .map_err(StoreError::from);
+            Pending::Join(reply, result)
+        }
+        Command::RemoveTeacher { key, reply } => {
+            let result = trees
+                .teachers
+                .remove(key.as_bytes())
                 .map(|old| old.is_some())
                 .map_err(StoreError::from);
             Pending::Join(reply, result)
