@@ -33,6 +33,31 @@ pub const LIST_LIMIT_MAX: usize = 1000;
 const ABOUT_SCAN_MAX: usize = 10_000;
 /// Teachers one node registers at most.
 pub const TEACHERS_MAX: usize = 1024;
+/// How long opening waits for the file lock of a store that was just closed.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Opens the sled database in `dir`. sled releases its file lock from a background thread
+/// shortly after the last handle of a closed store drops, so a store reopened at once (a node
+/// restarting in the same process) may find it still held: that is retried, briefly. A store
+/// really held by another process still fails, after [`LOCK_WAIT`].
+fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    let started = std::time::Instant::now();
+    loop {
+        let opened = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .open();
+        match opened {
+            Err(sled::Error::Io(e))
+                if e.to_string().contains("acquire lock") && started.elapsed() < LOCK_WAIT =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return Ok(other?),
+        }
+    }
+}
+
 /// Membership entries loaded for one network at most.
 pub const MEMBERSHIP_ENTRIES_MAX: usize = 2 * staffroom_protocol::membership::OPS_MAX;
 /// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
@@ -180,10 +205,7 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .open()?;
+        let db = open_db(dir)?;
         let mut trees = Trees {
             entries: db.open_tree("entries")?,
             by_time: db.open_tree("by_network_time")?,

@@ -249,3 +249,36 @@ async fn sync_index_follows_inserts_and_is_rebuilt_on_open() {
     let rebuilt = store.with_sync_index(&network(1), |ix| ix.fingerprint(0, ix.len()));
     assert_eq!(rebuilt, fingerprint, "the same set after a restart");
 }
+
+/// sled lets go of its file lock from a background thread after the last handle drops; a
+/// node restarting in the same process must still open its store at once (regression: the
+/// restart test and the test above failed now and then with "could not acquire lock", when
+/// the machine was busy — as it is made here).
+#[tokio::test]
+async fn a_closed_store_reopens_at_once_on_a_busy_machine() {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let busy: Vec<_> = (0..4)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let k = key(5);
+    for n in 0..20u64 {
+        let store = Store::open(dir.path()).expect("reopens");
+        let entries = (n * 100..(n + 1) * 100)
+            .map(|i| verified(&fixtures::numbered_post(&k, network(1), i)))
+            .collect();
+        store.insert(entries).await.unwrap();
+        assert_eq!(store.entry_count(), (n + 1) * 100);
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for thread in busy {
+        thread.join().unwrap();
+    }
+}
