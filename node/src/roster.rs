@@ -12,6 +12,11 @@ use staffroom_protocol::{AuthorId, Body, NetworkId, NodeKey};
 
 use crate::store::{Store, StoreError};
 
+/// The refusal a peer gets for a network this node does not share with it: the same whether
+/// this node follows the network or not, so that asking tells a non-member nothing.
+pub const NOT_SHARED: &str = "this network is not shared with your node: this node does not \
+    follow it, or your node is not bound to a current member";
+
 #[derive(Clone)]
 pub struct Rosters {
     store: Store,
@@ -78,7 +83,7 @@ impl Rosters {
     /// Why `peer` is not served `network`, as far as this node can tell: the fate of the join
     /// whose member bound that node, when there is one. Words for the joining teacher.
     pub fn refusal_reason(&self, network: &NetworkId, peer: &PeerId) -> String {
-        let fallback = "this node is not bound to a member of this network".to_owned();
+        let fallback = NOT_SHARED.to_owned();
         let (Some(node), Ok(roster), Ok(entries)) = (
             node_key(peer),
             self.get(network),

@@ -64,7 +64,7 @@ fn gate(
 ) -> Option<SyncResponse> {
     match ingest.store().network(&network) {
         Ok(Some(_)) => {}
-        Ok(None) => return Some(refused("not a member of this network")),
+        Ok(None) => return Some(refused(crate::roster::NOT_SHARED)),
         Err(e) => return Some(refused(&format!("storage error: {e}"))),
     }
     match ingest.rosters().may_share(&network, &peer) {

@@ -313,8 +313,45 @@ async fn a_peer_outside_the_network_refuses_and_is_not_blamed() {
     let (_b, me) = node(&posts(12, 5), Clock::system()).await;
     let fake = net(&outsider, Peer::Honest);
     let report = run_session(PeerId::random(), *NETWORK, &fake, &me, TIMEOUT).await;
-    assert!(report.error.unwrap_or_default().contains("not a member"));
+    let error = report.error.unwrap_or_default();
+    assert!(error.contains(crate::roster::NOT_SHARED), "{error}");
     assert!(fake.cut_off.lock().unwrap().is_empty());
+}
+
+/// A node answers a stranger the same about an invite-only network it follows and one it
+/// does not: asking tells a non-member nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_learn_nothing_of_which_networks_a_node_follows() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let closed = fixtures::network_with(&key(100), &[&key(1)], &[], now_ms() - 1_000);
+    let network = closed[0].network;
+    let record = NetworkRecord {
+        id: network,
+        name: "closed".into(),
+        joined_at_ms: 0,
+    };
+    store.join_network(record).await.unwrap();
+    let ingest = Ingest::new(store, Clock::system());
+    let encoded = closed.iter().map(Entry::encode).collect();
+    assert!(ingest
+        .ingest_many(encoded, None)
+        .await
+        .unwrap()
+        .iter()
+        .all(Result::is_ok));
+    let ask = |network| SyncRequest::Fetch {
+        network,
+        ids: vec![prefix(&closed[0].id().0)],
+    };
+    let stranger = PeerId::random();
+    let followed = super::serve::serve(stranger, ask(network), &ingest).await;
+    let unknown = super::serve::serve(stranger, ask(NetworkId([9; 32])), &ingest).await;
+    assert_eq!(followed, unknown);
+    assert!(
+        matches!(&followed.0, SyncResponse::Refused { reason } if reason == crate::roster::NOT_SHARED),
+        "{followed:?}"
+    );
 }
 
 /// Reaching this node's own round limit ends the session; it is not the peer's fault.
