@@ -6,6 +6,7 @@
 //! of this node's clock is held (see [`crate::hold`]) and ingested again when it is due.
 
 use std::cell::RefCell;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -130,6 +131,8 @@ pub struct Ingest {
     awaiting: Arc<Mutex<AwaitPen>>,
     /// Entries released from either pen, to be offered to ingest again.
     ready: Arc<Mutex<Vec<Held>>>,
+    /// Entries taken from `ready` that the release task is offering to ingest right now.
+    releasing: Arc<AtomicUsize>,
     held_changed: Arc<Notify>,
     rosters: Rosters,
 }
@@ -146,6 +149,7 @@ impl Ingest {
             held: Arc::default(),
             awaiting: Arc::default(),
             ready: Arc::default(),
+            releasing: Arc::default(),
             held_changed: Arc::default(),
             rosters: Rosters::new(store.clone()),
             store,
@@ -160,9 +164,11 @@ impl Ingest {
         self.clock
     }
 
-    /// Entries held for this node's clock to catch up, or for their author's membership.
+    /// Entries held for this node's clock to catch up, or for their author's membership
+    /// (including those released and being offered to ingest again).
     pub fn held_count(&self) -> usize {
-        self.pen().len() + self.awaiting().len()
+        let moving = self.ready().len() + self.releasing.load(Ordering::Acquire);
+        self.pen().len() + self.awaiting().len() + moving
     }
 
     fn pen(&self) -> std::sync::MutexGuard<'_, HoldPen> {
@@ -407,12 +413,22 @@ impl Ingest {
         }
     }
 
-    /// Resolves a network's membership again, off the async threads.
+    /// Resolves a network's membership again, off the async threads, and drops what this
+    /// node already held that the new roster rules out: a former member's entries made after
+    /// their membership ended (taken in before the removal was known here). Every node then
+    /// holds the same set, whatever order things arrived in.
     async fn refresh_roster(&self, network: NetworkId) -> Result<(), IngestError> {
         let rosters = self.rosters.clone();
-        tokio::task::spawn_blocking(move || rosters.refresh(&network))
+        let roster = tokio::task::spawn_blocking(move || rosters.refresh(&network))
             .await
             .map_err(|e| IngestError::Worker(e.to_string()))??;
+        for (author, ended_at_ms) in &roster.former {
+            let purged = self.store.purge(network, *author, *ended_at_ms).await?;
+            if purged > 0 {
+                tracing::info!(network = %network.short(), author = %author.short(), purged,
+                    "dropped entries made after their author's membership ended");
+            }
+        }
         Ok(())
     }
 
@@ -470,8 +486,15 @@ impl Ingest {
                 _ = self.held_changed.notified() => {}
                 _ = tokio::time::sleep(wait.min(RELEASE_CHECK_INTERVAL)) => {}
             }
-            let mut released = std::mem::take(&mut *self.ready());
-            released.extend(self.pen().take_due(self.clock.now_ms()));
+            let mut released = {
+                let mut ready = self.ready();
+                self.releasing.fetch_add(ready.len(), Ordering::AcqRel);
+                std::mem::take(&mut *ready)
+            };
+            let due = self.pen().take_due(self.clock.now_ms());
+            self.releasing.fetch_add(due.len(), Ordering::AcqRel);
+            released.extend(due);
+            let count = released.len();
             // One durable group per channel; whatever still cannot enter is held again.
             let mut by_channel: BTreeMap<Option<NetworkId>, Vec<Vec<u8>>> = BTreeMap::new();
             for held in released {
@@ -486,6 +509,7 @@ impl Ingest {
                     Err(e) => tracing::warn!(error = %e, "held entries could not be stored"),
                 }
             }
+            self.releasing.fetch_sub(count, Ordering::AcqRel);
         }
     }
 }

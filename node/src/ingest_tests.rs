@@ -120,3 +120,101 @@ async fn a_former_members_later_entries_are_refused_earlier_ones_stay() {
     assert_eq!(err.code(), "author_not_member");
     assert_eq!(ingest.held_count(), 0);
 }
+
+/// The same entries — founding, additions, an invite and joins, a removal, and posts by
+/// members and by a stranger — reaching two nodes in different orders and batches, as gossip
+/// and sync deliver them: once everything has arrived (and what waited is released), both
+/// nodes hold the same entries and the same roster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn any_arrival_order_gives_the_same_roster_and_entries() {
+    let t = now_ms() - 100_000;
+    let genesis = fixtures::genesis(&key(1), "Cluster", Policy::InviteOnly, t);
+    let net = genesis.network;
+    let op = |k: u8, at: u64, after: &[EntryId], action| {
+        fixtures::membership(&key(k), net, t + at, after, action)
+    };
+    let add = op(1, 1, &[genesis.id()], Action::Add { member: member(2) });
+    let invite = op(
+        1,
+        2,
+        &[add.id()],
+        Action::Invite {
+            expires_at_ms: t + 1_000_000,
+            uses_max: 1,
+        },
+    );
+    let join_a = op(
+        3,
+        3,
+        &[invite.id()],
+        Action::Join {
+            invite: Some(invite.id()),
+        },
+    );
+    let remove = op(1, 4, &[add.id()], Action::Remove { member: member(2) });
+    let mut all = vec![genesis.clone(), add, invite, join_a, remove];
+    for (seed, at) in [(1, 10), (2, 3), (2, 20), (3, 30), (9, 40)] {
+        all.push(post(seed, &genesis, t + at));
+    }
+    let mut outcomes = Vec::new();
+    for order in 0..6u64 {
+        let (_dir, ingest) = node_in(&genesis).await;
+        let (stop, stopped) = watch::channel(false);
+        let release = tokio::spawn(ingest.clone().release_held(stopped));
+        let mut shuffled = all[1..].to_vec();
+        if order == 0 {
+            // The removal last: B's later post is taken in first, and must go when it comes.
+            let removal = shuffled.remove(3);
+            shuffled.push(removal);
+        } else {
+            let mut r = order.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
+            for i in (1..shuffled.len()).rev() {
+                r = r
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                shuffled.swap(i, (r >> 33) as usize % (i + 1));
+            }
+        }
+        let batch = 1 + order as usize % 3 * 2;
+        for chunk in shuffled.chunks(batch) {
+            let bytes = chunk.iter().map(Entry::encode).collect();
+            for result in ingest.ingest_many(bytes, Some(net)).await.unwrap() {
+                if let Err(e) = result {
+                    assert!(!e.blames_sender(), "{e}");
+                }
+            }
+        }
+        // Only the stranger's post still waits once everything settled.
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+        while ingest.held_count() != 1 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let mut stored: Vec<EntryId> = all
+            .iter()
+            .map(Entry::id)
+            .filter(|id| ingest.store().get(id).unwrap().is_some())
+            .collect();
+        stored.sort();
+        let roster = ingest.rosters().refresh(&net).unwrap();
+        outcomes.push((stored, roster.members.clone(), roster.former.clone()));
+        let _ = stop.send(true);
+        release.await.unwrap();
+    }
+    assert!(outcomes.windows(2).all(|w| w[0] == w[1]), "{outcomes:#?}");
+    let (stored, members, former) = &outcomes[0];
+    assert!(members.contains_key(&member(3)) && former.contains_key(&member(2)));
+    let stranger = post(9, &genesis, t + 40).id();
+    assert!(
+        !stored.contains(&stranger),
+        "a stranger's post never enters"
+    );
+    let before_removal = post(2, &genesis, t + 3).id();
+    assert!(
+        stored.contains(&before_removal),
+        "what B wrote while a member stays"
+    );
+    assert!(
+        !stored.contains(&post(2, &genesis, t + 20).id()),
+        "after removal: refused"
+    );
+}

@@ -11,7 +11,7 @@
 //! Both check signatures again, spread over every core.
 
 use staffroom_protocol::entry::FORMAT_VERSION;
-use staffroom_protocol::{verify_entry, Entry, EntryId, EntryKind, Header, VerifiedEntry};
+use staffroom_protocol::{verify_entry, EntryId, EntryKind, VerifiedEntry};
 
 use super::keys;
 use super::writer::index_for_listing;
@@ -111,17 +111,7 @@ fn quarantine_invalid(trees: &Trees) -> Result<usize, StoreError> {
 /// Moves an entry out of every index and into the quarantine tree.
 fn quarantine(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
     tracing::warn!(entry = %id.short(), "quarantining an entry the present rules refuse");
-    if let Ok(header) = Header::parse(bytes) {
-        trees.by_time.remove(keys::by_time(&header, id))?;
-    }
-    if let Ok(entry) = Entry::decode(bytes) {
-        trees.by_author.remove(keys::by_author(&entry, id))?;
-        trees.by_kind.remove(keys::by_kind(&entry, id))?;
-        for key in keys::by_ref(&entry, id) {
-            trees.by_ref.remove(key)?;
-        }
-    }
-    trees.opaque.remove(id.as_bytes())?;
+    super::writer::unindex(trees, id, bytes)?;
     trees.quarantine.insert(id.as_bytes(), bytes)?;
     trees.entries.remove(id.as_bytes())?;
     Ok(())

@@ -247,6 +247,17 @@ impl Store {
         self.writer.join_network(record).await
     }
 
+    /// Deletes `author`'s entries in `network` made at or after `from_ms` (joins excepted),
+    /// durably: what a node already held when it learnt that their membership ended then.
+    pub async fn purge(
+        &self,
+        network: NetworkId,
+        author: AuthorId,
+        from_ms: u64,
+    ) -> Result<usize, StoreError> {
+        self.writer.purge(network, author, from_ms).await
+    }
+
     /// Registers (or replaces) a teacher, durably.
     pub async fn put_teacher(&self, record: TeacherRecord) -> Result<(), StoreError> {
         self.writer.put_teacher(record).await

@@ -12,7 +12,8 @@ use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::{AuthorId, Entry, EntryId, NetworkId, VerifiedEntry};
+use staffroom_protocol::membership::Action;
+use staffroom_protocol::{AuthorId, Body, Entry, EntryId, Header, NetworkId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{keys, NetworkRecord, StoreError, TeacherRecord, Trees};
@@ -47,6 +48,12 @@ enum Command {
     PutTeacher {
         record: TeacherRecord,
         reply: Reply<bool>,
+    },
+    Purge {
+        network: NetworkId,
+        author: AuthorId,
+        from_ms: u64,
+        reply: Reply<usize>,
     },
     RemoveTeacher {
         key: AuthorId,
@@ -146,6 +153,21 @@ impl WriterHandle {
             .await
     }
 
+    pub async fn purge(
+        &self,
+        network: NetworkId,
+        author: AuthorId,
+        from_ms: u64,
+    ) -> Result<usize, StoreError> {
+        self.call(|reply| Command::Purge {
+            network,
+            author,
+            from_ms,
+            reply,
+        })
+        .await
+    }
+
     pub async fn flush(&self) -> Result<(), StoreError> {
         self.call(|reply| Command::Flush { reply }).await
     }
@@ -179,6 +201,7 @@ enum Pending {
         Result<Vec<InsertOutcome>, StoreError>,
     ),
     Join(Reply<bool>, Result<bool, StoreError>),
+    Count(Reply<usize>, Result<usize, StoreError>),
     Flush(Reply<()>),
 }
 
@@ -194,6 +217,9 @@ impl Pending {
                 let _ = reply.send(flush_err().map_or(result, Err));
             }
             Pending::Join(reply, result) => {
+                let _ = reply.send(flush_err().map_or(result, Err));
+            }
+            Pending::Count(reply, result) => {
                 let _ = reply.send(flush_err().map_or(result, Err));
             }
             Pending::Flush(reply) => {
@@ -242,6 +268,12 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
                 .map_err(StoreError::from);
             Pending::Join(reply, result)
         }
+        Command::Purge {
+            network,
+            author,
+            from_ms,
+            reply,
+        } => Pending::Count(reply, purge(trees, &network, &author, from_ms)),
         Command::Flush { reply } => Pending::Flush(reply),
     }
 }
@@ -280,6 +312,78 @@ pub(super) fn index_for_listing(
     for key in keys::by_ref(entry, id) {
         trees.by_ref.insert(key, &[])?;
     }
+    Ok(())
+}
+
+/// Entries one purge deletes at most (a removed member's entries made after their removal:
+/// few in practice); what is left waits for the next.
+const PURGE_MAX: usize = 10_000;
+
+/// Deletes `author`'s entries in `network` made at or after `from_ms` — except joins, with
+/// which a former member may come back. Returns how many.
+fn purge(
+    trees: &Trees,
+    network: &NetworkId,
+    author: &AuthorId,
+    from_ms: u64,
+) -> Result<usize, StoreError> {
+    let mut start = network.as_bytes().to_vec();
+    start.extend_from_slice(&from_ms.to_be_bytes());
+    let mut doomed = Vec::new();
+    for item in trees.by_time.range(start..) {
+        let (key, _) = item?;
+        if !key.starts_with(network.as_bytes()) || doomed.len() >= PURGE_MAX {
+            break;
+        }
+        let id = keys::id_suffix(&key);
+        let Some(bytes) = trees.entries.get(id.as_bytes())? else {
+            continue;
+        };
+        let by_author = Header::parse(&bytes).is_ok_and(|h| h.author == *author);
+        let joins = matches!(
+            Entry::decode(&bytes).map(|e| e.body),
+            Ok(Body::Membership(Action::Join { .. }))
+        );
+        if by_author && !joins {
+            doomed.push((id, bytes.to_vec()));
+        }
+    }
+    for (id, bytes) in &doomed {
+        remove_entry(trees, id, bytes)?;
+    }
+    Ok(doomed.len())
+}
+
+/// Deletes one stored entry: its record first (a record present means stored, so a crash
+/// midway leaves only index keys that readers skip), then its index keys and sync item.
+fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
+    if trees.entries.remove(id.as_bytes())?.is_none() {
+        return Ok(());
+    }
+    trees.entry_count.fetch_sub(1, Ordering::Relaxed);
+    unindex(trees, id, bytes)?;
+    if let Ok(header) = Header::parse(bytes) {
+        let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = sync.get_mut(&header.network) {
+            index.remove(&(header.created_at_ms, id.0));
+        }
+    }
+    Ok(())
+}
+
+/// Removes an entry's keys from every index (not its record).
+pub(super) fn unindex(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
+    if let Ok(header) = Header::parse(bytes) {
+        trees.by_time.remove(keys::by_time(&header, id))?;
+    }
+    if let Ok(entry) = Entry::decode(bytes) {
+        trees.by_author.remove(keys::by_author(&entry, id))?;
+        trees.by_kind.remove(keys::by_kind(&entry, id))?;
+        for key in keys::by_ref(&entry, id) {
+            trees.by_ref.remove(key)?;
+        }
+    }
+    trees.opaque.remove(id.as_bytes())?;
     Ok(())
 }
 

@@ -70,6 +70,31 @@ impl SyncIndex {
         true
     }
 
+    /// Removes an item; false if it was not present. (Rare — a removed member's entries made
+    /// after their removal — so the block's accumulator is simply recomputed.)
+    pub fn remove(&mut self, item: &Item) -> bool {
+        let Some(b) = self
+            .blocks
+            .iter()
+            .position(|blk| blk.items.last().is_some_and(|last| last >= item))
+        else {
+            return false;
+        };
+        let block = &mut self.blocks[b];
+        let Ok(at) = block.items.binary_search(item) else {
+            return false;
+        };
+        block.items.remove(at);
+        block.acc = accumulate(&block.items);
+        self.len -= 1;
+        self.starts[b + 1..].iter_mut().for_each(|s| *s -= 1);
+        if block.items.is_empty() && self.blocks.len() > 1 {
+            self.blocks.remove(b);
+            self.starts.remove(b);
+        }
+        true
+    }
+
     /// The position of the first item >= `item` (the number of items before it).
     pub fn lower_bound(&self, item: &Item) -> usize {
         let (b, before) = self.locate_item(item);
@@ -157,6 +182,35 @@ mod tests {
 
     fn item(t: u64, n: u32) -> Item {
         (t, *blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    #[test]
+    fn removing_items_leaves_the_index_of_the_rest() {
+        let mut index = SyncIndex::new();
+        let items: Vec<Item> = (0..3000u32).map(|n| item(u64::from(n % 700), n)).collect();
+        for it in &items {
+            index.insert(*it);
+        }
+        let mut rest = SyncIndex::new();
+        for (n, it) in items.iter().enumerate() {
+            if n % 3 == 0 {
+                assert!(index.remove(it));
+                assert!(!index.remove(it), "only once");
+            } else {
+                rest.insert(*it);
+            }
+        }
+        assert_eq!(index.len(), rest.len());
+        assert_eq!(
+            index.fingerprint(0, index.len()),
+            rest.fingerprint(0, rest.len())
+        );
+        for pos in [0, 1, 999, rest.len() - 1] {
+            assert_eq!(index.item_at(pos), rest.item_at(pos));
+            let probe = rest.item_at(pos).copied().unwrap();
+            assert_eq!(index.lower_bound(&probe), rest.lower_bound(&probe));
+        }
+        assert!(!index.remove(&(5_000, [0; 32])));
     }
 
     #[test]
