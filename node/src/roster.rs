@@ -7,15 +7,17 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
 use libp2p::PeerId;
-use staffroom_protocol::membership::{resolve_network, Action, Membership, Op, Policy};
+use staffroom_protocol::membership::{
+    resolve_network, Action, InviteState, Membership, Op, Policy,
+};
 use staffroom_protocol::{AuthorId, Body, NetworkId, NodeKey};
 
 use crate::store::{Store, StoreError};
 
 /// The refusal a peer gets for a network this node does not share with it: the same whether
 /// this node follows the network or not, so that asking tells a non-member nothing.
-pub const NOT_SHARED: &str = "this network is not shared with your node: this node does not \
-    follow it, or your node is not bound to a current member";
+/// (At most 50 characters: sync refusals carry no more.)
+pub const NOT_SHARED: &str = "not shared: your node is not bound to a member";
 
 #[derive(Clone)]
 pub struct Rosters {
@@ -107,18 +109,17 @@ impl Rosters {
         let Some((joined_at_ms, invite)) = join else {
             return fallback;
         };
-        let reason = match roster.invites.get(&invite) {
-            None => "the invite is not known here (it may be void, or not shared yet)".into(),
-            Some(i) if i.revoked => "the invite has been revoked".into(),
-            Some(i) if joined_at_ms > i.expires_at_ms => {
-                format!("the invite expired at {} ms", i.expires_at_ms)
-            }
-            Some(i) => format!(
-                "the invite has been used its {} time(s) already",
-                i.uses_max
-            ),
-        };
-        format!("join refused: {reason}")
+        join_refusal(roster.invites.get(&invite), joined_at_ms).to_owned()
+    }
+}
+
+/// Why a join does not count, in words that fit a sync refusal (50 characters).
+fn join_refusal(invite: Option<&InviteState>, joined_at_ms: u64) -> &'static str {
+    match invite {
+        None => "join refused: the invite is not known here",
+        Some(i) if i.revoked => "join refused: the invite has been revoked",
+        Some(i) if joined_at_ms > i.expires_at_ms => "join refused: the invite has expired",
+        Some(_) => "join refused: the invite is used up",
     }
 }
 
@@ -145,5 +146,29 @@ mod tests {
             .to_bytes();
         assert_eq!(node_key(&peer), Some(NodeKey(expected)));
         assert_eq!(node_key(&PeerId::random()), None);
+    }
+
+    #[test]
+    fn refusals_fit_what_a_sync_refusal_carries() {
+        // Sync refusals carry 50 characters: every reason must arrive whole.
+        let invite = |revoked, uses| InviteState {
+            author: AuthorId([1; 32]),
+            expires_at_ms: 100,
+            uses_max: 1,
+            revoked,
+            uses,
+        };
+        let reasons = [
+            NOT_SHARED,
+            join_refusal(None, 0),
+            join_refusal(Some(&invite(true, 0)), 0),
+            join_refusal(Some(&invite(false, 0)), 101),
+            join_refusal(Some(&invite(false, 1)), 0),
+        ];
+        for reason in reasons {
+            assert!(reason.chars().count() <= 50, "{reason}");
+        }
+        assert!(reasons[2].contains("revoked") && reasons[3].contains("expired"));
+        assert!(reasons[4].contains("used up"));
     }
 }

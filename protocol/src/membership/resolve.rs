@@ -51,7 +51,7 @@ impl InviteState {
         } else if joined_at_ms > self.expires_at_ms {
             Some("the invite has expired")
         } else if self.uses >= self.uses_max {
-            Some("the invite has been used as many times as it allows")
+            Some("the invite is used up")
         } else {
             None
         }
