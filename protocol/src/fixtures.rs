@@ -155,14 +155,7 @@ pub fn membership(
     after: &[EntryId],
     action: Action,
 ) -> Entry {
-    let refs = after
-        .iter()
-        .map(|&id| Ref {
-            relation: Relation::After,
-            id,
-        })
-        .collect();
-    signed(key, network, created_at_ms, refs, Body::Membership(action))
+    action.draft(network, created_at_ms, after).sign(key)
 }
 
 /// An invite-only network founded by `founder`, who has added each of `members` and bound the

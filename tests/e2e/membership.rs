@@ -78,6 +78,25 @@ async fn join(node: &TestNode, teacher: &SigningKey, token: &str) -> Result<(), 
         .map(|_| ())
 }
 
+/// Founds an invite-only network on `node`: the founding entry, then `node` bound to the
+/// founder's membership.
+async fn found(node: &TestNode, founder: &SigningKey, name: &str) -> NetworkId {
+    let genesis = fixtures::genesis(founder, name, Policy::InviteOnly, now_ms() - 60_000);
+    let node_key = node.api().status().await.unwrap().node_key.unwrap();
+    let bind = fixtures::membership(
+        founder,
+        genesis.network,
+        now_ms(),
+        &[genesis.id()],
+        Action::BindNode { node: node_key },
+    );
+    node.api()
+        .adopt_network(&[genesis.encode(), bind.encode()])
+        .await
+        .expect("founded");
+    genesis.network
+}
+
 fn post(teacher: &SigningKey, network: NetworkId, title: &str) -> Entry {
     fixtures::signed(
         teacher,
@@ -101,21 +120,7 @@ async fn invite_join_refuse_and_remove_across_three_nodes() {
     let b = TestNode::start(&[]).await;
     let c = TestNode::start(&[]).await;
 
-    // Founding on A: the founding entry, then A bound to the founder's membership.
-    let genesis = fixtures::genesis(&founder, "Maths hub", Policy::InviteOnly, now_ms() - 60_000);
-    let network = genesis.network;
-    let a_key = a.api().status().await.unwrap().node_key.unwrap();
-    let bind = fixtures::membership(
-        &founder,
-        network,
-        now_ms(),
-        &[genesis.id()],
-        Action::BindNode { node: a_key },
-    );
-    a.api()
-        .adopt_network(&[genesis.encode(), bind.encode()])
-        .await
-        .expect("founded");
+    let network = found(&a, &founder, "Maths hub").await;
     let mut history = Vec::new();
     for n in 0..3 {
         let e = post(&founder, network, &format!("Before anyone joined {n}"));
@@ -228,20 +233,7 @@ async fn a_node_no_member_has_bound_gets_nothing_by_sync() {
     init_tracing();
     let founder = key(1);
     let a = TestNode::start(&[]).await;
-    let genesis = fixtures::genesis(&founder, "Closed", Policy::InviteOnly, now_ms() - 60_000);
-    let network = genesis.network;
-    let a_key = a.api().status().await.unwrap().node_key.unwrap();
-    let bind = fixtures::membership(
-        &founder,
-        network,
-        now_ms(),
-        &[genesis.id()],
-        Action::BindNode { node: a_key },
-    );
-    a.api()
-        .adopt_network(&[genesis.encode(), bind.encode()])
-        .await
-        .unwrap();
+    let network = found(&a, &founder, "Closed").await;
     a.post_many(&founder, network, 5).await;
 
     // An outsider that knows the network id follows it and dials A: it learns nothing.

@@ -7,7 +7,7 @@ use staffroom_node::api::types::MembersView;
 use staffroom_node::api::ApiClient;
 use staffroom_node::ingest::now_ms;
 use staffroom_protocol::membership::{Action, Genesis, InviteBy, InviteToken, Policy, Profile};
-use staffroom_protocol::{AuthorId, Body, Draft, Entry, NetworkId, Ref, Relation, SigningKey};
+use staffroom_protocol::{AuthorId, Entry, NetworkId, SigningKey};
 
 use super::{resolve_network, Ctx};
 use crate::{render, teacher};
@@ -237,20 +237,7 @@ fn sign(
     after: &[staffroom_protocol::EntryId],
     action: Action,
 ) -> Entry {
-    let refs = after
-        .iter()
-        .map(|&id| Ref {
-            relation: Relation::After,
-            id,
-        })
-        .collect();
-    Draft {
-        network,
-        created_at_ms: now_ms(),
-        refs,
-        body: Body::Membership(action),
-    }
-    .sign(key)
+    action.draft(network, now_ms(), after).sign(key)
 }
 
 async fn node_key(api: &ApiClient) -> anyhow::Result<staffroom_protocol::NodeKey> {

@@ -286,6 +286,26 @@ pub(crate) fn check_entry(entry: &Entry) -> Result<(), EntryError> {
     }
 }
 
+impl Action {
+    /// This operation as an entry to sign: in `network`, following the operations `after`
+    /// (the author's current heads; at least one, at most 16).
+    pub fn draft(self, network: NetworkId, created_at_ms: u64, after: &[EntryId]) -> Draft {
+        let refs = after
+            .iter()
+            .map(|&id| crate::entry::Ref {
+                relation: Relation::After,
+                id,
+            })
+            .collect();
+        Draft {
+            network,
+            created_at_ms,
+            refs,
+            body: Body::Membership(self),
+        }
+    }
+}
+
 impl Op {
     /// The operation an entry carries, if it is a membership entry.
     pub fn from_entry(id: EntryId, entry: &Entry) -> Option<Op> {
