@@ -267,14 +267,15 @@ impl Ingest {
             if now.is_empty() {
                 break;
             }
-            let stored = self.admit_and_store(now, channel, results).await?;
-            for network in &stored {
+            // Refreshed even when nothing here was new: another ingest running at the same
+            // time (a sync session, gossip) may have stored these entries first, and what
+            // waits on them must see the roster they make.
+            let touched: BTreeSet<NetworkId> =
+                now.iter().map(|(_, v)| v.header().network).collect();
+            changed.extend(self.admit_and_store(now, channel, results).await?);
+            for network in &touched {
                 self.refresh_roster(*network).await?;
             }
-            if stored.is_empty() {
-                break;
-            }
-            changed.extend(stored);
         }
         // What still waits is held (from a peer) or refused (from the API) as usual.
         self.admit_and_store(pending, channel, results).await?;

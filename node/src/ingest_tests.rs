@@ -76,6 +76,13 @@ async fn an_entry_before_its_authors_admission_is_held_then_stored() {
         .await
         .unwrap();
     assert!(stored(&ingest, early.id()).await, "released once admitted");
+    // The release task counts it as held until its batch is done.
+    for _ in 0..200 {
+        if ingest.held_count() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     assert_eq!(ingest.held_count(), 0);
     let _ = stop.send(true);
     release.await.unwrap();
@@ -217,4 +224,32 @@ async fn any_arrival_order_gives_the_same_roster_and_entries() {
         !stored.contains(&post(2, &genesis, t + 20).id()),
         "after removal: refused"
     );
+}
+
+/// Regression: when another ingest (a sync session, gossip) stored the founding entry first,
+/// the operations after it in this batch must still be judged by the roster it makes — they
+/// were refused as from a non-member, and a network adopted through the API came out empty.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_after_an_entry_someone_else_stored_first_are_admitted() {
+    let entries = fixtures::network_with(&key(1), &[&key(2), &key(3)], &[], now_ms() - 100_000);
+    let net = entries[0].network;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    let record = NetworkRecord {
+        id: net,
+        name: "test".into(),
+        joined_at_ms: 0,
+    };
+    store.join_network(record).await.unwrap();
+    let ingest = Ingest::new(store.clone(), Clock::system());
+    // The roster as it was before anything arrived, then the founding entry stored by
+    // "someone else" (straight into the store).
+    assert!(ingest.rosters().get(&net).unwrap().founder.is_none());
+    let founding = staffroom_protocol::verify_entry(&entries[0].encode(), now_ms()).unwrap();
+    store.insert(vec![founding]).await.unwrap();
+    let batch = entries.iter().map(Entry::encode).collect();
+    let results = ingest.ingest_many(batch, None).await.unwrap();
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let roster = ingest.rosters().get(&net).unwrap();
+    assert!(roster.is_member(&member(2)) && roster.is_member(&member(3)));
 }
