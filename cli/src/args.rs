@@ -73,6 +73,10 @@ pub enum Command {
     Connect {
         /// The node's API address, host:port (the school's admin tells you)
         addr: String,
+        /// The pin of the node's TLS certificate (`blake3:…`, from the admin or the node's
+        /// api.pin); without it, the certificate shown now is trusted and kept
+        #[arg(long)]
+        pin: Option<String>,
     },
     /// The school's teachers on this node (the admin registers them)
     #[command(subcommand)]

@@ -46,6 +46,9 @@ pub struct NodeConfig {
     pub api_listen: SocketAddr,
     /// Find peers on the local network by mDNS (not on loopback: tests dial explicitly).
     pub mdns: bool,
+    /// Serve the API over TLS with the node's own certificate. Always on when `api_listen`
+    /// is not a loopback address: nothing leaves this machine in clear.
+    pub api_tls: bool,
     /// When catch-up sync runs.
     pub sync: crate::sync::SyncConfig,
     /// The node's clock (tests shift it; a config file cannot).
@@ -63,6 +66,7 @@ impl Default for NodeConfig {
             peers: Vec::new(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_API_PORT)),
             mdns: true,
+            api_tls: false,
             sync: crate::sync::SyncConfig::default(),
             clock: crate::clock::Clock::system(),
         }
@@ -105,6 +109,12 @@ impl NodeConfig {
         }
         config.check()?;
         Ok(config)
+    }
+
+    /// Whether the API is served over TLS: when asked, and whenever it is reachable beyond
+    /// this machine.
+    pub fn api_tls_required(&self) -> bool {
+        self.api_tls || !self.api_listen.ip().is_loopback()
     }
 
     pub fn check(&self) -> Result<(), ConfigError> {
@@ -154,6 +164,10 @@ impl DataDir {
     pub fn node_id(&self) -> PathBuf {
         self.0.join("node.id")
     }
+    /// The pin of the API's TLS certificate (public), when the API is served over TLS.
+    pub fn api_pin(&self) -> PathBuf {
+        self.0.join("api.pin")
+    }
     /// A teacher's CLI configuration for a school node elsewhere (`staffroom connect`).
     pub fn client_config(&self) -> PathBuf {
         self.0.join("client.toml")
@@ -187,6 +201,21 @@ mod tests {
         assert!(config.sync.on_connect, "unset fields keep their defaults");
         assert_eq!(config.peers.len(), 1);
         assert_eq!(config.api_listen.port(), 0);
+    }
+
+    #[test]
+    fn the_api_is_encrypted_whenever_it_leaves_this_machine() {
+        let mut config = NodeConfig::default();
+        assert!(!config.api_tls_required(), "loopback: plain unless asked");
+        config.api_tls = true;
+        assert!(config.api_tls_required());
+        config.api_tls = false;
+        for addr in ["0.0.0.0:4041", "192.168.1.20:4041", "[::]:4041"] {
+            config.api_listen = addr.parse().unwrap();
+            assert!(config.api_tls_required(), "{addr}");
+        }
+        config.api_listen = "[::1]:4041".parse().unwrap();
+        assert!(!config.api_tls_required());
     }
 
     #[test]

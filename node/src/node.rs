@@ -39,6 +39,8 @@ pub enum NodeError {
     },
     #[error(transparent)]
     TeacherKey(#[from] crate::teacher_key::TeacherKeyError),
+    #[error(transparent)]
+    Tls(#[from] api::tls::TlsError),
     #[error("while stopping: {0}")]
     Stop(String),
 }
@@ -50,6 +52,8 @@ pub struct RunningNode {
     pub listen_addrs: Vec<Multiaddr>,
     pub api_addr: SocketAddr,
     pub net: NetClient,
+    /// The pin of the API's TLS certificate, when the API is served over TLS.
+    pub api_pin: Option<String>,
     /// The school's admin key: the teacher key in the node's data directory.
     admin: staffroom_protocol::SigningKey,
     store: Store,
@@ -117,12 +121,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shutdown_rx.clone(),
     ));
     let release = tokio::spawn(ingest.clone().release_held(shutdown_rx.clone()));
+    let tls = match config.api_tls_required() {
+        true => Some(api::tls::load_or_create(&data)?),
+        false => None,
+    };
     if !config.api_listen.ip().is_loopback() {
         tracing::warn!(
             addr = %config.api_listen,
-            "THE API IS REACHABLE BEYOND THIS MACHINE. Requests are signed and cannot be \
-             replayed, but they are not encrypted: what teachers read and write crosses the \
-             network in clear. Prefer 127.0.0.1 and an SSH tunnel."
+            pin = tls.as_ref().map(|c| c.pin()),
+            "THE API IS REACHABLE BEYOND THIS MACHINE, over TLS: teachers pin its certificate \
+             with `staffroom connect HOST:PORT --pin PIN` (the pin is also in api.pin)"
         );
     }
     let state = ApiState::new(
@@ -132,11 +140,31 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         peer_id.to_string(),
         config.clock,
     );
-    let api_task = tokio::spawn(async move {
-        if let Err(e) = api::serve(listener, state, shutdown_rx).await {
-            tracing::error!(error = %e, "API server failed");
+    let pin = tls.as_ref().map(api::tls::ApiCert::pin);
+    let api_task = match &tls {
+        Some(cert) => {
+            let listener = api::tls::TlsListener::new(listener, cert)?;
+            tokio::spawn(async move {
+                if let Err(e) = api::serve(listener, state, shutdown_rx).await {
+                    tracing::error!(error = %e, "API server failed");
+                }
+            })
         }
-    });
+        None => tokio::spawn(async move {
+            if let Err(e) = api::serve(listener, state, shutdown_rx).await {
+                tracing::error!(error = %e, "API server failed");
+            }
+        }),
+    };
+    match &pin {
+        Some(pin) => std::fs::write(data.api_pin(), pin).map_err(io_err(&data.api_pin()))?,
+        None => match std::fs::remove_file(data.api_pin()) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(io_err(&data.api_pin())(e))
+            }
+            _ => {}
+        },
+    }
     // Written once the API listens. Left in place at shutdown, so the CLI can say which
     // address no longer answers.
     std::fs::write(data.api_addr(), api_addr.to_string()).map_err(io_err(&data.api_addr()))?;
@@ -146,6 +174,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         peer_id,
         listen_addrs: net.listen_addrs,
         api_addr,
+        api_pin: pin,
         net: net.client,
         admin,
         store,
@@ -191,7 +220,11 @@ async fn register_admin(
 impl RunningNode {
     /// An API client for this node.
     pub fn api(&self) -> ApiClient {
-        ApiClient::new(self.api_addr, self.peer_id.to_string(), self.admin.clone())
+        let client = ApiClient::new(self.api_addr, self.peer_id.to_string(), self.admin.clone());
+        match &self.api_pin {
+            Some(pin) => client.over_tls(pin.clone()),
+            None => client,
+        }
     }
 
     /// The address other nodes dial to reach this one, on loopback.

@@ -257,3 +257,57 @@ async fn what_listens_on_the_old_port_learns_nothing_it_can_reuse() {
     assert!(body.contains("node_restarted"), "{body}");
     node.stop().await;
 }
+
+/// Over TLS, clients speak only to the certificate they pinned; the pin a first contact sees
+/// is the node's own; a teacher's CLI connects and keeps it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn over_tls_only_the_pinned_certificate_is_spoken_to() {
+    use staffroom_node::api::{ApiClient, Transport};
+    let node = staffroom_tests::TestNode::start_with(&[], |c| c.api_tls = true).await;
+    let pin = node
+        .node
+        .api_pin
+        .clone()
+        .expect("a node serving TLS has a pin");
+    let written = std::fs::read_to_string(node.dir.path().join("api.pin")).unwrap();
+    assert_eq!(written.trim(), pin);
+    node.api()
+        .status()
+        .await
+        .expect("the pinned client is answered");
+
+    let addr = node.node.api_addr;
+    let admin = staffroom_node::teacher_key::load(&node.dir.path().join("teacher.key")).unwrap();
+    let plain = ApiClient::new(addr, node.node.peer_id.to_string(), admin.clone());
+    assert!(plain.status().await.is_err(), "no plain HTTP on a TLS port");
+    let wrong = plain.over_tls(format!("blake3:{}", "0".repeat(64)));
+    let err = wrong.status().await.expect_err("another certificate");
+    assert!(err.to_string().contains("pinned"), "{err}");
+    let (_, seen) = ApiClient::hello(&addr.to_string(), &Transport::Tls { pin: None })
+        .await
+        .unwrap();
+    assert_eq!(
+        seen.as_deref(),
+        Some(pin.as_str()),
+        "first contact sees the node's pin"
+    );
+
+    // A teacher's CLI: connect takes the pin, and its requests reach the node over TLS.
+    let teacher = tempfile::tempdir().unwrap();
+    let init = json(&staffroom_ok(teacher.path(), &["--json", "init"], None));
+    let connected = json(&staffroom_ok(
+        teacher.path(),
+        &["--json", "connect", &addr.to_string(), "--pin", &pin],
+        None,
+    ));
+    assert_eq!(connected["pin"].as_str(), Some(pin.as_str()));
+    let refused = stderr_of(teacher.path(), &["status"]);
+    assert!(
+        refused.contains("not registered"),
+        "answered over TLS: {refused}"
+    );
+    let key = init["author"].as_str().unwrap().parse().unwrap();
+    node.api().add_teacher(key, "Ms Tls").await.unwrap();
+    staffroom_ok(teacher.path(), &["status"], None);
+    node.stop().await;
+}

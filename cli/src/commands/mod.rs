@@ -87,7 +87,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Dial { addr } => read::dial(&ctx, &addr).await,
         Command::Sync { network } => read::sync(&ctx, network.as_deref()).await,
         Command::Status => read::status(&ctx).await,
-        Command::Connect { addr } => school::connect(&ctx, &addr).await,
+        Command::Connect { addr, pin } => school::connect(&ctx, &addr, pin).await,
         Command::School(SchoolCommand::AddTeacher { key, name }) => {
             school::add_teacher(&ctx, &key, &name).await
         }

@@ -2,27 +2,44 @@
 //! (the admin registers the teachers who may use the node, each with their own key).
 
 use anyhow::Context;
-use staffroom_node::api::{ApiClient, ClientConfig};
+use staffroom_node::api::{ApiClient, ClientConfig, Transport};
 use staffroom_protocol::AuthorId;
 
 use super::Ctx;
 use crate::{render, teacher};
 
-/// Pins the node at `addr` in this data directory: later commands sign for that node only.
-pub async fn connect(ctx: &Ctx, addr: &str) -> anyhow::Result<()> {
+/// Pins the node at `addr` in this data directory: later commands sign for that node only,
+/// and, over TLS, accept only its certificate. Tries TLS first; plain HTTP only without a
+/// pin (a node on this machine's loopback).
+pub async fn connect(ctx: &Ctx, addr: &str, pin: Option<String>) -> anyhow::Result<()> {
     let key = teacher::load(&ctx.data)?;
-    let hello = ApiClient::hello(addr).await?;
+    let addr = addr.trim();
+    let given = pin.is_some();
+    let tls = Transport::Tls { pin };
+    let (hello, pin) = match ApiClient::hello(addr, &tls).await {
+        Ok(answer) => answer,
+        Err(e) if given => return Err(e.into()),
+        Err(_) => ApiClient::hello(addr, &Transport::Plain).await?,
+    };
     let config = ClientConfig {
-        node: addr.trim().to_owned(),
+        node: addr.to_owned(),
         node_id: hello.node_id.clone(),
+        pin: pin.clone(),
     };
     let path = ctx.data.client_config();
     let text = toml::to_string(&config).context("cannot write the client config")?;
     std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
     let author = teacher::author_id(&key);
     ctx.print(&config, || {
+        let channel = match (&pin, given) {
+            (Some(pin), true) => format!("over TLS, its certificate matching the pin {pin}"),
+            (Some(pin), false) => format!(
+                "over TLS; its certificate's pin is {pin}: check it with the school's admin"
+            ),
+            (None, _) => "over plain HTTP (this machine only)".to_owned(),
+        };
         format!(
-            "This data directory now uses the node {} at {}.\n\
+            "This data directory now uses the node {} at {}, {channel}.\n\
              Ask the school's admin to register you: `staffroom school add-teacher {author} --name \"…\"`.\n",
             hello.node_id, config.node
         )

@@ -70,6 +70,7 @@ pub struct ApiClient {
     node_id: String,
     key: SigningKey,
     http: reqwest::Client,
+    transport: Transport,
     /// What `GET /v1/hello` said, shared by clones.
     session: Arc<tokio::sync::Mutex<Option<Session>>>,
 }
@@ -91,24 +92,64 @@ pub struct ClientConfig {
     pub node: String,
     /// The node's peer id, as it said at first contact.
     pub node_id: String,
+    /// The pin of the node's TLS certificate, when its API is served over TLS.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pin: Option<String>,
+}
+
+/// How a client reaches the node's API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Transport {
+    /// HTTP, on loopback.
+    Plain,
+    /// HTTPS, accepting only the certificate with this pin — or, with `None` (first contact),
+    /// any certificate, whose pin `ApiClient::hello` returns.
+    Tls { pin: Option<String> },
+}
+
+/// An HTTP client for `transport`. TLS is always configured (reqwest would otherwise look
+/// for a process-wide crypto provider): for plain HTTP, one that accepts no certificate.
+fn http_client(
+    transport: &Transport,
+    seen: Arc<std::sync::Mutex<Option<Vec<u8>>>>,
+) -> reqwest::Client {
+    let pin = match transport {
+        Transport::Plain => Some("none: plain HTTP".to_owned()),
+        Transport::Tls { pin } => pin.clone(),
+    };
+    reqwest::Client::builder()
+        .timeout(REQUEST_TIMEOUT)
+        .no_proxy()
+        .tls_backend_preconfigured(super::tls::client_config(pin, seen))
+        .build()
+        .expect("an HTTP client with a preconfigured TLS backend always builds")
 }
 
 impl ApiClient {
-    /// A client for the node at `addr` whose peer id is `node_id`, signing as `key`.
+    /// A client for the node at `addr` whose peer id is `node_id`, signing as `key`, over
+    /// plain HTTP (the node's API on loopback).
     pub fn new(addr: impl ToString, node_id: String, key: SigningKey) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .build()
-            .expect("a plain HTTP client always builds");
         let addr = addr.to_string();
         ApiClient {
             base: format!("http://{addr}"),
             addr,
             node_id,
             key,
-            http,
+            http: http_client(&Transport::Plain, Arc::default()),
+            transport: Transport::Plain,
             session: Arc::default(),
+        }
+    }
+
+    /// The same node over TLS, accepting only the certificate with `pin`.
+    pub fn over_tls(self, pin: String) -> Self {
+        let transport = Transport::Tls { pin: Some(pin) };
+        ApiClient {
+            base: format!("https://{}", self.addr),
+            http: http_client(&transport, Arc::default()),
+            transport,
+            session: Arc::default(),
+            ..self
         }
     }
 
@@ -121,23 +162,49 @@ impl ApiClient {
         }
     }
 
-    /// Who answers at `addr` (the one unsigned call).
-    pub async fn hello(addr: &str) -> Result<HelloResponse, ClientError> {
-        let http = reqwest::Client::builder()
-            .timeout(REQUEST_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| ClientError::Http(e.to_string()))?;
+    /// Who answers at `addr` (the one unsigned call), and over TLS the pin of the
+    /// certificate it showed.
+    pub async fn hello(
+        addr: &str,
+        transport: &Transport,
+    ) -> Result<(HelloResponse, Option<String>), ClientError> {
+        let seen: Arc<std::sync::Mutex<Option<Vec<u8>>>> = Arc::default();
+        let http = http_client(transport, seen.clone());
+        let scheme = match transport {
+            Transport::Plain => "http",
+            Transport::Tls { .. } => "https",
+        };
         let response = http
-            .get(format!("http://{addr}/v1/hello"))
+            .get(format!("{scheme}://{addr}/v1/hello"))
             .send()
             .await
-            .map_err(|e| ClientError::Http(format!("no Staffroom node answers at {addr}: {e}")))?;
-        response.json().await.map_err(|e| {
+            .map_err(|e| {
+                let mut text = format!("{e}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(inner) = source {
+                    text = format!("{text}: {inner}");
+                    source = inner.source();
+                }
+                if text.contains("certificate") {
+                    ClientError::Http(format!("refusing the node at {addr}: {text}"))
+                } else if e.is_connect() {
+                    ClientError::NotRunning {
+                        addr: addr.to_owned(),
+                    }
+                } else {
+                    ClientError::Http(format!("no Staffroom node answers at {addr}: {text}"))
+                }
+            })?;
+        let hello = response.json().await.map_err(|e| {
             ClientError::Http(format!(
                 "what answers at {addr} is not a Staffroom node: {e}"
             ))
-        })
+        })?;
+        let pin = seen
+            .lock()
+            .ok()
+            .and_then(|s| s.as_deref().map(super::tls::pin_of));
+        Ok((hello, pin))
     }
 
     /// The client for data directory `dir`: the node configured by `staffroom connect`
@@ -154,7 +221,11 @@ impl ApiClient {
                     e.message()
                 ))
             })?;
-            return Ok(ApiClient::new(config.node, config.node_id, key));
+            let client = ApiClient::new(config.node, config.node_id, key);
+            return Ok(match config.pin {
+                Some(pin) => client.over_tls(pin),
+                None => client,
+            });
         }
         let configured = || NodeConfig::load(dir, None).map(|c| c.api_listen).ok();
         let addr: Option<SocketAddr> = match read_small(&files.api_addr())? {
@@ -170,7 +241,11 @@ impl ApiClient {
         let node_id = read_small(&files.node_id())?.ok_or_else(|| ClientError::NotRunning {
             addr: addr.to_string(),
         })?;
-        Ok(ApiClient::new(addr, node_id, key))
+        let client = ApiClient::new(addr, node_id, key);
+        Ok(match read_small(&files.api_pin())? {
+            Some(pin) => client.over_tls(pin),
+            None => client,
+        })
     }
 
     pub fn addr(&self) -> &str {
@@ -285,12 +360,7 @@ impl ApiClient {
             return Ok(session.clone());
         }
         let asked_at = crate::clock::now_ms();
-        let hello = ApiClient::hello(&self.addr).await.map_err(|e| match e {
-            ClientError::Http(_) if !self.addr.is_empty() => ClientError::NotRunning {
-                addr: self.addr.clone(),
-            },
-            e => e,
-        })?;
+        let (hello, _) = ApiClient::hello(&self.addr, &self.transport).await?;
         if hello.node_id != self.node_id {
             return Err(ClientError::WrongNode {
                 addr: self.addr.clone(),

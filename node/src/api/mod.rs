@@ -10,7 +10,8 @@ mod join;
 mod networks;
 mod server;
 mod teachers;
+pub mod tls;
 pub mod types;
 
-pub use client::{ApiClient, ClientConfig, ClientError};
+pub use client::{ApiClient, ClientConfig, ClientError, Transport};
 pub use server::{serve, ApiState};

@@ -12,7 +12,6 @@ use axum::routing::get;
 use axum::{Json, Router};
 use staffroom_protocol::limits::ENTRY_BYTES_MAX;
 use staffroom_protocol::EntryId;
-use tokio::net::TcpListener;
 use tokio::sync::{watch, Semaphore};
 
 use super::auth::{self, ReplayGuard};
@@ -71,11 +70,15 @@ impl ApiState {
 }
 
 /// Serves the API on `listener` until `shutdown` turns true.
-pub async fn serve(
-    listener: TcpListener,
+pub async fn serve<L>(
+    listener: L,
     state: ApiState,
     mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let routes = Router::new()
         .route("/v1/hello", get(hello))
         .route("/v1/status", get(status))
