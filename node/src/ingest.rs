@@ -12,10 +12,11 @@ use std::time::Duration;
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use staffroom_protocol::membership::Policy;
 use staffroom_protocol::{
-    verify_entry_cached, AuthorId, EntryError, EntryId, KeyCache, NetworkId, VerifiedEntry,
+    verify_entry_cached, AuthorId, EntryError, EntryId, KeyCache, NetworkId, NodeKey, VerifiedEntry,
 };
-use tokio::sync::{watch, Notify, Semaphore};
+use tokio::sync::{mpsc, watch, Notify, Semaphore};
 
 use crate::admission::{self, Admission, AwaitPen};
 use crate::clock::Clock;
@@ -135,7 +136,13 @@ pub struct Ingest {
     releasing: Arc<AtomicUsize>,
     held_changed: Arc<Notify>,
     rosters: Rosters,
+    /// This node's key, and where to say that it should stop following a network because
+    /// no current member binds it any more.
+    local: Option<(NodeKey, mpsc::Sender<NetworkId>)>,
 }
+
+/// Networks waiting to be unfollowed at most; more are caught at the next roster change.
+pub const UNFOLLOW_QUEUE_MAX: usize = 64;
 
 /// Current wall-clock time in milliseconds since the Unix epoch (the system clock).
 pub use crate::clock::now_ms;
@@ -153,7 +160,16 @@ impl Ingest {
             held_changed: Arc::default(),
             rosters: Rosters::new(store.clone()),
             store,
+            local: None,
         }
+    }
+
+    /// Tells the pipeline this node's key: when the last member binding it leaves or is
+    /// removed from an invite-only network, the network's id is sent on `unfollow` and the
+    /// node stops following it (an honest node of a removed member stops receiving).
+    pub fn with_local_node(mut self, key: NodeKey, unfollow: mpsc::Sender<NetworkId>) -> Self {
+        self.local = Some((key, unfollow));
+        self
     }
 
     pub fn store(&self) -> &Store {
@@ -419,10 +435,21 @@ impl Ingest {
     /// their membership ended (taken in before the removal was known here). Every node then
     /// holds the same set, whatever order things arrived in.
     async fn refresh_roster(&self, network: NetworkId) -> Result<(), IngestError> {
+        let before = self.rosters.get(&network)?;
         let rosters = self.rosters.clone();
         let roster = tokio::task::spawn_blocking(move || rosters.refresh(&network))
             .await
             .map_err(|e| IngestError::Worker(e.to_string()))??;
+        if let Some((me, unfollow)) = &self.local {
+            let invite_only = roster.policy == Some(Policy::InviteOnly);
+            if invite_only && before.is_bound(me) && !roster.is_bound(me) {
+                tracing::info!(network = %network.short(),
+                    "no current member binds this node any more: it stops following the network");
+                self.store.leave_network(network).await?;
+                // A full queue: the network is no longer followed; gossip stops at restart.
+                let _ = unfollow.try_send(network);
+            }
+        }
         for (author, ended_at_ms) in &roster.former {
             let purged = self.store.purge(network, *author, *ended_at_ms).await?;
             if purged > 0 {

@@ -75,7 +75,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         dir: data.store().display().to_string(),
         source,
     })?;
-    let ingest = Ingest::new(store.clone(), config.clock);
+    let (unfollow_tx, mut unfollow_rx) = mpsc::channel(crate::ingest::UNFOLLOW_QUEUE_MAX);
+    let mut ingest = Ingest::new(store.clone(), config.clock);
+    if let Some(key) = crate::roster::node_key(&peer_id) {
+        ingest = ingest.with_local_node(key, unfollow_tx);
+    }
     let networks = store.networks().map_err(|source| NodeError::Store {
         dir: data.store().display().to_string(),
         source,
@@ -121,6 +125,38 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shutdown_rx.clone(),
     ));
     let release = tokio::spawn(ingest.clone().release_held(shutdown_rx.clone()));
+    let unfollower = {
+        let (net, mut shutdown) = (net.client.clone(), shutdown_rx.clone());
+        tokio::spawn(async move {
+            loop {
+                let stop = *shutdown.borrow_and_update();
+                if stop {
+                    return;
+                }
+                let next = tokio::select! {
+                    changed = shutdown.changed() => match changed {
+                        Ok(()) => continue,
+                        Err(_) => return,
+                    },
+                    network = unfollow_rx.recv() => network,
+                };
+                match next {
+                    Some(network) => {
+                        let _ = net.unsubscribe(network).await;
+                    }
+                    // No sender (a node key that is not ed25519): only shutdown is left.
+                    None => {
+                        while shutdown.changed().await.is_ok() {
+                            if *shutdown.borrow() {
+                                return;
+                            }
+                        }
+                        return;
+                    }
+                }
+            }
+        })
+    };
     let tls = match config.api_tls_required() {
         true => Some(api::tls::load_or_create(&data)?),
         false => None,
@@ -179,7 +215,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         admin,
         store,
         shutdown,
-        tasks: vec![net.task, api_task, scheduler, release],
+        tasks: vec![net.task, api_task, scheduler, release, unfollower],
     })
 }
 

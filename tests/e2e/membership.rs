@@ -190,9 +190,11 @@ async fn invite_join_refuse_and_remove_across_three_nodes() {
         },
     )
     .await;
-    for node in [&a, &b, &c] {
+    // A and C learn of the removal; B's node, bound only by the removed member, stops
+    // following the network.
+    for node in [&a, &c] {
         let api = node.api();
-        eventually("the removal everywhere", || {
+        eventually("the removal on A and C", || {
             let api = api.clone();
             let second = author(&second);
             async move {
@@ -202,26 +204,46 @@ async fn invite_join_refuse_and_remove_across_three_nodes() {
         })
         .await;
     }
+    let b_api = b.api();
+    eventually("B's node no longer following", || {
+        let api = b_api.clone();
+        async move { api.networks().await.is_ok_and(|n| n.is_empty()) }
+    })
+    .await;
     let later = post(&second, network, "Written after removal");
-    for node in [&a, &b, &c] {
+    for (node, code) in [
+        (&a, "former_member"),
+        (&b, "not_member"),
+        (&c, "former_member"),
+    ] {
         let err = node
             .api()
             .submit(later.encode())
             .await
             .expect_err("refused");
-        assert_eq!(err.code(), Some("former_member"), "{err}");
+        assert_eq!(err.code(), Some(code), "{err}");
         node.api()
             .get(&earlier.id())
             .await
             .expect("earlier post stays");
     }
-    // B's node was bound only by the removed member: it is no longer served the history.
-    let reports = b.api().sync(Some(network)).await.unwrap().sessions;
+    // B no longer takes part: A sees it leave the topic, and nobody syncs the network with it.
+    let a_api = a.api();
+    let b_peer = b.node.peer_id;
+    eventually("A seeing B leave the topic", || {
+        let api = a_api.clone();
+        async move {
+            let peers = api.peers().await.unwrap_or_default();
+            !peers
+                .iter()
+                .any(|p| p.peer_id == b_peer && p.networks.contains(&network))
+        }
+    })
+    .await;
+    let reports = c.api().sync(Some(network)).await.unwrap().sessions;
     assert!(
-        reports
-            .iter()
-            .all(|r| r.error.as_deref().is_some_and(|e| e.contains("not bound"))),
-        "{reports:?}"
+        reports.iter().all(|r| r.peer != b_peer),
+        "nobody syncs the network with B: {reports:?}"
     );
     for node in [a, b, c] {
         node.stop().await;
