@@ -10,8 +10,6 @@ pub mod config;
 pub mod hold;
 pub mod identity;
 pub mod ingest;
-#[cfg(test)]
-mod ingest_tests;
 pub mod net;
 mod node;
 pub mod roster;

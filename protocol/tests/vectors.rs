@@ -155,3 +155,6 @@ fn published_verdict_vectors_are_reproducible() {
 /// Builds every verdict vector from fixed keys, times and curve arithmetic.
 #[path = "vectors/generate.rs"]
 mod generate;
+/// The membership kinds' vectors.
+#[path = "vectors/membership.rs"]
+mod membership_vectors;

@@ -10,7 +10,7 @@ use staffroom_protocol::limits::CLOCK_SKEW_MS_MAX;
 
 /// 2026-01-01T00:00:00Z, the verifier's clock for every vector.
 pub const NOW: u64 = 1_767_225_600_000;
-const SEED: u8 = 7;
+pub(super) const SEED: u8 = 7;
 /// The encoding of y = p + 3 (x even): not canonical, and decodes to a point that is not of
 /// small order.
 const NON_CANONICAL_Y: &str = "f0ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f";
@@ -20,7 +20,7 @@ fn post(title: &str) -> Entry {
     fixtures::signed(&key(SEED), network(0x5a), NOW, vec![], body)
 }
 
-fn signed(created_at_ms: u64, refs: Vec<Ref>, body: Body) -> Vec<u8> {
+pub(super) fn signed(created_at_ms: u64, refs: Vec<Ref>, body: Body) -> Vec<u8> {
     fixtures::signed(&key(SEED), network(0x5a), created_at_ms, refs, body).encode()
 }
 
@@ -29,7 +29,7 @@ fn content(entry: &Entry) -> Vec<u8> {
     bytes[..bytes.len() - 64].to_vec()
 }
 
-fn resigned(content: &[u8]) -> Vec<u8> {
+pub(super) fn resigned(content: &[u8]) -> Vec<u8> {
     fixtures::sign_raw(&key(SEED), content)
 }
 
@@ -53,7 +53,7 @@ fn id(n: u8) -> EntryId {
     EntryId([n; 32])
 }
 
-fn r(relation: Relation, n: u8) -> Ref {
+pub(super) fn r(relation: Relation, n: u8) -> Ref {
     Ref {
         relation,
         id: id(n),
@@ -61,9 +61,9 @@ fn r(relation: Relation, n: u8) -> Ref {
 }
 
 /// The offset of the first reference's relation tag in a version-1 entry.
-const REFS_AT: usize = 1 + 32 + 32 + 8 + 1 + 1;
+pub(super) const REFS_AT: usize = 1 + 32 + 32 + 8 + 1 + 1;
 
-fn refused_one(name: &str, why: &str, bytes: Vec<u8>, error: &str) -> Refused {
+pub(super) fn refused_one(name: &str, why: &str, bytes: Vec<u8>, error: &str) -> Refused {
     // The spec's rule, stated independently of the verifier: the clock is the verifier's, and
     // kinds after the first release (6 and 7) pass first-release nodes unchecked.
     let later_kind = bytes.first() == Some(&1) && matches!(bytes.get(73), Some(6 | 7));
@@ -78,7 +78,7 @@ fn refused_one(name: &str, why: &str, bytes: Vec<u8>, error: &str) -> Refused {
     }
 }
 
-fn accepted_one(name: &str, why: &str, bytes: Vec<u8>, understood: bool) -> Accepted {
+pub(super) fn accepted_one(name: &str, why: &str, bytes: Vec<u8>, understood: bool) -> Accepted {
     Accepted {
         name: name.into(),
         why: why.into(),
@@ -126,133 +126,8 @@ pub fn accepted() -> Vec<Accepted> {
         ),
     ]
     .into_iter()
-    .chain(membership_accepted())
+    .chain(super::membership_vectors::accepted())
     .collect()
-}
-
-/// A founding entry and one operation of each common action, by fixed keys.
-fn membership_accepted() -> Vec<Accepted> {
-    use staffroom_protocol::membership::{Action, Policy, Profile};
-    let founder = key(SEED);
-    let g = fixtures::genesis(&founder, "Maths cluster", Policy::InviteOnly, NOW);
-    let (net, after) = (g.network, [g.id()]);
-    let op = |k: &SigningKey, action| fixtures::membership(k, net, NOW, &after, action).encode();
-    let invite = fixtures::membership(
-        &founder,
-        net,
-        NOW,
-        &after,
-        Action::Invite {
-            expires_at_ms: NOW + 7 * 86_400_000,
-            uses_max: 3,
-        },
-    );
-    let joiner = key(SEED + 1);
-    let join = fixtures::membership(
-        &joiner,
-        net,
-        NOW,
-        &[invite.id()],
-        Action::Join {
-            invite: Some(invite.id()),
-        },
-    );
-    let profile = Profile {
-        display_name: "Ms Ada Lovelace".into(),
-        school: "Hillside Primary".into(),
-        role: "Maths lead".into(),
-    };
-    let node = NodeKey(key(SEED + 2).verifying_key().to_bytes());
-    vec![
-        accepted_one(
-            "network_founding",
-            "kind 6: the network id is BLAKE3 of the context and the content with the network \
-             field zeroed",
-            g.encode(),
-            true,
-        ),
-        accepted_one(
-            "membership_invite",
-            "kind 7, action 1: expires in 7 days, 3 uses",
-            invite.encode(),
-            true,
-        ),
-        accepted_one(
-            "membership_join",
-            "kind 7, action 2: redeems the invite it follows",
-            join.encode(),
-            true,
-        ),
-        accepted_one(
-            "membership_profile",
-            "kind 7, action 9",
-            op(&joiner, Action::SetProfile(profile)),
-            true,
-        ),
-        accepted_one(
-            "membership_bind_node",
-            "kind 7, action 10: a school node's ed25519 key",
-            op(&founder, Action::BindNode { node }),
-            true,
-        ),
-    ]
-}
-
-/// Broken rules of the membership kinds: refused, and (kinds after the first release) not
-/// blamed on the sender.
-fn membership_refused() -> Vec<Refused> {
-    use staffroom_protocol::membership::{Action, Policy};
-    let founder = key(SEED);
-    let g = fixtures::genesis(&founder, "Maths cluster", Policy::Open, NOW);
-    let misplaced = fixtures::signed(&founder, network(0x5a), NOW, vec![], g.body.clone());
-    let op =
-        |after: &[EntryId], action| fixtures::membership(&founder, g.network, NOW, after, action);
-    let mut unknown_action = op(&[g.id()], Action::Leave).encode();
-    unknown_action[REFS_AT + 33] = 11;
-    let mut identity = [0u8; 32];
-    identity[0] = 1;
-    vec![
-        refused_one(
-            "network_id_not_derived",
-            "a founding entry in a network whose id is not derived from it",
-            misplaced.encode(),
-            "invalid_field",
-        ),
-        refused_one(
-            "membership_follows_nothing",
-            "a membership operation with no `after` reference",
-            op(&[], Action::Leave).encode(),
-            "bad_references",
-        ),
-        refused_one(
-            "membership_small_order_member",
-            "the member to add is the identity point",
-            op(
-                &[g.id()],
-                Action::Add {
-                    member: AuthorId(identity),
-                },
-            )
-            .encode(),
-            "invalid_field",
-        ),
-        refused_one(
-            "membership_unknown_action",
-            "action 11 is defined by no release",
-            resigned(&unknown_action[..unknown_action.len() - 64]),
-            "invalid_field",
-        ),
-        refused_one(
-            "after_on_blog_post",
-            "only membership operations carry `after` references (a first-release kind: blamed)",
-            signed(
-                NOW,
-                vec![r(Relation::After, 1)],
-                fixtures::blog_body("A post"),
-            ),
-            "bad_references",
-        ),
-    ]
 }
 
 fn post_at(created_at_ms: u64) -> Vec<u8> {
@@ -264,7 +139,7 @@ pub fn refused() -> Vec<Refused> {
     out.extend(field_vectors());
     out.extend(reference_vectors());
     out.extend(signature_vectors());
-    out.extend(membership_refused());
+    out.extend(super::membership_vectors::refused());
     out
 }
 

@@ -4,104 +4,34 @@
 //! Every refusal says whose fault it is ([`IngestError::blames_sender`]): only bytes that
 //! break a rule every node shares count against the peer that sent them. An entry dated ahead
 //! of this node's clock is held (see [`crate::hold`]) and ingested again when it is due.
+//!
+//! `error.rs`: [`IngestError`]. `release.rs`: the pens and the task that offers their
+//! entries again. `tests.rs`: admission through the whole pipeline.
 
 use std::cell::RefCell;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use staffroom_protocol::membership::Policy;
 use staffroom_protocol::{
-    verify_entry_cached, AuthorId, EntryError, EntryId, KeyCache, NetworkId, NodeKey, VerifiedEntry,
+    verify_entry_cached, EntryError, EntryId, KeyCache, NetworkId, NodeKey, VerifiedEntry,
 };
-use tokio::sync::{mpsc, watch, Notify, Semaphore};
+use tokio::sync::{mpsc, Notify, Semaphore};
 
 use crate::admission::{self, Admission, AwaitPen};
 use crate::clock::Clock;
-use crate::hold::{Held, HoldOutcome, HoldPen};
+use crate::hold::{Held, HoldPen};
 use crate::roster::Rosters;
-use crate::store::{InsertOutcome, Store, StoreError};
+use crate::store::{InsertOutcome, Store};
 
-/// The longest the release task sleeps before looking at the pen again.
-const RELEASE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+mod error;
+mod release;
+#[cfg(test)]
+mod tests;
 
-#[derive(Debug, thiserror::Error)]
-pub enum IngestError {
-    #[error(transparent)]
-    Invalid(#[from] EntryError),
-    #[error("entry is dated {created_at_ms} ms, ahead of this node's clock by more than the protocol allows; {}",
-        if *held { "held until it is due" } else { "not held (too far ahead, or too many held)" })]
-    TooEarly { created_at_ms: u64, held: bool },
-    #[error("this node is not a member of network {0}: join it with `staffroom network join`")]
-    NotMember(NetworkId),
-    #[error("{} is not a member of network {}: join it first (`staffroom network join TOKEN`)", author.short(), network.short())]
-    AuthorNotMember {
-        author: AuthorId,
-        network: NetworkId,
-    },
-    #[error("{} is not a member of network {} as far as this node knows yet; {}", author.short(), network.short(),
-        if *held { "held until their membership arrives" } else { "not held (too many waiting)" })]
-    AwaitingMembership {
-        author: AuthorId,
-        network: NetworkId,
-        held: bool,
-    },
-    #[error("join refused: {reason}")]
-    InviteClosed { reason: &'static str },
-    #[error("{}'s membership of network {} ended at {ended_at_ms} ms, before this entry was made", author.short(), network.short())]
-    FormerMember {
-        author: AuthorId,
-        network: NetworkId,
-        ended_at_ms: u64,
-    },
-    #[error("entry belongs to network {entry} but arrived on network {channel}'s topic")]
-    WrongNetwork {
-        entry: NetworkId,
-        channel: NetworkId,
-    },
-    #[error(transparent)]
-    Store(#[from] StoreError),
-    #[error("verification worker failed: {0}")]
-    Worker(String),
-}
-
-impl IngestError {
-    /// True when the entry breaks a rule every node shares, so its sender is at fault. False
-    /// for whatever depends on this node: its clock, the kinds it knows, the networks it has
-    /// joined, its own storage or workers.
-    pub fn blames_sender(&self) -> bool {
-        match self {
-            IngestError::Invalid(e) => e.blames_sender(),
-            IngestError::WrongNetwork { .. } => true,
-            IngestError::TooEarly { .. }
-            | IngestError::NotMember(_)
-            | IngestError::AuthorNotMember { .. }
-            | IngestError::AwaitingMembership { .. }
-            | IngestError::FormerMember { .. }
-            | IngestError::InviteClosed { .. }
-            | IngestError::Store(_)
-            | IngestError::Worker(_) => false,
-        }
-    }
-
-    /// A stable, machine-readable code for the API.
-    pub fn code(&self) -> &'static str {
-        match self {
-            IngestError::Invalid(e) => e.code(),
-            IngestError::TooEarly { .. } => "from_the_future",
-            IngestError::NotMember(_) => "not_member",
-            IngestError::AuthorNotMember { .. } => "author_not_member",
-            IngestError::AwaitingMembership { .. } => "awaiting_membership",
-            IngestError::FormerMember { .. } => "former_member",
-            IngestError::InviteClosed { .. } => "invite_refused",
-            IngestError::WrongNetwork { .. } => "wrong_network",
-            IngestError::Store(_) => "storage",
-            IngestError::Worker(_) => "worker",
-        }
-    }
-}
+pub use error::IngestError;
 
 thread_local! {
     /// Each blocking thread keeps the authors' keys it has decompressed.
@@ -178,18 +108,6 @@ impl Ingest {
 
     pub fn clock(&self) -> Clock {
         self.clock
-    }
-
-    /// Entries held for this node's clock to catch up, or for their author's membership
-    /// (including those released and being offered to ingest again).
-    pub fn held_count(&self) -> usize {
-        let moving = self.ready().len() + self.releasing.load(Ordering::Acquire);
-        self.pen().len() + self.awaiting().len() + moving
-    }
-
-    fn pen(&self) -> std::sync::MutexGuard<'_, HoldPen> {
-        // The pen is a plain data structure: a panic elsewhere cannot leave it half-updated.
-        self.held.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// Verifies a batch of encoded entries on a blocking thread. A refused entry comes back
@@ -460,85 +378,8 @@ impl Ingest {
         Ok(())
     }
 
-    /// Offers the entries waiting for membership in `networks` to ingest again.
-    fn release_awaiting(&self, networks: &BTreeSet<NetworkId>) {
-        let mut released = Vec::new();
-        for network in networks {
-            released.extend(self.awaiting().take(network));
-        }
-        if released.is_empty() {
-            return;
-        }
-        self.ready().extend(released);
-        self.held_changed.notify_one();
-    }
-
     pub fn rosters(&self) -> &Rosters {
         &self.rosters
-    }
-
-    fn awaiting(&self) -> std::sync::MutexGuard<'_, AwaitPen> {
-        self.awaiting.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn ready(&self) -> std::sync::MutexGuard<'_, Vec<Held>> {
-        self.ready.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn hold(&self, bytes: Vec<u8>, created_at_ms: u64, channel: Option<NetworkId>) -> IngestError {
-        let id = EntryId(*blake3::hash(&bytes).as_bytes());
-        let now = self.clock.now_ms();
-        let outcome = self
-            .pen()
-            .hold(id, created_at_ms, Held { bytes, channel }, now);
-        let held = !matches!(outcome, HoldOutcome::Dropped);
-        if let HoldOutcome::Held { due_ms } = outcome {
-            tracing::debug!(entry = %id.short(), due_ms, "holding an entry from the future");
-            self.held_changed.notify_one();
-        }
-        IngestError::TooEarly {
-            created_at_ms,
-            held,
-        }
-    }
-
-    /// Offers held entries to ingest again as they fall due, until `shutdown`.
-    pub async fn release_held(self, mut shutdown: watch::Receiver<bool>) {
-        loop {
-            let wait = match self.pen().next_due_ms() {
-                Some(due) => Duration::from_millis(due.saturating_sub(self.clock.now_ms())),
-                None => RELEASE_CHECK_INTERVAL,
-            };
-            tokio::select! {
-                _ = shutdown.wait_for(|stop| *stop) => return,
-                _ = self.held_changed.notified() => {}
-                _ = tokio::time::sleep(wait.min(RELEASE_CHECK_INTERVAL)) => {}
-            }
-            let mut released = {
-                let mut ready = self.ready();
-                self.releasing.fetch_add(ready.len(), Ordering::AcqRel);
-                std::mem::take(&mut *ready)
-            };
-            let due = self.pen().take_due(self.clock.now_ms());
-            self.releasing.fetch_add(due.len(), Ordering::AcqRel);
-            released.extend(due);
-            let count = released.len();
-            // One durable group per channel; whatever still cannot enter is held again.
-            let mut by_channel: BTreeMap<Option<NetworkId>, Vec<Vec<u8>>> = BTreeMap::new();
-            for held in released {
-                by_channel.entry(held.channel).or_default().push(held.bytes);
-            }
-            for (channel, batch) in by_channel {
-                match self.ingest_many(batch, channel).await {
-                    Ok(results) => {
-                        let stored = results.iter().filter(|r| r.is_ok()).count();
-                        tracing::debug!(stored, of = results.len(), "offered held entries again");
-                    }
-                    Err(e) => tracing::warn!(error = %e, "held entries could not be stored"),
-                }
-            }
-            self.releasing.fetch_sub(count, Ordering::AcqRel);
-        }
     }
 }
 
