@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::codec::{Reader, Writer};
 use crate::error::EntryError;
+use crate::files::{self, FileRef};
 use crate::limits::*;
 use crate::membership::{wire, Action, Genesis};
 use crate::text;
@@ -21,10 +22,12 @@ pub enum EntryKind {
     Network = 6,
     /// A membership operation: invite, join, remove, profile, ...
     Membership = 7,
+    /// A resource that carries files: a resource's fields, then its file list.
+    ResourceWithFiles = 8,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 7] = [
+    pub const ALL: [EntryKind; 8] = [
         EntryKind::BlogPost,
         EntryKind::Resource,
         EntryKind::Enquiry,
@@ -32,6 +35,7 @@ impl EntryKind {
         EntryKind::Comment,
         EntryKind::Network,
         EntryKind::Membership,
+        EntryKind::ResourceWithFiles,
     ];
 
     /// The kinds of the first release, whose rules every node checks. Nodes of that release
@@ -62,6 +66,16 @@ impl EntryKind {
             EntryKind::Comment => "comment",
             EntryKind::Network => "network",
             EntryKind::Membership => "membership",
+            EntryKind::ResourceWithFiles => "resource_with_files",
+        }
+    }
+
+    /// Kinds that are one kind to a reader: a resource with files is a resource, so it may
+    /// edit one (and be listed with them).
+    pub fn family(self) -> EntryKind {
+        match self {
+            EntryKind::ResourceWithFiles => EntryKind::Resource,
+            other => other,
         }
     }
 }
@@ -75,7 +89,7 @@ impl std::str::FromStr for EntryKind {
             .find(|k| k.name() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network or membership"
+                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership or resource_with_files"
                 )
             })
     }
@@ -144,7 +158,8 @@ pub struct BlogPost {
     pub tags: Vec<String>,
 }
 
-/// A shared teaching resource. Files attach in a later protocol version.
+/// A shared teaching resource. One without files is kind `resource` (2); one with files is
+/// kind `resource_with_files` (8), which first-release nodes relay unchecked.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Resource {
     pub title: String,
@@ -160,6 +175,9 @@ pub struct Resource {
     pub licence: String,
     /// A BCP 47 language tag such as "en-GB".
     pub language: String,
+    /// The files, in the order the author gave them; empty for kind `resource`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub files: Vec<FileRef>,
 }
 
 /// The question a group of teachers investigates together across schools.
@@ -199,7 +217,8 @@ impl Body {
     pub fn kind(&self) -> EntryKind {
         match self {
             Body::BlogPost(_) => EntryKind::BlogPost,
-            Body::Resource(_) => EntryKind::Resource,
+            Body::Resource(r) if r.files.is_empty() => EntryKind::Resource,
+            Body::Resource(_) => EntryKind::ResourceWithFiles,
             Body::Enquiry(_) => EntryKind::Enquiry,
             Body::EnquiryNote(_) => EntryKind::EnquiryNote,
             Body::Comment(_) => EntryKind::Comment,
@@ -249,6 +268,9 @@ impl Body {
                 w.str(&r.key_stage);
                 w.str(&r.licence);
                 w.str(&r.language);
+                if !r.files.is_empty() {
+                    files::encode_list(&r.files, w);
+                }
             }
             Body::Enquiry(e) => {
                 w.str(&e.question);
@@ -271,16 +293,19 @@ impl Body {
                 body_md: r.str("body", BODY_BYTES_MAX)?,
                 tags: r.str_list("tags", LABELS_COUNT_MAX, LABEL_BYTES_MAX)?,
             }),
-            EntryKind::Resource => Body::Resource(Resource {
-                title: r.str("title", TITLE_BYTES_MAX)?,
-                description_md: r.str("description", DESCRIPTION_BYTES_MAX)?,
-                subjects: r.str_list("subjects", LABELS_COUNT_MAX, LABEL_BYTES_MAX)?,
-                age_min_years: r.u8("age_min_years")?,
-                age_max_years: r.u8("age_max_years")?,
-                key_stage: r.str("key_stage", KEY_STAGE_BYTES_MAX)?,
-                licence: r.str("licence", LICENCE_BYTES_MAX)?,
-                language: r.str("language", LANGUAGE_BYTES_MAX)?,
-            }),
+            EntryKind::Resource => Body::Resource(decode_resource(r)?),
+            EntryKind::ResourceWithFiles => {
+                let mut resource = decode_resource(r)?;
+                resource.files = files::decode_list(r)?;
+                if resource.files.is_empty() {
+                    // Without files it would be a kind-2 resource: one value, one encoding.
+                    return Err(EntryError::InvalidField {
+                        field: "files",
+                        reason: "must list at least one file",
+                    });
+                }
+                Body::Resource(resource)
+            }
             EntryKind::Enquiry => Body::Enquiry(Enquiry {
                 question: r.str("question", QUESTION_BYTES_MAX)?,
                 description_md: r.str("description", DESCRIPTION_BYTES_MAX)?,
@@ -330,7 +355,11 @@ impl Body {
                     text::single_line("key_stage", &r.key_stage, KEY_STAGE_BYTES_MAX)?;
                 }
                 text::spdx_id("licence", &r.licence, LICENCE_BYTES_MAX)?;
-                text::language_tag("language", &r.language, LANGUAGE_BYTES_MAX)
+                text::language_tag("language", &r.language, LANGUAGE_BYTES_MAX)?;
+                match r.files.is_empty() {
+                    true => Ok(()),
+                    false => files::check_list(&r.files),
+                }
             }
             Body::Enquiry(e) => {
                 text::single_line("question", &e.question, QUESTION_BYTES_MAX)?;
@@ -347,6 +376,20 @@ impl Body {
             Body::Membership(a) => wire::check_action(a),
         }
     }
+}
+
+fn decode_resource(r: &mut Reader<'_>) -> Result<Resource, EntryError> {
+    Ok(Resource {
+        title: r.str("title", TITLE_BYTES_MAX)?,
+        description_md: r.str("description", DESCRIPTION_BYTES_MAX)?,
+        subjects: r.str_list("subjects", LABELS_COUNT_MAX, LABEL_BYTES_MAX)?,
+        age_min_years: r.u8("age_min_years")?,
+        age_max_years: r.u8("age_max_years")?,
+        key_stage: r.str("key_stage", KEY_STAGE_BYTES_MAX)?,
+        licence: r.str("licence", LICENCE_BYTES_MAX)?,
+        language: r.str("language", LANGUAGE_BYTES_MAX)?,
+        files: Vec::new(),
+    })
 }
 
 fn check_labels(field: &'static str, labels: &[String]) -> Result<(), EntryError> {

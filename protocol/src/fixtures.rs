@@ -36,6 +36,7 @@ pub fn resource_body(title: &str) -> Body {
         key_stage: "KS3".into(),
         licence: "CC-BY-4.0".into(),
         language: "en-GB".into(),
+        files: Vec::new(),
     })
 }
 

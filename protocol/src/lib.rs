@@ -12,6 +12,7 @@ mod codec;
 pub mod entry;
 pub mod envelope;
 pub mod error;
+pub mod files;
 #[cfg(any(test, feature = "fixtures"))]
 pub mod fixtures;
 pub mod ids;
@@ -25,6 +26,7 @@ pub use body::{BlogPost, Body, Comment, Enquiry, EnquiryNote, EntryKind, Resourc
 pub use entry::{Draft, Entry, Ref, Relation, SIGNING_CONTEXT};
 pub use envelope::Header;
 pub use error::EntryError;
+pub use files::{FileRef, FileRoot};
 pub use ids::{AuthorId, EntryId, NetworkId, NodeKey, ParseIdError};
 pub use validate::{verify_entry, verify_entry_cached, KeyCache, VerifiedEntry};
 

@@ -14,6 +14,22 @@ fn text() -> impl Strategy<Value = String> {
     "[^\\p{Cc}\\u{2028}\\u{2029}\\u{202A}-\\u{202E}\\u{2066}-\\u{2069}]{0,49}[a-zé]"
 }
 
+/// 0 to 3 files with distinct names: a resource with none is kind 2, with some kind 8.
+fn files() -> impl Strategy<Value = Vec<FileRef>> {
+    prop::collection::vec((1u64..1 << 40, any::<[u8; 32]>()), 0..=3).prop_map(|files| {
+        files
+            .into_iter()
+            .enumerate()
+            .map(|(i, (size_bytes, root))| FileRef {
+                name: format!("file {i}.pdf"),
+                media_type: "application/pdf".into(),
+                size_bytes,
+                root: FileRoot(root),
+            })
+            .collect()
+    })
+}
+
 fn body() -> impl Strategy<Value = Body> {
     prop_oneof![
         (text(), text(), prop::collection::btree_set(label(), 0..5)).prop_map(|(t, b, tags)| {
@@ -23,7 +39,7 @@ fn body() -> impl Strategy<Value = Body> {
                 tags: tags.into_iter().collect(),
             })
         }),
-        (text(), 0u8..20, 0u8..20).prop_map(|(t, a, b)| Body::Resource(Resource {
+        (text(), 0u8..20, 0u8..20, files()).prop_map(|(t, a, b, files)| Body::Resource(Resource {
             title: t,
             description_md: String::new(),
             subjects: vec!["science".into()],
@@ -32,6 +48,7 @@ fn body() -> impl Strategy<Value = Body> {
             key_stage: String::new(),
             licence: "CC-BY-SA-4.0".into(),
             language: "cy".into(),
+            files,
         })),
         text().prop_map(|q| Body::Enquiry(Enquiry {
             question: q,

@@ -152,6 +152,8 @@ fn published_verdict_vectors_are_reproducible() {
     );
 }
 
+#[path = "vectors/files.rs"]
+mod files_vectors;
 /// Builds every verdict vector from fixed keys, times and curve arithmetic.
 #[path = "vectors/generate.rs"]
 mod generate;

@@ -44,6 +44,7 @@ pub async fn resource(ctx: &Ctx, args: ResourceArgs) -> anyhow::Result<()> {
         key_stage: args.key_stage,
         licence: args.licence,
         language: args.language,
+        files: Vec::new(),
     });
     publish(ctx, &args.target, body, vec![]).await
 }

@@ -123,6 +123,6 @@ impl Store {
 /// another (nodes in only one of them would show something else).
 fn same_author_and_kind(a: &StoredEntry, b: &StoredEntry) -> bool {
     a.entry.author == b.entry.author
-        && a.entry.kind() == b.entry.kind()
+        && a.entry.kind().family() == b.entry.kind().family()
         && a.entry.network == b.entry.network
 }
