@@ -5,6 +5,10 @@
 //! bytes: those travel separately (see `docs/protocol.md`, "Files") and are checked against
 //! the root, one chunk group at a time, before anything is kept.
 
+pub mod groups;
+pub mod plan;
+pub mod wire;
+
 use serde::{Deserialize, Serialize};
 
 use crate::codec::{Reader, Writer};
