@@ -110,6 +110,14 @@ impl NodeProcess {
         self.signal("-INT")
     }
 
+    /// Kills the node with SIGKILL, as a power cut or the OOM killer would: no clean stop.
+    pub fn kill(mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
     fn signal(&mut self, signal: &str) -> bool {
         let Some(mut child) = self.child.take() else {
             return true;

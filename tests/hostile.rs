@@ -28,6 +28,7 @@ pub enum SyncLie {
 struct HostileBehaviour {
     gossipsub: gossipsub::Behaviour,
     sync: request_response::Behaviour<SyncCodec>,
+    files: libp2p_stream::Behaviour,
 }
 
 impl SyncLie {
@@ -101,6 +102,7 @@ enum Command {
 
 pub struct Hostile {
     pub peer_id: PeerId,
+    files: libp2p_stream::Control,
     commands: mpsc::Sender<Command>,
     pub seen: mpsc::Receiver<Seen>,
     task: tokio::task::JoinHandle<()>,
@@ -133,6 +135,7 @@ impl Hostile {
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
                     request_response::Config::default(),
                 ),
+                files: libp2p_stream::Behaviour::new(),
             })
             .expect("behaviour")
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
@@ -145,6 +148,7 @@ impl Hostile {
             .expect("subscribe");
         swarm.dial(target).expect("dial");
         let peer_id = *swarm.local_peer_id();
+        let files = swarm.behaviour().files.new_control();
         let (commands, mut rx) = mpsc::channel::<Command>(16);
         let (seen_tx, seen) = mpsc::channel(64);
         let task = tokio::spawn(async move {
@@ -196,6 +200,7 @@ impl Hostile {
         });
         Hostile {
             peer_id,
+            files,
             commands,
             seen,
             task,
@@ -229,6 +234,26 @@ impl Hostile {
                 Err(_) => panic!("timed out waiting for hostile peer to see {what}"),
             }
         }
+    }
+
+    /// Claims to hold the file `data` (for any network) and serves it with one byte of every
+    /// group flipped, under the parent hashes of the true file: what a lying node sends.
+    /// Returns a counter of the groups it was asked for.
+    pub fn serve_corrupt_file(
+        &mut self,
+        data: Vec<u8>,
+    ) -> std::sync::Arc<std::sync::atomic::AtomicU64> {
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let incoming = self
+            .files
+            .accept(staffroom_node::files::transfer::protocol())
+            .expect("file protocol not yet accepted");
+        tokio::spawn(crate::hostile_files::serve_corrupt(
+            incoming,
+            data,
+            sent.clone(),
+        ));
+        sent
     }
 
     pub async fn stop(self) {

@@ -3,6 +3,7 @@
 
 pub mod cli_process;
 pub mod hostile;
+pub mod hostile_files;
 
 use std::future::Future;
 use std::time::Duration;
@@ -218,6 +219,7 @@ pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
         mdns: false,
         api_tls: false,
         sync: staffroom_node::sync::SyncConfig::default(),
+        files: staffroom_node::files::FilesConfig::default(),
         clock: staffroom_node::clock::Clock::system(),
     }
 }

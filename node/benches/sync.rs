@@ -29,6 +29,7 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
             interval_secs: 0,
             ..SyncConfig::default()
         },
+        files: staffroom_node::files::FilesConfig::default(),
         clock: staffroom_node::clock::Clock::system(),
     }
 }

@@ -51,6 +51,8 @@ pub struct NodeConfig {
     pub api_tls: bool,
     /// When catch-up sync runs.
     pub sync: crate::sync::SyncConfig,
+    /// Which files resources carry are fetched, and the limits on them.
+    pub files: crate::files::FilesConfig,
     /// The node's clock (tests shift it; a config file cannot).
     #[serde(skip)]
     pub clock: crate::clock::Clock,
@@ -68,6 +70,7 @@ impl Default for NodeConfig {
             mdns: true,
             api_tls: false,
             sync: crate::sync::SyncConfig::default(),
+            files: crate::files::FilesConfig::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -159,6 +162,10 @@ impl DataDir {
     }
     pub fn store(&self) -> PathBuf {
         self.0.join("store")
+    }
+    /// The files resources carry, content-addressed (see `files::blobs`).
+    pub fn files(&self) -> PathBuf {
+        self.0.join("files")
     }
     /// The running node's peer id (public): what API requests are signed for.
     pub fn node_id(&self) -> PathBuf {

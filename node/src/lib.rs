@@ -1,5 +1,6 @@
 //! A Staffroom school node: stores verified entries, gossips them to peer nodes over libp2p,
-//! and serves the local `staffroom` CLI through a token-protected API on 127.0.0.1.
+//! fetches and serves the files resources carry, and serves teachers' `staffroom` CLIs
+//! through an API of signed requests (TLS when it leaves the machine).
 //!
 //! See `docs/ARCHITECTURE.md` for the map of modules and the path of a post.
 
@@ -7,6 +8,7 @@ pub mod admission;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod files;
 pub mod hold;
 pub mod identity;
 pub mod ingest;

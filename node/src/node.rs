@@ -41,6 +41,8 @@ pub enum NodeError {
     TeacherKey(#[from] crate::teacher_key::TeacherKeyError),
     #[error(transparent)]
     Tls(#[from] api::tls::TlsError),
+    #[error(transparent)]
+    Files(#[from] crate::files::FilesError),
     #[error("while stopping: {0}")]
     Stop(String),
 }
@@ -106,6 +108,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     .await?;
 
     let admin = register_admin(&data, &store, config.clock.now_ms()).await?;
+    let blobs = crate::files::Blobs::open(&data.files())?;
+    let (fetch, files_tasks) =
+        start_files(blobs, &net, &ingest, config.files.clone(), &shutdown_rx)?;
     let listener = TcpListener::bind(config.api_listen)
         .await
         .map_err(|source| NodeError::Api {
@@ -175,6 +180,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         sync_handle,
         peer_id.to_string(),
         config.clock,
+        fetch,
     );
     let pin = tls.as_ref().map(api::tls::ApiCert::pin);
     let api_task = match &tls {
@@ -215,8 +221,44 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         admin,
         store,
         shutdown,
-        tasks: vec![net.task, api_task, scheduler, release, unfollower],
+        tasks: [net.task, api_task, scheduler, release, unfollower]
+            .into_iter()
+            .chain(files_tasks)
+            .collect(),
     })
+}
+
+/// Starts serving files to other nodes and fetching the ones this node wants.
+fn start_files(
+    blobs: crate::files::Blobs,
+    net: &net::NetHandle,
+    ingest: &Ingest,
+    config: crate::files::FilesConfig,
+    shutdown: &watch::Receiver<bool>,
+) -> Result<(crate::files::FetchHandle, Vec<JoinHandle<()>>), NodeError> {
+    let mut control = net.streams.clone();
+    let incoming = control
+        .accept(crate::files::transfer::protocol())
+        .map_err(|e| NodeError::Stop(format!("file transfer protocol: {e}")))?;
+    let server = crate::files::serve::FileServer::new(
+        blobs.clone(),
+        ingest.clone(),
+        net.client.clone(),
+        config.serve_bytes_per_sec,
+    );
+    let fetcher = crate::files::fetcher::Fetcher {
+        blobs,
+        control,
+        net: net.client.clone(),
+        ingest: ingest.clone(),
+        config,
+    };
+    let (handle, asked) = fetcher.handle();
+    let tasks = vec![
+        tokio::spawn(server.run(incoming, shutdown.clone())),
+        tokio::spawn(fetcher.run(handle.clone(), asked, shutdown.clone())),
+    ];
+    Ok((handle, tasks))
 }
 
 /// Runs a node until `shutdown` completes, then stops it cleanly.

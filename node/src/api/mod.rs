@@ -1,11 +1,14 @@
-//! The local client API: JSON over HTTP/1.1 on 127.0.0.1, guarded by a bearer token that the
-//! node writes (mode 0600) into its data directory. The CLI and tests use [`ApiClient`].
+//! The client API: JSON over HTTP/1.1, every call signed by a registered teacher's key
+//! ([`auth`]), over TLS when it is reachable beyond this machine ([`tls`]). The CLI and tests
+//! use [`ApiClient`].
 //!
 //! Entries are submitted as their canonical bytes (`application/octet-stream`), signed by the
-//! teacher on the client side; the node verifies them exactly as it verifies gossip.
+//! teacher on the client side; the node verifies them exactly as it verifies gossip. Files are
+//! uploaded before the resource that lists them ([`files`]).
 
 pub mod auth;
 mod client;
+mod files;
 mod join;
 mod networks;
 mod server;
@@ -13,5 +16,5 @@ mod teachers;
 pub mod tls;
 pub mod types;
 
-pub use client::{ApiClient, ClientConfig, ClientError, Transport};
+pub use client::{hash_file, ApiClient, ClientConfig, ClientError, Transport};
 pub use server::{serve, ApiState};

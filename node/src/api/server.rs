@@ -33,6 +33,8 @@ pub struct ApiState {
     pub ingest: Ingest,
     pub net: NetClient,
     pub sync: SyncHandle,
+    /// Fetching and progress of the files resources carry.
+    pub files: crate::files::FetchHandle,
     /// This node's peer id, as text: what requests are signed for.
     pub node_id: Arc<str>,
     /// The random id of this run of the node, as hex: requests are signed for it too.
@@ -49,6 +51,7 @@ impl ApiState {
         sync: SyncHandle,
         node_id: String,
         clock: Clock,
+        files: crate::files::FetchHandle,
     ) -> Self {
         let mut boot = [0u8; 16];
         // Without randomness, a run id still differs per run by time; replay protection
@@ -60,6 +63,7 @@ impl ApiState {
             ingest,
             net,
             sync,
+            files,
             node_id: node_id.into(),
             boot: hex::encode(boot).into(),
             replays: Arc::new(Mutex::new(ReplayGuard::new(boot))),
@@ -95,6 +99,15 @@ where
         .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry))
         .route("/v1/sync", axum::routing::post(sync_now))
+        .route(
+            "/v1/files/{root}",
+            get(super::files::download).put(super::files::upload),
+        )
+        .route("/v1/entries/{id}/files", get(super::files::status))
+        .route(
+            "/v1/entries/{id}/files/fetch",
+            axum::routing::post(super::files::fetch),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state);
@@ -180,21 +193,28 @@ async fn authenticate(state: &ApiState, request: Request) -> Result<Request, Api
     if hex::encode(credentials.boot) != *state.boot {
         return Err(unauthenticated(auth::AuthError::Restarted));
     }
-    let body = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX)
-        .await
-        .map_err(|_| {
-            ApiError(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "too_large",
-                format!("request body over {REQUEST_BODY_BYTES_MAX} bytes"),
-            )
-        })?;
+    // An upload streams: its signed body hash is the root it names, checked as it arrives.
+    let (body_hash, body) = match super::files::upload_root(&parts.method, parts.uri.path()) {
+        Some(root) => (blake3::Hash::from_bytes(root.0), body),
+        None => {
+            let bytes = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX)
+                .await
+                .map_err(|_| {
+                    ApiError(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "too_large",
+                        format!("request body over {REQUEST_BODY_BYTES_MAX} bytes"),
+                    )
+                })?;
+            (blake3::hash(&bytes), axum::body::Body::from(bytes))
+        }
+    };
     let call = auth::Call {
         node: &state.node_id,
         boot: &state.boot,
         method: parts.method.as_str(),
         target: parts.uri.path_and_query().map_or("/", |p| p.as_str()),
-        body: &body,
+        body_hash,
     };
     call.verify(&credentials).map_err(unauthenticated)?;
     let Some(teacher) = state.ingest.store().teacher(&credentials.key)? else {
@@ -223,7 +243,7 @@ async fn authenticate(state: &ApiState, request: Request) -> Result<Request, Api
             "only the school's admin may manage this node's teachers".into(),
         ));
     }
-    let mut request = Request::from_parts(parts, axum::body::Body::from(body));
+    let mut request = Request::from_parts(parts, body);
     request.extensions_mut().insert(teacher);
     Ok(request)
 }

@@ -161,3 +161,27 @@ pub struct SyncRequestBody {
     /// Only this network; all shared networks when omitted.
     pub network: Option<NetworkId>,
 }
+
+/// A file the node now holds, after an upload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileUploaded {
+    pub root: staffroom_protocol::FileRoot,
+    pub size_bytes: u64,
+}
+
+/// A resource's files and how each stands on this node.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceFiles {
+    pub entry: EntryId,
+    pub network: NetworkId,
+    pub files: Vec<ResourceFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceFile {
+    pub file: staffroom_protocol::FileRef,
+    pub progress: crate::files::FileProgress,
+    /// Connected member nodes that hold it complete, when asked for (`?holders=true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub holders: Option<Vec<String>>,
+}

@@ -31,6 +31,8 @@ pub struct Behaviour {
     pub mdns: Toggle<mdns::tokio::Behaviour>,
     /// Catch-up sync: reconcile, fetch and push (`/staffroom/sync/2`).
     pub sync: request_response::Behaviour<SyncCodec>,
+    /// Raw streams for file transfer (`/staffroom/files/1`), driven outside the event loop.
+    pub streams: libp2p_stream::Behaviour,
 }
 
 /// Sync streams open at once per connection.
@@ -77,6 +79,7 @@ impl Behaviour {
                     .with_request_timeout(sync_request_timeout)
                     .with_max_concurrent_streams(SYNC_STREAMS_MAX),
             ),
+            streams: libp2p_stream::Behaviour::new(),
         }
     }
 }

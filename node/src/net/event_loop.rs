@@ -52,6 +52,8 @@ pub struct NetConfig {
 /// The running network side: its client, its listen addresses, and the loop's task.
 pub struct NetHandle {
     pub client: NetClient,
+    /// Opens and accepts raw streams (file transfer) without going through the loop.
+    pub streams: libp2p_stream::Control,
     pub listen_addrs: Vec<Multiaddr>,
     pub task: JoinHandle<()>,
 }
@@ -66,6 +68,7 @@ pub async fn spawn(
     let peer_id = config.keypair.public().to_peer_id();
     let mut swarm = super::swarm::build(config.keypair, config.mdns, config.sync_request_timeout)?;
     let listen_addrs = super::swarm::listen(&mut swarm, &config.listen).await?;
+    let streams = swarm.behaviour().streams.new_control();
     let (tx, commands) = mpsc::channel(COMMAND_QUEUE_MAX);
     let mut event_loop = EventLoop {
         swarm,
@@ -85,6 +88,7 @@ pub async fn spawn(
     let task = tokio::spawn(event_loop.run(shutdown).instrument(span));
     Ok(NetHandle {
         client: NetClient { tx, peer_id },
+        streams,
         listen_addrs,
         task,
     })

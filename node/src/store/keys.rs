@@ -8,6 +8,7 @@
 //! | `by_author_time`       | author ‖ created_at_ms ‖ id                  |
 //! | `by_network_kind_time` | network ‖ kind ‖ created_at_ms ‖ id          |
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
+//! | `files_by_network`     | network ‖ file root ‖ id → file size (u64)   |
 //! | `opaque`               | id → () for entries not understood here      |
 //! | `quarantine`           | id → bytes the present rules refuse (kept)   |
 //! | `meta`                 | `rules_version` → u32, rules last checked;   |
@@ -19,7 +20,7 @@
 use std::collections::HashMap;
 
 use staffroom_protocol::sync::SyncIndex;
-use staffroom_protocol::{Entry, EntryId, EntryKind, Header, NetworkId, Relation};
+use staffroom_protocol::{Body, Entry, EntryId, EntryKind, Header, NetworkId, Relation};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
@@ -56,6 +57,23 @@ pub fn by_ref<'a>(e: &'a Entry, id: &EntryId) -> impl Iterator<Item = Vec<u8>> +
             &id,
         )
     })
+}
+
+/// One key per file a resource lists (none for other kinds), with the file's signed size.
+pub fn by_file(e: &Entry, id: &EntryId) -> Vec<(Vec<u8>, [u8; 8])> {
+    let Body::Resource(r) = &e.body else {
+        return Vec::new();
+    };
+    r.files
+        .iter()
+        .map(|f| {
+            let mut k = Vec::with_capacity(96);
+            k.extend_from_slice(e.network.as_bytes());
+            k.extend_from_slice(&f.root.0);
+            k.extend_from_slice(id.as_bytes());
+            (k, f.size_bytes.to_be_bytes())
+        })
+        .collect()
 }
 
 pub fn kind_prefix(network: &NetworkId, kind: EntryKind) -> Vec<u8> {

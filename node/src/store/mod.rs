@@ -19,7 +19,8 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::sync::SyncIndex;
 use staffroom_protocol::{
-    AuthorId, Entry, EntryError, EntryId, EntryKind, Header, NetworkId, Relation, VerifiedEntry,
+    AuthorId, Entry, EntryError, EntryId, EntryKind, FileRoot, Header, NetworkId, Relation,
+    VerifiedEntry,
 };
 
 pub use versions::Versions;
@@ -71,6 +72,10 @@ pub enum StoreError {
     Corrupt(EntryId),
     #[error("the store has shut down")]
     Closed,
+}
+
+fn file_size(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
 }
 
 /// A network this node has joined.
@@ -178,6 +183,8 @@ pub(crate) struct Trees {
     by_author: sled::Tree,
     by_kind: sled::Tree,
     by_ref: sled::Tree,
+    /// The files each network's resources list, with their signed sizes.
+    files_by_network: sled::Tree,
     /// Ids of stored entries this node does not understand, looked at again at every open in
     /// case a newer version of the node now does.
     opaque: sled::Tree,
@@ -212,6 +219,7 @@ impl Store {
             by_author: db.open_tree("by_author_time")?,
             by_kind: db.open_tree("by_network_kind_time")?,
             by_ref: db.open_tree("by_reference")?,
+            files_by_network: db.open_tree("files_by_network")?,
             opaque: db.open_tree("opaque")?,
             quarantine: db.open_tree("quarantine")?,
             meta: db.open_tree("meta")?,
@@ -291,6 +299,67 @@ impl Store {
     /// Replaces a network's record (its local name), durably.
     pub async fn rename_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
         self.writer.rename_network(record).await
+    }
+
+    /// The signed size of `root` if a stored resource of `network` lists it.
+    pub fn network_file_size(
+        &self,
+        network: &NetworkId,
+        root: &FileRoot,
+    ) -> Result<Option<u64>, StoreError> {
+        let mut prefix = network.as_bytes().to_vec();
+        prefix.extend_from_slice(&root.0);
+        match self.trees.files_by_network.scan_prefix(prefix).next() {
+            Some(item) => Ok(file_size(&item?.1)),
+            None => Ok(None),
+        }
+    }
+
+    /// How a stored resource of `network` describes the file `root` (name, type, size).
+    pub fn file_ref(
+        &self,
+        network: &NetworkId,
+        root: &FileRoot,
+    ) -> Result<Option<staffroom_protocol::FileRef>, StoreError> {
+        let mut prefix = network.as_bytes().to_vec();
+        prefix.extend_from_slice(&root.0);
+        for item in self.trees.files_by_network.scan_prefix(prefix).take(16) {
+            let (key, _) = item?;
+            let Some(stored) = self.get(&keys::id_suffix(&key))? else {
+                continue;
+            };
+            if let staffroom_protocol::Body::Resource(r) = stored.entry.body {
+                if let Some(file) = r.files.into_iter().find(|f| f.root == *root) {
+                    return Ok(Some(file));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    /// The distinct files that `network`'s stored resources list (at most `limit`), with their
+    /// signed sizes.
+    pub fn network_files(
+        &self,
+        network: &NetworkId,
+        limit: usize,
+    ) -> Result<Vec<(FileRoot, u64)>, StoreError> {
+        let mut out: Vec<(FileRoot, u64)> = Vec::new();
+        for item in self.trees.files_by_network.scan_prefix(network.as_bytes()) {
+            let (key, value) = item?;
+            let (Some(root), Some(size)) = (key.get(32..64), file_size(&value)) else {
+                continue;
+            };
+            let root = FileRoot(root.try_into().expect("32 bytes"));
+            if out.last().is_some_and(|(r, _)| *r == root) {
+                continue;
+            }
+            if out.len() >= limit {
+                break;
+            }
+            out.push((root, size));
+        }
+        Ok(out)
     }
 
     /// Stops following a network, durably. Its stored entries stay (erasure is separate).

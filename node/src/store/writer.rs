@@ -312,6 +312,9 @@ pub(super) fn index_for_listing(
     for key in keys::by_ref(entry, id) {
         trees.by_ref.insert(key, &[])?;
     }
+    for (key, size) in keys::by_file(entry, id) {
+        trees.files_by_network.insert(key, &size)?;
+    }
     Ok(())
 }
 
@@ -381,6 +384,9 @@ pub(super) fn unindex(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), S
         trees.by_kind.remove(keys::by_kind(&entry, id))?;
         for key in keys::by_ref(&entry, id) {
             trees.by_ref.remove(key)?;
+        }
+        for (key, _) in keys::by_file(&entry, id) {
+            trees.files_by_network.remove(key)?;
         }
     }
     trees.opaque.remove(id.as_bytes())?;

@@ -3,6 +3,8 @@
 //! request (`auth`). The calls themselves, one per route, are in `calls.rs`.
 
 mod calls;
+mod files;
+pub use files::hash_file;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -254,10 +256,13 @@ impl ApiClient {
     }
 
     /// Signs a request for this node: method, path and query, body, time, a fresh nonce.
+    /// `body_hash` is given for bodies streamed from a file (its root); otherwise the body's
+    /// bytes are hashed.
     fn signed(
         &self,
         request: reqwest::RequestBuilder,
         session: &Session,
+        body_hash: Option<blake3::Hash>,
     ) -> Result<reqwest::Request, ClientError> {
         let mut request = request
             .build()
@@ -267,7 +272,10 @@ impl ApiClient {
             Some(q) => format!("{}?{q}", url.path()),
             None => url.path().to_owned(),
         };
-        let body = request.body().and_then(|b| b.as_bytes()).unwrap_or(&[]);
+        let body_hash = match body_hash {
+            Some(hash) => hash,
+            None => blake3::hash(request.body().and_then(|b| b.as_bytes()).unwrap_or(&[])),
+        };
         let mut nonce = [0u8; 16];
         getrandom::fill(&mut nonce).map_err(|e| ClientError::Http(e.to_string()))?;
         let call = auth::Call {
@@ -275,7 +283,7 @@ impl ApiClient {
             boot: &session.boot,
             method: request.method().as_str(),
             target: &target,
-            body,
+            body_hash,
         };
         let node_now = crate::clock::now_ms().saturating_add_signed(session.offset_ms);
         let header = call.sign(&self.key, node_now, nonce);
@@ -310,18 +318,7 @@ impl ApiClient {
         request: reqwest::RequestBuilder,
         refresh: bool,
     ) -> Result<T, ClientError> {
-        let session = self.session(refresh).await?;
-        let request = self.signed(request, &session)?;
-        let response = self.http.execute(request).await.map_err(|e| {
-            if e.is_connect() {
-                ClientError::NotRunning {
-                    addr: self.addr.clone(),
-                }
-            } else {
-                ClientError::Http(e.to_string())
-            }
-        })?;
-        let status = response.status();
+        let response = self.execute(request, refresh, None).await?;
         if response
             .content_length()
             .is_some_and(|n| n as usize > RESPONSE_BYTES_MAX)
@@ -332,25 +329,52 @@ impl ApiClient {
             .bytes()
             .await
             .map_err(|e| ClientError::Http(e.to_string()))?;
-        if !status.is_success() {
-            return Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
-                Ok(body) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: body.code,
-                    message: body.error,
-                },
-                Err(_) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: "http".into(),
-                    message: format!("node answered {status}"),
-                },
-            });
-        }
         if bytes.is_empty() {
             // Endpoints that answer with no body deserialize from JSON null.
             return serde_json::from_slice(b"null").map_err(|e| ClientError::Http(e.to_string()));
         }
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Http(format!("bad response: {e}")))
+    }
+
+    /// Signs and sends a request; a refusal becomes the node's error, success the response
+    /// (its body not yet read).
+    async fn execute(
+        &self,
+        request: reqwest::RequestBuilder,
+        refresh: bool,
+        body_hash: Option<blake3::Hash>,
+    ) -> Result<reqwest::Response, ClientError> {
+        let session = self.session(refresh).await?;
+        let request = self.signed(request, &session, body_hash)?;
+        let response = self.http.execute(request).await.map_err(|e| {
+            if e.is_connect() {
+                ClientError::NotRunning {
+                    addr: self.addr.clone(),
+                }
+            } else {
+                ClientError::Http(e.to_string())
+            }
+        })?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| ClientError::Http(e.to_string()))?;
+        Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+            Ok(body) => ClientError::Api {
+                status: status.as_u16(),
+                code: body.code,
+                message: body.error,
+            },
+            Err(_) => ClientError::Api {
+                status: status.as_u16(),
+                code: "http".into(),
+                message: format!("node answered {status}"),
+            },
+        })
     }
 
     /// The node's run id and clock offset, asked once (or again when `refresh`). The node

@@ -1,0 +1,174 @@
+//! The API's file routes: upload a file before signing the resource that lists it, download a
+//! file held here, and see or start the fetching of a resource's files.
+//!
+//! An upload is signed like any call, but its body hash is the file's root, taken from the
+//! path: the bytes stream to disk while they are hashed, and are kept only if they match.
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures::StreamExt;
+use serde::Deserialize;
+use staffroom_protocol::{Body as EntryBody, EntryId, FileRef, FileRoot};
+
+use super::server::{bad_request, ApiError, ApiState};
+use super::types::*;
+use crate::files::FilesError;
+use crate::store::Lookup;
+
+/// The root an upload names, if `method` and `path` are an upload (`PUT /v1/files/<root>`).
+pub fn upload_root(method: &axum::http::Method, path: &str) -> Option<FileRoot> {
+    let root = path.strip_prefix("/v1/files/")?;
+    (method == axum::http::Method::PUT)
+        .then(|| root.parse().ok())
+        .flatten()
+}
+
+impl From<FilesError> for ApiError {
+    fn from(e: FilesError) -> Self {
+        let (status, code) = match &e {
+            FilesError::WrongRoot { .. } => (StatusCode::BAD_REQUEST, "wrong_root"),
+            FilesError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "file_too_large"),
+            FilesError::Io { .. } => (StatusCode::INTERNAL_SERVER_ERROR, "storage"),
+        };
+        ApiError(status, code, e.to_string())
+    }
+}
+
+/// `PUT /v1/files/{root}`: stores the body if it hashes to `root` and fits the node's limit.
+pub async fn upload(
+    State(s): State<ApiState>,
+    Path(root): Path<String>,
+    body: Body,
+) -> Result<(StatusCode, Json<FileUploaded>), ApiError> {
+    let root: FileRoot = root.parse().map_err(bad_request)?;
+    let max = s.files.config().file_bytes_max;
+    let mut upload = s.files.blobs().upload()?;
+    let mut chunks = body.into_data_stream();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|e| bad_request(format!("upload broken off: {e}")))?;
+        let size = upload.size().saturating_add(chunk.len() as u64);
+        if size > max {
+            return Err(FilesError::TooLarge { size, max }.into());
+        }
+        upload.write(&chunk)?;
+    }
+    let size_bytes = upload.size();
+    let blobs = s.files.blobs().clone();
+    tokio::task::spawn_blocking(move || blobs.keep(upload, &root))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
+    Ok((StatusCode::CREATED, Json(FileUploaded { root, size_bytes })))
+}
+
+/// `GET /v1/files/{root}`: the bytes of a file held here complete.
+pub async fn download(
+    State(s): State<ApiState>,
+    Path(root): Path<String>,
+) -> Result<Response, ApiError> {
+    let root: FileRoot = root.parse().map_err(bad_request)?;
+    let not_here = || {
+        ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("file {} is not here complete", root.short()),
+        )
+    };
+    let complete = s
+        .files
+        .blobs()
+        .open_complete(&root)
+        .map_err(|_| not_here())?;
+    let file = tokio::fs::File::from_std(complete.data);
+    let stream = tokio_util::io::ReaderStream::with_capacity(file, 256 * 1024);
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+            (header::CONTENT_LENGTH, complete.size.to_string()),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response())
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct FilesQuery {
+    /// Also ask connected member nodes which of them hold each file.
+    #[serde(default)]
+    pub holders: bool,
+}
+
+/// `GET /v1/entries/{id}/files`: a resource's files and how each stands here.
+pub async fn status(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    Query(q): Query<FilesQuery>,
+) -> Result<Json<ResourceFiles>, ApiError> {
+    let (entry, network, files) = resource_files(&s, &id)?;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let holders = match q.holders {
+            true => {
+                let peers = s.files.holders(network, file.root).await;
+                Some(peers.iter().map(|p| p.to_string()).collect())
+            }
+            false => None,
+        };
+        out.push(ResourceFile {
+            progress: s.files.progress(&network, &file),
+            file,
+            holders,
+        });
+    }
+    Ok(Json(ResourceFiles {
+        entry,
+        network,
+        files: out,
+    }))
+}
+
+/// `POST /v1/entries/{id}/files/fetch`: fetch every file of a resource now, whatever the fetch
+/// policy; a file over the per-file limit is refused before any byte moves.
+pub async fn fetch(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<ResourceFiles>, ApiError> {
+    let (entry, network, files) = resource_files(&s, &id)?;
+    let mut out = Vec::with_capacity(files.len());
+    for file in files {
+        let progress = s.files.ask(network, file.clone())?;
+        out.push(ResourceFile {
+            file,
+            progress,
+            holders: None,
+        });
+    }
+    Ok(Json(ResourceFiles {
+        entry,
+        network,
+        files: out,
+    }))
+}
+
+fn resource_files(
+    s: &ApiState,
+    id: &str,
+) -> Result<(EntryId, staffroom_protocol::NetworkId, Vec<FileRef>), ApiError> {
+    let id: EntryId = id.parse().map_err(bad_request)?;
+    let Some(Lookup::Entry(stored)) = s.ingest.store().lookup(&id)? else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no entry {id} on this node"),
+        ));
+    };
+    match stored.entry.body {
+        EntryBody::Resource(r) => Ok((id, stored.entry.network, r.files)),
+        _ => Err(bad_request(format!(
+            "entry {} is not a resource",
+            id.short()
+        ))),
+    }
+}

@@ -1,0 +1,207 @@
+//! One file from every source that has it: a worker per source asks the shared plan for
+//! groups, fetches them verified, writes them in place and reports them; the plan splits and
+//! rebalances. Which groups are on disk is persisted every [`PERSIST_INTERVAL`] (data synced
+//! first), so a node killed mid-transfer resumes from there.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use libp2p::PeerId;
+use libp2p_stream::Control;
+use staffroom_protocol::files::plan::{Failure, Next, Planner};
+use staffroom_protocol::{FileRef, NetworkId};
+use tokio::sync::Notify;
+use tokio::task::JoinSet;
+
+use super::blobs::{groups_bytes, Blobs, Partial, PartialWriter};
+use super::transfer::{self, TransferError};
+use super::FilesError;
+use crate::net::NetClient;
+
+/// Groups one request asks for (1 MiB): small enough to rebalance, large enough to stream.
+pub const REQUEST_GROUPS: u64 = 64;
+/// How often the groups on disk are made durable during a transfer.
+pub const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a worker with nothing to fetch waits before asking the plan again.
+const WAIT_INTERVAL: Duration = Duration::from_millis(500);
+
+/// What a download did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DownloadReport {
+    pub complete: bool,
+    /// Bytes received and verified in this run (not those already here).
+    pub bytes_received: u64,
+    /// Of those, how many from each peer.
+    pub received_from: BTreeMap<PeerId, u64>,
+    /// Peers cut off for sending bytes that did not match the root.
+    pub corrupt: Vec<PeerId>,
+    /// Bytes of the file here when the run ended.
+    pub bytes_here: u64,
+}
+
+/// Shared by the workers of one download.
+struct Shared {
+    plan: Mutex<Planner<PeerId>>,
+    report: Mutex<DownloadReport>,
+    changed: Notify,
+    writer: PartialWriter,
+    file: FileRef,
+    network: NetworkId,
+}
+
+/// Fetches `file` from `sources`; `progress` hears the bytes here as they grow.
+pub async fn download(
+    blobs: &Blobs,
+    control: Control,
+    net: NetClient,
+    network: NetworkId,
+    file: FileRef,
+    sources: Vec<PeerId>,
+    progress: impl Fn(u64) + Send + Sync + 'static,
+) -> Result<DownloadReport, FilesError> {
+    let mut partial = open_partial(blobs, &file).await?;
+    let mut plan = Planner::new(partial.persisted().clone(), REQUEST_GROUPS);
+    for peer in &sources {
+        plan.add_source(*peer);
+    }
+    let shared = Arc::new(Shared {
+        plan: Mutex::new(plan),
+        report: Mutex::default(),
+        changed: Notify::new(),
+        writer: partial.writer()?,
+        file: file.clone(),
+        network,
+    });
+    let progress = Arc::new(progress);
+    let mut workers = JoinSet::new();
+    for peer in sources {
+        let (shared, control, progress) = (shared.clone(), control.clone(), progress.clone());
+        workers.spawn(work(shared, control, peer, progress));
+    }
+    let mut persist = tokio::time::interval(PERSIST_INTERVAL);
+    let mut local_error = None;
+    loop {
+        tokio::select! {
+            joined = workers.join_next() => match joined {
+                None => break,
+                Some(Ok(Err(e))) => {
+                    local_error.get_or_insert(e);
+                }
+                Some(_) => {}
+            },
+            _ = persist.tick() => {
+                let have = lock(&shared.plan).have().clone();
+                partial = persist_groups(partial, have).await?;
+            }
+        };
+    }
+    let (have, complete) = {
+        let plan = lock(&shared.plan);
+        (plan.have().clone(), plan.is_complete())
+    };
+    let corrupt = lock(&shared.report).corrupt.clone();
+    for peer in corrupt {
+        net.cut_off(peer, "sent file bytes that do not match their root".into())
+            .await;
+    }
+    let mut report = lock(&shared.report).clone();
+    report.bytes_here = groups_bytes(&have, file.size_bytes);
+    if complete {
+        let blobs = blobs.clone();
+        let finish = tokio::task::spawn_blocking(move || partial.finish(&blobs));
+        finish
+            .await
+            .map_err(|e| FilesError::from(std::io::Error::other(e)))??;
+        report.complete = true;
+    } else {
+        persist_groups(partial, have).await?;
+    }
+    match local_error {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+async fn open_partial(blobs: &Blobs, file: &FileRef) -> Result<Partial, FilesError> {
+    let (blobs, root, size) = (blobs.clone(), file.root, file.size_bytes);
+    tokio::task::spawn_blocking(move || blobs.partial(&root, size))
+        .await
+        .map_err(|e| FilesError::from(std::io::Error::other(e)))?
+}
+
+async fn persist_groups(
+    mut partial: Partial,
+    have: staffroom_protocol::files::groups::Groups,
+) -> Result<Partial, FilesError> {
+    tokio::task::spawn_blocking(move || partial.persist(&have).map(|()| partial))
+        .await
+        .map_err(|e| FilesError::from(std::io::Error::other(e)))?
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// One source's worker: fetches what the plan gives it until the file is done or the source
+/// is dropped. Returns an error only for this node's own failure (its disk).
+async fn work(
+    shared: Arc<Shared>,
+    mut control: Control,
+    peer: PeerId,
+    progress: Arc<impl Fn(u64) + Send + Sync>,
+) -> Result<(), FilesError> {
+    loop {
+        let next = lock(&shared.plan).next(&peer);
+        let groups = match next {
+            Next::Fetch(groups) => groups,
+            Next::Wait => {
+                let _ = tokio::time::timeout(WAIT_INTERVAL, shared.changed.notified()).await;
+                continue;
+            }
+            Next::Done | Next::Stop => return Ok(()),
+        };
+        let keep = |group: u64, offset: u64, bytes: &[u8]| {
+            shared
+                .writer
+                .write_at(offset, bytes)
+                .map_err(|e| e.to_string())?;
+            let (step, here) = {
+                let mut plan = lock(&shared.plan);
+                let step = plan.received(&peer, group);
+                (step, groups_bytes(plan.have(), shared.file.size_bytes))
+            };
+            let mut report = lock(&shared.report);
+            report.bytes_received += bytes.len() as u64;
+            *report.received_from.entry(peer).or_default() += bytes.len() as u64;
+            drop(report);
+            progress(here);
+            Ok(step)
+        };
+        let result = transfer::get(
+            &mut control,
+            peer,
+            shared.network,
+            &shared.file,
+            groups,
+            keep,
+        )
+        .await;
+        match result {
+            Ok(()) => lock(&shared.plan).ended(&peer),
+            Err(TransferError::Local(e)) => {
+                lock(&shared.plan).failed(&peer, Failure::Transient);
+                shared.changed.notify_waiters();
+                return Err(FilesError::from(std::io::Error::other(e)));
+            }
+            Err(e) => {
+                tracing::info!(%peer, file = %shared.file.root.short(), error = %e, "file source failed");
+                if matches!(e, TransferError::Corrupt(_)) {
+                    lock(&shared.report).corrupt.push(peer);
+                }
+                lock(&shared.plan).failed(&peer, e.failure());
+            }
+        }
+        shared.changed.notify_waiters();
+    }
+}

@@ -1,0 +1,429 @@
+//! Which files this node fetches, and when: every few seconds it looks at the files its
+//! networks' resources list, and wants those not yet here — all of them when fetching is
+//! eager (within each network's quota), otherwise only those a teacher asked for. Wanted files
+//! are fetched a few at a time from the peers that answer `have`, and tried again with backoff
+//! while no peer has them. A restarted node finds its unfinished files the same way and
+//! resumes them.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures::future::join_all;
+use libp2p::PeerId;
+use libp2p_stream::Control;
+use serde::{Deserialize, Serialize};
+use staffroom_protocol::{FileRef, FileRoot, NetworkId};
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+use tokio::time::Instant;
+
+use super::download::{download, DownloadReport};
+use super::{transfer, Blobs, FilesConfig, FilesError};
+use crate::ingest::Ingest;
+use crate::net::NetClient;
+
+/// Files fetched at once.
+pub const DOWNLOADS_MAX: usize = 4;
+/// Files wanted (waiting or fetching) at most; past this, eager wants wait for the next scan.
+pub const WANTS_MAX: usize = 4096;
+/// Sources one file is fetched from at once at most.
+pub const SOURCES_MAX: usize = 8;
+/// How often the networks' files are looked at.
+const SCAN_INTERVAL: Duration = Duration::from_secs(3);
+/// Files looked at per network per scan.
+const SCAN_FILES_MAX: usize = 10_000;
+/// The longest wait before trying a file again.
+const RETRY_MAX: Duration = Duration::from_secs(60);
+/// Requests from the API queued at most.
+const QUEUE_MAX: usize = 256;
+
+/// How one file stands on this node, for the API.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileProgress {
+    pub root: FileRoot,
+    pub network: NetworkId,
+    pub size_bytes: u64,
+    pub bytes_here: u64,
+    pub state: FileState,
+    /// Bytes received in this node's current run, by peer.
+    #[serde(default)]
+    pub received_from: BTreeMap<String, u64>,
+    /// Why the last attempt did not finish.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FileState {
+    Complete,
+    Fetching,
+    /// Wanted; waiting for a source or a free slot.
+    Waiting,
+    /// Not fetched: fetching is on demand here, or the network's quota is used up.
+    NotWanted,
+    /// Larger than this node's per-file limit: never fetched.
+    TooLarge,
+}
+
+struct Want {
+    network: NetworkId,
+    file: FileRef,
+    asked: bool,
+    attempts: u32,
+    due: Instant,
+    running: bool,
+}
+
+#[derive(Clone)]
+pub struct FetchHandle {
+    tx: mpsc::Sender<(NetworkId, FileRef)>,
+    progress: Arc<Mutex<HashMap<FileRoot, FileProgress>>>,
+    config: FilesConfig,
+    blobs: Blobs,
+    control: Control,
+    net: NetClient,
+}
+
+impl FetchHandle {
+    /// The connected member nodes that hold `root` complete, asked now.
+    pub async fn holders(&self, network: NetworkId, root: FileRoot) -> Vec<PeerId> {
+        sources(&self.net, &self.control, network, root).await
+    }
+
+    pub fn config(&self) -> &FilesConfig {
+        &self.config
+    }
+
+    /// A teacher asks for `file`: fetched whatever the fetch policy and quota, unless it is
+    /// larger than the per-file limit (refused before any byte moves).
+    pub fn ask(&self, network: NetworkId, file: FileRef) -> Result<FileProgress, FilesError> {
+        if file.size_bytes > self.config.file_bytes_max {
+            return Err(FilesError::TooLarge {
+                size: file.size_bytes,
+                max: self.config.file_bytes_max,
+            });
+        }
+        let progress = self.progress(&network, &file);
+        if progress.state != FileState::Complete {
+            self.tx.try_send((network, file)).map_err(|_| {
+                FilesError::from(std::io::Error::other("too many files asked for; try again"))
+            })?;
+        }
+        Ok(progress)
+    }
+
+    /// How `file` stands here.
+    pub fn progress(&self, network: &NetworkId, file: &FileRef) -> FileProgress {
+        let here = self.blobs.bytes_here(&file.root, file.size_bytes);
+        let known = lock(&self.progress).get(&file.root).cloned();
+        let mut p = known.unwrap_or_else(|| FileProgress {
+            root: file.root,
+            network: *network,
+            size_bytes: file.size_bytes,
+            bytes_here: here,
+            state: FileState::NotWanted,
+            received_from: BTreeMap::new(),
+            note: None,
+        });
+        p.bytes_here = p.bytes_here.max(here);
+        if here == file.size_bytes && self.blobs.complete_size(&file.root) == Some(file.size_bytes)
+        {
+            p.state = FileState::Complete;
+        } else if file.size_bytes > self.config.file_bytes_max {
+            p.state = FileState::TooLarge;
+        }
+        p
+    }
+
+    pub fn blobs(&self) -> &Blobs {
+        &self.blobs
+    }
+}
+
+/// What the fetcher needs.
+pub struct Fetcher {
+    pub blobs: Blobs,
+    pub control: Control,
+    pub net: NetClient,
+    pub ingest: Ingest,
+    pub config: FilesConfig,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+type Done = (FileRoot, Result<DownloadReport, String>);
+
+impl Fetcher {
+    pub fn handle(&self) -> (FetchHandle, mpsc::Receiver<(NetworkId, FileRef)>) {
+        let (tx, rx) = mpsc::channel(QUEUE_MAX);
+        let handle = FetchHandle {
+            tx,
+            progress: Arc::default(),
+            config: self.config.clone(),
+            blobs: self.blobs.clone(),
+            control: self.control.clone(),
+            net: self.net.clone(),
+        };
+        (handle, rx)
+    }
+
+    /// Runs until `shutdown` turns true.
+    pub async fn run(
+        self,
+        handle: FetchHandle,
+        mut asked: mpsc::Receiver<(NetworkId, FileRef)>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut wants: HashMap<FileRoot, Want> = HashMap::new();
+        let mut running: JoinSet<Done> = JoinSet::new();
+        let mut scan = tokio::time::interval(SCAN_INTERVAL);
+        let mut tick = tokio::time::interval(Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                _ = shutdown.wait_for(|stop| *stop) => break,
+                Some(done) = running.join_next(), if !running.is_empty() => {
+                    if let Ok(done) = done {
+                        self.finished(&handle, &mut wants, done);
+                    }
+                }
+                Some((network, file)) = asked.recv() => {
+                    self.want(&handle, &mut wants, network, file, true);
+                }
+                _ = scan.tick() => self.scan(&handle, &mut wants),
+                _ = tick.tick() => self.start_due(&handle, &mut wants, &mut running),
+            }
+        }
+        running.shutdown().await;
+    }
+
+    fn want(
+        &self,
+        handle: &FetchHandle,
+        wants: &mut HashMap<FileRoot, Want>,
+        network: NetworkId,
+        file: FileRef,
+        asked: bool,
+    ) {
+        if let Some(want) = wants.get_mut(&file.root) {
+            want.asked |= asked;
+            if asked && !want.running {
+                want.due = Instant::now();
+            }
+            return;
+        }
+        if wants.len() >= WANTS_MAX {
+            return;
+        }
+        let mut progress = handle.progress(&network, &file);
+        if progress.state == FileState::Complete {
+            lock(&handle.progress).insert(file.root, progress);
+            return;
+        }
+        progress.state = FileState::Waiting;
+        lock(&handle.progress).insert(file.root, progress);
+        wants.insert(
+            file.root,
+            Want {
+                network,
+                file,
+                asked,
+                attempts: 0,
+                due: Instant::now(),
+                running: false,
+            },
+        );
+    }
+
+    /// Wants every file of every followed network that is missing here and allowed: within the
+    /// per-file limit, and when eager, within the network's quota.
+    fn scan(&self, handle: &FetchHandle, wants: &mut HashMap<FileRoot, Want>) {
+        let store = self.ingest.store();
+        let Ok(networks) = store.networks() else {
+            return;
+        };
+        for network in networks {
+            let Ok(files) = store.network_files(&network.id, SCAN_FILES_MAX) else {
+                continue;
+            };
+            let mut used: u64 = files
+                .iter()
+                .map(|(root, size)| self.blobs.bytes_here(root, *size))
+                .sum();
+            for (root, size) in files {
+                let here = self.blobs.complete_size(&root) == Some(size);
+                let fits = size <= self.config.file_bytes_max;
+                let mut within_quota = used.saturating_add(size) <= self.config.network_quota_bytes;
+                if wants.contains_key(&root) || here || !fits {
+                    continue;
+                }
+                within_quota &= self.config.eager;
+                if !within_quota {
+                    continue;
+                }
+                let Some(file) = self.file_ref(&network.id, &root) else {
+                    continue;
+                };
+                used = used.saturating_add(size);
+                self.want(handle, wants, network.id, file, false);
+            }
+        }
+    }
+
+    /// The signed description of a file, from a stored resource that lists it.
+    fn file_ref(&self, network: &NetworkId, root: &FileRoot) -> Option<FileRef> {
+        self.ingest.store().file_ref(network, root).ok().flatten()
+    }
+
+    fn start_due(
+        &self,
+        handle: &FetchHandle,
+        wants: &mut HashMap<FileRoot, Want>,
+        running: &mut JoinSet<Done>,
+    ) {
+        let now = Instant::now();
+        for want in wants.values_mut() {
+            if running.len() >= DOWNLOADS_MAX {
+                return;
+            }
+            if want.running || want.due > now {
+                continue;
+            }
+            want.running = true;
+            if let Some(p) = lock(&handle.progress).get_mut(&want.file.root) {
+                p.state = FileState::Fetching;
+            }
+            let task = FetchTask {
+                blobs: self.blobs.clone(),
+                control: self.control.clone(),
+                net: self.net.clone(),
+                network: want.network,
+                file: want.file.clone(),
+                progress: handle.progress.clone(),
+            };
+            running.spawn(task.run());
+        }
+    }
+
+    fn finished(
+        &self,
+        handle: &FetchHandle,
+        wants: &mut HashMap<FileRoot, Want>,
+        (root, result): Done,
+    ) {
+        let Some(want) = wants.get_mut(&root) else {
+            return;
+        };
+        want.running = false;
+        let mut all = lock(&handle.progress);
+        let progress = all.entry(root).or_insert_with(|| FileProgress {
+            root,
+            network: want.network,
+            size_bytes: want.file.size_bytes,
+            bytes_here: 0,
+            state: FileState::Waiting,
+            received_from: BTreeMap::new(),
+            note: None,
+        });
+        match result {
+            Ok(report) if report.complete => {
+                progress.state = FileState::Complete;
+                progress.bytes_here = want.file.size_bytes;
+                progress.note = None;
+                tracing::info!(file = %root.short(), bytes = report.bytes_received, sources = report.received_from.len(), "file fetched");
+                drop(all);
+                wants.remove(&root);
+            }
+            outcome => {
+                progress.state = FileState::Waiting;
+                progress.note = Some(match outcome {
+                    Ok(_) => "no source has sent it all yet".into(),
+                    Err(e) => e,
+                });
+                want.attempts = want.attempts.saturating_add(1);
+                let backoff = Duration::from_secs(1 << want.attempts.min(6)).min(RETRY_MAX);
+                want.due = Instant::now() + backoff;
+            }
+        }
+    }
+}
+
+/// One attempt at one file: find the peers that have it, then download from all of them.
+struct FetchTask {
+    blobs: Blobs,
+    control: Control,
+    net: NetClient,
+    network: NetworkId,
+    file: FileRef,
+    progress: Arc<Mutex<HashMap<FileRoot, FileProgress>>>,
+}
+
+impl FetchTask {
+    async fn run(self) -> Done {
+        let root = self.file.root;
+        let result = self.attempt().await;
+        (root, result)
+    }
+
+    async fn attempt(self) -> Result<DownloadReport, String> {
+        let sources = sources(&self.net, &self.control, self.network, self.file.root).await;
+        if sources.is_empty() {
+            return Err("no connected member node has this file yet".into());
+        }
+        let (progress, root) = (self.progress.clone(), self.file.root);
+        let on_progress = move |here: u64| {
+            if let Some(p) = lock(&progress).get_mut(&root) {
+                p.bytes_here = p.bytes_here.max(here);
+            }
+        };
+        let report = download(
+            &self.blobs,
+            self.control,
+            self.net,
+            self.network,
+            self.file,
+            sources,
+            on_progress,
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if let Some(p) = lock(&self.progress).get_mut(&root) {
+            for (peer, bytes) in &report.received_from {
+                *p.received_from.entry(peer.to_string()).or_default() += bytes;
+            }
+        }
+        Ok(report)
+    }
+}
+
+/// The connected peers of `network` that hold `root` complete (at most [`SOURCES_MAX`]).
+pub async fn sources(
+    net: &NetClient,
+    control: &Control,
+    network: NetworkId,
+    root: FileRoot,
+) -> Vec<PeerId> {
+    let Ok(peers) = net.peers().await else {
+        return Vec::new();
+    };
+    let asks = peers
+        .into_iter()
+        .filter(|p| p.networks.contains(&network) && !p.blocked)
+        .map(|p| {
+            let mut control = control.clone();
+            async move {
+                let has = transfer::have(&mut control, p.peer_id, network, vec![root]).await;
+                (p.peer_id, has.is_ok_and(|h| h.first() == Some(&true)))
+            }
+        });
+    join_all(asks)
+        .await
+        .into_iter()
+        .filter(|(_, has)| *has)
+        .map(|(peer, _)| peer)
+        .take(SOURCES_MAX)
+        .collect()
+}
