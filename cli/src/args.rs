@@ -244,8 +244,24 @@ pub struct PostArgs {
 
 #[derive(Subcommand)]
 pub enum ResourceCommand {
-    /// Share a resource (files come in a later version)
+    /// Share a resource, with its files (uploaded to your node, then fetched by the others)
     Add(ResourceArgs),
+    /// Fetch a resource's files to this node, then save them in a directory
+    Get {
+        /// The resource's entry id
+        id: String,
+        /// Directory to save the files in
+        #[arg(long, short, value_name = "DIR", default_value = ".")]
+        out: PathBuf,
+        /// Give up if the files have not arrived after this many seconds
+        #[arg(long, default_value_t = 600, value_name = "SECS")]
+        timeout: u64,
+    },
+    /// A resource's files: how much of each is on this node, and which nodes have them
+    Files {
+        /// The resource's entry id
+        id: String,
+    },
 }
 
 #[derive(Args)]
@@ -269,6 +285,9 @@ pub struct ResourceArgs {
     /// BCP 47 language tag
     #[arg(long, default_value = "en-GB")]
     pub language: String,
+    /// A file to share with it (repeatable), e.g. --file worksheet.pdf --file notes.docx
+    #[arg(long = "file", value_name = "PATH")]
+    pub files: Vec<PathBuf>,
     /// Description (markdown)
     #[command(flatten)]
     pub body: BodyArgs,

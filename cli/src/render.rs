@@ -110,6 +110,10 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
             );
             let _ = writeln!(out, "licence:  {}", r.licence);
             let _ = writeln!(out, "language: {}", r.language);
+            for f in &r.files {
+                let size = crate::commands::size(f.size_bytes);
+                let _ = writeln!(out, "file:     {}  {size}  {}", f.name, f.media_type);
+            }
             let _ = writeln!(out, "\n{}", r.description_md);
         }
         Body::Enquiry(q) => {

@@ -4,8 +4,11 @@
 mod network;
 mod node;
 mod read;
+mod resource;
 mod school;
 mod write;
+
+pub use resource::size;
 
 use std::io::Write;
 
@@ -78,6 +81,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Post(args) => write::blog_post(&ctx, args).await,
         Command::Resource(ResourceCommand::Add(args)) => write::resource(&ctx, args).await,
+        Command::Resource(ResourceCommand::Get { id, out, timeout }) => {
+            resource::get(&ctx, &id, &out, std::time::Duration::from_secs(timeout)).await
+        }
+        Command::Resource(ResourceCommand::Files { id }) => resource::files(&ctx, &id).await,
         Command::Enquiry(EnquiryCommand::Start(args)) => write::enquiry(&ctx, args).await,
         Command::Enquiry(EnquiryCommand::Note(args)) => write::note(&ctx, args).await,
         Command::Comment(args) => write::comment(&ctx, args).await,

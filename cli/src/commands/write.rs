@@ -46,6 +46,10 @@ pub async fn resource(ctx: &Ctx, args: ResourceArgs) -> anyhow::Result<()> {
         language: args.language,
         files: Vec::new(),
     });
+    let body = match args.files.is_empty() {
+        true => body,
+        false => super::resource::with_files(ctx, body, &args.files).await?,
+    };
     publish(ctx, &args.target, body, vec![]).await
 }
 
@@ -133,7 +137,8 @@ async fn publish(ctx: &Ctx, target: &Target, body: Body, mut refs: Vec<Ref>) -> 
                 old.entry.author.short()
             );
         }
-        if old.entry.kind() != body.kind() {
+        // A resource may gain or lose its files in an edit: one kind to a reader.
+        if old.entry.kind().family() != body.kind().family() {
             bail!(
                 "an edit must be of the same kind: {} is a {}",
                 old.id.short(),

@@ -482,6 +482,23 @@ impl Store {
     /// Unless `all_versions`, only the current version of each edited entry is listed, and
     /// comments or notes on an entry include those made on any of its versions.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredEntry>, StoreError> {
+        if filter.kind != Some(EntryKind::Resource) {
+            return self.list_exact(filter);
+        }
+        // Resources with files are resources to a reader: list both kinds, merged.
+        let mut out = self.list_exact(filter)?;
+        let with_files = ListFilter {
+            kind: Some(EntryKind::ResourceWithFiles),
+            ..filter.clone()
+        };
+        out.extend(self.list_exact(&with_files)?);
+        out.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
+        out.truncate(filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX));
+        Ok(out)
+    }
+
+    /// [`Store::list`] of exactly the kind asked for.
+    fn list_exact(&self, filter: &ListFilter) -> Result<Vec<StoredEntry>, StoreError> {
         let limit = filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX);
         if let Some((target, relation)) = filter.about() {
             return self.list_about(filter, target, relation, limit);
@@ -494,7 +511,7 @@ impl Store {
                     network: Some(record.id),
                     ..filter.clone()
                 };
-                out.extend(self.list(&scoped)?);
+                out.extend(self.list_exact(&scoped)?);
             }
             out.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
             out.truncate(limit);
