@@ -245,7 +245,7 @@ pub struct PostArgs {
 #[derive(Subcommand)]
 pub enum ResourceCommand {
     /// Share a resource, with its files (uploaded to your node, then fetched by the others)
-    Add(ResourceArgs),
+    Add(Box<ResourceArgs>),
     /// Fetch a resource's files to this node, then save them in a directory
     Get {
         /// The resource's entry id

@@ -80,7 +80,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             network::set_profile(&ctx, profile).await
         }
         Command::Post(args) => write::blog_post(&ctx, args).await,
-        Command::Resource(ResourceCommand::Add(args)) => write::resource(&ctx, args).await,
+        Command::Resource(ResourceCommand::Add(args)) => write::resource(&ctx, *args).await,
         Command::Resource(ResourceCommand::Get { id, out, timeout }) => {
             resource::get(&ctx, &id, &out, std::time::Duration::from_secs(timeout)).await
         }
