@@ -93,6 +93,11 @@ impl Blobs {
         })
     }
 
+    /// A fresh handle on a complete file's bytes (with a position of its own).
+    pub fn open_data(&self, root: &FileRoot) -> std::io::Result<File> {
+        File::open(self.complete_path(root))
+    }
+
     /// A new upload in `tmp/`, to be hashed as it is written and then kept or dropped.
     pub fn upload(&self) -> Result<Upload, FilesError> {
         let name = format!("upload-{}", hex::encode(crate::secret_file::random_32()?));
@@ -145,34 +150,43 @@ impl Blobs {
             .try_clone()
             .map_err(FilesError::io(&upload.path))?;
         // On failure the upload's drop removes its file; on success it is already renamed.
-        self.promote(&upload.path, file, &root, upload.size)
+        self.promote(&upload.path, file, &root, upload.size, None)
     }
 
-    /// Computes the outboard of a fully written file, checks its root, syncs both and moves
-    /// them into `complete/` (the outboard first: a data file there means complete).
+    /// Moves a fully written file into `complete/` with its outboard, both synced (the
+    /// outboard first: a data file there means complete). `outboard` is given when it was
+    /// built from verified parents as the bytes arrived; otherwise it is computed here from
+    /// the bytes, and their root checked.
     fn promote(
         &self,
         path: &Path,
         data: File,
         root: &FileRoot,
         size: u64,
+        outboard: Option<Vec<u8>>,
     ) -> Result<(), FilesError> {
         if self.complete_size(root) == Some(size) {
             let _ = std::fs::remove_file(path);
             return Ok(());
         }
-        let outboard = outboard_of(&data, size, path)?;
-        if outboard.root.as_bytes() != &root.0 {
-            let _ = std::fs::remove_file(path);
-            return Err(FilesError::WrongRoot {
-                expected: *root,
-                actual: FileRoot(*outboard.root.as_bytes()),
-            });
-        }
+        let outboard = match outboard {
+            Some(outboard) => outboard,
+            None => {
+                let computed = outboard_of(&data, size, path)?;
+                if computed.root.as_bytes() != &root.0 {
+                    let _ = std::fs::remove_file(path);
+                    return Err(FilesError::WrongRoot {
+                        expected: *root,
+                        actual: FileRoot(*computed.root.as_bytes()),
+                    });
+                }
+                computed.data
+            }
+        };
         data.sync_all().map_err(FilesError::io(path))?;
         if group_count(size) > 1 {
             let tmp = path.with_extension("obao");
-            write_synced(&tmp, &outboard.data)?;
+            write_synced(&tmp, &outboard)?;
             let target = self.outboard_path(root);
             std::fs::rename(&tmp, &target).map_err(FilesError::io(&target))?;
         }
@@ -324,9 +338,10 @@ impl Partial {
         Ok(())
     }
 
-    /// Every group is here: verify the whole file against its root once more, and move it
-    /// into the complete store.
-    pub fn finish(self, blobs: &Blobs) -> Result<(), FilesError> {
+    /// Every group is here, each verified as it arrived: move the file into the complete
+    /// store, with `outboard` if the parents were kept on the way (else it is recomputed and
+    /// the whole file checked against its root).
+    pub fn finish(self, blobs: &Blobs, outboard: Option<Vec<u8>>) -> Result<(), FilesError> {
         let Partial {
             root,
             size,
@@ -335,7 +350,7 @@ impl Partial {
             data,
             ..
         } = self;
-        blobs.promote(&path, data, &root, size)?;
+        blobs.promote(&path, data, &root, size, outboard)?;
         let _ = std::fs::remove_file(&groups_path);
         Ok(())
     }

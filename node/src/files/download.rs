@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bao_tree::io::outboard::PreOrderOutboard;
+use bao_tree::BaoTree;
 use libp2p::PeerId;
 use libp2p_stream::Control;
 use staffroom_protocol::files::plan::{Failure, Next, Planner};
@@ -14,15 +16,19 @@ use staffroom_protocol::{FileRef, NetworkId};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
-use super::blobs::{groups_bytes, Blobs, Partial, PartialWriter};
+use super::blobs::{groups_bytes, Blobs, Partial, PartialWriter, BLOCK_SIZE};
 use super::transfer::{self, TransferError};
 use super::FilesError;
 use crate::net::NetClient;
 
-/// Groups one request asks for (1 MiB): small enough to rebalance, large enough to stream.
-pub const REQUEST_GROUPS: u64 = 64;
+/// Groups one request asks for (4 MiB): large enough that opening a stream costs little,
+/// small enough to rebalance (a free source takes half of a slow one's request).
+pub const REQUEST_GROUPS: u64 = 256;
+/// Requests in flight to one source at once: while one reply streams, the next is asked for,
+/// so a link's round trip is not idle time.
+pub const LANES_PER_SOURCE: u8 = 2;
 /// How often the groups on disk are made durable during a transfer.
-pub const PERSIST_INTERVAL: Duration = Duration::from_secs(1);
+pub const PERSIST_INTERVAL: Duration = Duration::from_millis(250);
 /// How long a worker with nothing to fetch waits before asking the plan again.
 const WAIT_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -40,9 +46,16 @@ pub struct DownloadReport {
     pub bytes_here: u64,
 }
 
+/// One of a peer's request lanes.
+type Lane = (PeerId, u8);
+
 /// Shared by the workers of one download.
 struct Shared {
-    plan: Mutex<Planner<PeerId>>,
+    /// Sources are (peer, lane): a peer gets [`LANES_PER_SOURCE`] requests in flight.
+    plan: Mutex<Planner<Lane>>,
+    /// The file's outboard, filled from the verified parents as they arrive, when the download
+    /// started from nothing (every parent then passes by); `None` when it resumed.
+    parents: Mutex<Option<PreOrderOutboard<Vec<u8>>>>,
     report: Mutex<DownloadReport>,
     changed: Notify,
     writer: PartialWriter,
@@ -63,10 +76,21 @@ pub async fn download(
     let mut partial = open_partial(blobs, &file).await?;
     let mut plan = Planner::new(partial.persisted().clone(), REQUEST_GROUPS);
     for peer in &sources {
-        plan.add_source(*peer);
+        for lane in 0..LANES_PER_SOURCE {
+            plan.add_source((*peer, lane));
+        }
     }
+    let parents = partial.persisted().is_empty().then(|| {
+        let tree = BaoTree::new(file.size_bytes, BLOCK_SIZE);
+        PreOrderOutboard {
+            root: blake3::Hash::from_bytes(file.root.0),
+            tree,
+            data: vec![0u8; usize::try_from(tree.outboard_size()).unwrap_or(0)],
+        }
+    });
     let shared = Arc::new(Shared {
         plan: Mutex::new(plan),
+        parents: Mutex::new(parents),
         report: Mutex::default(),
         changed: Notify::new(),
         writer: partial.writer()?,
@@ -76,8 +100,10 @@ pub async fn download(
     let progress = Arc::new(progress);
     let mut workers = JoinSet::new();
     for peer in sources {
-        let (shared, control, progress) = (shared.clone(), control.clone(), progress.clone());
-        workers.spawn(work(shared, control, peer, progress));
+        for lane in 0..LANES_PER_SOURCE {
+            let (shared, control, progress) = (shared.clone(), control.clone(), progress.clone());
+            workers.spawn(work(shared, control, (peer, lane), progress));
+        }
     }
     let mut persist = tokio::time::interval(PERSIST_INTERVAL);
     let mut local_error = None;
@@ -108,8 +134,8 @@ pub async fn download(
     let mut report = lock(&shared.report).clone();
     report.bytes_here = groups_bytes(&have, file.size_bytes);
     if complete {
-        let blobs = blobs.clone();
-        let finish = tokio::task::spawn_blocking(move || partial.finish(&blobs));
+        let (blobs, outboard) = (blobs.clone(), lock(&shared.parents).take().map(|o| o.data));
+        let finish = tokio::task::spawn_blocking(move || partial.finish(&blobs, outboard));
         finish
             .await
             .map_err(|e| FilesError::from(std::io::Error::other(e)))??;
@@ -148,11 +174,12 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 async fn work(
     shared: Arc<Shared>,
     mut control: Control,
-    peer: PeerId,
+    lane: Lane,
     progress: Arc<impl Fn(u64) + Send + Sync>,
 ) -> Result<(), FilesError> {
     loop {
-        let next = lock(&shared.plan).next(&peer);
+        let peer = lane.0;
+        let next = lock(&shared.plan).next(&lane);
         let groups = match next {
             Next::Fetch(groups) => groups,
             Next::Wait => {
@@ -168,7 +195,7 @@ async fn work(
                 .map_err(|e| e.to_string())?;
             let (step, here) = {
                 let mut plan = lock(&shared.plan);
-                let step = plan.received(&peer, group);
+                let step = plan.received(&lane, group);
                 (step, groups_bytes(plan.have(), shared.file.size_bytes))
             };
             let mut report = lock(&shared.report);
@@ -178,28 +205,32 @@ async fn work(
             progress(here);
             Ok(step)
         };
-        let result = transfer::get(
-            &mut control,
-            peer,
-            shared.network,
-            &shared.file,
-            groups,
-            keep,
-        )
-        .await;
+        let parent = |node, pair: &transfer::ParentPair| {
+            if let Some(outboard) = lock(&shared.parents).as_mut() {
+                // Cannot fail: a vector of the outboard's size, written in place.
+                let _ = bao_tree::io::sync::OutboardMut::save(outboard, node, pair);
+            }
+        };
+        let (network, file) = (shared.network, &shared.file);
+        let result = transfer::get(&mut control, peer, network, file, groups, parent, keep).await;
         match result {
-            Ok(()) => lock(&shared.plan).ended(&peer),
+            Ok(()) => lock(&shared.plan).ended(&lane),
             Err(TransferError::Local(e)) => {
-                lock(&shared.plan).failed(&peer, Failure::Transient);
+                lock(&shared.plan).failed(&lane, Failure::Transient);
                 shared.changed.notify_waiters();
                 return Err(FilesError::from(std::io::Error::other(e)));
             }
             Err(e) => {
                 tracing::info!(%peer, file = %shared.file.root.short(), error = %e, "file source failed");
+                let mut plan = lock(&shared.plan);
                 if matches!(e, TransferError::Corrupt(_)) {
+                    // A liar on one lane is a liar on all of them.
                     lock(&shared.report).corrupt.push(peer);
+                    for other in 0..LANES_PER_SOURCE {
+                        plan.failed(&(peer, other), Failure::Corrupt);
+                    }
                 }
-                lock(&shared.plan).failed(&peer, e.failure());
+                plan.failed(&lane, e.failure());
             }
         }
         shared.changed.notify_waiters();

@@ -128,8 +128,10 @@ impl FetchHandle {
             note: None,
         });
         p.bytes_here = p.bytes_here.max(here);
-        if here == file.size_bytes && self.blobs.complete_size(&file.root) == Some(file.size_bytes)
-        {
+        // A fetch that is finishing reports itself, with where the bytes came from.
+        let finishing = p.state == FileState::Fetching;
+        let complete = self.blobs.complete_size(&file.root) == Some(file.size_bytes);
+        if complete && !finishing {
             p.state = FileState::Complete;
         } else if file.size_bytes > self.config.file_bytes_max {
             p.state = FileState::TooLarge;
@@ -192,6 +194,8 @@ impl Fetcher {
                 }
                 Some((network, file)) = asked.recv() => {
                     self.want(&handle, &mut wants, network, file, true);
+                    // A teacher is waiting: start now rather than at the next tick.
+                    self.start_due(&handle, &mut wants, &mut running);
                 }
                 _ = scan.tick() => self.scan(&handle, &mut wants),
                 _ = tick.tick() => self.start_due(&handle, &mut wants, &mut running),

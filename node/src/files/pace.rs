@@ -7,7 +7,10 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-/// A token bucket: `rate` bytes per second, with up to one second of burst.
+/// The bucket holds this fraction of a second's bytes: a short burst, then the rate.
+const BURSTS_PER_SEC: f64 = 10.0;
+
+/// A token bucket: `rate` bytes per second, with bursts of a tenth of a second.
 #[derive(Clone)]
 pub struct Pace {
     rate_bytes_per_sec: u64,
@@ -25,7 +28,7 @@ impl Pace {
         Pace {
             rate_bytes_per_sec,
             bucket: Arc::new(Mutex::new(Bucket {
-                tokens: rate_bytes_per_sec as f64,
+                tokens: rate_bytes_per_sec as f64 / BURSTS_PER_SEC,
                 at: Instant::now(),
             })),
         }
@@ -39,7 +42,8 @@ impl Pace {
         let rate = self.rate_bytes_per_sec as f64;
         let mut b = self.bucket.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
-        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(rate);
+        let burst = rate / BURSTS_PER_SEC;
+        b.tokens = (b.tokens + now.duration_since(b.at).as_secs_f64() * rate).min(burst);
         b.at = now;
         b.tokens -= len as f64;
         match b.tokens < 0.0 {
@@ -55,14 +59,21 @@ pub struct Paced<W> {
     pub pace: Pace,
 }
 
+/// Even a zero sleep waits for the timer's next tick (1 ms): sleep only when a wait is due.
+async fn sleep_if_due(wait: Duration) {
+    if !wait.is_zero() {
+        tokio::time::sleep(wait).await;
+    }
+}
+
 impl<W: iroh_io::AsyncStreamWriter> iroh_io::AsyncStreamWriter for Paced<W> {
     async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
-        tokio::time::sleep(self.pace.take(data.len())).await;
+        sleep_if_due(self.pace.take(data.len())).await;
         self.inner.write(data).await
     }
 
     async fn write_bytes(&mut self, data: Bytes) -> std::io::Result<()> {
-        tokio::time::sleep(self.pace.take(data.len())).await;
+        sleep_if_due(self.pace.take(data.len())).await;
         self.inner.write_bytes(data).await
     }
 
@@ -89,10 +100,10 @@ mod tests {
                 .await
                 .unwrap();
         }
-        // 300 kB at 100 kB/s, the first second's worth free: about two seconds.
+        // 300 kB at 100 kB/s, the first tenth of a second's worth free: 2.9 seconds.
         let took = start.elapsed();
         assert!(
-            took >= Duration::from_millis(1900) && took <= Duration::from_millis(2100),
+            took >= Duration::from_millis(2800) && took <= Duration::from_millis(3000),
             "{took:?}"
         );
         assert_eq!(sent.len(), 300_000);

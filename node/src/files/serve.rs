@@ -35,8 +35,6 @@ pub const SERVING_PER_PEER_MAX: usize = 4;
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open complete files kept (with their outboards) between requests.
 const OPEN_FILES_MAX: usize = 16;
-/// Bytes sent per write: a few groups, so verification and sending overlap.
-const SEND_BUFFER_BYTES: usize = 256 * 1024;
 
 /// What serving needs; cheap to clone.
 #[derive(Clone)]
@@ -209,12 +207,10 @@ impl FileServer {
         for range in groups {
             ranges |= chunk_ranges(range, size_bytes);
         }
-        let data = SliceFile::new(Arc::new(complete.data.try_clone()?), complete.size);
+        let data = SliceFile::new(self.blobs.open_data(&root)?, complete.size);
+        // Unbuffered here: Noise already gathers writes into frames of up to 64 KiB.
         let mut writer = Paced {
-            inner: iroh_io::TokioStreamWriter(tokio::io::BufWriter::with_capacity(
-                SEND_BUFFER_BYTES,
-                stream,
-            )),
+            inner: iroh_io::TokioStreamWriter(stream),
             pace: self.pace.clone(),
         };
         let sent = encode_ranges_validated(data, complete.outboard(), &ranges, &mut writer).await;

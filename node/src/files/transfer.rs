@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use bao_tree::io::fsm::{ResponseDecoder, ResponseDecoderNext};
 use bao_tree::io::{BaoContentItem, DecodeError};
-use bao_tree::{BaoTree, ChunkNum, ChunkRanges};
+use bao_tree::{BaoTree, ChunkNum, ChunkRanges, TreeNode};
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use staffroom_protocol::files::plan::{Failure, Progress};
@@ -107,15 +107,19 @@ pub async fn have(
         .map_err(|_| TransferError::Stalled(HAVE_TIMEOUT))?
 }
 
-/// Asks `peer` for `groups` of `file` and hands each verified group to `keep` (its index, its
-/// byte offset, its bytes), which writes it and says whether to go on. Returns when every
-/// group came, or `keep` said stop.
+/// A verified parent hash pair of the file's tree, as it arrived.
+pub type ParentPair = (blake3::Hash, blake3::Hash);
+
+/// Asks `peer` for `groups` of `file`; hands each verified parent pair to `parent` and each
+/// verified group to `keep` (its index, its byte offset, its bytes), which writes it and says
+/// whether to go on. Returns when every group came, or `keep` said stop.
 pub async fn get(
     control: &mut Control,
     peer: PeerId,
     network: NetworkId,
     file: &FileRef,
     groups: Range<u64>,
+    mut parent: impl FnMut(TreeNode, &ParentPair),
     mut keep: impl FnMut(u64, u64, &[u8]) -> Result<Progress, String>,
 ) -> Result<(), TransferError> {
     let request = FileRequest::Get {
@@ -155,7 +159,10 @@ pub async fn get(
             ResponseDecoderNext::Done(_) => return Ok(()),
         };
         let leaf = match item.map_err(decode_error)? {
-            BaoContentItem::Parent(_) => continue,
+            BaoContentItem::Parent(p) => {
+                parent(p.node, &p.pair);
+                continue;
+            }
             BaoContentItem::Leaf(leaf) => leaf,
         };
         let group = leaf.offset / CHUNK_GROUP_BYTES;
