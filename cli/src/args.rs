@@ -189,6 +189,20 @@ pub enum NetworkCommand {
     },
     /// Networks this node follows
     List,
+    /// How this node fetches a network's files: show it, or set it (the school's admin)
+    Files {
+        /// Network id or name [default: the only network followed]
+        network: Option<String>,
+        /// Fetch files as soon as their resources arrive, within the quota
+        #[arg(long, conflicts_with = "on_demand")]
+        eager: bool,
+        /// Fetch files only when a teacher asks (`staffroom resource get`)
+        #[arg(long)]
+        on_demand: bool,
+        /// Stop fetching eagerly once this network's files here reach this size, e.g. 20GiB
+        #[arg(long, value_name = "SIZE")]
+        quota: Option<String>,
+    },
 }
 
 #[derive(Subcommand)]

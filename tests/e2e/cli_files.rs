@@ -142,5 +142,23 @@ fn a_resource_with_files_is_shared_fetched_and_saved() {
         text.contains("fractions.pdf  2.9 MiB  application/pdf  here; 1 other node(s) have it"),
         "{text}"
     );
+    // The school's admin chooses how B fetches this network's files.
+    let policy = json(&staffroom_ok(
+        b,
+        &[
+            "--json",
+            "network",
+            "files",
+            "--on-demand",
+            "--quota",
+            "1GiB",
+        ],
+        None,
+    ));
+    assert_eq!(policy["eager"], false);
+    assert_eq!(policy["quota_bytes"], 1u64 << 30);
+    assert_eq!(policy["files"], 2);
+    let shown = staffroom_ok(b, &["network", "files"], None);
+    assert!(shown.contains("only when a teacher asks"), "{shown}");
     assert!(node_b.stop() && node_a.stop(), "both nodes stop cleanly");
 }

@@ -241,6 +241,49 @@ async fn an_oversize_file_is_refused_before_its_bytes_move() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_networks_quota_and_on_demand_policy_decide_what_is_fetched() {
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let c = TestNode::start(&[a.addr()]).await;
+    let net = TestNetwork::open("Files policy");
+    joined(&[&a, &c], &net).await;
+    let policy = staffroom_node::store::FilePolicy {
+        eager: Some(true),
+        quota_bytes: Some(3 * MIB as u64),
+    };
+    let view = c.api().set_network_files(&net.id, policy).await.unwrap();
+    assert!(view.eager && view.quota_bytes == 3 * MIB as u64);
+    let first = share(&a.api(), net.id, &[("one.bin", &file_bytes(2 * MIB, 7))]).await;
+    wait_complete(&c.api(), &first).await;
+    // Past the quota: not fetched eagerly, however long it waits...
+    let second = share(&a.api(), net.id, &[("two.bin", &file_bytes(2 * MIB, 8))]).await;
+    c.wait_for_entry(&second.id()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let status = c.api().resource_files(&second.id(), false).await.unwrap();
+    assert_eq!(status.files[0].progress.state, FileState::NotWanted);
+    assert_eq!(status.files[0].progress.bytes_here, 0);
+    // ...but fetched when a teacher asks.
+    c.api().fetch_resource_files(&second.id()).await.unwrap();
+    wait_complete(&c.api(), &second).await;
+    // On demand only: a new file waits to be asked for, even within the quota.
+    let on_demand = staffroom_node::store::FilePolicy {
+        eager: Some(false),
+        quota_bytes: None,
+    };
+    let view = c.api().set_network_files(&net.id, on_demand).await.unwrap();
+    assert!(!view.eager);
+    assert_eq!(view.bytes_here, 4 * MIB as u64);
+    let third = share(&a.api(), net.id, &[("three.txt", b"tiny")]).await;
+    c.wait_for_entry(&third.id()).await;
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let status = c.api().resource_files(&third.id(), false).await.unwrap();
+    assert_eq!(status.files[0].progress.state, FileState::NotWanted);
+    for node in [a, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_file_shared_twice_is_stored_once() {
     init_tracing();
     let a = TestNode::start(&[]).await;

@@ -126,6 +126,15 @@ async fn network_command(ctx: &Ctx, command: NetworkCommand) -> anyhow::Result<(
         NetworkCommand::Demote { network, member } => network::demote(ctx, &network, &member).await,
         NetworkCommand::Leave { network } => network::leave(ctx, &network).await,
         NetworkCommand::List => network::list(ctx).await,
+        NetworkCommand::Files {
+            network,
+            eager,
+            on_demand,
+            quota,
+        } => {
+            let eager = (eager || on_demand).then_some(eager);
+            resource::network_files(ctx, network.as_deref(), eager, quota.as_deref()).await
+        }
     }
 }
 

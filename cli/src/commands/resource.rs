@@ -254,6 +254,67 @@ pub async fn files(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     })
 }
 
+/// `network files`: shows how the network's files are fetched here, after setting what was
+/// given.
+pub async fn network_files(
+    ctx: &Ctx,
+    network: Option<&str>,
+    eager: Option<bool>,
+    quota: Option<&str>,
+) -> anyhow::Result<()> {
+    let api = ctx.api()?;
+    let network = super::resolve_network(&api, network).await?;
+    let view = match (eager, quota) {
+        (None, None) => api.network_files(&network).await?,
+        _ => {
+            let mut policy = api.network_files(&network).await?.policy;
+            policy.eager = eager.or(policy.eager);
+            if let Some(text) = quota {
+                policy.quota_bytes = Some(parse_size(text)?);
+            }
+            api.set_network_files(&network, policy).await?
+        }
+    };
+    ctx.print(&view, || {
+        let how = match view.eager {
+            true => format!("as they arrive, up to {} in all", size(view.quota_bytes)),
+            false => "only when a teacher asks (staffroom resource get)".into(),
+        };
+        format!(
+            "Files are fetched {how}.\n{} of this network's {} file(s) are here.\n",
+            size(view.bytes_here),
+            view.files
+        )
+    })
+}
+
+/// A size such as `500MiB`, `20GiB`, `2GB` or a number of bytes.
+pub fn parse_size(text: &str) -> anyhow::Result<u64> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("{text:?} is not a size: write e.g. 500MiB or 20GiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        "tib" => 1 << 40,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        "tb" => 1_000_000_000_000,
+        _ => bail!("{text:?}: unknown unit {unit:?}; use B, KiB, MiB, GiB, TiB, KB, MB, GB or TB"),
+    };
+    number
+        .checked_mul(factor)
+        .with_context(|| format!("{text:?} is too large"))
+}
+
 /// Bytes in the unit a teacher reads easily.
 pub fn size(bytes: u64) -> String {
     const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
@@ -280,6 +341,12 @@ mod tests {
         assert_eq!(size(1536), "1.5 KiB");
         assert_eq!(media_type("Worksheet.PDF"), "application/pdf");
         assert_eq!(media_type("README"), "application/octet-stream");
+        assert_eq!(parse_size("20GiB").unwrap(), 20 << 30);
+        assert_eq!(parse_size("500 MB").unwrap(), 500_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999TiB").is_err());
         for name in ["a.pptx", "b.docx", "c.svg", "d.epub"] {
             let t = media_type(name);
             assert!(t.bytes().all(|b| !b.is_ascii_uppercase()), "{t}");

@@ -172,3 +172,67 @@ fn resource_files(
         ))),
     }
 }
+
+/// Files one network's policy view looks at, at most.
+const POLICY_FILES_MAX: usize = 100_000;
+
+fn network_files_view(
+    s: &ApiState,
+    network: staffroom_protocol::NetworkId,
+) -> Result<NetworkFilesView, ApiError> {
+    let store = s.ingest.store();
+    if store.network(&network)?.is_none() {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("this node does not follow network {}", network.short()),
+        ));
+    }
+    let policy = store.file_policy(&network)?;
+    let files = store.network_files(&network, POLICY_FILES_MAX)?;
+    let blobs = s.files.blobs();
+    let config = s.files.config();
+    Ok(NetworkFilesView {
+        network,
+        policy,
+        eager: policy.eager.unwrap_or(config.eager),
+        quota_bytes: policy.quota_bytes.unwrap_or(config.network_quota_bytes),
+        bytes_here: files
+            .iter()
+            .map(|(r, size)| blobs.bytes_here(r, *size))
+            .sum(),
+        files: files.len(),
+    })
+}
+
+/// `GET /v1/networks/{id}/files`: how the network's files are fetched here.
+pub async fn policy(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+) -> Result<Json<NetworkFilesView>, ApiError> {
+    Ok(Json(network_files_view(
+        &s,
+        id.parse().map_err(bad_request)?,
+    )?))
+}
+
+/// `PUT /v1/networks/{id}/files`: sets it (the school's admin only: it is this node's disk).
+pub async fn set_policy(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
+    body: Result<Json<crate::store::FilePolicy>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<NetworkFilesView>, ApiError> {
+    let network = id.parse().map_err(bad_request)?;
+    let Json(policy) = body.map_err(|e| bad_request(e.body_text()))?;
+    if !teacher.admin {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "admin_only",
+            "only the school's admin may set how this node fetches files".into(),
+        ));
+    }
+    network_files_view(&s, network)?;
+    s.ingest.store().set_file_policy(network, policy).await?;
+    Ok(Json(network_files_view(&s, network)?))
+}

@@ -105,6 +105,10 @@ where
         )
         .route("/v1/entries/{id}/files", get(super::files::status))
         .route(
+            "/v1/networks/{id}/files",
+            get(super::files::policy).put(super::files::set_policy),
+        )
+        .route(
             "/v1/entries/{id}/files/fetch",
             axum::routing::post(super::files::fetch),
         )

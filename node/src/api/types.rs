@@ -185,3 +185,19 @@ pub struct ResourceFile {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub holders: Option<Vec<String>>,
 }
+
+/// How a network's files are fetched on this node: what was set, and what applies.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NetworkFilesView {
+    pub network: NetworkId,
+    /// What the school's admin set for this network (unset follows the node's config).
+    pub policy: crate::store::FilePolicy,
+    /// Whether files are fetched as their resources arrive.
+    pub eager: bool,
+    /// Eager fetching stops once the network's files here reach this many bytes.
+    pub quota_bytes: u64,
+    /// Bytes of the network's files on this node now.
+    pub bytes_here: u64,
+    /// Files the network's resources list.
+    pub files: usize,
+}

@@ -253,6 +253,11 @@ impl Fetcher {
             let Ok(files) = store.network_files(&network.id, SCAN_FILES_MAX) else {
                 continue;
             };
+            let policy = store.file_policy(&network.id).unwrap_or_default();
+            let eager = policy.eager.unwrap_or(self.config.eager);
+            let quota = policy
+                .quota_bytes
+                .unwrap_or(self.config.network_quota_bytes);
             let mut used: u64 = files
                 .iter()
                 .map(|(root, size)| self.blobs.bytes_here(root, *size))
@@ -260,11 +265,11 @@ impl Fetcher {
             for (root, size) in files {
                 let here = self.blobs.complete_size(&root) == Some(size);
                 let fits = size <= self.config.file_bytes_max;
-                let mut within_quota = used.saturating_add(size) <= self.config.network_quota_bytes;
+                let mut within_quota = used.saturating_add(size) <= quota;
                 if wants.contains_key(&root) || here || !fits {
                     continue;
                 }
-                within_quota &= self.config.eager;
+                within_quota &= eager;
                 if !within_quota {
                     continue;
                 }

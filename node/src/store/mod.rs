@@ -87,6 +87,16 @@ pub struct NetworkRecord {
     pub joined_at_ms: u64,
 }
 
+/// How one network's files are fetched on this node; what is not set follows the node's
+/// `[files]` config.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FilePolicy {
+    /// Fetch files as their resources arrive (true), or only when a teacher asks (false).
+    pub eager: Option<bool>,
+    /// Eager fetching stops once this network's files here reach this many bytes.
+    pub quota_bytes: Option<u64>,
+}
+
 /// A teacher registered on this node: allowed to use its API with their own key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TeacherRecord {
@@ -195,6 +205,8 @@ pub(crate) struct Trees {
     networks: sled::Tree,
     /// Teachers registered on this node: author key → `TeacherRecord` (JSON).
     teachers: sled::Tree,
+    /// How each network's files are fetched here, where set: network → `FilePolicy` (JSON).
+    file_policies: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
@@ -225,6 +237,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             networks: db.open_tree("networks")?,
             teachers: db.open_tree("teachers")?,
+            file_policies: db.open_tree("file_policies")?,
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
             db,
@@ -299,6 +312,28 @@ impl Store {
     /// Replaces a network's record (its local name), durably.
     pub async fn rename_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
         self.writer.rename_network(record).await
+    }
+
+    /// Sets how `network`'s files are fetched here, durably.
+    pub async fn set_file_policy(
+        &self,
+        network: NetworkId,
+        policy: FilePolicy,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .put_file_policy(network, policy)
+            .await
+            .map(|_| ())
+    }
+
+    /// How `network`'s files are fetched here (all unset unless a facilitator chose).
+    pub fn file_policy(&self, network: &NetworkId) -> Result<FilePolicy, StoreError> {
+        Ok(self
+            .trees
+            .file_policies
+            .get(network.as_bytes())?
+            .and_then(|v| serde_json::from_slice(&v).ok())
+            .unwrap_or_default())
     }
 
     /// The signed size of `root` if a stored resource of `network` lists it.

@@ -16,7 +16,7 @@ use staffroom_protocol::membership::Action;
 use staffroom_protocol::{AuthorId, Body, Entry, EntryId, Header, NetworkId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{keys, NetworkRecord, StoreError, TeacherRecord, Trees};
+use super::{keys, FilePolicy, NetworkRecord, StoreError, TeacherRecord, Trees};
 
 /// Commands applied in one group before the flush that acknowledges them.
 const GROUP_COMMANDS_MAX: usize = 256;
@@ -57,6 +57,11 @@ enum Command {
     },
     RemoveTeacher {
         key: AuthorId,
+        reply: Reply<bool>,
+    },
+    PutFilePolicy {
+        network: NetworkId,
+        policy: FilePolicy,
         reply: Reply<bool>,
     },
     Flush {
@@ -151,6 +156,19 @@ impl WriterHandle {
     pub async fn remove_teacher(&self, key: AuthorId) -> Result<bool, StoreError> {
         self.call(|reply| Command::RemoveTeacher { key, reply })
             .await
+    }
+
+    pub async fn put_file_policy(
+        &self,
+        network: NetworkId,
+        policy: FilePolicy,
+    ) -> Result<bool, StoreError> {
+        self.call(|reply| Command::PutFilePolicy {
+            network,
+            policy,
+            reply,
+        })
+        .await
     }
 
     pub async fn purge(
@@ -256,6 +274,19 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
             let result = trees
                 .teachers
                 .insert(record.key.as_bytes(), value)
+                .map(|old| old.is_none())
+                .map_err(StoreError::from);
+            Pending::Join(reply, result)
+        }
+        Command::PutFilePolicy {
+            network,
+            policy,
+            reply,
+        } => {
+            let value = serde_json::to_vec(&policy).expect("a file policy always serializes");
+            let result = trees
+                .file_policies
+                .insert(network.as_bytes(), value)
                 .map(|old| old.is_none())
                 .map_err(StoreError::from);
             Pending::Join(reply, result)

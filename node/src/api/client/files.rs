@@ -6,11 +6,12 @@ use std::io::Read;
 use std::path::Path;
 use std::time::Duration;
 
-use staffroom_protocol::{EntryId, FileRoot};
+use staffroom_protocol::{EntryId, FileRoot, NetworkId};
 use tokio::io::AsyncWriteExt;
 
 use super::{ApiClient, ClientError};
 use crate::api::types::*;
+use crate::store::FilePolicy;
 
 /// How long one file may take to upload or download (a large file over a slow link).
 const FILE_TIMEOUT: Duration = Duration::from_secs(3600);
@@ -147,6 +148,25 @@ impl ApiClient {
             false => self.http.get(url),
         };
         self.send(request).await
+    }
+
+    /// How a network's files are fetched on the node.
+    pub async fn network_files(
+        &self,
+        network: &NetworkId,
+    ) -> Result<NetworkFilesView, ClientError> {
+        let url = self.url(&format!("/v1/networks/{network}/files"));
+        self.send(self.http.get(url)).await
+    }
+
+    /// Sets how a network's files are fetched on the node (the school's admin only).
+    pub async fn set_network_files(
+        &self,
+        network: &NetworkId,
+        policy: FilePolicy,
+    ) -> Result<NetworkFilesView, ClientError> {
+        let url = self.url(&format!("/v1/networks/{network}/files"));
+        self.send(self.http.put(url).json(&policy)).await
     }
 
     /// Asks the node to fetch every file of a resource now.
