@@ -236,9 +236,9 @@ impl Hostile {
         }
     }
 
-    /// Claims to hold the file `data` (for any network) and serves it with one byte of every
-    /// group flipped, under the parent hashes of the true file: what a lying node sends.
-    /// Returns a counter of the groups it was asked for.
+    /// Claims to hold the file `data` (for any network) and serves it with one group in 64
+    /// corrupted, under the parent hashes of the true file: what a lying node sends. Returns a
+    /// counter of the groups it was asked for.
     pub fn serve_corrupt_file(
         &mut self,
         data: Vec<u8>,

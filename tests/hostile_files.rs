@@ -1,5 +1,7 @@
 //! The hostile peer's file server: answers `have` with yes for its one file, and `get` with
-//! that file's true parent hashes around bytes in which every group has one byte flipped.
+//! that file's true parent hashes around bytes in which one group in every 64 — groups 37,
+//! 101, 165, … — has a byte flipped. Every request it can be given (up to 256 groups) holds
+//! a corrupt group, and the groups before it are true.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,6 +17,9 @@ use staffroom_protocol::files::CHUNK_GROUP_BYTES;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_util::compat::FuturesAsyncReadCompatExt;
 
+/// One group in this many is corrupted.
+pub const CORRUPT_EVERY_GROUPS: u64 = 64;
+
 pub async fn serve_corrupt(
     mut incoming: libp2p_stream::IncomingStreams,
     data: Vec<u8>,
@@ -23,13 +28,16 @@ pub async fn serve_corrupt(
     let outboard = PreOrderOutboard::<Vec<u8>>::create(std::io::Cursor::new(&data), BLOCK_SIZE)
         .expect("outboard in memory");
     let root = staffroom_protocol::FileRoot(*outboard.root.as_bytes());
+    let size_bytes = data.len() as u64;
     let outboard = PreOrderOutboard {
         root: outboard.root,
         tree: BaoTree::new(data.len() as u64, BLOCK_SIZE),
         data: bytes::Bytes::from(outboard.data),
     };
     let mut corrupted = data;
-    for at in (100..corrupted.len()).step_by(CHUNK_GROUP_BYTES as usize) {
+    let first = (CORRUPT_EVERY_GROUPS / 2 + 5) * CHUNK_GROUP_BYTES + 100;
+    let step = (CORRUPT_EVERY_GROUPS * CHUNK_GROUP_BYTES) as usize;
+    for at in (first as usize..corrupted.len()).step_by(step) {
         corrupted[at] ^= 0xff;
     }
     let corrupted = bytes::Bytes::from(corrupted);
@@ -45,7 +53,11 @@ pub async fn serve_corrupt(
             match FileRequest::decode(&request) {
                 Ok(FileRequest::Have { roots, .. }) => {
                     let mut answer = vec![roots.len() as u8];
-                    answer.extend(roots.iter().map(|r| u8::from(*r == root)));
+                    for r in &roots {
+                        let size = if *r == root { size_bytes } else { 0 };
+                        answer.push(u8::from(*r == root));
+                        answer.extend_from_slice(&size.to_be_bytes());
+                    }
                     let _ = stream.write_all(&answer).await;
                 }
                 Ok(FileRequest::Get {

@@ -10,10 +10,12 @@ use std::time::Duration;
 use staffroom_node::api::types::ResourceFiles;
 use staffroom_node::api::ApiClient;
 use staffroom_node::files::fetcher::FileState;
+use staffroom_protocol::files::CHUNK_GROUP_BYTES;
 use staffroom_protocol::fixtures::{self, key};
 use staffroom_protocol::{Body, Entry, FileRef, NetworkId};
 use staffroom_tests::cli_process::NodeProcess;
 use staffroom_tests::hostile::Hostile;
+use staffroom_tests::hostile_files::CORRUPT_EVERY_GROUPS;
 use staffroom_tests::*;
 
 const MIB: usize = 1024 * 1024;
@@ -173,17 +175,29 @@ async fn a_lying_source_is_cut_off_and_the_file_completes_from_another() {
     let on_c = wait_complete(&c.api(), &entry).await;
     let out = tempfile::tempdir().unwrap();
     assert!(read_back(&c.api(), &on_c.files[0].file, out.path()).await == bytes);
-    // The liar was asked, its first group failed, and nothing it sent was kept.
+    // The liar was asked. Its true groups before the first corrupt one could be kept (they
+    // were verified), but nothing past it on either lane: at most 63 groups a lane.
     assert!(
         liar_asked.load(std::sync::atomic::Ordering::Relaxed) > 0,
         "liar asked"
     );
     let from = &on_c.files[0].progress.received_from;
-    assert_eq!(
-        from.keys().collect::<Vec<_>>(),
-        vec![&a.node.peer_id.to_string()]
+    let from_liar = from.get(&liar.peer_id.to_string()).copied().unwrap_or(0);
+    let per_lane = (CORRUPT_EVERY_GROUPS - 1) * CHUNK_GROUP_BYTES;
+    assert!(
+        from_liar <= 2 * per_lane,
+        "kept past a corrupt group: {from:?}"
     );
-    assert_eq!(from.values().sum::<u64>(), bytes.len() as u64);
+    assert_eq!(
+        from_liar % CHUNK_GROUP_BYTES,
+        0,
+        "whole verified groups only"
+    );
+    assert_eq!(
+        from.values().sum::<u64>(),
+        bytes.len() as u64,
+        "each group once"
+    );
     liar.wait_for("disconnected by C", |s| {
         matches!(s, staffroom_tests::hostile::Seen::Disconnected(_))
     })
@@ -283,35 +297,92 @@ async fn a_networks_quota_and_on_demand_policy_decide_what_is_fetched() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_same_file_shared_twice_is_stored_once() {
-    init_tracing();
-    let a = TestNode::start(&[]).await;
-    let net = TestNetwork::open("Files duplicate");
-    joined(&[&a], &net).await;
-    let bytes = file_bytes(MIB + 5, 5);
-    share(&a.api(), net.id, &[("first.bin", &bytes)]).await;
-    share(
-        &a.api(),
-        net.id,
-        &[("second name.bin", &bytes), ("other.bin", b"small")],
-    )
-    .await;
-    let complete = a.dir.path().join("files").join("complete");
-    let mut names: Vec<String> = std::fs::read_dir(&complete)
+/// The names in a node's store of complete files.
+fn complete_files(node: &TestNode) -> Vec<String> {
+    let complete = node.dir.path().join("files").join("complete");
+    let mut names: Vec<String> = std::fs::read_dir(complete)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_file_shared_twice_is_stored_and_fetched_once() {
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let c = TestNode::start(&[a.addr()]).await;
+    let net = TestNetwork::open("Files duplicate");
+    joined(&[&a, &c], &net).await;
+    let bytes = file_bytes(MIB + 5, 5);
+    let first = share(&a.api(), net.id, &[("first.bin", &bytes)]).await;
+    let files: [(&str, &[u8]); 2] = [("second name.bin", &bytes), ("other.bin", b"small")];
+    let second = share(&a.api(), net.id, &files).await;
     let root = staffroom_protocol::FileRoot::of(&bytes).to_hex();
     let small = staffroom_protocol::FileRoot::of(b"small").to_hex();
     let mut expected = vec![root.clone(), format!("{root}.obao"), small];
     expected.sort();
     assert_eq!(
-        names, expected,
+        complete_files(&a),
+        expected,
         "one copy of the shared bytes, and its outboard"
     );
-    a.stop().await;
+    // C fetches the shared bytes once, for both resources.
+    let on_c = wait_complete(&c.api(), &second).await;
+    wait_complete(&c.api(), &first).await;
+    assert_eq!(complete_files(&c), expected);
+    let moved: u64 = on_c.files[0].progress.received_from.values().sum();
+    assert_eq!(
+        moved,
+        bytes.len() as u64,
+        "fetched once, not once per resource"
+    );
+    for node in [a, c] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_false_size_signed_for_a_root_does_not_stop_the_true_file() {
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let c = TestNode::start(&[a.addr()]).await;
+    let net = TestNetwork::open("Files false size");
+    joined(&[&a, &c], &net).await;
+    let bytes = file_bytes(MIB, 9);
+    let good = share(&a.api(), net.id, &[("true.bin", &bytes)]).await;
+    let mut lie = match &good.body {
+        Body::Resource(r) => r.files[0].clone(),
+        _ => unreachable!(),
+    };
+    lie.size_bytes += 1;
+    // A member's resource giving the same root a false size, listed before the true one
+    // (the store orders a root's listings by entry id).
+    let bad = (0..64u64)
+        .map(|n| {
+            let mut body = fixtures::resource_body("Same root, false size");
+            if let Body::Resource(r) = &mut body {
+                r.files = vec![lie.clone()];
+            }
+            fixtures::signed(&key(32), net.id, now_ms() - n, vec![], body)
+        })
+        .find(|e| e.id().as_bytes() < good.id().as_bytes())
+        .expect("an id that sorts first");
+    a.api().submit(bad.encode()).await.expect("valid entry");
+    c.wait_for_entry(&bad.id()).await;
+    let on_c = wait_complete(&c.api(), &good).await;
+    let out = tempfile::tempdir().unwrap();
+    assert!(read_back(&c.api(), &on_c.files[0].file, out.path()).await == bytes);
+    let holders = c.api().resource_files(&good.id(), true).await.unwrap();
+    assert_eq!(
+        holders.files[0].holders.as_ref().map(Vec::len),
+        Some(1),
+        "A serves it"
+    );
+    for node in [a, c] {
+        node.stop().await;
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -111,7 +111,7 @@ pub async fn status(
     for file in files {
         let holders = match q.holders {
             true => {
-                let peers = s.files.holders(network, file.root).await;
+                let peers = s.files.holders(network, &file).await;
                 Some(peers.iter().map(|p| p.to_string()).collect())
             }
             false => None,

@@ -93,6 +93,13 @@ impl Blobs {
         })
     }
 
+    /// Takes a complete file whose bytes no longer match its outboard out of the store (it
+    /// will be fetched again).
+    pub fn discard_complete(&self, root: &FileRoot) {
+        let _ = std::fs::remove_file(self.complete_path(root));
+        let _ = std::fs::remove_file(self.outboard_path(root));
+    }
+
     /// A fresh handle on a complete file's bytes (with a position of its own).
     pub fn open_data(&self, root: &FileRoot) -> std::io::Result<File> {
         File::open(self.complete_path(root))
@@ -189,6 +196,9 @@ impl Blobs {
             write_synced(&tmp, &outboard)?;
             let target = self.outboard_path(root);
             std::fs::rename(&tmp, &target).map_err(FilesError::io(&target))?;
+            // The outboard's name is on disk before the data's: a data file in `complete/`
+            // always has its outboard.
+            sync_dir(&self.dir.join("complete"))?;
         }
         let target = self.complete_path(root);
         std::fs::rename(path, &target).map_err(FilesError::io(&target))?;
@@ -198,6 +208,8 @@ impl Blobs {
     /// The partial file for `root`, created empty or resumed from its last persisted groups.
     pub fn partial(&self, root: &FileRoot, size: u64) -> Result<Partial, FilesError> {
         let path = self.dir.join("partial").join(root.to_hex());
+        let groups_path = path.with_extension("groups");
+        let existed = path.exists();
         let data = OpenOptions::new()
             .read(true)
             .write(true)
@@ -206,9 +218,16 @@ impl Blobs {
             .open(&path)
             .map_err(FilesError::io(&path))?;
         data.set_len(size).map_err(FilesError::io(&path))?;
-        let groups_path = path.with_extension("groups");
-        let persisted = read_groups(&groups_path, root, size)
-            .unwrap_or_else(|| Groups::empty(group_count(size)));
+        // Groups recorded for a data file that is gone describe nothing: start afresh.
+        let persisted = match existed {
+            true => read_groups(&groups_path, root, size),
+            false => {
+                let _ = std::fs::remove_file(&groups_path);
+                sync_dir(&self.dir.join("partial"))?;
+                None
+            }
+        };
+        let persisted = persisted.unwrap_or_else(|| Groups::empty(group_count(size)));
         Ok(Partial {
             root: *root,
             size,
@@ -350,9 +369,13 @@ impl Partial {
             data,
             ..
         } = self;
-        blobs.promote(&path, data, &root, size, outboard)?;
-        let _ = std::fs::remove_file(&groups_path);
-        Ok(())
+        let promoted = blobs.promote(&path, data, &root, size, outboard);
+        // Kept unless the bytes proved wrong: then the data file is gone, and so must be the
+        // record of its groups, or every later attempt would trust them again.
+        if promoted.is_ok() || matches!(promoted, Err(FilesError::WrongRoot { .. })) {
+            let _ = std::fs::remove_file(&groups_path);
+        }
+        promoted
     }
 }
 

@@ -29,8 +29,12 @@ pub const REQUEST_GROUPS: u64 = 256;
 pub const LANES_PER_SOURCE: u8 = 2;
 /// How often the groups on disk are made durable during a transfer.
 pub const PERSIST_INTERVAL: Duration = Duration::from_millis(250);
-/// How long a worker with nothing to fetch waits before asking the plan again.
+/// How long a worker with nothing to fetch, or whose source is busy, waits before asking
+/// the plan again.
 const WAIT_INTERVAL: Duration = Duration::from_millis(500);
+/// The largest outboard kept in memory while fetching (that of a 4 GiB file); a larger file's
+/// is computed from its bytes at the end instead.
+const OUTBOARD_KEPT_BYTES_MAX: u64 = 16 * 1024 * 1024;
 
 /// What a download did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,6 +63,7 @@ struct Shared {
     report: Mutex<DownloadReport>,
     changed: Notify,
     writer: PartialWriter,
+    net: NetClient,
     file: FileRef,
     network: NetworkId,
 }
@@ -80,13 +85,13 @@ pub async fn download(
             plan.add_source((*peer, lane));
         }
     }
-    let parents = partial.persisted().is_empty().then(|| {
-        let tree = BaoTree::new(file.size_bytes, BLOCK_SIZE);
-        PreOrderOutboard {
-            root: blake3::Hash::from_bytes(file.root.0),
-            tree,
-            data: vec![0u8; usize::try_from(tree.outboard_size()).unwrap_or(0)],
-        }
+    let tree = BaoTree::new(file.size_bytes, BLOCK_SIZE);
+    let keep_parents =
+        partial.persisted().is_empty() && tree.outboard_size() <= OUTBOARD_KEPT_BYTES_MAX;
+    let parents = keep_parents.then(|| PreOrderOutboard {
+        root: blake3::Hash::from_bytes(file.root.0),
+        tree,
+        data: vec![0u8; usize::try_from(tree.outboard_size()).unwrap_or(0)],
     });
     let shared = Arc::new(Shared {
         plan: Mutex::new(plan),
@@ -94,6 +99,7 @@ pub async fn download(
         report: Mutex::default(),
         changed: Notify::new(),
         writer: partial.writer()?,
+        net,
         file: file.clone(),
         network,
     });
@@ -126,11 +132,6 @@ pub async fn download(
         let plan = lock(&shared.plan);
         (plan.have().clone(), plan.is_complete())
     };
-    let corrupt = lock(&shared.report).corrupt.clone();
-    for peer in corrupt {
-        net.cut_off(peer, "sent file bytes that do not match their root".into())
-            .await;
-    }
     let mut report = lock(&shared.report).clone();
     report.bytes_here = groups_bytes(&have, file.size_bytes);
     if complete {
@@ -222,15 +223,26 @@ async fn work(
             }
             Err(e) => {
                 tracing::info!(%peer, file = %shared.file.root.short(), error = %e, "file source failed");
-                let mut plan = lock(&shared.plan);
-                if matches!(e, TransferError::Corrupt(_)) {
-                    // A liar on one lane is a liar on all of them.
-                    lock(&shared.report).corrupt.push(peer);
-                    for other in 0..LANES_PER_SOURCE {
-                        plan.failed(&(peer, other), Failure::Corrupt);
+                {
+                    let mut plan = lock(&shared.plan);
+                    if matches!(e, TransferError::Corrupt(_)) {
+                        // A liar on one lane is a liar on all of them.
+                        lock(&shared.report).corrupt.push(peer);
+                        for other in 0..LANES_PER_SOURCE {
+                            plan.failed(&(peer, other), Failure::Corrupt);
+                        }
                     }
+                    plan.failed(&lane, e.failure());
                 }
-                plan.failed(&lane, e.failure());
+                match e {
+                    // At once: it may be serving this node's other downloads too.
+                    TransferError::Corrupt(_) => {
+                        let reason = "sent file bytes that do not match their root";
+                        shared.net.cut_off(peer, reason.into()).await;
+                    }
+                    TransferError::Busy => tokio::time::sleep(WAIT_INTERVAL).await,
+                    _ => {}
+                }
             }
         }
         shared.changed.notify_waiters();

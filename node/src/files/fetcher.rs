@@ -27,6 +27,8 @@ use crate::net::NetClient;
 pub const DOWNLOADS_MAX: usize = 4;
 /// Files wanted (waiting or fetching) at most; past this, eager wants wait for the next scan.
 pub const WANTS_MAX: usize = 4096;
+/// Files whose progress is kept at most (those wanted, and recently finished).
+const PROGRESS_MAX: usize = 2 * WANTS_MAX;
 /// Sources one file is fetched from at once at most.
 pub const SOURCES_MAX: usize = 8;
 /// How often the networks' files are looked at.
@@ -87,9 +89,13 @@ pub struct FetchHandle {
 }
 
 impl FetchHandle {
-    /// The connected member nodes that hold `root` complete, asked now.
-    pub async fn holders(&self, network: NetworkId, root: FileRoot) -> Vec<PeerId> {
-        sources(&self.net, &self.control, network, root).await
+    /// The connected member nodes that hold `file` complete, asked now.
+    pub async fn holders(&self, network: NetworkId, file: &FileRef) -> Vec<PeerId> {
+        let held = sources(&self.net, &self.control, network, file.root).await;
+        let same = held
+            .into_iter()
+            .filter(|(_, size)| *size == file.size_bytes);
+        same.map(|(peer, _)| peer).collect()
     }
 
     pub fn config(&self) -> &FilesConfig {
@@ -182,23 +188,29 @@ impl Fetcher {
     ) {
         let mut wants: HashMap<FileRoot, Want> = HashMap::new();
         let mut running: JoinSet<Done> = JoinSet::new();
+        let mut ids: HashMap<tokio::task::Id, FileRoot> = HashMap::new();
         let mut scan = tokio::time::interval(SCAN_INTERVAL);
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => break,
-                Some(done) = running.join_next(), if !running.is_empty() => {
-                    if let Ok(done) = done {
+                Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
+                    let done = match joined {
+                        Ok((id, done)) => { ids.remove(&id); Some(done) }
+                        // A fetch that panicked: its file is tried again later.
+                        Err(e) => ids.remove(&e.id()).map(|root| (root, Err(e.to_string()))),
+                    };
+                    if let Some(done) = done {
                         self.finished(&handle, &mut wants, done);
                     }
                 }
                 Some((network, file)) = asked.recv() => {
                     self.want(&handle, &mut wants, network, file, true);
                     // A teacher is waiting: start now rather than at the next tick.
-                    self.start_due(&handle, &mut wants, &mut running);
+                    self.start_due(&handle, &mut wants, &mut running, &mut ids);
                 }
                 _ = scan.tick() => self.scan(&handle, &mut wants),
-                _ = tick.tick() => self.start_due(&handle, &mut wants, &mut running),
+                _ = tick.tick() => self.start_due(&handle, &mut wants, &mut running, &mut ids),
             }
         }
         running.shutdown().await;
@@ -219,8 +231,27 @@ impl Fetcher {
             }
             return;
         }
+        {
+            // Progress is kept for wanted files and recent ones; beyond a bound, only for
+            // wanted ones.
+            let mut progress = lock(&handle.progress);
+            if progress.len() >= PROGRESS_MAX {
+                progress.retain(|root, _| wants.contains_key(root));
+            }
+        }
         if wants.len() >= WANTS_MAX {
-            return;
+            // A teacher's request goes before files wanted only eagerly.
+            let evict = wants
+                .iter()
+                .find(|(_, w)| !w.asked && !w.running)
+                .map(|(root, _)| *root);
+            match (asked, evict) {
+                (true, Some(root)) => {
+                    wants.remove(&root);
+                    lock(&handle.progress).remove(&root);
+                }
+                _ => return,
+            }
         }
         let mut progress = handle.progress(&network, &file);
         if progress.state == FileState::Complete {
@@ -243,7 +274,9 @@ impl Fetcher {
     }
 
     /// Wants every file of every followed network that is missing here and allowed: within the
-    /// per-file limit, and when eager, within the network's quota.
+    /// per-file limit, and when eager, within the network's quota (counting in full the files
+    /// already wanted). A file already partly here is resumed whatever the policy: someone
+    /// wanted it, and a restart must not lose that.
     fn scan(&self, handle: &FetchHandle, wants: &mut HashMap<FileRoot, Want>) {
         let store = self.ingest.store();
         let Ok(networks) = store.networks() else {
@@ -258,33 +291,36 @@ impl Fetcher {
             let quota = policy
                 .quota_bytes
                 .unwrap_or(self.config.network_quota_bytes);
-            let mut used: u64 = files
-                .iter()
-                .map(|(root, size)| self.blobs.bytes_here(root, *size))
-                .sum();
+            let mut counted = std::collections::HashSet::new();
+            let mut used = 0u64;
+            for (root, size) in &files {
+                if counted.insert(*root) {
+                    let bytes = match wants.contains_key(root) {
+                        true => *size,
+                        false => self.blobs.bytes_here(root, *size),
+                    };
+                    used = used.saturating_add(bytes);
+                }
+            }
             for (root, size) in files {
                 let here = self.blobs.complete_size(&root) == Some(size);
-                let fits = size <= self.config.file_bytes_max;
-                let mut within_quota = used.saturating_add(size) <= quota;
-                if wants.contains_key(&root) || here || !fits {
+                if wants.contains_key(&root) || here || size > self.config.file_bytes_max {
                     continue;
                 }
-                within_quota &= eager;
-                if !within_quota {
+                let started = self.blobs.bytes_here(&root, size) > 0;
+                let within_quota = eager && used.saturating_add(size) <= quota;
+                if !(started || within_quota) {
                     continue;
                 }
-                let Some(file) = self.file_ref(&network.id, &root) else {
+                let Ok(Some(file)) = store.file_ref(&network.id, &root, size) else {
                     continue;
                 };
-                used = used.saturating_add(size);
+                if !started {
+                    used = used.saturating_add(size);
+                }
                 self.want(handle, wants, network.id, file, false);
             }
         }
-    }
-
-    /// The signed description of a file, from a stored resource that lists it.
-    fn file_ref(&self, network: &NetworkId, root: &FileRoot) -> Option<FileRef> {
-        self.ingest.store().file_ref(network, root).ok().flatten()
     }
 
     fn start_due(
@@ -292,6 +328,7 @@ impl Fetcher {
         handle: &FetchHandle,
         wants: &mut HashMap<FileRoot, Want>,
         running: &mut JoinSet<Done>,
+        ids: &mut HashMap<tokio::task::Id, FileRoot>,
     ) {
         let now = Instant::now();
         for want in wants.values_mut() {
@@ -306,6 +343,8 @@ impl Fetcher {
                 p.state = FileState::Fetching;
             }
             let task = FetchTask {
+                store: self.ingest.store().clone(),
+                file_bytes_max: self.config.file_bytes_max,
                 blobs: self.blobs.clone(),
                 control: self.control.clone(),
                 net: self.net.clone(),
@@ -313,7 +352,8 @@ impl Fetcher {
                 file: want.file.clone(),
                 progress: handle.progress.clone(),
             };
-            running.spawn(task.run());
+            let root = want.file.root;
+            ids.insert(running.spawn(task.run()).id(), root);
         }
     }
 
@@ -362,6 +402,8 @@ impl Fetcher {
 
 /// One attempt at one file: find the peers that have it, then download from all of them.
 struct FetchTask {
+    store: crate::store::Store,
+    file_bytes_max: u64,
     blobs: Blobs,
     control: Control,
     net: NetClient,
@@ -377,11 +419,14 @@ impl FetchTask {
         (root, result)
     }
 
-    async fn attempt(self) -> Result<DownloadReport, String> {
-        let sources = sources(&self.net, &self.control, self.network, self.file.root).await;
-        if sources.is_empty() {
-            return Err("no connected member node has this file yet".into());
-        }
+    async fn attempt(mut self) -> Result<DownloadReport, String> {
+        let held = sources(&self.net, &self.control, self.network, self.file.root).await;
+        self.file = self.true_size(&held)?;
+        let sources: Vec<PeerId> = held
+            .iter()
+            .filter(|(_, size)| *size == self.file.size_bytes)
+            .map(|(peer, _)| *peer)
+            .collect();
         let (progress, root) = (self.progress.clone(), self.file.root);
         let on_progress = move |here: u64| {
             if let Some(p) = lock(&progress).get_mut(&root) {
@@ -408,13 +453,44 @@ impl FetchTask {
     }
 }
 
-/// The connected peers of `network` that hold `root` complete (at most [`SOURCES_MAX`]).
+impl FetchTask {
+    /// The listing of the file to fetch: the one wanted if some source holds that size;
+    /// otherwise the one whose size most sources hold, if the network lists it and it is
+    /// within the limit. (A member may sign a false size for a root; the holders' bytes, which
+    /// hash to the root, tell the true one.)
+    fn true_size(&self, held: &[(PeerId, u64)]) -> Result<FileRef, String> {
+        if held.is_empty() {
+            return Err("no connected member node has this file yet".into());
+        }
+        if held.iter().any(|(_, size)| *size == self.file.size_bytes) {
+            return Ok(self.file.clone());
+        }
+        let mut counts: HashMap<u64, usize> = HashMap::new();
+        for (_, size) in held {
+            *counts.entry(*size).or_default() += 1;
+        }
+        let mut sizes: Vec<(u64, usize)> = counts.into_iter().collect();
+        sizes.sort_by_key(|(size, count)| (std::cmp::Reverse(*count), *size));
+        for (size, _) in sizes {
+            if size > self.file_bytes_max {
+                continue;
+            }
+            if let Ok(Some(file)) = self.store.file_ref(&self.network, &self.file.root, size) {
+                return Ok(file);
+            }
+        }
+        Err("the nodes that have this file hold a size no resource here lists".into())
+    }
+}
+
+/// The connected peers of `network` that hold `root` complete, with the size they hold (at
+/// most [`SOURCES_MAX`]).
 pub async fn sources(
     net: &NetClient,
     control: &Control,
     network: NetworkId,
     root: FileRoot,
-) -> Vec<PeerId> {
+) -> Vec<(PeerId, u64)> {
     let Ok(peers) = net.peers().await else {
         return Vec::new();
     };
@@ -425,14 +501,16 @@ pub async fn sources(
             let mut control = control.clone();
             async move {
                 let has = transfer::have(&mut control, p.peer_id, network, vec![root]).await;
-                (p.peer_id, has.is_ok_and(|h| h.first() == Some(&true)))
+                (
+                    p.peer_id,
+                    has.ok().and_then(|h| h.first().copied().flatten()),
+                )
             }
         });
     join_all(asks)
         .await
         .into_iter()
-        .filter(|(_, has)| *has)
-        .map(|(peer, _)| peer)
+        .filter_map(|(peer, size)| Some((peer, size?)))
         .take(SOURCES_MAX)
         .collect()
 }

@@ -53,10 +53,24 @@ impl Pace {
     }
 }
 
-/// A stream writer that waits its turn under a [`Pace`].
+/// How long one write may wait for the peer to take the bytes: a peer that asks and never
+/// reads gives its serving slot back after this.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A stream writer that waits its turn under a [`Pace`], and gives up on a write the peer
+/// does not take within [`WRITE_TIMEOUT`].
 pub struct Paced<W> {
     pub inner: W,
     pub pace: Pace,
+}
+
+async fn deadline(
+    write: impl std::future::Future<Output = std::io::Result<()>>,
+) -> std::io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+        Ok(written) => written,
+        Err(_) => Err(std::io::ErrorKind::TimedOut.into()),
+    }
 }
 
 /// Even a zero sleep waits for the timer's next tick (1 ms): sleep only when a wait is due.
@@ -69,12 +83,12 @@ async fn sleep_if_due(wait: Duration) {
 impl<W: iroh_io::AsyncStreamWriter> iroh_io::AsyncStreamWriter for Paced<W> {
     async fn write(&mut self, data: &[u8]) -> std::io::Result<()> {
         sleep_if_due(self.pace.take(data.len())).await;
-        self.inner.write(data).await
+        deadline(self.inner.write(data)).await
     }
 
     async fn write_bytes(&mut self, data: Bytes) -> std::io::Result<()> {
         sleep_if_due(self.pace.take(data.len())).await;
-        self.inner.write_bytes(data).await
+        deadline(self.inner.write_bytes(data)).await
     }
 
     async fn sync(&mut self) -> std::io::Result<()> {

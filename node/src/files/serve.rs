@@ -8,10 +8,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bao_tree::io::fsm::encode_ranges_validated;
+use bao_tree::io::EncodeError;
 use futures::StreamExt;
 use libp2p::PeerId;
 use libp2p_stream::IncomingStreams;
-use staffroom_protocol::files::wire::{FileRequest, GetStatus, REQUEST_BYTES_MAX};
+use staffroom_protocol::files::wire::{
+    FileRequest, GetStatus, HAVE_ANSWER_BYTES, REQUEST_BYTES_MAX,
+};
 use staffroom_protocol::{FileRoot, NetworkId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{watch, Semaphore};
@@ -26,11 +29,14 @@ use super::transfer::chunk_ranges;
 use crate::ingest::Ingest;
 use crate::net::NetClient;
 
-/// File requests answered at once; more streams are closed unanswered (the peer retries or
-/// asks another node).
+/// `get`s served at once; more are answered `busy` (the peer retries, or asks another node).
 pub const SERVING_MAX: usize = 16;
 /// Of those, at most this many for one peer.
 pub const SERVING_PER_PEER_MAX: usize = 4;
+/// Streams open at once, being read or answered; more are closed unread.
+pub const STREAMS_OPEN_MAX: usize = 64;
+/// Of those, at most this many from one peer, so one peer cannot crowd out the others.
+pub const STREAMS_PER_PEER_MAX: usize = 8;
 /// How long a peer has to send its request once the stream is open.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
 /// Open complete files kept (with their outboards) between requests.
@@ -68,23 +74,29 @@ impl FileServer {
     /// Serves incoming streams until `shutdown` turns true.
     pub async fn run(self, mut incoming: IncomingStreams, mut shutdown: watch::Receiver<bool>) {
         let slots = Arc::new(Semaphore::new(SERVING_MAX));
-        let mut tasks = JoinSet::new();
+        let mut tasks: JoinSet<PeerId> = JoinSet::new();
+        let mut open: HashMap<PeerId, usize> = HashMap::new();
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => break,
-                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok(peer) = done {
+                        close_one(&mut open, peer);
+                    }
+                }
                 next = incoming.next() => {
                     let Some((peer, stream)) = next else { break };
-                    let Some(permit) = self.admit(&slots, peer) else {
-                        tracing::debug!(%peer, "file request refused: serving too many");
+                    let from_peer = open.get(&peer).copied().unwrap_or(0);
+                    if tasks.len() >= STREAMS_OPEN_MAX || from_peer >= STREAMS_PER_PEER_MAX {
+                        tracing::debug!(%peer, "file stream closed unread: too many open");
                         continue;
-                    };
-                    let server = self.clone();
+                    }
+                    *open.entry(peer).or_default() += 1;
+                    let (server, slots) = (self.clone(), slots.clone());
                     let span = tracing::debug_span!("file_serve", %peer);
                     tasks.spawn(async move {
-                        server.answer(peer, stream).await;
-                        drop(permit);
-                        server.release(peer);
+                        server.answer(peer, stream, slots).await;
+                        peer
                     }.instrument(span));
                 }
             }
@@ -117,7 +129,7 @@ impl FileServer {
         }
     }
 
-    async fn answer(&self, peer: PeerId, stream: libp2p::Stream) {
+    async fn answer(self, peer: PeerId, stream: libp2p::Stream, slots: Arc<Semaphore>) {
         let mut stream = stream.compat();
         let request = match tokio::time::timeout(REQUEST_TIMEOUT, read_request(&mut stream)).await {
             Ok(Ok(request)) => request,
@@ -144,10 +156,17 @@ impl FileServer {
                 root,
                 size_bytes,
                 groups,
-            } => {
-                self.get(peer, network, root, size_bytes, &groups, &mut stream)
-                    .await
-            }
+            } => match self.admit(&slots, peer) {
+                Some(permit) => {
+                    let sent = self
+                        .get(peer, network, root, size_bytes, &groups, &mut stream)
+                        .await;
+                    drop(permit);
+                    self.release(peer);
+                    sent
+                }
+                None => stream.write_u8(GetStatus::Busy as u8).await,
+            },
         };
         match result {
             Ok(()) => {
@@ -164,24 +183,24 @@ impl FileServer {
         followed && matches!(self.ingest.rosters().may_share(network, &peer), Ok(true))
     }
 
-    /// The size of `root` if this node may serve it to `peer` for `network` and holds it.
+    /// The size of `root` if this node holds it complete, `network` lists it with that size,
+    /// and this node may share `network` with `peer`.
     fn servable(&self, peer: PeerId, network: &NetworkId, root: &FileRoot) -> Option<u64> {
         if !self.may_serve(peer, network) {
             return None;
         }
-        let listed = self
-            .ingest
-            .store()
-            .network_file_size(network, root)
-            .ok()??;
-        (self.blobs.complete_size(root) == Some(listed)).then_some(listed)
+        let size = self.blobs.complete_size(root)?;
+        let store = self.ingest.store();
+        matches!(store.network_lists_file(network, root, size), Ok(true)).then_some(size)
     }
 
     fn have(&self, peer: PeerId, network: NetworkId, roots: &[FileRoot]) -> Vec<u8> {
-        let mut answer = Vec::with_capacity(1 + roots.len());
+        let mut answer = Vec::with_capacity(1 + roots.len() * HAVE_ANSWER_BYTES);
         answer.push(roots.len() as u8);
         for root in roots {
-            answer.push(u8::from(self.servable(peer, &network, root).is_some()));
+            let held = self.servable(peer, &network, root);
+            answer.push(u8::from(held.is_some()));
+            answer.extend_from_slice(&held.unwrap_or(0).to_be_bytes());
         }
         answer
     }
@@ -215,13 +234,22 @@ impl FileServer {
         };
         let sent = encode_ranges_validated(data, complete.outboard(), &ranges, &mut writer).await;
         writer.inner.0.flush().await?;
-        if let Err(e) = sent {
-            // Our bytes no longer match their root: stop serving them, blame nobody.
-            tracing::error!(file = %root.short(), error = %e, "stored file is damaged; not serving it");
-            self.forget(&root);
-            return Err(std::io::Error::other(e.to_string()));
+        match sent {
+            Ok(()) => Ok(()),
+            Err(
+                e @ (EncodeError::ParentHashMismatch(_)
+                | EncodeError::LeafHashMismatch(_)
+                | EncodeError::SizeMismatch),
+            ) => {
+                // Our bytes no longer match their root: stop serving them, blame nobody.
+                tracing::error!(file = %root.short(), error = %e, "stored file is damaged; discarding it to fetch again");
+                self.forget(&root);
+                self.blobs.discard_complete(&root);
+                Err(std::io::Error::other(e.to_string()))
+            }
+            // The peer went away, or stalled past the write deadline.
+            Err(e) => Err(std::io::Error::other(e.to_string())),
         }
-        Ok(())
     }
 
     fn open_complete(&self, root: &FileRoot) -> Option<Arc<Complete>> {
@@ -240,6 +268,15 @@ impl FileServer {
     fn forget(&self, root: &FileRoot) {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         open.remove(root);
+    }
+}
+
+fn close_one(open: &mut HashMap<PeerId, usize>, peer: PeerId) {
+    if let Some(count) = open.get_mut(&peer) {
+        *count = count.saturating_sub(1);
+        if *count == 0 {
+            open.remove(&peer);
+        }
     }
 }
 

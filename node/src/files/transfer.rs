@@ -11,7 +11,9 @@ use bao_tree::{BaoTree, ChunkNum, ChunkRanges, TreeNode};
 use libp2p::{PeerId, StreamProtocol};
 use libp2p_stream::Control;
 use staffroom_protocol::files::plan::{Failure, Progress};
-use staffroom_protocol::files::wire::{FileRequest, GetStatus, FILES_PROTOCOL, REQUEST_BYTES_MAX};
+use staffroom_protocol::files::wire::{
+    FileRequest, GetStatus, FILES_PROTOCOL, HAVE_ANSWER_BYTES, REQUEST_BYTES_MAX,
+};
 use staffroom_protocol::files::{group_count, CHUNK_GROUP_BYTES};
 use staffroom_protocol::{FileRef, FileRoot, NetworkId};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -52,6 +54,7 @@ impl TransferError {
         match self {
             TransferError::Corrupt(_) => Failure::Corrupt,
             TransferError::NotHere => Failure::NotHere,
+            TransferError::Busy => Failure::Busy,
             _ => Failure::Transient,
         }
     }
@@ -80,17 +83,17 @@ async fn open(
     Ok(stream)
 }
 
-/// Which of `roots` `peer` holds complete, for `network`.
+/// Which of `roots` `peer` holds complete for `network`, and of what size.
 pub async fn have(
     control: &mut Control,
     peer: PeerId,
     network: NetworkId,
     roots: Vec<FileRoot>,
-) -> Result<Vec<bool>, TransferError> {
+) -> Result<Vec<Option<u64>>, TransferError> {
     let asked = roots.len();
     let exchange = async {
         let mut stream = open(control, peer, &FileRequest::Have { network, roots }).await?;
-        let mut answer = vec![0u8; 1 + asked];
+        let mut answer = vec![0u8; 1 + asked * HAVE_ANSWER_BYTES];
         stream
             .read_exact(&mut answer)
             .await
@@ -100,7 +103,11 @@ pub async fn have(
                 "have: answer of the wrong length".into(),
             ));
         }
-        Ok(answer[1..].iter().map(|b| *b == 1).collect())
+        let held = answer[1..].chunks_exact(HAVE_ANSWER_BYTES).map(|a| {
+            let size = u64::from_be_bytes(a[1..].try_into().unwrap_or([0; 8]));
+            (a[0] == 1).then_some(size)
+        });
+        Ok(held.collect())
     };
     tokio::time::timeout(HAVE_TIMEOUT, exchange)
         .await

@@ -74,6 +74,9 @@ pub enum StoreError {
     Closed,
 }
 
+/// Listings of one root in one network looked at, at most.
+const FILE_LISTINGS_MAX: usize = 1024;
+
 fn file_size(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(value.try_into().ok()?))
 }
@@ -336,35 +339,57 @@ impl Store {
             .unwrap_or_default())
     }
 
-    /// The signed size of `root` if a stored resource of `network` lists it.
-    pub fn network_file_size(
+    /// Whether a stored resource of `network` lists `root` with exactly `size_bytes`. (Any
+    /// member may sign a resource that gives a root a false size; the bytes decide which
+    /// listing is true, so a size is never taken from the first listing found.)
+    pub fn network_lists_file(
         &self,
         network: &NetworkId,
         root: &FileRoot,
-    ) -> Result<Option<u64>, StoreError> {
+        size_bytes: u64,
+    ) -> Result<bool, StoreError> {
         let mut prefix = network.as_bytes().to_vec();
         prefix.extend_from_slice(&root.0);
-        match self.trees.files_by_network.scan_prefix(prefix).next() {
-            Some(item) => Ok(file_size(&item?.1)),
-            None => Ok(None),
+        for item in self
+            .trees
+            .files_by_network
+            .scan_prefix(prefix)
+            .take(FILE_LISTINGS_MAX)
+        {
+            if file_size(&item?.1) == Some(size_bytes) {
+                return Ok(true);
+            }
         }
+        Ok(false)
     }
 
-    /// How a stored resource of `network` describes the file `root` (name, type, size).
+    /// How a stored resource of `network` describes the file `root` of `size_bytes` (its
+    /// name and media type).
     pub fn file_ref(
         &self,
         network: &NetworkId,
         root: &FileRoot,
+        size_bytes: u64,
     ) -> Result<Option<staffroom_protocol::FileRef>, StoreError> {
         let mut prefix = network.as_bytes().to_vec();
         prefix.extend_from_slice(&root.0);
-        for item in self.trees.files_by_network.scan_prefix(prefix).take(16) {
-            let (key, _) = item?;
+        for item in self
+            .trees
+            .files_by_network
+            .scan_prefix(prefix)
+            .take(FILE_LISTINGS_MAX)
+        {
+            let (key, value) = item?;
+            if file_size(&value) != Some(size_bytes) {
+                continue;
+            }
             let Some(stored) = self.get(&keys::id_suffix(&key))? else {
                 continue;
             };
             if let staffroom_protocol::Body::Resource(r) = stored.entry.body {
-                if let Some(file) = r.files.into_iter().find(|f| f.root == *root) {
+                let listed =
+                    |f: &staffroom_protocol::FileRef| f.root == *root && f.size_bytes == size_bytes;
+                if let Some(file) = r.files.into_iter().find(listed) {
                     return Ok(Some(file));
                 }
             }
@@ -372,8 +397,8 @@ impl Store {
         Ok(None)
     }
 
-    /// The distinct files that `network`'s stored resources list (at most `limit`), with their
-    /// signed sizes.
+    /// The distinct (root, signed size) pairs that `network`'s stored resources list (at most
+    /// `limit`). A root normally comes with one size; more mean some author gave a false one.
     pub fn network_files(
         &self,
         network: &NetworkId,
@@ -386,7 +411,9 @@ impl Store {
                 continue;
             };
             let root = FileRoot(root.try_into().expect("32 bytes"));
-            if out.last().is_some_and(|(r, _)| *r == root) {
+            // Keys are ordered by root: a root's other listings are just before.
+            let mut seen = out.iter().rev().take_while(|(r, _)| *r == root);
+            if seen.any(|(_, s)| *s == size) {
                 continue;
             }
             if out.len() >= limit {

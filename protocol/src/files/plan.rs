@@ -43,8 +43,10 @@ pub enum Failure {
     Corrupt,
     /// The source does not hold the file (any more).
     NotHere,
-    /// Busy, stalled, too slow, or the stream broke: worth another try later.
+    /// Stalled, too slow, or the stream broke: worth another try later.
     Transient,
+    /// The source said it is busy: not a failure of the source; ask again in a while.
+    Busy,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -197,6 +199,7 @@ impl<P: Ord + Clone> Planner<P> {
                 s.failures += 1;
                 s.gone |= s.failures >= SOURCE_FAILURES_MAX;
             }
+            Failure::Busy => {}
         }
     }
 }
@@ -289,6 +292,17 @@ mod tests {
         }
         assert_eq!(p.next(&1), Next::Stop);
         assert_eq!(p.usable_sources(), 0);
+    }
+
+    #[test]
+    fn a_busy_source_is_asked_again_without_a_strike() {
+        let mut p = Planner::new(Groups::empty(4), 4);
+        p.add_source(1);
+        for _ in 0..SOURCE_FAILURES_MAX * 3 {
+            assert_eq!(fetch(p.next(&1)), 0..4);
+            p.failed(&1, Failure::Busy);
+        }
+        assert_eq!(p.usable_sources(), 1);
     }
 
     #[test]

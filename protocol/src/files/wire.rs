@@ -15,15 +15,18 @@ pub const HAVE_ROOTS_MAX: usize = 64;
 pub const GET_RANGES_MAX: usize = 16;
 /// Groups one `get` asks for at most (16 MiB): one reply is bounded.
 pub const GET_GROUPS_MAX: u64 = 1024;
-/// The largest request frame: a `have` of [`HAVE_ROOTS_MAX`] roots.
+/// The largest request frame (2,082 bytes): a `have` of [`HAVE_ROOTS_MAX`] roots.
 pub const REQUEST_BYTES_MAX: usize = 1 + 32 + 1 + HAVE_ROOTS_MAX * 32;
+/// Bytes of one root's answer to a `have`: its state and size.
+pub const HAVE_ANSWER_BYTES: usize = 1 + 8;
 
 /// What a node asks a peer for. Both name the network the file belongs to: a node serves a
 /// file only to peers of a network that lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FileRequest {
-    /// Which of these files do you hold complete? Reply: `u8` count, then a `u8` per root
-    /// (0 = no, 1 = complete).
+    /// Which of these files do you hold complete, and of what size? Reply: `u8` count, then
+    /// per root a `u8` (0 = no, 1 = complete) and a `u64` size (0 when not held). The size
+    /// tells a fetching node which of the sizes signed for a root is the true one.
     Have {
         network: NetworkId,
         roots: Vec<FileRoot>,

@@ -100,7 +100,9 @@ impl ApiClient {
             .get(self.url(&format!("/v1/files/{root}")))
             .timeout(FILE_TIMEOUT);
         let mut response = self.execute(request, false, None).await?;
-        let tmp = dest.with_extension("staffroom-part");
+        let mut tmp_name = dest.file_name().unwrap_or_default().to_os_string();
+        tmp_name.push(".staffroom-part");
+        let tmp = dest.with_file_name(tmp_name);
         let mut out = tokio::fs::File::create(&tmp)
             .await
             .map_err(io_error(&tmp))?;
