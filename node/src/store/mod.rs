@@ -348,19 +348,25 @@ impl Store {
         root: &FileRoot,
         size_bytes: u64,
     ) -> Result<bool, StoreError> {
-        let mut prefix = network.as_bytes().to_vec();
-        prefix.extend_from_slice(&root.0);
-        for item in self
-            .trees
-            .files_by_network
-            .scan_prefix(prefix)
-            .take(FILE_LISTINGS_MAX)
-        {
+        for item in self.root_listings(network, root) {
             if file_size(&item?.1) == Some(size_bytes) {
                 return Ok(true);
             }
         }
         Ok(false)
+    }
+
+    /// The `files_by_network` keys of `root` in `network` (at most [`FILE_LISTINGS_MAX`]),
+    /// with the sizes they give.
+    fn root_listings(
+        &self,
+        network: &NetworkId,
+        root: &FileRoot,
+    ) -> impl Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>> {
+        let mut prefix = network.as_bytes().to_vec();
+        prefix.extend_from_slice(&root.0);
+        let listings = self.trees.files_by_network.scan_prefix(prefix);
+        listings.take(FILE_LISTINGS_MAX)
     }
 
     /// How a stored resource of `network` describes the file `root` of `size_bytes` (its
@@ -371,14 +377,7 @@ impl Store {
         root: &FileRoot,
         size_bytes: u64,
     ) -> Result<Option<staffroom_protocol::FileRef>, StoreError> {
-        let mut prefix = network.as_bytes().to_vec();
-        prefix.extend_from_slice(&root.0);
-        for item in self
-            .trees
-            .files_by_network
-            .scan_prefix(prefix)
-            .take(FILE_LISTINGS_MAX)
-        {
+        for item in self.root_listings(network, root) {
             let (key, value) = item?;
             if file_size(&value) != Some(size_bytes) {
                 continue;
