@@ -134,6 +134,16 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
             );
             let _ = writeln!(out, "\n{}", g.description_md);
         }
+        Body::Erasure(e) => {
+            let _ = writeln!(
+                out,
+                "{} {} by {} (reason: {})",
+                e.action.name(),
+                e.target,
+                e.target_author,
+                e.reason.name()
+            );
+        }
         Body::Membership(action) => {
             let _ = writeln!(out, "membership: {}", entry.body.headline());
             if let Ok(json) = serde_json::to_string_pretty(action) {

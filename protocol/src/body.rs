@@ -24,10 +24,12 @@ pub enum EntryKind {
     Membership = 7,
     /// A resource that carries files: a resource's fields, then its file list.
     ResourceWithFiles = 8,
+    /// An erasure: deletes, removes or hides another entry (see [`crate::erasure`]).
+    Erasure = 9,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 8] = [
+    pub const ALL: [EntryKind; 9] = [
         EntryKind::BlogPost,
         EntryKind::Resource,
         EntryKind::Enquiry,
@@ -36,6 +38,7 @@ impl EntryKind {
         EntryKind::Network,
         EntryKind::Membership,
         EntryKind::ResourceWithFiles,
+        EntryKind::Erasure,
     ];
 
     /// The kinds of the first release, whose rules every node checks. Nodes of that release
@@ -67,7 +70,13 @@ impl EntryKind {
             EntryKind::Network => "network",
             EntryKind::Membership => "membership",
             EntryKind::ResourceWithFiles => "resource_with_files",
+            EntryKind::Erasure => "erasure",
         }
+    }
+
+    /// Kinds a reader reads: not membership, not erasures. Listings show these by default.
+    pub fn is_content(self) -> bool {
+        !self.is_membership() && self != EntryKind::Erasure
     }
 
     /// Kinds that are one kind to a reader: a resource with files is a resource, so it may
@@ -89,7 +98,7 @@ impl std::str::FromStr for EntryKind {
             .find(|k| k.name() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership or resource_with_files"
+                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership, resource_with_files or erasure"
                 )
             })
     }
@@ -211,6 +220,7 @@ pub enum Body {
     Comment(Comment),
     Network(Genesis),
     Membership(Action),
+    Erasure(crate::erasure::Erasure),
 }
 
 impl Body {
@@ -224,6 +234,7 @@ impl Body {
             Body::Comment(_) => EntryKind::Comment,
             Body::Network(_) => EntryKind::Network,
             Body::Membership(_) => EntryKind::Membership,
+            Body::Erasure(_) => EntryKind::Erasure,
         }
     }
 
@@ -249,6 +260,12 @@ impl Body {
             Body::Comment(c) => first_line(&c.body_md),
             Body::Network(g) => format!("founded network {:?}", g.name),
             Body::Membership(a) => format!("membership: {}", a.name()),
+            Body::Erasure(e) => format!(
+                "{} {} ({})",
+                e.action.name(),
+                e.target.short(),
+                e.reason.name()
+            ),
         }
     }
 
@@ -283,6 +300,7 @@ impl Body {
             Body::Comment(c) => w.str(&c.body_md),
             Body::Network(g) => g.encode(w),
             Body::Membership(a) => wire::encode_action(a, w),
+            Body::Erasure(e) => e.encode(w),
         }
     }
 
@@ -319,6 +337,7 @@ impl Body {
             }),
             EntryKind::Network => Body::Network(Genesis::decode(r)?),
             EntryKind::Membership => Body::Membership(wire::decode_action(r)?),
+            EntryKind::Erasure => Body::Erasure(crate::erasure::Erasure::decode(r)?),
         })
     }
 
@@ -374,6 +393,8 @@ impl Body {
             Body::Comment(c) => text::markdown("body", &c.body_md, BODY_BYTES_MAX, false),
             Body::Network(g) => g.check(),
             Body::Membership(a) => wire::check_action(a),
+            // Its rules concern the entry around it: see `Entry::check_references`.
+            Body::Erasure(_) => Ok(()),
         }
     }
 }

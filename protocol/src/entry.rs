@@ -248,7 +248,10 @@ impl Entry {
             kind if kind != EntryKind::Comment && reply != 0 => {
                 Err(EntryError::BadReferences("only comments reply to an entry"))
             }
-            _ => crate::membership::wire::check_entry(self),
+            _ => match &self.body {
+                crate::Body::Erasure(e) => crate::erasure::check_entry(self, e),
+                _ => crate::membership::wire::check_entry(self),
+            },
         }
     }
 }

@@ -60,6 +60,15 @@ pub fn comment_body(text: &str) -> Body {
     })
 }
 
+/// An erasure of `target` (kind 9).
+pub fn erasure_body(
+    target: &Entry,
+    action: crate::ErasureAction,
+    reason: crate::ErasureReason,
+) -> Body {
+    Body::Erasure(crate::Erasure::of(target, action, reason))
+}
+
 /// Signs `body` with `key` in `network` at `created_at_ms`, with `refs`.
 pub fn signed(
     key: &SigningKey,

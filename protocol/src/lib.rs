@@ -11,6 +11,7 @@ pub mod body;
 mod codec;
 pub mod entry;
 pub mod envelope;
+pub mod erasure;
 pub mod error;
 pub mod files;
 #[cfg(any(test, feature = "fixtures"))]
@@ -25,6 +26,7 @@ pub mod validate;
 pub use body::{BlogPost, Body, Comment, Enquiry, EnquiryNote, EntryKind, Resource, Stage};
 pub use entry::{Draft, Entry, Ref, Relation, SIGNING_CONTEXT};
 pub use envelope::Header;
+pub use erasure::{Erasure, ErasureAction, ErasureReason};
 pub use error::EntryError;
 pub use files::{FileRef, FileRoot};
 pub use ids::{AuthorId, EntryId, NetworkId, NodeKey, ParseIdError};

@@ -152,6 +152,9 @@ fn published_verdict_vectors_are_reproducible() {
     );
 }
 
+/// Erasures' vectors.
+#[path = "vectors/erasure.rs"]
+mod erasure_vectors;
 #[path = "vectors/files.rs"]
 mod files_vectors;
 /// Builds every verdict vector from fixed keys, times and curve arithmetic.

@@ -141,10 +141,11 @@ impl ListFilter {
 
     /// Every narrowing but the enquiry or entry the listing is about.
     fn matches_besides_target(&self, e: &Entry) -> bool {
-        // Membership entries are listed only when asked for by kind: they are not content.
+        // Membership entries and erasures are listed only when asked for by kind: they are
+        // not content.
         let shown_kind = match self.kind {
             Some(k) => k == e.kind(),
-            None => !e.kind().is_membership(),
+            None => e.kind().is_content(),
         };
         shown_kind
             && self.network.is_none_or(|n| n == e.network)
