@@ -39,6 +39,8 @@ pub enum Admission {
     InviteClosed {
         reason: &'static str,
     },
+    /// An erasure that removes or hides, by a member who is not a facilitator here.
+    NotFacilitator,
 }
 
 /// Judges `entry` against the membership this node has resolved for its network.
@@ -61,6 +63,14 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
         .and_then(|invite| invite.closed_to(header.created_at_ms));
     if let Some(reason) = closed {
         return Admission::InviteClosed { reason };
+    }
+    let removes = matches!(
+        entry.entry().map(|e| &e.body),
+        Some(Body::Erasure(e)) if e.action != staffroom_protocol::ErasureAction::Delete
+    );
+    if removes && !membership.is_facilitator(&header.author) && membership.is_member(&header.author)
+    {
+        return Admission::NotFacilitator;
     }
     if join.is_some() || membership.is_member(&header.author) {
         return Admission::Admit;
@@ -187,6 +197,44 @@ mod tests {
             Admission::Refuse {
                 ended_at_ms: NOW + 100
             }
+        );
+    }
+
+    #[test]
+    fn only_facilitators_remove_or_hide_and_authors_delete_their_own() {
+        use staffroom_protocol::{ErasureAction, ErasureReason};
+        // key(1) founds (a facilitator); key(2) is a member.
+        let entries = fixtures::network_with(&key(1), &[&key(2)], &[], NOW);
+        let net = entries[0].network;
+        let m = membership_of(&entries);
+        let target = fixtures::signed(&key(2), net, NOW, vec![], fixtures::blog_body("Oops"));
+        let erasure = |by: u8, action| {
+            let body = fixtures::erasure_body(&target, action, ErasureReason::PersonalData);
+            verified(&fixtures::signed(&key(by), net, NOW + 10, vec![], body))
+        };
+        assert_eq!(
+            judge(&m, &erasure(2, ErasureAction::Delete)),
+            Admission::Admit
+        );
+        assert_eq!(
+            judge(&m, &erasure(1, ErasureAction::Remove)),
+            Admission::Admit
+        );
+        assert_eq!(
+            judge(&m, &erasure(1, ErasureAction::Hide)),
+            Admission::Admit
+        );
+        assert_eq!(
+            judge(&m, &erasure(2, ErasureAction::Remove)),
+            Admission::NotFacilitator
+        );
+        assert_eq!(
+            judge(&m, &erasure(2, ErasureAction::Hide)),
+            Admission::NotFacilitator
+        );
+        assert_eq!(
+            judge(&m, &erasure(3, ErasureAction::Remove)),
+            Admission::Await
         );
     }
 

@@ -2,6 +2,7 @@
 
 mod cli;
 mod cli_files;
+mod erasure;
 mod files;
 mod forged;
 mod membership;

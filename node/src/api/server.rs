@@ -154,7 +154,9 @@ impl From<IngestError> for ApiError {
             }
             IngestError::AuthorNotMember { .. }
             | IngestError::FormerMember { .. }
-            | IngestError::InviteClosed { .. } => StatusCode::FORBIDDEN,
+            | IngestError::InviteClosed { .. }
+            | IngestError::NotFacilitator { .. } => StatusCode::FORBIDDEN,
+            IngestError::Erased(_) => StatusCode::GONE,
             IngestError::Store(_) | IngestError::Worker(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.code(), e.to_string())
@@ -335,6 +337,7 @@ async fn submit_entry(
     let status = match outcome {
         InsertOutcome::Inserted => StatusCode::CREATED,
         InsertOutcome::AlreadyStored => StatusCode::OK,
+        InsertOutcome::Erased => StatusCode::GONE,
     };
     tracing::info!(entry = %id.short(), network = %network.short(), ?outcome, peers = gossip.peers, "entry submitted");
     Ok((

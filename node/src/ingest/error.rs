@@ -34,6 +34,13 @@ pub enum IngestError {
         network: NetworkId,
         ended_at_ms: u64,
     },
+    #[error("{} may not remove or hide entries in network {}: only its facilitators may", author.short(), network.short())]
+    NotFacilitator {
+        author: staffroom_protocol::AuthorId,
+        network: staffroom_protocol::NetworkId,
+    },
+    #[error("entry {0} was erased (deleted or removed) in its network: it is not stored again")]
+    Erased(staffroom_protocol::EntryId),
     #[error("entry belongs to network {entry} but arrived on network {channel}'s topic")]
     WrongNetwork {
         entry: NetworkId,
@@ -59,6 +66,8 @@ impl IngestError {
             | IngestError::AwaitingMembership { .. }
             | IngestError::FormerMember { .. }
             | IngestError::InviteClosed { .. }
+            | IngestError::Erased(_)
+            | IngestError::NotFacilitator { .. }
             | IngestError::Store(_)
             | IngestError::Worker(_) => false,
         }
@@ -75,6 +84,8 @@ impl IngestError {
             IngestError::FormerMember { .. } => "former_member",
             IngestError::InviteClosed { .. } => "invite_refused",
             IngestError::WrongNetwork { .. } => "wrong_network",
+            IngestError::Erased(_) => "erased",
+            IngestError::NotFacilitator { .. } => "not_facilitator",
             IngestError::Store(_) => "storage",
             IngestError::Worker(_) => "worker",
         }

@@ -292,6 +292,11 @@ impl Ingest {
             if outcome == InsertOutcome::Inserted {
                 changed.insert(network);
             }
+            if outcome == InsertOutcome::Erased {
+                // Someone still had it: not their fault, and never relayed from here.
+                results[at] = Some(Err(IngestError::Erased(id)));
+                continue;
+            }
             results[at] = Some(Ok(Ingested {
                 id,
                 network,
@@ -329,6 +334,7 @@ impl Ingest {
                 ended_at_ms,
             }),
             Admission::InviteClosed { reason } => Err(IngestError::InviteClosed { reason }),
+            Admission::NotFacilitator => Err(IngestError::NotFacilitator { author, network }),
             // From this node's own API: the teacher must join first; nothing is held.
             Admission::Await if channel.is_none() => {
                 Err(IngestError::AuthorNotMember { author, network })

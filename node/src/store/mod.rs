@@ -6,6 +6,7 @@
 //! sled's lock-free trees and check each entry's bytes against its id, so a corrupted record is
 //! reported, never served.
 
+mod erased;
 mod keys;
 mod migrate;
 mod versions;
@@ -211,6 +212,8 @@ pub(crate) struct Trees {
     teachers: sled::Tree,
     /// How each network's files are fetched here, where set: network → `FilePolicy` (JSON).
     file_policies: sled::Tree,
+    /// Entries a purging erasure covers: id → what recognises them (see `erased.rs`).
+    erased: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
@@ -242,6 +245,7 @@ impl Store {
             networks: db.open_tree("networks")?,
             teachers: db.open_tree("teachers")?,
             file_policies: db.open_tree("file_policies")?,
+            erased: db.open_tree("erased")?,
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
             db,

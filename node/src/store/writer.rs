@@ -26,6 +26,8 @@ const GROUP_COMMANDS_MAX: usize = 256;
 pub enum InsertOutcome {
     Inserted,
     AlreadyStored,
+    /// An erasure this node holds covers it: not stored.
+    Erased,
 }
 
 type Reply<T> = oneshot::Sender<Result<T, StoreError>>;
@@ -315,6 +317,9 @@ fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, 
         return Ok(InsertOutcome::AlreadyStored);
     }
     let header = verified.header();
+    if super::erased::covered(trees, &id, header)? {
+        return Ok(InsertOutcome::Erased);
+    }
     // Every entry is in its network's time index, which sync reconciles; only understood
     // entries get the listing indexes. Opaque ones are marked, to be looked at again.
     trees.by_time.insert(keys::by_time(header, &id), &[])?;
@@ -330,6 +335,8 @@ fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, 
     sync.entry(header.network)
         .or_default()
         .insert((header.created_at_ms, id.0));
+    drop(sync);
+    super::erased::apply(trees, verified)?;
     Ok(InsertOutcome::Inserted)
 }
 
@@ -390,7 +397,7 @@ fn purge(
 
 /// Deletes one stored entry: its record first (a record present means stored, so a crash
 /// midway leaves only index keys that readers skip), then its index keys and sync item.
-fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
+pub(super) fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
     if trees.entries.remove(id.as_bytes())?.is_none() {
         return Ok(());
     }

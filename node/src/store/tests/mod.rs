@@ -3,6 +3,7 @@
 //! The store's tests: inserts, listings, durability and sync indexes here; edits in
 //! `versions`; entries of other kinds, and stores from older nodes, in `upgrade`.
 
+mod erased;
 mod upgrade;
 mod versions;
 

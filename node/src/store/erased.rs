@@ -1,0 +1,70 @@
+//! Erasures in the store: what a purging erasure (delete, remove) covers is taken out and never
+//! stored again. Runs on the writer thread, inside the group that stores the entries, so an
+//! erasure and the entry it covers can arrive in either order, or together, with one result.
+//!
+//! The `erased` tree keeps, per erasure, only what recognises its target again — the target's
+//! author and time, and the action — never content, under `network ‖ target id ‖ erasure id`.
+//! It is never pruned. With the network in the key, an erasure in one network neither reaches
+//! nor hides another's; with the erasure's id in it, an erasure that misstates its target
+//! (and so covers nothing) cannot stand in the way of one that states it truly.
+
+use staffroom_protocol::{Body, EntryId, Header, NetworkId, VerifiedEntry};
+
+use super::{StoreError, Trees};
+
+/// `author ‖ created_at_ms ‖ action`.
+const RECORD_BYTES: usize = 32 + 8 + 1;
+/// Erasures of one entry looked at, at most.
+const ERASURES_PER_ENTRY_MAX: usize = 64;
+
+fn prefix(network: &NetworkId, id: &EntryId) -> Vec<u8> {
+    let mut key = network.as_bytes().to_vec();
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// Whether an erasure this store holds covers the entry `id` with `header`.
+pub(super) fn covered(trees: &Trees, id: &EntryId, header: &Header) -> Result<bool, StoreError> {
+    let records = trees.erased.scan_prefix(prefix(&header.network, id));
+    for item in records.take(ERASURES_PER_ENTRY_MAX) {
+        let (_, record) = item?;
+        let matches = record.len() == RECORD_BYTES
+            && record[..32] == header.author.0
+            && record[32..40] == header.created_at_ms.to_be_bytes();
+        if matches {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// If `verified` is a purging erasure, records it and takes out the entry it covers, if held.
+pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), StoreError> {
+    let Some(Body::Erasure(erasure)) = verified.entry().map(|e| &e.body) else {
+        return Ok(());
+    };
+    if !erasure.action.purges() {
+        return Ok(());
+    }
+    let network = verified.header().network;
+    let mut record = Vec::with_capacity(RECORD_BYTES);
+    record.extend_from_slice(erasure.target_author.as_bytes());
+    record.extend_from_slice(&erasure.target_created_at_ms.to_be_bytes());
+    record.push(erasure.action as u8);
+    let mut key = prefix(&network, &erasure.target);
+    key.extend_from_slice(verified.id().as_bytes());
+    trees.erased.insert(key, record)?;
+    let Some(bytes) = trees.entries.get(erasure.target.as_bytes())? else {
+        return Ok(());
+    };
+    let held = Header::parse(&bytes).is_ok_and(|h| {
+        h.network == network
+            && h.author == erasure.target_author
+            && h.created_at_ms == erasure.target_created_at_ms
+    });
+    if held {
+        super::writer::remove_entry(trees, &erasure.target, &bytes)?;
+        tracing::info!(entry = %erasure.target.short(), action = erasure.action.name(), "erased");
+    }
+    Ok(())
+}

@@ -1,0 +1,120 @@
+//! Erasures in the store: the covered entry goes, whichever arrives first, and stays gone.
+
+use super::*;
+use staffroom_protocol::fixtures::{erasure_body, resource_body, signed};
+use staffroom_protocol::{Body, ErasureAction, ErasureReason, FileRef, FileRoot};
+
+const T: u64 = 1_767_225_600_000;
+
+/// A resource with one file, and its author's deletion of it.
+fn resource_and_deletion(
+    action: ErasureAction,
+) -> (staffroom_protocol::Entry, staffroom_protocol::Entry) {
+    let mut body = resource_body("Names a pupil");
+    if let Body::Resource(r) = &mut body {
+        r.files = vec![FileRef {
+            name: "register.pdf".into(),
+            media_type: "application/pdf".into(),
+            size_bytes: 5,
+            root: FileRoot::of(b"hello"),
+        }];
+    }
+    let target = signed(&key(1), network(1), T, vec![], body);
+    let by = if action == ErasureAction::Delete {
+        1
+    } else {
+        2
+    };
+    let erasure = erasure_body(&target, action, ErasureReason::PersonalData);
+    (
+        target.clone(),
+        signed(&key(by), network(1), T + 1, vec![], erasure),
+    )
+}
+
+fn synced(store: &Store) -> usize {
+    store.with_sync_index(&network(1), |index| index.len())
+}
+
+#[tokio::test]
+async fn a_deletion_takes_out_the_entry_its_files_listing_and_its_sync_item() {
+    let (_dir, store) = joined(&[network(1)]).await;
+    let (target, deletion) = resource_and_deletion(ErasureAction::Delete);
+    store.insert(vec![verified(&target)]).await.unwrap();
+    let root = FileRoot::of(b"hello");
+    assert!(store.network_lists_file(&network(1), &root, 5).unwrap());
+    assert_eq!(synced(&store), 1);
+    let outcome = store.insert(vec![verified(&deletion)]).await.unwrap();
+    assert_eq!(outcome, [InsertOutcome::Inserted]);
+    assert!(store.get(&target.id()).unwrap().is_none(), "purged");
+    assert!(!store.network_lists_file(&network(1), &root, 5).unwrap());
+    assert_eq!(synced(&store), 1, "only the tombstone is left to sync");
+    // It does not come back: from a peer that still had it, or from the API.
+    let again = store.insert(vec![verified(&target)]).await.unwrap();
+    assert_eq!(again, [InsertOutcome::Erased]);
+    assert!(store.get(&target.id()).unwrap().is_none());
+}
+
+#[tokio::test]
+async fn a_deletion_that_arrives_first_keeps_its_target_out() {
+    let dir = tempfile::tempdir().unwrap();
+    let (target, deletion) = resource_and_deletion(ErasureAction::Delete);
+    {
+        let store = joined_in(dir.path(), &[network(1)]).await;
+        store.insert(vec![verified(&deletion)]).await.unwrap();
+    }
+    // Across a restart, and in one group with it.
+    let store = joined_in(dir.path(), &[network(1)]).await;
+    let outcomes = store
+        .insert(vec![verified(&target), verified(&deletion)])
+        .await
+        .unwrap();
+    assert_eq!(
+        outcomes,
+        [InsertOutcome::Erased, InsertOutcome::AlreadyStored]
+    );
+    assert_eq!(store.entry_count(), 1);
+}
+
+#[tokio::test]
+async fn hiding_purges_nothing_and_an_erasure_elsewhere_covers_nothing() {
+    let (_dir, store) = joined(&[network(1), network(2)]).await;
+    let (target, hide) = resource_and_deletion(ErasureAction::Hide);
+    store
+        .insert(vec![verified(&target), verified(&hide)])
+        .await
+        .unwrap();
+    assert!(
+        store.get(&target.id()).unwrap().is_some(),
+        "hidden, not purged"
+    );
+    // The same deletion signed in another network does not reach this one's entry.
+    let elsewhere = erasure_body(&target, ErasureAction::Delete, ErasureReason::Mistake);
+    let elsewhere = signed(&key(1), network(2), T + 2, vec![], elsewhere);
+    store.insert(vec![verified(&elsewhere)]).await.unwrap();
+    assert!(store.get(&target.id()).unwrap().is_some());
+}
+
+#[tokio::test]
+async fn a_deletion_that_misstates_its_target_neither_covers_it_nor_shields_it() {
+    let (_dir, store) = joined(&[network(1)]).await;
+    let (target, deletion) = resource_and_deletion(ErasureAction::Delete);
+    // key(2) "deletes" key(1)'s entry by naming itself as its author: valid, covers nothing.
+    let mut lie =
+        staffroom_protocol::Erasure::of(&target, ErasureAction::Delete, ErasureReason::Other);
+    lie.target_author = staffroom_protocol::AuthorId(key(2).verifying_key().to_bytes());
+    let lie = signed(&key(2), network(1), T + 1, vec![], Body::Erasure(lie));
+    store
+        .insert(vec![verified(&lie), verified(&target)])
+        .await
+        .unwrap();
+    assert!(
+        store.get(&target.id()).unwrap().is_some(),
+        "the lie covers nothing"
+    );
+    store.insert(vec![verified(&deletion)]).await.unwrap();
+    assert!(
+        store.get(&target.id()).unwrap().is_none(),
+        "the true deletion still applies"
+    );
+}
