@@ -41,10 +41,18 @@ impl From<FilesError> for ApiError {
 pub async fn upload(
     State(s): State<ApiState>,
     Path(root): Path<String>,
+    headers: axum::http::HeaderMap,
     body: Body,
 ) -> Result<(StatusCode, Json<FileUploaded>), ApiError> {
     let root: FileRoot = root.parse().map_err(bad_request)?;
     let max = s.files.config().file_bytes_max;
+    // A declared length over the limit is refused before a byte is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if let Some(size) = declared.filter(|size| *size > max) {
+        return Err(FilesError::TooLarge { size, max }.into());
+    }
     let mut upload = s.files.blobs().upload()?;
     let mut chunks = body.into_data_stream();
     while let Some(chunk) = chunks.next().await {

@@ -287,6 +287,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
         entries: store.entry_count(),
         held_entries: s.ingest.held_count(),
         clock_ms: s.ingest.clock().now_ms(),
+        file_bytes_max: s.files.config().file_bytes_max,
     }))
 }
 

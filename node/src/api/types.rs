@@ -142,6 +142,9 @@ pub struct StatusResponse {
     pub held_entries: usize,
     /// This node's clock, ms since the Unix epoch.
     pub clock_ms: u64,
+    /// The largest file this node takes (uploads) or fetches.
+    #[serde(default)]
+    pub file_bytes_max: u64,
 }
 
 /// One entry as `GET /v1/entries/{id}` returns it.

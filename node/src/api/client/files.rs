@@ -11,6 +11,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::{ApiClient, ClientError};
 use crate::api::types::*;
+use crate::files::FilesError;
 use crate::store::FilePolicy;
 
 /// How long one file may take to upload or download (a large file over a slow link).
@@ -50,7 +51,17 @@ impl ApiClient {
         path: &Path,
         progress: Progress,
     ) -> Result<FileUploaded, ClientError> {
-        let (root, _) = hash_file(path)?;
+        let (root, size) = hash_file(path)?;
+        // Refused before sending: a node that stops reading a body over its limit closes the
+        // connection, and its answer can be lost while the body is still being sent.
+        let max = self.status().await?.file_bytes_max;
+        if size > max {
+            return Err(ClientError::Api {
+                status: 413,
+                code: "file_too_large".into(),
+                message: FilesError::TooLarge { size, max }.to_string(),
+            });
+        }
         let mut refreshed = false;
         loop {
             let file = tokio::fs::File::open(path).await.map_err(io_error(path))?;
