@@ -7,8 +7,10 @@
 //! - [`transfer`]: asking one peer: which files it has, and a range of groups, verified.
 //! - [`download`]: one file from every source that has it, split by the protocol's
 //!   [`Planner`](staffroom_protocol::files::plan::Planner), resumable.
-//! - [`fetcher`]: which files to fetch, when, within the node's limits; their progress.
+//! - [`fetcher`]: which files to fetch, when, within the node's limits; their progress;
+//!   `attempt`: one try at one file — its holders, its true size, the download.
 
+mod attempt;
 pub mod blobs;
 pub mod download;
 pub mod fetcher;
