@@ -1,6 +1,8 @@
 //! Erasure across real nodes: an author's deletion reaches every node, including one that was
-//! offline, and the entry does not come back from a node that still had it.
+//! offline, and the entry does not come back from a node that still had it; a deleted
+//! resource's files leave every node's file store; only those who may erase, do.
 
+use staffroom_node::api::ApiClient;
 use staffroom_protocol::fixtures::{self, key};
 use staffroom_protocol::{ErasureAction, ErasureReason};
 use staffroom_tests::*;
@@ -72,4 +74,117 @@ async fn a_deletion_reaches_every_node_and_the_entry_never_returns() {
     for node in [a, b, c, d] {
         node.stop().await;
     }
+}
+
+/// Names in a node's file store (complete and partial) that belong to `root`.
+fn file_names(node_dir: &std::path::Path, root: &staffroom_protocol::FileRoot) -> Vec<String> {
+    let mut names = Vec::new();
+    for sub in ["complete", "partial"] {
+        let Ok(dir) = std::fs::read_dir(node_dir.join("files").join(sub)) else {
+            continue;
+        };
+        for item in dir.flatten() {
+            let name = item.file_name().to_string_lossy().into_owned();
+            if name.starts_with(&root.to_hex()) {
+                names.push(format!("{sub}/{name}"));
+            }
+        }
+    }
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_resources_file_leaves_every_node_including_one_offline() {
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let b = TestNode::start(&[a.addr()]).await;
+    let d = TestNode::start(&[a.addr()]).await;
+    let net = TestNetwork::open("Erasure of files");
+    for node in [&a, &b, &d] {
+        node.adopt(&net).await;
+    }
+    let bytes = crate::files::file_bytes(300 * 1024, 7);
+    let resource = crate::files::share(&a.api(), net.id, &[("pupils.pdf", &bytes)]).await;
+    let root = staffroom_protocol::FileRoot::of(&bytes);
+    crate::files::wait_complete(&b.api(), &resource).await;
+    crate::files::wait_complete(&d.api(), &resource).await;
+    assert!(!file_names(d.dir.path(), &root).is_empty());
+    let d_dir = d.stop().await;
+    let body = fixtures::erasure_body(
+        &resource,
+        ErasureAction::Delete,
+        ErasureReason::PersonalData,
+    );
+    let deletion = fixtures::signed(&key(31), net.id, now_ms(), vec![], body);
+    a.api()
+        .submit(deletion.encode())
+        .await
+        .expect("deletion accepted");
+    for node_dir in [a.dir.path(), b.dir.path()] {
+        let dir = node_dir.to_path_buf();
+        eventually("the file gone from the file store", || {
+            let dir = dir.clone();
+            async move { file_names(&dir, &root).is_empty() }
+        })
+        .await;
+    }
+    // D was offline: on its return it learns the tombstone by catch-up and deletes the file.
+    let d = TestNode::restart(d_dir, &[a.addr(), b.addr()]).await;
+    d.wait_for_entry(&deletion.id()).await;
+    let dir = d.dir.path().to_path_buf();
+    eventually("the file gone from the returning node", || {
+        let dir = dir.clone();
+        async move { file_names(&dir, &root).is_empty() }
+    })
+    .await;
+    // Nobody serves or fetches it again: the resource is refused, so nothing lists it.
+    let again = b.api().submit(resource.encode()).await.unwrap_err();
+    assert_eq!(again.code(), Some("erased"), "{again}");
+    for node in [a, b, d] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_the_author_deletes_and_only_a_facilitator_hides() {
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let net = TestNetwork::open("Erasure rights");
+    a.adopt(&net).await;
+    let post = fixtures::signed(
+        &key(5),
+        net.id,
+        now_ms(),
+        vec![],
+        fixtures::blog_body("Mine"),
+    );
+    a.api().submit(post.encode()).await.expect("posted");
+    // Another member may not delete it, nor remove or hide it (not a facilitator).
+    let not_theirs = fixtures::erasure_body(&post, ErasureAction::Delete, ErasureReason::Mistake);
+    let not_theirs = fixtures::signed(&key(6), net.id, now_ms(), vec![], not_theirs);
+    let refused = a.api().submit(not_theirs.encode()).await.unwrap_err();
+    assert_eq!(refused.code(), Some("invalid_field"), "{refused}");
+    let hide = fixtures::erasure_body(&post, ErasureAction::Hide, ErasureReason::Other);
+    let by_member = fixtures::signed(&key(6), net.id, now_ms(), vec![], hide.clone());
+    let refused = a.api().submit(by_member.encode()).await.unwrap_err();
+    assert_eq!(refused.code(), Some("not_facilitator"), "{refused}");
+    let post_id = post.id();
+    let listed = |api: ApiClient| async move {
+        let filter = staffroom_node::store::ListFilter {
+            network: Some(net.id),
+            ..Default::default()
+        };
+        api.list(&filter)
+            .await
+            .expect("listed")
+            .iter()
+            .any(|e| e.id == post_id)
+    };
+    assert!(listed(a.api()).await, "the post stays listed");
+    // The founder (a facilitator) hides it: kept and synced, but no longer listed.
+    let by_founder = fixtures::signed(&key(250), net.id, now_ms(), vec![], hide);
+    a.api().submit(by_founder.encode()).await.expect("hidden");
+    assert!(!listed(a.api()).await, "a hidden post is not listed");
+    assert!(a.api().get(&post.id()).await.is_ok(), "but it is kept");
+    a.stop().await;
 }

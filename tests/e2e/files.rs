@@ -23,7 +23,7 @@ const MIB: usize = 1024 * 1024;
 const FILE_DEADLINE: Duration = Duration::from_secs(60);
 
 /// `len` bytes that do not compress or repeat, from `seed`.
-fn file_bytes(len: usize, seed: u8) -> Vec<u8> {
+pub(crate) fn file_bytes(len: usize, seed: u8) -> Vec<u8> {
     let mut out = vec![0u8; len];
     blake3::Hasher::new()
         .update(&[seed])
@@ -33,7 +33,7 @@ fn file_bytes(len: usize, seed: u8) -> Vec<u8> {
 }
 
 /// Uploads `files` to `api`'s node and shares them there as one resource by `teacher`.
-async fn share(api: &ApiClient, network: NetworkId, files: &[(&str, &[u8])]) -> Entry {
+pub(crate) async fn share(api: &ApiClient, network: NetworkId, files: &[(&str, &[u8])]) -> Entry {
     let dir = tempfile::tempdir().expect("temp dir");
     let mut refs = Vec::new();
     for (name, bytes) in files {
@@ -61,7 +61,7 @@ async fn share(api: &ApiClient, network: NetworkId, files: &[(&str, &[u8])]) -> 
 }
 
 /// Waits until every file of `entry` is complete on `api`'s node.
-async fn wait_complete(api: &ApiClient, entry: &Entry) -> ResourceFiles {
+pub(crate) async fn wait_complete(api: &ApiClient, entry: &Entry) -> ResourceFiles {
     let start = tokio::time::Instant::now();
     loop {
         if let Ok(files) = api.resource_files(&entry.id(), false).await {

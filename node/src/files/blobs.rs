@@ -100,6 +100,31 @@ impl Blobs {
         let _ = std::fs::remove_file(self.outboard_path(root));
     }
 
+    /// Deletes every byte held of `root`: complete data and outboard, partial data and its
+    /// groups. Returns whether anything was there.
+    pub fn discard(&self, root: &FileRoot) -> Result<bool, FilesError> {
+        let partial = self.dir.join("partial").join(root.to_hex());
+        let paths = [
+            self.complete_path(root),
+            self.outboard_path(root),
+            partial.with_extension("groups"),
+            partial,
+        ];
+        let mut found = false;
+        for path in paths {
+            match std::fs::remove_file(&path) {
+                Ok(()) => found = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(FilesError::io(&path)(e)),
+            }
+        }
+        if found {
+            sync_dir(&self.dir.join("complete"))?;
+            sync_dir(&self.dir.join("partial"))?;
+        }
+        Ok(found)
+    }
+
     /// A fresh handle on a complete file's bytes (with a position of its own).
     pub fn open_data(&self, root: &FileRoot) -> std::io::Result<File> {
         File::open(self.complete_path(root))

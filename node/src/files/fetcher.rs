@@ -32,6 +32,8 @@ const PROGRESS_MAX: usize = 2 * WANTS_MAX;
 /// Sources one file is fetched from at once at most.
 pub const SOURCES_MAX: usize = 8;
 /// How often the networks' files are looked at.
+/// Erased files deleted per scan, at most.
+const ERASED_PER_SCAN_MAX: usize = 256;
 const SCAN_INTERVAL: Duration = Duration::from_secs(3);
 /// Files looked at per network per scan.
 const SCAN_FILES_MAX: usize = 10_000;
@@ -189,17 +191,23 @@ impl Fetcher {
         let mut wants: HashMap<FileRoot, Want> = HashMap::new();
         let mut running: JoinSet<Done> = JoinSet::new();
         let mut ids: HashMap<tokio::task::Id, FileRoot> = HashMap::new();
+        let mut aborts: HashMap<FileRoot, tokio::task::AbortHandle> = HashMap::new();
         let mut scan = tokio::time::interval(SCAN_INTERVAL);
         let mut tick = tokio::time::interval(Duration::from_millis(250));
         loop {
+            let mut scan_due = false;
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => break,
                 Some(joined) = running.join_next_with_id(), if !running.is_empty() => {
                     let done = match joined {
                         Ok((id, done)) => { ids.remove(&id); Some(done) }
-                        // A fetch that panicked: its file is tried again later.
+                        // A fetch that panicked (tried again later) or was cut short because
+                        // its file was erased.
                         Err(e) => ids.remove(&e.id()).map(|root| (root, Err(e.to_string()))),
                     };
+                    if let Some((root, _)) = &done {
+                        aborts.remove(root);
+                    }
                     if let Some(done) = done {
                         self.finished(&handle, &mut wants, done);
                     }
@@ -207,10 +215,18 @@ impl Fetcher {
                 Some((network, file)) = asked.recv() => {
                     self.want(&handle, &mut wants, network, file, true);
                     // A teacher is waiting: start now rather than at the next tick.
-                    self.start_due(&handle, &mut wants, &mut running, &mut ids);
+                    self.start_due(&handle, &mut wants, &mut running, &mut ids, &mut aborts);
                 }
-                _ = scan.tick() => self.scan(&handle, &mut wants),
-                _ = tick.tick() => self.start_due(&handle, &mut wants, &mut running, &mut ids),
+                // Scanned below, outside `select!`, whose branches hold a borrow of
+                // `shutdown` that must not live across an await.
+                _ = scan.tick() => scan_due = true,
+                _ = tick.tick() => {
+                    self.start_due(&handle, &mut wants, &mut running, &mut ids, &mut aborts);
+                }
+            }
+            if scan_due {
+                self.delete_erased(&handle, &mut wants, &aborts).await;
+                self.scan(&handle, &mut wants);
             }
         }
         running.shutdown().await;
@@ -323,12 +339,52 @@ impl Fetcher {
         }
     }
 
+    /// Deletes the bytes of files that purged resources listed and no stored resource lists
+    /// any more, partial transfers included. A transfer still running is stopped first and
+    /// its file deleted at a later scan, once the task is gone (so it cannot write again).
+    async fn delete_erased(
+        &self,
+        handle: &FetchHandle,
+        wants: &mut HashMap<FileRoot, Want>,
+        aborts: &HashMap<FileRoot, tokio::task::AbortHandle>,
+    ) {
+        let store = self.ingest.store();
+        let Ok(roots) = store.erased_files(ERASED_PER_SCAN_MAX) else {
+            return;
+        };
+        for root in roots {
+            if store.file_listed_anywhere(&root).unwrap_or(true) {
+                // Listed by another entry, which keeps it: no longer a candidate.
+                let _ = store.forget_erased_file(root).await;
+                continue;
+            }
+            if let Some(abort) = aborts.get(&root) {
+                abort.abort();
+                continue;
+            }
+            wants.remove(&root);
+            lock(&handle.progress).remove(&root);
+            match self.blobs.discard(&root) {
+                Ok(found) => {
+                    if found {
+                        tracing::info!(root = %root.short(), "erased file deleted");
+                    }
+                    let _ = store.forget_erased_file(root).await;
+                }
+                Err(e) => {
+                    tracing::warn!(root = %root.short(), error = %e, "cannot delete erased file")
+                }
+            }
+        }
+    }
+
     fn start_due(
         &self,
         handle: &FetchHandle,
         wants: &mut HashMap<FileRoot, Want>,
         running: &mut JoinSet<Done>,
         ids: &mut HashMap<tokio::task::Id, FileRoot>,
+        aborts: &mut HashMap<FileRoot, tokio::task::AbortHandle>,
     ) {
         let now = Instant::now();
         for want in wants.values_mut() {
@@ -353,7 +409,9 @@ impl Fetcher {
                 progress: handle.progress.clone(),
             };
             let root = want.file.root;
-            ids.insert(running.spawn(task.run()).id(), root);
+            let abort = running.spawn(task.run());
+            ids.insert(abort.id(), root);
+            aborts.insert(root, abort);
         }
     }
 

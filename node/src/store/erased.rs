@@ -6,11 +6,17 @@
 //! author and time, and the action — never content, under `network ‖ target id ‖ erasure id`.
 //! It is never pruned. With the network in the key, an erasure in one network neither reaches
 //! nor hides another's; with the erasure's id in it, an erasure that misstates its target
-//! (and so covers nothing) cannot stand in the way of one that states it truly.
+//! (and so covers nothing) cannot stand in the way of one that states it truly. Hides are
+//! recorded the same way, but only keep their target out of listings.
+//!
+//! The files a purged resource listed go into `files_erased` (root → nothing): the fetcher
+//! deletes their bytes, partial transfers included, once no stored entry lists them any more.
 
-use staffroom_protocol::{Body, EntryId, Header, NetworkId, VerifiedEntry};
+use staffroom_protocol::{
+    AuthorId, Body, Entry, EntryId, ErasureAction, Header, NetworkId, VerifiedEntry,
+};
 
-use super::{StoreError, Trees};
+use super::{keys, StoreError, Trees};
 
 /// `author ‖ created_at_ms ‖ action`.
 const RECORD_BYTES: usize = 32 + 8 + 1;
@@ -23,14 +29,43 @@ fn prefix(network: &NetworkId, id: &EntryId) -> Vec<u8> {
     key
 }
 
-/// Whether an erasure this store holds covers the entry `id` with `header`.
+/// Whether a purging erasure (delete, remove) this store holds covers the entry `id` with
+/// `header`: such an entry is not stored.
 pub(super) fn covered(trees: &Trees, id: &EntryId, header: &Header) -> Result<bool, StoreError> {
-    let records = trees.erased.scan_prefix(prefix(&header.network, id));
+    let (network, author, at) = (&header.network, &header.author, header.created_at_ms);
+    matching(trees, id, (network, author, at), |a| {
+        a != ErasureAction::Hide as u8
+    })
+}
+
+/// Whether a facilitator's hide this store holds covers the entry: it is kept and synced, but
+/// not listed.
+pub(super) fn hidden(
+    trees: &Trees,
+    id: &EntryId,
+    network: &NetworkId,
+    author: &AuthorId,
+    created_at_ms: u64,
+) -> Result<bool, StoreError> {
+    let target = (network, author, created_at_ms);
+    matching(trees, id, target, |a| a == ErasureAction::Hide as u8)
+}
+
+/// Whether an erasure whose action passes `action` names `id` with this network, author and
+/// time.
+fn matching(
+    trees: &Trees,
+    id: &EntryId,
+    (network, author, created_at_ms): (&NetworkId, &AuthorId, u64),
+    action: impl Fn(u8) -> bool,
+) -> Result<bool, StoreError> {
+    let records = trees.erased.scan_prefix(prefix(network, id));
     for item in records.take(ERASURES_PER_ENTRY_MAX) {
         let (_, record) = item?;
         let matches = record.len() == RECORD_BYTES
-            && record[..32] == header.author.0
-            && record[32..40] == header.created_at_ms.to_be_bytes();
+            && record[..32] == author.0
+            && record[32..40] == created_at_ms.to_be_bytes()
+            && action(record[40]);
         if matches {
             return Ok(true);
         }
@@ -38,14 +73,12 @@ pub(super) fn covered(trees: &Trees, id: &EntryId, header: &Header) -> Result<bo
     Ok(false)
 }
 
-/// If `verified` is a purging erasure, records it and takes out the entry it covers, if held.
+/// If `verified` is an erasure, records it; if it purges, takes out the entry it covers, if
+/// held, and marks that entry's files for deletion.
 pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), StoreError> {
     let Some(Body::Erasure(erasure)) = verified.entry().map(|e| &e.body) else {
         return Ok(());
     };
-    if !erasure.action.purges() {
-        return Ok(());
-    }
     let network = verified.header().network;
     let mut record = Vec::with_capacity(RECORD_BYTES);
     record.extend_from_slice(erasure.target_author.as_bytes());
@@ -54,6 +87,9 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
     let mut key = prefix(&network, &erasure.target);
     key.extend_from_slice(verified.id().as_bytes());
     trees.erased.insert(key, record)?;
+    if !erasure.action.purges() {
+        return Ok(());
+    }
     let Some(bytes) = trees.entries.get(erasure.target.as_bytes())? else {
         return Ok(());
     };
@@ -63,6 +99,11 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
             && h.created_at_ms == erasure.target_created_at_ms
     });
     if held {
+        if let Ok(entry) = Entry::decode(&bytes) {
+            for (key, _) in keys::by_file(&entry, &erasure.target) {
+                trees.files_erased.insert(&key[32..64], &[])?;
+            }
+        }
         super::writer::remove_entry(trees, &erasure.target, &bytes)?;
         tracing::info!(entry = %erasure.target.short(), action = erasure.action.name(), "erased");
     }

@@ -130,4 +130,32 @@ impl Store {
         }
         Ok(out)
     }
+
+    /// Roots of files that purged resources listed, not yet deleted here (at most `limit`).
+    pub fn erased_files(&self, limit: usize) -> Result<Vec<FileRoot>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.trees.files_erased.iter().take(limit) {
+            let (key, _) = item?;
+            if let Ok(root) = <[u8; 32]>::try_from(key.as_ref()) {
+                out.push(FileRoot(root));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether a stored resource of any followed network still lists `root`.
+    pub fn file_listed_anywhere(&self, root: &FileRoot) -> Result<bool, StoreError> {
+        for network in self.networks()? {
+            if let Some(item) = self.root_listings(&network.id, root).next() {
+                item?;
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+
+    /// Records that an erased file's bytes are gone from this node, durably.
+    pub async fn forget_erased_file(&self, root: FileRoot) -> Result<(), StoreError> {
+        self.writer.forget_erased_file(root).await
+    }
 }

@@ -198,6 +198,8 @@ pub(crate) struct Trees {
     file_policies: sled::Tree,
     /// Entries a purging erasure covers: id → what recognises them (see `erased.rs`).
     erased: sled::Tree,
+    /// Roots of files that purged resources listed, to be deleted here (see `erased.rs`).
+    files_erased: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
@@ -230,6 +232,7 @@ impl Store {
             teachers: db.open_tree("teachers")?,
             file_policies: db.open_tree("file_policies")?,
             erased: db.open_tree("erased")?,
+            files_erased: db.open_tree("files_erased")?,
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
             db,
@@ -508,8 +511,22 @@ impl Store {
         Ok(out)
     }
 
+    /// Listed: the current version (unless all are asked for), and not hidden by a facilitator.
     fn shown(&self, filter: &ListFilter, stored: &StoredEntry) -> Result<bool, StoreError> {
-        Ok(filter.all_versions || self.is_current(stored)?)
+        let current = filter.all_versions || self.is_current(stored)?;
+        Ok(current && !self.is_hidden(stored)?)
+    }
+
+    /// Whether a facilitator has hidden this entry from listings.
+    pub fn is_hidden(&self, stored: &StoredEntry) -> Result<bool, StoreError> {
+        let e = &stored.entry;
+        erased::hidden(
+            &self.trees,
+            &stored.id,
+            &e.network,
+            &e.author,
+            e.created_at_ms,
+        )
     }
 
     fn index_for(&self, f: &ListFilter) -> (&sled::Tree, Vec<u8>) {

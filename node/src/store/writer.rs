@@ -66,6 +66,10 @@ enum Command {
         policy: FilePolicy,
         reply: Reply<bool>,
     },
+    ForgetErasedFile {
+        root: staffroom_protocol::FileRoot,
+        reply: Reply<bool>,
+    },
     Flush {
         reply: Reply<()>,
     },
@@ -158,6 +162,15 @@ impl WriterHandle {
     pub async fn remove_teacher(&self, key: AuthorId) -> Result<bool, StoreError> {
         self.call(|reply| Command::RemoveTeacher { key, reply })
             .await
+    }
+
+    pub async fn forget_erased_file(
+        &self,
+        root: staffroom_protocol::FileRoot,
+    ) -> Result<(), StoreError> {
+        self.call(|reply| Command::ForgetErasedFile { root, reply })
+            .await
+            .map(|_| ())
     }
 
     pub async fn put_file_policy(
@@ -307,6 +320,14 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
             from_ms,
             reply,
         } => Pending::Count(reply, purge(trees, &network, &author, from_ms)),
+        Command::ForgetErasedFile { root, reply } => {
+            let result = trees
+                .files_erased
+                .remove(root.0)
+                .map(|old| old.is_some())
+                .map_err(StoreError::from);
+            Pending::Join(reply, result)
+        }
         Command::Flush { reply } => Pending::Flush(reply),
     }
 }
