@@ -52,6 +52,22 @@ pub enum Command {
     Comment(CommentArgs),
     /// List entries, newest first
     List(ListArgs),
+    /// Delete your own entry (every version) from every node; a facilitator removes another's
+    Delete {
+        /// Entry id (full hex)
+        id: String,
+        /// Why, as a code kept with the tombstone (never free text)
+        #[arg(long, value_enum, default_value_t = Reason::Mistake)]
+        reason: Reason,
+    },
+    /// Hide an entry from listings on every node (facilitators); it is kept
+    Hide {
+        /// Entry id (full hex)
+        id: String,
+        /// Why, as a code kept with the hide
+        #[arg(long, value_enum, default_value_t = Reason::Other)]
+        reason: Reason,
+    },
     /// Show one entry in full, with its signature checked
     Show {
         /// Entry id (full hex)
@@ -106,6 +122,22 @@ pub enum SchoolCommand {
 pub enum NodeCommand {
     /// Run the school node in the foreground (Ctrl-C stops it cleanly)
     Run(NodeRunArgs),
+    /// Purge an entry and its files from this node only, for good (the school's admin; for
+    /// legal reasons). Other nodes keep it: to take it back everywhere, `staffroom delete`
+    Purge {
+        /// Entry id (full hex)
+        id: String,
+    },
+}
+
+/// Why an entry is erased: a code, so that a tombstone kept forever holds no words about
+/// anyone.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Reason {
+    Mistake,
+    PersonalData,
+    Copyright,
+    Other,
 }
 
 #[derive(Args)]
@@ -186,6 +218,9 @@ pub enum NetworkCommand {
     Leave {
         /// Network id or name
         network: String,
+        /// Also delete the network's entries and files from this node (the school's admin)
+        #[arg(long)]
+        purge: bool,
     },
     /// Networks this node follows
     List,

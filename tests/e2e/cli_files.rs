@@ -6,7 +6,10 @@ use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess};
 use super::cli::{json, wait_for};
 
 /// Two nodes A and B in the network "Maths hub" (A founded it, B joined by token).
-fn two_schools(a: &std::path::Path, b: &std::path::Path) -> (NodeProcess, NodeProcess, String) {
+pub(crate) fn two_schools(
+    a: &std::path::Path,
+    b: &std::path::Path,
+) -> (NodeProcess, NodeProcess, String) {
     staffroom_ok(a, &["init"], None);
     staffroom_ok(b, &["init"], None);
     let node_a = NodeProcess::start(a, &[]);

@@ -1,6 +1,7 @@
 //! Dispatch of each command, and what commands share: finding the node, naming networks,
 //! printing text or JSON.
 
+mod erase;
 mod network;
 mod node;
 mod read;
@@ -70,6 +71,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Init => node::init(&ctx),
         Command::Node(NodeCommand::Run(args)) => node::run(&ctx, args).await,
+        Command::Node(NodeCommand::Purge { id }) => erase::purge(&ctx, &id).await,
+        Command::Delete { id, reason } => erase::delete(&ctx, &id, reason).await,
+        Command::Hide { id, reason } => erase::hide(&ctx, &id, reason).await,
         Command::Network(command) => network_command(&ctx, command).await,
         Command::Profile(ProfileCommand::Set { name, school, role }) => {
             let profile = Profile {
@@ -124,7 +128,7 @@ async fn network_command(ctx: &Ctx, command: NetworkCommand) -> anyhow::Result<(
             network::promote(ctx, &network, &member).await
         }
         NetworkCommand::Demote { network, member } => network::demote(ctx, &network, &member).await,
-        NetworkCommand::Leave { network } => network::leave(ctx, &network).await,
+        NetworkCommand::Leave { network, purge } => network::leave(ctx, &network, purge).await,
         NetworkCommand::List => network::list(ctx).await,
         NetworkCommand::Files {
             network,

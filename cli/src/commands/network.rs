@@ -169,13 +169,20 @@ async fn change_member(
 }
 
 /// Leaves: the teacher's leave operation, then this node stops following the network.
-pub async fn leave(ctx: &Ctx, network: &str) -> anyhow::Result<()> {
+pub async fn leave(ctx: &Ctx, network: &str, purge: bool) -> anyhow::Result<()> {
     let api = ctx.api()?;
     let network = resolve_network(&api, Some(network)).await?;
     operate(ctx, &api, network, Action::Leave).await?;
-    api.leave_network(&network).await?;
-    ctx.print(&serde_json::json!({ "left": network }), || {
-        format!("Left network {network}; this node no longer follows it.\n")
+    let left = api.leave_network(&network, purge).await?;
+    ctx.print(&left, || {
+        let purged = match purge {
+            true => format!(
+                " {} entries and their files deleted from this node.",
+                left.purged_entries
+            ),
+            false => String::new(),
+        };
+        format!("Left network {network}; this node no longer follows it.{purged}\n")
     })
 }
 

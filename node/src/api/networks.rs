@@ -90,16 +90,36 @@ pub(super) async fn follow(s: &ApiState, record: NetworkRecord) -> Result<bool, 
 }
 
 /// Stops following a network: no more gossip or sync for it here. What is stored stays.
+/// `DELETE /v1/networks/{id}[?purge=true]`: stop following; with `purge` (the school's admin
+/// only), also delete everything of the network held here, its files included.
 pub async fn leave(
     State(s): State<ApiState>,
     Path(id): Path<String>,
-) -> Result<StatusCode, ApiError> {
+    axum::extract::Query(query): axum::extract::Query<LeaveQuery>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
+) -> Result<Json<LeaveView>, ApiError> {
     let id: NetworkId = id.parse().map_err(bad_request)?;
-    if !s.ingest.store().leave_network(id).await? {
+    if query.purge && !teacher.admin {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "admin_only",
+            "only the school's admin may delete a network's data from this node".into(),
+        ));
+    }
+    let store = s.ingest.store();
+    let followed = store.leave_network(id).await?;
+    if !followed && !query.purge {
         return Err(not_following(&id));
     }
     s.net.unsubscribe(id).await.map_err(unavailable)?;
-    Ok(StatusCode::NO_CONTENT)
+    let purged_entries = match query.purge {
+        true => store.purge_network(id).await?,
+        false => 0,
+    };
+    Ok(Json(LeaveView {
+        network: id,
+        purged_entries,
+    }))
 }
 
 fn not_following(id: &NetworkId) -> ApiError {

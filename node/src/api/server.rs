@@ -97,7 +97,7 @@ where
         .route("/v1/networks/{id}", axum::routing::delete(networks::leave))
         .route("/v1/networks/{id}/members", get(networks::members))
         .route("/v1/entries", get(list_entries).post(submit_entry))
-        .route("/v1/entries/{id}", get(get_entry))
+        .route("/v1/entries/{id}", get(get_entry).delete(purge_entry))
         .route("/v1/sync", axum::routing::post(sync_now))
         .route(
             "/v1/files/{root}",
@@ -362,6 +362,32 @@ async fn list_entries(
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))??;
     Ok(Json(listed))
+}
+
+/// `DELETE /v1/entries/{id}`: the school's admin purges an entry from this node alone (for
+/// legal reasons); it is not stored here again. Other nodes learn nothing: a deletion or
+/// removal for every node is an erasure entry.
+async fn purge_entry(
+    State(s): State<ApiState>,
+    Path(id): Path<String>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
+) -> Result<StatusCode, ApiError> {
+    let id: EntryId = id.parse().map_err(bad_request)?;
+    if !teacher.admin {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            "admin_only",
+            "only the school's admin may purge entries from this node".into(),
+        ));
+    }
+    match s.ingest.store().purge_entry(id).await? {
+        true => Ok(StatusCode::NO_CONTENT),
+        false => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no entry {id} on this node"),
+        )),
+    }
 }
 
 async fn get_entry(

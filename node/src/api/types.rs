@@ -204,3 +204,19 @@ pub struct NetworkFilesView {
     /// Files the network's resources list.
     pub files: usize,
 }
+
+/// `DELETE /v1/networks/{id}` query.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct LeaveQuery {
+    /// Also delete the network's entries and files held here.
+    #[serde(default)]
+    pub purge: bool,
+}
+
+/// What leaving a network did here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LeaveView {
+    pub network: NetworkId,
+    /// Entries deleted from this node (0 without `purge`).
+    pub purged_entries: u64,
+}

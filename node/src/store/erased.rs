@@ -13,10 +13,14 @@
 //! deletes their bytes, partial transfers included, once no stored entry lists them any more.
 
 use staffroom_protocol::{
-    AuthorId, Body, Entry, EntryId, ErasureAction, Header, NetworkId, VerifiedEntry,
+    AuthorId, Body, EntryId, ErasureAction, Header, NetworkId, VerifiedEntry,
 };
 
 use super::{keys, StoreError, Trees};
+
+/// The action recorded for an admin's purge of an entry from this node alone (no erasure
+/// entry: the erasure id in its key is all zeros).
+const LOCAL_PURGE: u8 = 0;
 
 /// `author ‖ created_at_ms ‖ action`.
 const RECORD_BYTES: usize = 32 + 8 + 1;
@@ -99,13 +103,59 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
             && h.created_at_ms == erasure.target_created_at_ms
     });
     if held {
-        if let Ok(entry) = Entry::decode(&bytes) {
-            for (key, _) in keys::by_file(&entry, &erasure.target) {
-                trees.files_erased.insert(&key[32..64], &[])?;
-            }
-        }
         super::writer::remove_entry(trees, &erasure.target, &bytes)?;
         tracing::info!(entry = %erasure.target.short(), action = erasure.action.name(), "erased");
     }
     Ok(())
+}
+
+/// An admin's purge of `id` from this node alone (for legal reasons): the entry and its files
+/// go, and a record keeps it from being stored here again; other nodes are not told. Returns
+/// whether the entry was here.
+pub(super) fn purge_local(trees: &Trees, id: &EntryId) -> Result<bool, StoreError> {
+    let Some(bytes) = trees.entries.get(id.as_bytes())? else {
+        return Ok(false);
+    };
+    let Ok(header) = Header::parse(&bytes) else {
+        return Ok(false);
+    };
+    let mut record = Vec::with_capacity(RECORD_BYTES);
+    record.extend_from_slice(header.author.as_bytes());
+    record.extend_from_slice(&header.created_at_ms.to_be_bytes());
+    record.push(LOCAL_PURGE);
+    let mut key = prefix(&header.network, id);
+    key.extend_from_slice(&[0u8; 32]);
+    trees.erased.insert(key, record)?;
+    super::writer::remove_entry(trees, id, &bytes)?;
+    tracing::info!(entry = %id.short(), "purged from this node by its admin");
+    Ok(true)
+}
+
+/// Entries one network purge deletes at most; the caller repeats until none are left.
+pub(super) const NETWORK_PURGE_MAX: usize = 4096;
+
+/// Deletes up to [`NETWORK_PURGE_MAX`] of `network`'s entries here (its files follow, through
+/// the fetcher), and its file policy. Returns how many went; erasure records stay, so what
+/// was erased is refused again if the node follows the network anew.
+pub(super) fn purge_network(trees: &Trees, network: &NetworkId) -> Result<usize, StoreError> {
+    let mut doomed = Vec::new();
+    for item in trees.by_time.scan_prefix(network.as_bytes()) {
+        if doomed.len() >= NETWORK_PURGE_MAX {
+            break;
+        }
+        let (key, _) = item?;
+        let id = keys::id_suffix(&key);
+        match trees.entries.get(id.as_bytes())? {
+            Some(bytes) => doomed.push((id, bytes)),
+            // An index key a crash left without its record.
+            None => {
+                trees.by_time.remove(key)?;
+            }
+        }
+    }
+    for (id, bytes) in &doomed {
+        super::writer::remove_entry(trees, id, bytes)?;
+    }
+    trees.file_policies.remove(network.as_bytes())?;
+    Ok(doomed.len())
 }

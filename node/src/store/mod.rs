@@ -274,6 +274,25 @@ impl Store {
         self.writer.purge(network, author, from_ms).await
     }
 
+    /// An admin's purge of one entry from this node alone: it and its files go, and it is
+    /// not stored here again. Returns whether it was here.
+    pub async fn purge_entry(&self, id: EntryId) -> Result<bool, StoreError> {
+        self.writer.purge_entry(id).await
+    }
+
+    /// Deletes every entry of `network` here (and so, through the fetcher, its files), in
+    /// bounded steps. Returns how many went.
+    pub async fn purge_network(&self, id: NetworkId) -> Result<u64, StoreError> {
+        let mut total = 0u64;
+        loop {
+            let step = self.writer.purge_network(id).await?;
+            total = total.saturating_add(step as u64);
+            if step == 0 {
+                return Ok(total);
+            }
+        }
+    }
+
     /// Registers (or replaces) a teacher, durably.
     pub async fn put_teacher(&self, record: TeacherRecord) -> Result<(), StoreError> {
         self.writer.put_teacher(record).await

@@ -66,6 +66,14 @@ enum Command {
         policy: FilePolicy,
         reply: Reply<bool>,
     },
+    PurgeEntry {
+        id: EntryId,
+        reply: Reply<bool>,
+    },
+    PurgeNetwork {
+        id: NetworkId,
+        reply: Reply<usize>,
+    },
     ForgetErasedFile {
         root: staffroom_protocol::FileRoot,
         reply: Reply<bool>,
@@ -162,6 +170,14 @@ impl WriterHandle {
     pub async fn remove_teacher(&self, key: AuthorId) -> Result<bool, StoreError> {
         self.call(|reply| Command::RemoveTeacher { key, reply })
             .await
+    }
+
+    pub async fn purge_entry(&self, id: EntryId) -> Result<bool, StoreError> {
+        self.call(|reply| Command::PurgeEntry { id, reply }).await
+    }
+
+    pub async fn purge_network(&self, id: NetworkId) -> Result<usize, StoreError> {
+        self.call(|reply| Command::PurgeNetwork { id, reply }).await
     }
 
     pub async fn forget_erased_file(
@@ -320,6 +336,12 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
             from_ms,
             reply,
         } => Pending::Count(reply, purge(trees, &network, &author, from_ms)),
+        Command::PurgeEntry { id, reply } => {
+            Pending::Join(reply, super::erased::purge_local(trees, &id))
+        }
+        Command::PurgeNetwork { id, reply } => {
+            Pending::Count(reply, super::erased::purge_network(trees, &id))
+        }
         Command::ForgetErasedFile { root, reply } => {
             let result = trees
                 .files_erased
@@ -423,6 +445,12 @@ pub(super) fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<
         return Ok(());
     }
     trees.entry_count.fetch_sub(1, Ordering::Relaxed);
+    // Its files' bytes go too, once nothing else lists them (the fetcher checks).
+    if let Ok(entry) = Entry::decode(bytes) {
+        for (key, _) in keys::by_file(&entry, id) {
+            trees.files_erased.insert(&key[32..64], &[])?;
+        }
+    }
     unindex(trees, id, bytes)?;
     if let Ok(header) = Header::parse(bytes) {
         let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());

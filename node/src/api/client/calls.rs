@@ -80,8 +80,22 @@ impl ApiClient {
     }
 
     /// Stops this node following a network.
-    pub async fn leave_network(&self, id: &NetworkId) -> Result<(), ClientError> {
-        let request = self.http.delete(self.url(&format!("/v1/networks/{id}")));
+    /// Stops following a network; with `purge`, deletes its data here too (admin only).
+    pub async fn leave_network(
+        &self,
+        id: &NetworkId,
+        purge: bool,
+    ) -> Result<LeaveView, ClientError> {
+        let path = match purge {
+            true => format!("/v1/networks/{id}?purge=true"),
+            false => format!("/v1/networks/{id}"),
+        };
+        self.send(self.http.delete(self.url(&path))).await
+    }
+
+    /// The school's admin purges an entry from this node alone.
+    pub async fn purge_entry(&self, id: &EntryId) -> Result<(), ClientError> {
+        let request = self.http.delete(self.url(&format!("/v1/entries/{id}")));
         self.send(request).await
     }
 
