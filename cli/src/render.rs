@@ -41,15 +41,29 @@ pub fn author(names: &Names, key: &AuthorId) -> String {
     names.get(key).cloned().unwrap_or_else(|| key.short())
 }
 
+/// What a reader sees of an entry: a sealed entry's opened content, where the node opened
+/// it, else the entry's own body.
+fn shown_body(e: &StoredEntry) -> &Body {
+    e.opened.as_ref().unwrap_or(&e.entry.body)
+}
+
+/// The kind a reader sees: an opened sealed entry is of its content's kind.
+fn shown_kind(e: &StoredEntry) -> String {
+    match &e.opened {
+        Some(body) => format!("{} (private)", body.kind().name()),
+        None => e.entry.kind().name().to_owned(),
+    }
+}
+
 /// One line: id, date, kind, author, headline.
 pub fn row(e: &StoredEntry, names: &Names) -> String {
     format!(
         "{}  {}  {:<12}  {}  {}",
         e.id.short(),
         date(e.entry.created_at_ms),
-        e.entry.kind().name(),
+        shown_kind(e),
         author(names, &e.entry.author),
-        e.entry.body.headline()
+        shown_body(e).headline()
     )
 }
 
@@ -59,7 +73,7 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
     let entry = &e.entry;
     let mut out = String::new();
     let _ = writeln!(out, "id:        {}", e.id);
-    let _ = writeln!(out, "kind:      {}", entry.kind().name());
+    let _ = writeln!(out, "kind:      {}", shown_kind(e));
     let _ = writeln!(out, "network:   {}", entry.network);
     match names.get(&entry.author) {
         Some(name) => writeln!(out, "author:    {name}  {}", entry.author),
@@ -87,7 +101,7 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
         let _ = writeln!(out, "edited:    a newer version is {edit}");
     }
     out.push('\n');
-    match &entry.body {
+    match shown_body(e) {
         Body::BlogPost(b) => {
             let _ = writeln!(out, "# {}", b.title);
             if !b.tags.is_empty() {
@@ -142,6 +156,21 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
                 e.target,
                 e.target_author,
                 e.reason.name()
+            );
+        }
+        Body::Sealed(_) => {
+            let _ = writeln!(
+                out,
+                "(sealed: only members of this private network read it, on a node that holds \
+                 its key)"
+            );
+        }
+        Body::KeyGrants(g) => {
+            let _ = writeln!(
+                out,
+                "content key {} sealed to {} member node(s)",
+                g.key_id.to_hex(),
+                g.grants.len()
             );
         }
         Body::Membership(action) => {

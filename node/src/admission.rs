@@ -19,8 +19,9 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
-use staffroom_protocol::membership::{Action, Membership};
-use staffroom_protocol::{Body, EntryId, EntryKind, Header, NetworkId, VerifiedEntry};
+use staffroom_protocol::membership::{Action, Membership, Policy};
+use staffroom_protocol::private::crypto;
+use staffroom_protocol::{Body, EntryId, EntryKind, Header, NetworkId, NodeKey, VerifiedEntry};
 
 use crate::hold::Held;
 
@@ -41,6 +42,10 @@ pub enum Admission {
     },
     /// An erasure that removes or hides, by a member who is not a facilitator here.
     NotFacilitator,
+    /// Content in the clear in a private network, or private kinds in one that is not.
+    WrongPrivacy {
+        reason: &'static str,
+    },
 }
 
 /// Judges `entry` against the membership this node has resolved for its network.
@@ -52,6 +57,9 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
     }
     if membership.founder.is_none() {
         return Admission::Await;
+    }
+    if let Some(decided) = judge_privacy(membership, header, kind) {
+        return decided;
     }
     let join = match entry.entry().map(|e| &e.body) {
         Some(Body::Membership(Action::Join { invite })) => Some(*invite),
@@ -81,6 +89,30 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
         }
         Some(_) => Admission::Admit,
         None => Admission::Await,
+    }
+}
+
+/// The rules of private networks: content there is sealed, and sealed content and key grants
+/// belong nowhere else; a key grant's author is a current member's node (it may simply not be
+/// known here yet: then it waits).
+fn judge_privacy(
+    membership: &Membership,
+    header: &Header,
+    kind: Option<EntryKind>,
+) -> Option<Admission> {
+    let private = membership.policy.is_some_and(Policy::is_private);
+    let refuse = |reason| Some(Admission::WrongPrivacy { reason });
+    match kind? {
+        EntryKind::KeyGrants if !private => refuse("key grants belong to private networks only"),
+        EntryKind::KeyGrants => match membership.is_bound(&NodeKey(header.author.0)) {
+            true => Some(Admission::Admit),
+            false => Some(Admission::Await),
+        },
+        EntryKind::Sealed if !private => refuse("sealed entries belong to private networks only"),
+        k if private && crypto::is_sealable(k) => {
+            refuse("content in a private network must be sealed")
+        }
+        _ => None,
     }
 }
 

@@ -73,6 +73,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     std::fs::create_dir_all(data.path()).map_err(io_err(data.path()))?;
     let keypair = identity::load_or_create(&data.node_key())?;
     let peer_id = keypair.public().to_peer_id();
+    // The same key seals private networks' content keys to this node and signs its grants.
+    let node_signing = keypair
+        .clone()
+        .try_into_ed25519()
+        .ok()
+        .and_then(|k| <[u8; 32]>::try_from(k.secret().as_ref()).ok())
+        .map(|secret| staffroom_protocol::SigningKey::from_bytes(&secret));
     let store = Store::open(&data.store()).map_err(|source| NodeError::Store {
         dir: data.store().display().to_string(),
         source,
@@ -109,8 +116,16 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
 
     let admin = register_admin(&data, &store, config.clock.now_ms()).await?;
     let blobs = crate::files::Blobs::open(&data.files())?;
-    let (fetch, files_tasks) =
+    let (fetch, mut background) =
         start_files(blobs, &net, &ingest, config.files.clone(), &shutdown_rx)?;
+    if let Some(node) = node_signing {
+        let keeper = crate::private::keeper::Keeper {
+            ingest: ingest.clone(),
+            net: net.client.clone(),
+            node,
+        };
+        background.push(tokio::spawn(keeper.run(shutdown_rx.clone())));
+    }
     let listener = TcpListener::bind(config.api_listen)
         .await
         .map_err(|source| NodeError::Api {
@@ -223,7 +238,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         shutdown,
         tasks: [net.task, api_task, scheduler, release, unfollower]
             .into_iter()
-            .chain(files_tasks)
+            .chain(background)
             .collect(),
     })
 }
@@ -303,6 +318,11 @@ impl RunningNode {
             Some(pin) => client.over_tls(pin.clone()),
             None => client,
         }
+    }
+
+    /// The school admin's teacher key (in the node's data directory).
+    pub fn admin_key(&self) -> &staffroom_protocol::SigningKey {
+        &self.admin
     }
 
     /// The address other nodes dial to reach this one, on loopback.

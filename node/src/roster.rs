@@ -75,6 +75,9 @@ impl Rosters {
         let roster = self.get(network)?;
         Ok(match roster.policy {
             Some(Policy::Open) => true,
+            // Any node may carry a private network: what it gets is sealed, and only members'
+            // nodes hold the keys.
+            Some(Policy::Private | Policy::PrivateFromJoining) => true,
             Some(Policy::InviteOnly) => node_key(peer).is_some_and(|k| roster.is_bound(&k)),
             // Followed, but its founding entry not here yet (a join in progress): there is
             // nothing to give away, and the peer may be the one to bring it.

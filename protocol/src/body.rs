@@ -26,10 +26,14 @@ pub enum EntryKind {
     ResourceWithFiles = 8,
     /// An erasure: deletes, removes or hides another entry (see [`crate::erasure`]).
     Erasure = 9,
+    /// Content of a private network, encrypted (see [`crate::private`]).
+    Sealed = 10,
+    /// A private network's content key, sealed to members' nodes (see [`crate::private`]).
+    KeyGrants = 11,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 9] = [
+    pub const ALL: [EntryKind; 11] = [
         EntryKind::BlogPost,
         EntryKind::Resource,
         EntryKind::Enquiry,
@@ -39,6 +43,8 @@ impl EntryKind {
         EntryKind::Membership,
         EntryKind::ResourceWithFiles,
         EntryKind::Erasure,
+        EntryKind::Sealed,
+        EntryKind::KeyGrants,
     ];
 
     /// The kinds of the first release, whose rules every node checks. Nodes of that release
@@ -71,12 +77,15 @@ impl EntryKind {
             EntryKind::Membership => "membership",
             EntryKind::ResourceWithFiles => "resource_with_files",
             EntryKind::Erasure => "erasure",
+            EntryKind::Sealed => "sealed",
+            EntryKind::KeyGrants => "key_grants",
         }
     }
 
-    /// Kinds a reader reads: not membership, not erasures. Listings show these by default.
+    /// Kinds a reader reads: not membership, erasures or key grants (sealed entries are
+    /// content, once opened). Listings show these by default.
     pub fn is_content(self) -> bool {
-        !self.is_membership() && self != EntryKind::Erasure
+        !self.is_membership() && !matches!(self, EntryKind::Erasure | EntryKind::KeyGrants)
     }
 
     /// Kinds that are one kind to a reader: a resource with files is a resource, so it may
@@ -98,7 +107,7 @@ impl std::str::FromStr for EntryKind {
             .find(|k| k.name() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership, resource_with_files or erasure"
+                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership, resource_with_files, erasure, sealed or key_grants"
                 )
             })
     }
@@ -221,6 +230,8 @@ pub enum Body {
     Network(Genesis),
     Membership(Action),
     Erasure(crate::erasure::Erasure),
+    Sealed(crate::private::Sealed),
+    KeyGrants(crate::private::KeyGrants),
 }
 
 impl Body {
@@ -235,6 +246,8 @@ impl Body {
             Body::Network(_) => EntryKind::Network,
             Body::Membership(_) => EntryKind::Membership,
             Body::Erasure(_) => EntryKind::Erasure,
+            Body::Sealed(_) => EntryKind::Sealed,
+            Body::KeyGrants(_) => EntryKind::KeyGrants,
         }
     }
 
@@ -266,6 +279,8 @@ impl Body {
                 e.target.short(),
                 e.reason.name()
             ),
+            Body::Sealed(_) => "(sealed: for members only)".into(),
+            Body::KeyGrants(g) => format!("content key granted to {} node(s)", g.grants.len()),
         }
     }
 
@@ -301,6 +316,8 @@ impl Body {
             Body::Network(g) => g.encode(w),
             Body::Membership(a) => wire::encode_action(a, w),
             Body::Erasure(e) => e.encode(w),
+            Body::Sealed(s) => s.encode(w),
+            Body::KeyGrants(g) => g.encode(w),
         }
     }
 
@@ -338,6 +355,8 @@ impl Body {
             EntryKind::Network => Body::Network(Genesis::decode(r)?),
             EntryKind::Membership => Body::Membership(wire::decode_action(r)?),
             EntryKind::Erasure => Body::Erasure(crate::erasure::Erasure::decode(r)?),
+            EntryKind::Sealed => Body::Sealed(crate::private::Sealed::decode(r)?),
+            EntryKind::KeyGrants => Body::KeyGrants(crate::private::KeyGrants::decode(r)?),
         })
     }
 
@@ -395,6 +414,9 @@ impl Body {
             Body::Membership(a) => wire::check_action(a),
             // Its rules concern the entry around it: see `Entry::check_references`.
             Body::Erasure(_) => Ok(()),
+            // What a sealed body holds only members can check (see `private::crypto`).
+            Body::Sealed(_) => Ok(()),
+            Body::KeyGrants(g) => g.check(),
         }
     }
 }

@@ -34,6 +34,12 @@ impl Writer {
     }
     /// A list of strings: u8 count, then each string. Lists longer than 255 (never valid)
     /// are cut to 255, and verification then refuses the entry as having too many items.
+    /// Bytes: u32 big-endian length, then the bytes (cut, like strings, past 4 GiB).
+    pub fn blob(&mut self, v: &[u8]) {
+        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
+        self.buf.extend_from_slice(&len.to_be_bytes());
+        self.buf.extend_from_slice(&v[..len as usize]);
+    }
     pub fn str_list(&mut self, v: &[String]) {
         let count = saturating_count(v.len());
         self.u8(count);
@@ -111,6 +117,28 @@ impl<'a> Reader<'a> {
             });
         }
         (0..count).map(|_| self.str(field, item_max)).collect()
+    }
+    /// Bytes: u32 big-endian length (from `min` to `max`, checked before reading), then the
+    /// bytes.
+    pub fn blob(
+        &mut self,
+        field: &'static str,
+        min: usize,
+        max: usize,
+    ) -> Result<Vec<u8>, EntryError> {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(self.take(4, field)?);
+        let len = u32::from_be_bytes(b) as usize;
+        if len > max {
+            return Err(EntryError::FieldTooLong { field, len, max });
+        }
+        if len < min {
+            return Err(EntryError::InvalidField {
+                field,
+                reason: "too short",
+            });
+        }
+        Ok(self.take(len, field)?.to_vec())
     }
     pub fn finish(self) -> Result<(), EntryError> {
         match self.buf.len() - self.pos {

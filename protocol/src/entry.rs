@@ -236,6 +236,11 @@ impl Entry {
         }
         let (enquiry, reply) = (count(Relation::InEnquiry), count(Relation::ReplyTo));
         match self.kind() {
+            // Its content kind is secret: members check the rest once they open it.
+            EntryKind::Sealed if enquiry > 1 || reply > 1 => Err(EntryError::BadReferences(
+                "a sealed entry belongs to one enquiry and replies to one entry at most",
+            )),
+            EntryKind::Sealed | EntryKind::KeyGrants => crate::private::check_entry(self),
             EntryKind::EnquiryNote if enquiry != 1 => Err(EntryError::BadReferences(
                 "an enquiry note must belong to exactly one enquiry",
             )),

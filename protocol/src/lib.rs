@@ -19,6 +19,7 @@ pub mod fixtures;
 pub mod ids;
 pub mod limits;
 pub mod membership;
+pub mod private;
 pub mod sync;
 pub mod text;
 pub mod validate;

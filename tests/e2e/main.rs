@@ -7,6 +7,7 @@ mod erasure;
 mod files;
 mod forged;
 mod membership;
+mod private;
 mod replication;
 mod restart;
 mod scale;

@@ -11,6 +11,7 @@ mod client;
 mod files;
 mod join;
 mod networks;
+mod private;
 mod server;
 mod teachers;
 pub mod tls;

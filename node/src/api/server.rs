@@ -96,6 +96,10 @@ where
         .route("/v1/networks/join", axum::routing::post(join::join))
         .route("/v1/networks/{id}", axum::routing::delete(networks::leave))
         .route("/v1/networks/{id}/members", get(networks::members))
+        .route(
+            "/v1/networks/{id}/seal",
+            axum::routing::post(super::private::seal),
+        )
         .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry).delete(purge_entry))
         .route("/v1/sync", axum::routing::post(sync_now))
@@ -147,7 +151,9 @@ impl From<StoreError> for ApiError {
 impl From<IngestError> for ApiError {
     fn from(e: IngestError) -> Self {
         let status = match &e {
-            IngestError::Invalid(_) | IngestError::WrongNetwork { .. } => StatusCode::BAD_REQUEST,
+            IngestError::Invalid(_)
+            | IngestError::WrongNetwork { .. }
+            | IngestError::WrongPrivacy { .. } => StatusCode::BAD_REQUEST,
             IngestError::TooEarly { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             IngestError::NotMember(_) | IngestError::AwaitingMembership { .. } => {
                 StatusCode::CONFLICT
@@ -352,15 +358,21 @@ async fn submit_entry(
     ))
 }
 
+/// Lists entries; sealed ones of private networks the teacher is a member of come opened.
 async fn list_entries(
     State(s): State<ApiState>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
     filter: Result<Query<ListFilter>, QueryRejection>,
 ) -> Result<Json<Vec<crate::store::StoredEntry>>, ApiError> {
     let Query(filter) = filter.map_err(|e| bad_request(e.body_text()))?;
-    let store = s.ingest.store().clone();
-    let listed = tokio::task::spawn_blocking(move || store.list(&filter))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))??;
+    let ingest = s.ingest.clone();
+    let listed = tokio::task::spawn_blocking(move || {
+        let mut listed = ingest.store().list(&filter)?;
+        crate::private::seal::open_for(&ingest, &teacher.key, &mut listed)?;
+        Ok::<_, crate::store::StoreError>(listed)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))??;
     Ok(Json(listed))
 }
 
@@ -392,12 +404,14 @@ async fn purge_entry(
 
 async fn get_entry(
     State(s): State<ApiState>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
     Path(id): Path<String>,
 ) -> Result<Json<EntryView>, ApiError> {
     let id: EntryId = id.parse().map_err(bad_request)?;
     let store = s.ingest.store();
     match store.lookup(&id)? {
-        Some(Lookup::Entry(stored)) => {
+        Some(Lookup::Entry(mut stored)) => {
+            crate::private::seal::open_for(&s.ingest, &teacher.key, std::slice::from_mut(&mut stored))?;
             let versions = store.versions(&stored)?;
             let edited_by = (versions.current != id).then_some(versions.current);
             Ok(Json(EntryView {

@@ -220,3 +220,11 @@ pub struct LeaveView {
     /// Entries deleted from this node (0 without `purge`).
     pub purged_entries: u64,
 }
+
+/// `POST /v1/networks/{id}/seal`: a content body to seal for the calling teacher, who then
+/// signs the sealed entry with this time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealRequest {
+    pub created_at_ms: u64,
+    pub body: staffroom_protocol::Body,
+}

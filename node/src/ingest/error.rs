@@ -39,6 +39,11 @@ pub enum IngestError {
         author: staffroom_protocol::AuthorId,
         network: staffroom_protocol::NetworkId,
     },
+    #[error("{reason} (network {})", network.short())]
+    WrongPrivacy {
+        reason: &'static str,
+        network: staffroom_protocol::NetworkId,
+    },
     #[error("entry {0} was erased (deleted or removed) in its network: it is not stored again")]
     Erased(staffroom_protocol::EntryId),
     #[error("entry belongs to network {entry} but arrived on network {channel}'s topic")]
@@ -68,6 +73,7 @@ impl IngestError {
             | IngestError::InviteClosed { .. }
             | IngestError::Erased(_)
             | IngestError::NotFacilitator { .. }
+            | IngestError::WrongPrivacy { .. }
             | IngestError::Store(_)
             | IngestError::Worker(_) => false,
         }
@@ -86,6 +92,7 @@ impl IngestError {
             IngestError::WrongNetwork { .. } => "wrong_network",
             IngestError::Erased(_) => "erased",
             IngestError::NotFacilitator { .. } => "not_facilitator",
+            IngestError::WrongPrivacy { .. } => "wrong_privacy",
             IngestError::Store(_) => "storage",
             IngestError::Worker(_) => "worker",
         }

@@ -335,6 +335,9 @@ impl Ingest {
             }),
             Admission::InviteClosed { reason } => Err(IngestError::InviteClosed { reason }),
             Admission::NotFacilitator => Err(IngestError::NotFacilitator { author, network }),
+            Admission::WrongPrivacy { reason } => {
+                Err(IngestError::WrongPrivacy { reason, network })
+            }
             // From this node's own API: the teacher must join first; nothing is held.
             Admission::Await if channel.is_none() => {
                 Err(IngestError::AuthorNotMember { author, network })

@@ -6,6 +6,7 @@
 //! sled's lock-free trees and check each entry's bytes against its id, so a corrupted record is
 //! reported, never served.
 
+mod content_keys;
 mod erased;
 mod files;
 mod keys;
@@ -163,6 +164,10 @@ pub struct StoredEntry {
     pub id: EntryId,
     #[serde(flatten)]
     pub entry: Entry,
+    /// A sealed entry's content, opened for a reader who is a member (never stored: the
+    /// store holds only the sealed bytes).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub opened: Option<staffroom_protocol::Body>,
 }
 
 /// What the store holds under an id.
@@ -200,6 +205,8 @@ pub(crate) struct Trees {
     erased: sled::Tree,
     /// Roots of files that purged resources listed, to be deleted here (see `erased.rs`).
     files_erased: sled::Tree,
+    /// Private networks' content keys this node has opened: network ‖ key id → key.
+    content_keys: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
@@ -233,6 +240,7 @@ impl Store {
             file_policies: db.open_tree("file_policies")?,
             erased: db.open_tree("erased")?,
             files_erased: db.open_tree("files_erased")?,
+            content_keys: db.open_tree("content_keys")?,
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
             db,
@@ -420,6 +428,7 @@ impl Store {
             Ok(entry) => Ok(Some(Lookup::Entry(Box::new(StoredEntry {
                 id: *id,
                 entry,
+                opened: None,
             })))),
             Err(EntryError::UnknownKind(_) | EntryError::UnknownVersion(_)) => {
                 let header = Header::parse(&bytes).map_err(|_| StoreError::Corrupt(*id))?;

@@ -66,6 +66,11 @@ enum Command {
         policy: FilePolicy,
         reply: Reply<bool>,
     },
+    PutContentKey {
+        network: NetworkId,
+        key: [u8; 32],
+        reply: Reply<bool>,
+    },
     PurgeEntry {
         id: EntryId,
         reply: Reply<bool>,
@@ -170,6 +175,19 @@ impl WriterHandle {
     pub async fn remove_teacher(&self, key: AuthorId) -> Result<bool, StoreError> {
         self.call(|reply| Command::RemoveTeacher { key, reply })
             .await
+    }
+
+    pub async fn put_content_key(
+        &self,
+        network: NetworkId,
+        key: [u8; 32],
+    ) -> Result<bool, StoreError> {
+        self.call(|reply| Command::PutContentKey {
+            network,
+            key,
+            reply,
+        })
+        .await
     }
 
     pub async fn purge_entry(&self, id: EntryId) -> Result<bool, StoreError> {
@@ -336,6 +354,11 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
             from_ms,
             reply,
         } => Pending::Count(reply, purge(trees, &network, &author, from_ms)),
+        Command::PutContentKey {
+            network,
+            key,
+            reply,
+        } => Pending::Join(reply, super::content_keys::put(trees, &network, &key)),
         Command::PurgeEntry { id, reply } => {
             Pending::Join(reply, super::erased::purge_local(trees, &id))
         }

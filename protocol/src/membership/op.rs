@@ -13,6 +13,29 @@ pub enum Policy {
     Open,
     /// Only by redeeming an invite.
     InviteOnly,
+    /// Only by redeeming an invite, and content is sealed: readable by members' nodes only
+    /// (see [`crate::private`]). New members are given every earlier content key.
+    Private,
+    /// As [`Policy::Private`], but new members are given only the current content key: they
+    /// read what is written from their joining on.
+    PrivateFromJoining,
+}
+
+impl Policy {
+    /// Whether joining takes an invite.
+    pub fn needs_invite(self) -> bool {
+        self != Policy::Open
+    }
+
+    /// Whether content is sealed.
+    pub fn is_private(self) -> bool {
+        matches!(self, Policy::Private | Policy::PrivateFromJoining)
+    }
+
+    /// Whether a private network gives new members the keys of what was written before.
+    pub fn gives_history(self) -> bool {
+        self == Policy::Private
+    }
 }
 
 /// Who may issue invites.

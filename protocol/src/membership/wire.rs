@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! network    (kind 6) = name:str description:str policy:u8 invite_by:u8 nonce:[16]
+//!                       policy: 1 open, 2 invite-only, 3 private, 4 private from joining
 //!                       no references; header.network = network_id(content)
 //! membership (kind 7) = action:u8 fields…   1..=16 references, all of relation `after`
 //! network_id(content) = BLAKE3(NETWORK_ID_CONTEXT ‖ content with bytes 1..33 zeroed)
@@ -59,7 +60,12 @@ impl Genesis {
             policy: match r.u8("policy")? {
                 1 => Policy::Open,
                 2 => Policy::InviteOnly,
-                _ => return Err(invalid("policy", "must be open (1) or invite-only (2)")),
+                3 => Policy::Private,
+                4 => Policy::PrivateFromJoining,
+                _ => return Err(invalid(
+                    "policy",
+                    "must be open (1), invite-only (2), private (3) or private from joining (4)",
+                )),
             },
             invite_by: match r.u8("invite_by")? {
                 1 => InviteBy::Facilitators,
@@ -76,6 +82,17 @@ impl Genesis {
     }
 
     pub(crate) fn check(&self) -> Result<(), EntryError> {
+        if self.policy.is_private() {
+            // Every node that relays the network holds its founding entry: a private one's
+            // name and description travel only in invites, to members.
+            if !self.name.is_empty() || !self.description_md.is_empty() {
+                return Err(invalid(
+                    "name",
+                    "a private network's founding entry carries no name or description",
+                ));
+            }
+            return Ok(());
+        }
         text::single_line("name", &self.name, NETWORK_NAME_BYTES_MAX)?;
         text::markdown(
             "description",
@@ -104,6 +121,8 @@ fn policy_tag(p: Policy) -> u8 {
     match p {
         Policy::Open => 1,
         Policy::InviteOnly => 2,
+        Policy::Private => 3,
+        Policy::PrivateFromJoining => 4,
     }
 }
 

@@ -93,6 +93,22 @@ impl ApiClient {
         self.send(self.http.delete(self.url(&path))).await
     }
 
+    /// Seals a content body for the calling teacher to sign at `created_at_ms` in a private
+    /// network.
+    pub async fn seal(
+        &self,
+        network: &NetworkId,
+        created_at_ms: u64,
+        body: staffroom_protocol::Body,
+    ) -> Result<staffroom_protocol::private::Sealed, ClientError> {
+        let req = SealRequest {
+            created_at_ms,
+            body,
+        };
+        let url = self.url(&format!("/v1/networks/{network}/seal"));
+        self.send(self.http.post(url).json(&req)).await
+    }
+
     /// The school's admin purges an entry from this node alone.
     pub async fn purge_entry(&self, id: &EntryId) -> Result<(), ClientError> {
         let request = self.http.delete(self.url(&format!("/v1/entries/{id}")));

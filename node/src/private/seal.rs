@@ -1,0 +1,108 @@
+//! Sealing and opening content for this node's teachers. The node seals with the network's
+//! writing key what a member's CLI sends before signing it, and opens sealed entries for
+//! readers who are members; it never opens anything for anyone else.
+
+use std::collections::BTreeSet;
+
+use staffroom_protocol::private::keeper::{writing_key, KeeperView};
+use staffroom_protocol::private::{crypto, KeyId, Sealed};
+use staffroom_protocol::{AuthorId, Body, NetworkId, NodeKey};
+
+use super::keeper::key_records;
+use crate::ingest::Ingest;
+use crate::store::{StoreError, StoredEntry};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealingError {
+    #[error("network {} is not private: its content is not sealed", .0.short())]
+    NotPrivate(NetworkId),
+    #[error("{} is not a member of network {}", .0.short(), .1.short())]
+    NotMember(AuthorId, NetworkId),
+    #[error(
+        "this node holds no content key for network {} yet: a facilitator's node makes one and \
+         shares it with members' nodes within seconds of their joining; try again shortly",
+        .0.short()
+    )]
+    NoKey(NetworkId),
+    #[error("files in private networks are not supported yet: share the resource without them")]
+    FilesNotYet,
+    #[error(transparent)]
+    Seal(#[from] crypto::SealError),
+    #[error("no randomness for a nonce: {0}")]
+    Random(std::io::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Seals `body`, to be signed by `author` at `created_at_ms` in `network`.
+pub fn seal(
+    ingest: &Ingest,
+    node: NodeKey,
+    (network, author, created_at_ms): (NetworkId, AuthorId, u64),
+    body: &Body,
+) -> Result<Sealed, SealingError> {
+    let roster = ingest.rosters().get(&network)?;
+    if !roster.policy.is_some_and(|p| p.is_private()) {
+        return Err(SealingError::NotPrivate(network));
+    }
+    if !roster.is_member(&author) {
+        return Err(SealingError::NotMember(author, network));
+    }
+    if matches!(body, Body::Resource(r) if !r.files.is_empty()) {
+        return Err(SealingError::FilesNotYet);
+    }
+    let store = ingest.store();
+    let held = store.content_keys(&network)?;
+    let records = key_records(&store.key_grants(&network)?);
+    let bound: BTreeSet<NodeKey> = roster.nodes.values().flatten().copied().collect();
+    let held_ids: BTreeSet<KeyId> = held.keys().copied().collect();
+    let view = KeeperView {
+        me: node,
+        bound: &bound,
+        may_grant: false,
+        history: false,
+        keys: &records,
+        held: &held_ids,
+    };
+    let key = writing_key(&view)
+        .and_then(|id| held.get(&id))
+        .ok_or(SealingError::NoKey(network))?;
+    let mut nonce = [0u8; 24];
+    let random = crate::secret_file::random_32().map_err(SealingError::Random)?;
+    nonce.copy_from_slice(&random[..24]);
+    Ok(crypto::seal_body(
+        (&network, &author, created_at_ms),
+        key,
+        nonce,
+        body,
+    )?)
+}
+
+/// Opens the sealed entries in `entries` whose network `reader` is a member of, where this
+/// node holds the key; leaves the rest sealed.
+pub fn open_for(
+    ingest: &Ingest,
+    reader: &AuthorId,
+    entries: &mut [StoredEntry],
+) -> Result<(), StoreError> {
+    for stored in entries.iter_mut() {
+        let Body::Sealed(sealed) = &stored.entry.body else {
+            continue;
+        };
+        let network = stored.entry.network;
+        if !ingest.rosters().get(&network)?.is_member(reader) {
+            continue;
+        }
+        let keys = ingest.store().content_keys(&network)?;
+        let Some(key) = keys.get(&sealed.key_id) else {
+            continue;
+        };
+        match crypto::open_body(&stored.entry, key) {
+            Ok(body) => stored.opened = Some(body),
+            Err(e) => {
+                tracing::debug!(entry = %stored.id.short(), error = %e, "sealed entry unreadable")
+            }
+        }
+    }
+    Ok(())
+}

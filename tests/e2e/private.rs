@@ -1,0 +1,261 @@
+//! Private networks across real nodes: a relay that is no member's node stores and relays
+//! only ciphertext; members' nodes read; a new member's node reads the history the network
+//! gives; after a removal, the removed member's node cannot open what is written next.
+
+use std::path::Path;
+
+use staffroom_node::api::ApiClient;
+use staffroom_protocol::fixtures::{blog_body, membership};
+use staffroom_protocol::membership::{Action, Genesis, InviteBy, Policy};
+use staffroom_protocol::private::crypto;
+use staffroom_protocol::{AuthorId, Body, Draft, Entry, EntryId, NodeKey, SigningKey};
+use staffroom_tests::*;
+
+async fn node_key(node: &TestNode) -> NodeKey {
+    node.api()
+        .status()
+        .await
+        .expect("status")
+        .node_key
+        .expect("ed25519 node")
+}
+
+fn author(key: &SigningKey) -> AuthorId {
+    AuthorId(key.verifying_key().to_bytes())
+}
+
+/// Appends the operation `action` by `key` after the network's last entry.
+fn operate(net: &mut TestNetwork, key: &SigningKey, action: Action) -> Entry {
+    let last = net.entries.last().expect("founded").id();
+    let at = net.entries.last().expect("founded").created_at_ms + 1;
+    let op = membership(key, net.id, at, &[last], action);
+    net.entries.push(op.clone());
+    op
+}
+
+/// Seals and signs a post by `key` on `api`'s node, once that node holds a writing key.
+async fn sealed_post(
+    api: &ApiClient,
+    net: &TestNetwork,
+    key: &SigningKey,
+    title: &str,
+) -> (Entry, Body) {
+    let body = blog_body(title);
+    let start = tokio::time::Instant::now();
+    loop {
+        let at = now_ms();
+        match api.seal(&net.id, at, body.clone()).await {
+            Ok(sealed) => {
+                let draft = Draft {
+                    network: net.id,
+                    created_at_ms: at,
+                    refs: vec![],
+                    body: Body::Sealed(sealed),
+                };
+                return (draft.sign(key), body);
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Some("no_content_key"), "{e}");
+                assert!(start.elapsed() < DEADLINE, "no content key in time");
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        }
+    }
+}
+
+async fn opened(api: &ApiClient, id: &EntryId) -> Option<Body> {
+    api.get(id).await.ok().and_then(|v| v.stored.opened)
+}
+
+/// Whether any file under `dir` contains `needle`.
+fn found_in(dir: &Path, needle: &[u8]) -> bool {
+    let Ok(items) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    items.flatten().any(|item| {
+        let path = item.path();
+        match path.is_dir() {
+            true => found_in(&path, needle),
+            false => std::fs::read(&path)
+                .is_ok_and(|bytes| bytes.windows(needle.len()).any(|w| w == needle)),
+        }
+    })
+}
+
+fn key_id_of(entry: &Entry) -> staffroom_protocol::private::KeyId {
+    match &entry.body {
+        Body::Sealed(s) => s.key_id,
+        _ => panic!("a sealed entry"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no_more() {
+    init_tracing();
+    // A is the founder's node; B and C members' nodes; R a relay no member bound. B and C
+    // reach A only through R.
+    let a = TestNode::start(&[]).await;
+    let r = TestNode::start(&[a.addr()]).await;
+    let b = TestNode::start(&[r.addr()]).await;
+    let c = TestNode::start(&[r.addr()]).await;
+    let (founder, m1, m2) = (
+        a.node.admin_key().clone(),
+        b.node.admin_key().clone(),
+        c.node.admin_key().clone(),
+    );
+    let genesis = Genesis {
+        name: String::new(),
+        description_md: String::new(),
+        policy: Policy::Private,
+        invite_by: InviteBy::Facilitators,
+        nonce: [3; 16],
+    }
+    .found(now_ms() - 60_000, &founder);
+    let mut net = TestNetwork {
+        id: genesis.network,
+        entries: vec![genesis],
+    };
+    operate(
+        &mut net,
+        &founder,
+        Action::Add {
+            member: author(&m1),
+        },
+    );
+    operate(
+        &mut net,
+        &founder,
+        Action::Add {
+            member: author(&m2),
+        },
+    );
+    operate(
+        &mut net,
+        &founder,
+        Action::BindNode {
+            node: node_key(&a).await,
+        },
+    );
+    operate(
+        &mut net,
+        &m1,
+        Action::BindNode {
+            node: node_key(&b).await,
+        },
+    );
+    operate(
+        &mut net,
+        &m2,
+        Action::BindNode {
+            node: node_key(&c).await,
+        },
+    );
+    for node in [&a, &r, &b, &c] {
+        node.adopt(&net).await;
+    }
+
+    let (post, body) =
+        sealed_post(&a.api(), &net, &founder, "Reading recovery trial, Year 2").await;
+    a.api()
+        .submit(post.encode())
+        .await
+        .expect("sealed post accepted");
+    for node in [&r, &b, &c] {
+        node.wait_for_entry(&post.id()).await;
+    }
+    // Members' nodes open it for their members; the relay holds it but cannot.
+    for node in [&b, &c] {
+        let api = node.api();
+        eventually("a member's node opens the post", || {
+            let api = api.clone();
+            let (id, body) = (post.id(), body.clone());
+            async move { opened(&api, &id).await == Some(body) }
+        })
+        .await;
+    }
+    assert_eq!(opened(&r.api(), &post.id()).await, None);
+    let needle = b"Reading recovery trial";
+    let Body::Sealed(sealed) = &post.body else {
+        unreachable!()
+    };
+    assert!(
+        !post.encode().windows(needle.len()).any(|w| w == needle),
+        "relayed bytes"
+    );
+    assert!(
+        found_in(r.dir.path(), &sealed.ciphertext[..32]),
+        "the relay stores the ciphertext"
+    );
+    assert!(!found_in(r.dir.path(), needle), "and no plaintext");
+
+    // A new member's node is given the history.
+    let d = TestNode::start(&[r.addr()]).await;
+    let m3 = d.node.admin_key().clone();
+    let add = operate(
+        &mut net,
+        &founder,
+        Action::Add {
+            member: author(&m3),
+        },
+    );
+    let bind = operate(
+        &mut net,
+        &m3,
+        Action::BindNode {
+            node: node_key(&d).await,
+        },
+    );
+    a.api().submit(add.encode()).await.expect("added");
+    a.api().submit(bind.encode()).await.expect("bound");
+    d.adopt(&net).await;
+    let api = d.api();
+    eventually("the new member's node opens the earlier post", || {
+        let api = api.clone();
+        let (id, body) = (post.id(), body.clone());
+        async move { opened(&api, &id).await == Some(body) }
+    })
+    .await;
+
+    // M2 is removed: the founder's node makes a new key that C never gets.
+    let removal = operate(
+        &mut net,
+        &founder,
+        Action::Remove {
+            member: author(&m2),
+        },
+    );
+    a.api().submit(removal.encode()).await.expect("removed");
+    let api = a.api();
+    let (after, body_after) = loop {
+        let (entry, body) = sealed_post(&api, &net, &founder, "After the removal").await;
+        if key_id_of(&entry) != key_id_of(&post) {
+            break (entry, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    a.api().submit(after.encode()).await.expect("accepted");
+    for node in [&b, &c, &d] {
+        node.wait_for_entry(&after.id()).await;
+    }
+    let api = b.api();
+    eventually("a remaining member's node opens the new post", || {
+        let api = api.clone();
+        let (id, body) = (after.id(), body_after.clone());
+        async move { opened(&api, &id).await == Some(body) }
+    })
+    .await;
+    // C stores the new post but holds no key that opens it.
+    let c_dir = c.stop().await;
+    let store = staffroom_node::store::Store::open(&c_dir.path().join("store")).expect("store");
+    let keys = store.content_keys(&net.id).expect("keys");
+    assert!(
+        keys.contains_key(&key_id_of(&post)),
+        "C had the earlier key"
+    );
+    assert!(!keys.contains_key(&key_id_of(&after)));
+    assert!(keys.values().all(|k| crypto::open_body(&after, k).is_err()));
+    drop(store);
+    for node in [a, r, b, d] {
+        node.stop().await;
+    }
+}
