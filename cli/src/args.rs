@@ -168,8 +168,16 @@ pub enum NetworkCommand {
         /// Only people with an invite may join (otherwise anyone with a token may)
         #[arg(long)]
         invite_only: bool,
-        /// A short description (markdown)
-        #[arg(long, default_value = "")]
+        /// Private: invite only, and what members write is sealed so that only members'
+        /// nodes can read it; relays carry it unread. The name travels in invites only
+        #[arg(long, conflicts_with = "invite_only")]
+        private: bool,
+        /// With --private: new members read only what is written after they join (by
+        /// default they are given the network's history)
+        #[arg(long, requires = "private")]
+        no_history: bool,
+        /// A short description (markdown; not with --private)
+        #[arg(long, default_value = "", conflicts_with = "private")]
         description: String,
     },
     /// Make an invite token for others to join with (prints the token)

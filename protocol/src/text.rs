@@ -64,6 +64,15 @@ pub fn is_bidi_control(c: char) -> bool {
 }
 
 /// Blank: nothing but whitespace and invisible characters (the empty string is blank).
+/// `s` cut to at most `max` bytes, at a character boundary.
+pub fn truncate_bytes(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 pub fn is_blank(s: &str) -> bool {
     s.chars().all(|c| is_whitespace(c) || is_invisible(c))
 }
@@ -85,7 +94,7 @@ fn invalid(field: &'static str, reason: &'static str) -> EntryError {
 
 /// A title, tag or other one-line field: not blank, no control characters, no line or
 /// paragraph separators, no bidirectional controls.
-pub(crate) fn single_line(field: &'static str, s: &str, max: usize) -> Result<(), EntryError> {
+pub fn single_line(field: &'static str, s: &str, max: usize) -> Result<(), EntryError> {
     check_len(field, s, max)?;
     if is_blank(s) {
         return Err(invalid(field, "must not be blank"));

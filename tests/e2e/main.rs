@@ -3,6 +3,7 @@
 mod cli;
 mod cli_erasure;
 mod cli_files;
+mod cli_private;
 mod erasure;
 mod files;
 mod forged;

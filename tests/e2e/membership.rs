@@ -47,6 +47,7 @@ async fn invite(
         invite: op.id(),
         expires_at_ms,
         addrs: vec![node.addr().to_vec()],
+        name: String::new(),
     };
     (op.id(), token.encode())
 }

@@ -23,7 +23,7 @@ use crate::args::{
     Cli, Command, EnquiryCommand, NetworkCommand, NodeCommand, ProfileCommand, ResourceCommand,
     SchoolCommand,
 };
-use staffroom_protocol::membership::Profile;
+use staffroom_protocol::membership::{Policy, Profile};
 
 /// What every command needs: where the data lives and how to print.
 pub struct Ctx {
@@ -114,8 +114,18 @@ async fn network_command(ctx: &Ctx, command: NetworkCommand) -> anyhow::Result<(
         NetworkCommand::Create {
             name,
             invite_only,
+            private,
+            no_history,
             description,
-        } => network::create(ctx, &name, invite_only, &description).await,
+        } => {
+            let policy = match (private, no_history, invite_only) {
+                (true, false, _) => Policy::Private,
+                (true, true, _) => Policy::PrivateFromJoining,
+                (false, _, true) => Policy::InviteOnly,
+                (false, _, false) => Policy::Open,
+            };
+            network::create(ctx, &name, policy, &description).await
+        }
         NetworkCommand::Invite {
             network,
             uses,

@@ -16,7 +16,7 @@ use crate::{render, teacher};
 pub async fn create(
     ctx: &Ctx,
     name: &str,
-    invite_only: bool,
+    policy: Policy,
     description: &str,
 ) -> anyhow::Result<()> {
     let key = teacher::load(&ctx.data)?;
@@ -24,14 +24,17 @@ pub async fn create(
     let node = node_key(&api).await?;
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).context("no randomness for the network's nonce")?;
+    // A private network's name is not in its founding entry, which every relay holds: it is
+    // kept here and travels in invites.
+    let private = policy.is_private();
     let genesis = Genesis {
-        name: name.trim().to_owned(),
-        description_md: description.to_owned(),
-        policy: if invite_only {
-            Policy::InviteOnly
+        name: if private {
+            String::new()
         } else {
-            Policy::Open
+            name.trim().to_owned()
         },
+        description_md: description.to_owned(),
+        policy,
         invite_by: InviteBy::Facilitators,
         nonce,
     }
@@ -43,8 +46,9 @@ pub async fn create(
         &[genesis.id()],
         Action::BindNode { node },
     );
+    let local_name = private.then_some(name.trim());
     let record = api
-        .adopt_network(&[genesis.encode(), bind.encode()])
+        .adopt_network_named(&[genesis.encode(), bind.encode()], local_name)
         .await?;
     ctx.print(&record, || {
         format!(
@@ -78,11 +82,18 @@ pub async fn invite(
         .collect();
     // Addresses other schools can reach first; loopback last (for tests on one machine).
     addrs.sort_by_key(|a| a.to_string().contains("/127.0.0.1/"));
+    // A private network's name is in no entry: the token carries it to the invited.
+    let view = api.members(&network).await?;
+    let name = match view.policy.is_some_and(|p| p.is_private()) {
+        true => view.name,
+        false => String::new(),
+    };
     let token = InviteToken {
         network,
         invite: invite.id(),
         expires_at_ms,
         addrs: addrs.iter().map(|a| a.to_vec()).collect(),
+        name,
     };
     let text = token.encode();
     ctx.print(&serde_json::json!({ "token": text, "invite": invite.id(), "expires_at_ms": expires_at_ms, "uses": uses }), || {

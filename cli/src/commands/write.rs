@@ -137,12 +137,14 @@ async fn publish(ctx: &Ctx, target: &Target, body: Body, mut refs: Vec<Ref>) -> 
                 old.entry.author.short()
             );
         }
-        // A resource may gain or lose its files in an edit: one kind to a reader.
-        if old.entry.kind().family() != body.kind().family() {
+        // A resource may gain or lose its files in an edit: one kind to a reader. A sealed
+        // entry is of its content's kind.
+        let old_kind = old.opened.as_ref().map_or(old.entry.kind(), Body::kind);
+        if old_kind.family() != body.kind().family() {
             bail!(
                 "an edit must be of the same kind: {} is a {}",
                 old.id.short(),
-                old.entry.kind().name()
+                old_kind.name()
             );
         }
         network = old.entry.network;
@@ -151,9 +153,17 @@ async fn publish(ctx: &Ctx, target: &Target, body: Body, mut refs: Vec<Ref>) -> 
             id: old.id,
         });
     }
+    let created_at_ms = now_ms();
+    // In a private network the node seals the content (with the network's key, which only
+    // members' nodes hold) before the teacher signs it.
+    let private = api.members(&network).await?.policy;
+    let body = match private.is_some_and(|p| p.is_private()) {
+        true => Body::Sealed(api.seal(&network, created_at_ms, body).await?),
+        false => body,
+    };
     let entry = Draft {
         network,
-        created_at_ms: now_ms(),
+        created_at_ms,
         refs,
         body,
     }

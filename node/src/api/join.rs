@@ -43,7 +43,7 @@ pub async fn join(
     if s.ingest.rosters().get(&token.network)?.founder.is_some() {
         // This node already holds the network (another teacher of the school is in it): the
         // join is judged here, and gossiped to the other members' nodes.
-        return join_here(&s, token.network, entries.0, joiner).await;
+        return join_here(&s, token.network, entries.0, joiner, token.name).await;
     }
     let inviter = inviter_node(&token)?;
     let network = token.network;
@@ -59,7 +59,9 @@ pub async fn join(
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))??;
     if let (Ok(()), true) = (&outcome, roster.is_member(&joiner)) {
-        return Ok(Json(named_record(&s, network).await?));
+        return Ok(Json(
+            named_record(&s, network, Some(token.name.clone())).await?,
+        ));
     }
     // Not admitted: leave no trace of following, unless the node followed it before.
     if created {
@@ -78,6 +80,7 @@ async fn join_here(
     network: NetworkId,
     entries: Vec<Vec<u8>>,
     joiner: AuthorId,
+    name: String,
 ) -> Result<Json<NetworkRecord>, ApiError> {
     let results = s.ingest.ingest_many(entries.clone(), None).await?;
     if let Some(e) = results.into_iter().find_map(Result::err) {
@@ -92,7 +95,7 @@ async fn join_here(
     for entry in entries {
         s.net.publish(network, entry).await.map_err(unavailable)?;
     }
-    Ok(Json(named_record(s, network).await?))
+    Ok(Json(named_record(s, network, Some(name)).await?))
 }
 
 fn refused(message: String) -> ApiError {
@@ -205,7 +208,11 @@ async fn wait_for_subscription(
 }
 
 /// The network's record, named after its founding entry now that it is here.
-async fn named_record(s: &ApiState, network: NetworkId) -> Result<NetworkRecord, ApiError> {
+async fn named_record(
+    s: &ApiState,
+    network: NetworkId,
+    given: Option<String>,
+) -> Result<NetworkRecord, ApiError> {
     let store = s.ingest.store();
     let mut record = store
         .network(&network)?
@@ -217,6 +224,10 @@ async fn named_record(s: &ApiState, network: NetworkId) -> Result<NetworkRecord,
             Body::Network(g) => Some(g.name),
             _ => None,
         });
+    // A private network's founding entry has no name: the invite gave it.
+    let founding = founding
+        .filter(|n| !n.is_empty())
+        .or(given.filter(|n| !n.is_empty()));
     if let Some(name) = founding.filter(|_| record.name.is_empty()) {
         record.name = name;
         store.rename_network(record.clone()).await?;

@@ -53,9 +53,13 @@ pub async fn adopt(
             "the first entry must found a network (an entry of kind `network`)",
         ));
     };
+    let name = match (genesis.name.is_empty(), &req.name) {
+        (true, Some(local)) => local_name(local)?,
+        _ => genesis.name.clone(),
+    };
     let record = NetworkRecord {
         id: founding.header().network,
-        name: genesis.name.clone(),
+        name,
         joined_at_ms: now,
     };
     let created = follow(&s, record.clone()).await?;
@@ -120,6 +124,18 @@ pub async fn leave(
         network: id,
         purged_entries,
     }))
+}
+
+/// A name for a network on this node: one line of 1 to 100 bytes.
+fn local_name(name: &str) -> Result<String, ApiError> {
+    let name = name.trim();
+    staffroom_protocol::text::single_line(
+        "name",
+        name,
+        staffroom_protocol::membership::NETWORK_NAME_BYTES_MAX,
+    )
+    .map_err(bad_request)?;
+    Ok(name.to_owned())
 }
 
 fn not_following(id: &NetworkId) -> ApiError {

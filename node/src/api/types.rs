@@ -61,6 +61,10 @@ pub struct AddTeacherRequest {
 pub struct AdoptNetworkRequest {
     /// Hex encodings: the network's founding entry, then any of its membership entries.
     pub entries: Vec<String>,
+    /// The name this node knows the network by, when its founding entry has none (a
+    /// private network's).
+    #[serde(default)]
+    pub name: Option<String>,
 }
 
 /// `POST /v1/networks/join`: join with an invite token.

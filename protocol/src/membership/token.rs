@@ -5,6 +5,7 @@
 //! ```text
 //! token   = "SR1" BASE32(payload)         (RFC 4648 alphabet, no padding; read in any case)
 //! payload = network:[32] invite:[32] expires_at_ms:u64 addr_count:u8 (len:u8 addr)*
+//!           [name_len:u8 name]     (only for a private network: its founding entry has none)
 //! ```
 //!
 //! Addresses are libp2p multiaddrs in their binary form (this crate does not parse them).
@@ -21,8 +22,10 @@ pub const TOKEN_PREFIX: &str = "SR1";
 pub const TOKEN_ADDRS_MAX: usize = 4;
 /// Bytes of one address at most.
 pub const TOKEN_ADDR_BYTES_MAX: usize = 128;
+/// Bytes of a private network's name in a token at most (a network name's limit).
+pub const TOKEN_NAME_BYTES_MAX: usize = super::wire::NETWORK_NAME_BYTES_MAX;
 /// Characters of a token at most (what [`InviteToken::decode`] reads).
-pub const TOKEN_CHARS_MAX: usize = 1024;
+pub const TOKEN_CHARS_MAX: usize = 1200;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InviteToken {
@@ -31,6 +34,9 @@ pub struct InviteToken {
     pub expires_at_ms: u64,
     /// The inviter's node addresses (binary multiaddrs, each ending in its peer id).
     pub addrs: Vec<Vec<u8>>,
+    /// A private network's name, which travels only to those invited (empty: none; public
+    /// networks are named by their founding entry).
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -62,6 +68,11 @@ impl InviteToken {
         for a in addrs {
             payload.push(a.len() as u8);
             payload.extend_from_slice(a);
+        }
+        let name = crate::text::truncate_bytes(&self.name, TOKEN_NAME_BYTES_MAX);
+        if !name.is_empty() {
+            payload.push(name.len() as u8);
+            payload.extend_from_slice(name.as_bytes());
         }
         format!("{TOKEN_PREFIX}{}", BASE32_NOPAD.encode(&payload))
     }
@@ -103,7 +114,20 @@ impl InviteToken {
             }
             addrs.push(take(len, "address cut short")?.to_vec());
         }
-        if !rest.is_empty() {
+        let mut name = String::new();
+        if let Ok(len) = take(1, "no name") {
+            let len = usize::from(len[0]);
+            if len == 0 || len > TOKEN_NAME_BYTES_MAX {
+                return Err(TokenError::Malformed("name of a bad length"));
+            }
+            let bytes = take(len, "name cut short")?;
+            name = std::str::from_utf8(bytes)
+                .ok()
+                .filter(|n| !n.chars().any(char::is_control))
+                .ok_or(TokenError::Malformed("name is not one line of text"))?
+                .to_owned();
+        }
+        if take(1, "").is_ok() {
             return Err(TokenError::Malformed("trailing bytes"));
         }
         Ok(InviteToken {
@@ -111,6 +135,7 @@ impl InviteToken {
             invite,
             expires_at_ms: u64::from_be_bytes(time),
             addrs,
+            name,
         })
     }
 }
@@ -125,7 +150,19 @@ mod tests {
             invite: EntryId([2; 32]),
             expires_at_ms: 1_767_225_600_000,
             addrs: vec![vec![4, 127, 0, 0, 1, 6, 0x0f, 0xc8], vec![9; 40]],
+            name: String::new(),
         }
+    }
+
+    #[test]
+    fn a_private_networks_name_travels_in_its_tokens_only() {
+        let named = InviteToken {
+            name: "Y6 writing group".into(),
+            ..token()
+        };
+        let text = named.encode();
+        assert_eq!(InviteToken::decode(&text), Ok(named));
+        assert!(token().encode().len() < text.len());
     }
 
     #[test]
@@ -158,7 +195,7 @@ mod tests {
             Err(TokenError::Malformed(_) | TokenError::Encoding)
         ));
         assert_eq!(
-            InviteToken::decode(&"SR1".repeat(400)),
+            InviteToken::decode(&"SR1".repeat(401)),
             Err(TokenError::TooLong)
         );
         let mut t = token();

@@ -31,8 +31,19 @@ impl ApiClient {
 
     /// Follows the network that `entries[0]` founds, storing the membership entries after it.
     pub async fn adopt_network(&self, entries: &[Vec<u8>]) -> Result<NetworkRecord, ClientError> {
+        self.adopt_network_named(entries, None).await
+    }
+
+    /// [`ApiClient::adopt_network`], naming it here when its founding entry has no name (a
+    /// private network).
+    pub async fn adopt_network_named(
+        &self,
+        entries: &[Vec<u8>],
+        name: Option<&str>,
+    ) -> Result<NetworkRecord, ClientError> {
         let body = AdoptNetworkRequest {
             entries: entries.iter().map(hex::encode).collect(),
+            name: name.map(str::to_owned),
         };
         self.send(self.http.post(self.url("/v1/networks")).json(&body))
             .await

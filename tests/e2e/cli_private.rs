@@ -1,0 +1,101 @@
+//! `staffroom network create --private` as teachers use it: the name reaches the invited
+//! through the token, members write and read as usual, and what is stored is sealed.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess};
+use staffroom_tests::DEADLINE;
+
+use super::cli::{json, wait_for};
+
+/// Posts, retrying while the node has no content key yet (the founder's node makes one
+/// within seconds of founding).
+fn post(dir: &Path, title: &str) -> String {
+    let start = Instant::now();
+    loop {
+        let args = [
+            "--json",
+            "post",
+            "--title",
+            title,
+            "--text",
+            "What we tried.",
+        ];
+        let out = staffroom(dir, &args, None);
+        if out.status.success() {
+            let posted = json(&String::from_utf8_lossy(&out.stdout));
+            return posted["id"].as_str().unwrap().to_owned();
+        }
+        let error = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(error.contains("no content key"), "{error}");
+        assert!(
+            start.elapsed() < DEADLINE,
+            "no content key in time: {error}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_private_network_is_named_by_its_invite_and_read_by_members() {
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let (a, b) = (dirs[0].path(), dirs[1].path());
+    staffroom_ok(a, &["init"], None);
+    staffroom_ok(b, &["init"], None);
+    let node_a = NodeProcess::start(a, &[]);
+    let status = wait_for(a, &["status", "--json"], "node A's API", |_| true);
+    let addr_a = format!(
+        "{}/p2p/{}",
+        status["listen_addrs"][0].as_str().unwrap(),
+        status["peer_id"].as_str().unwrap()
+    );
+    let node_b = NodeProcess::start(b, &["--peer", &addr_a]);
+    wait_for(b, &["status", "--json"], "node B's API", |_| true);
+    let created = json(&staffroom_ok(
+        a,
+        &["--json", "network", "create", "Y6 writers", "--private"],
+        None,
+    ));
+    assert_eq!(created["name"], "Y6 writers");
+    let invited = json(&staffroom_ok(
+        a,
+        &["--json", "network", "invite", "Y6 writers"],
+        None,
+    ));
+    staffroom_ok(
+        b,
+        &["network", "join", invited["token"].as_str().unwrap()],
+        None,
+    );
+    let networks = json(&staffroom_ok(b, &["--json", "network", "list"], None));
+    assert_eq!(networks[0]["name"], "Y6 writers", "named by the token");
+
+    let id = post(a, "Writing frames");
+    let listed = wait_for(b, &["--json", "list"], "the post opened on B", |l| {
+        l.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|e| e["id"] == id.as_str() && e["opened"]["title"] == "Writing frames")
+        })
+    });
+    let entry = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["id"] == id.as_str())
+        .unwrap();
+    assert_eq!(entry["body"]["kind"], "sealed", "stored and relayed sealed");
+    let shown = staffroom_ok(b, &["show", &id], None);
+    assert!(shown.contains("blog_post (private)"), "{shown}");
+    assert!(shown.contains("# Writing frames"), "{shown}");
+    // B's teacher replies in kind: read on A.
+    let reply = post(b, "Our version");
+    wait_for(a, &["--json", "list"], "B's post opened on A", |l| {
+        l.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|e| e["id"] == reply.as_str() && e["opened"]["title"] == "Our version")
+        })
+    });
+    node_a.stop();
+    node_b.stop();
+}
