@@ -233,6 +233,49 @@ mod tests {
     }
 
     #[test]
+    fn private_networks_take_sealed_content_and_grants_from_members_nodes_only() {
+        use staffroom_protocol::membership::Policy;
+        use staffroom_protocol::private::{crypto, KeyGrants};
+        let node = |seed: u8| NodeKey(key(seed).verifying_key().to_bytes());
+        let private =
+            fixtures::network_with_policy(&key(1), Policy::Private, &[&key(2)], &[node(7)], NOW);
+        let open = fixtures::network_with_policy(&key(1), Policy::Open, &[&key(2)], &[], NOW);
+        let (pn, on) = (private[0].network, open[0].network);
+        let (pm, om) = (membership_of(&private), membership_of(&open));
+        let author = AuthorId(key(2).verifying_key().to_bytes());
+        let sealed = |net| {
+            let body = fixtures::blog_body("Sealed");
+            let s = crypto::seal_body((&net, &author, NOW), &[9; 32], [1; 24], &body).unwrap();
+            verified(&fixtures::signed(&key(2), net, NOW, vec![], Body::Sealed(s)))
+        };
+        let refused = |reason| Admission::WrongPrivacy { reason };
+        assert_eq!(judge(&pm, &sealed(pn)), Admission::Admit);
+        assert_eq!(
+            judge(&pm, &post(2, pn, NOW)),
+            refused("content in a private network must be sealed")
+        );
+        assert_eq!(
+            judge(&om, &sealed(on)),
+            refused("sealed entries belong to private networks only")
+        );
+        let grants = |seed: u8, net| {
+            let grant = crypto::seal_key(&net, &[9; 32], &node(7), [4; 32]).unwrap();
+            let body = Body::KeyGrants(KeyGrants {
+                key_id: crypto::key_id(&[9; 32]),
+                grants: vec![grant],
+            });
+            verified(&fixtures::signed(&key(seed), net, NOW, vec![], body))
+        };
+        // Node 7 is bound by the founder: its grants count; a member's own key is no node's.
+        assert_eq!(judge(&pm, &grants(7, pn)), Admission::Admit);
+        assert_eq!(judge(&pm, &grants(2, pn)), Admission::Await);
+        assert_eq!(
+            judge(&om, &grants(7, on)),
+            refused("key grants belong to private networks only")
+        );
+    }
+
+    #[test]
     fn only_facilitators_remove_or_hide_and_authors_delete_their_own() {
         use staffroom_protocol::{ErasureAction, ErasureReason};
         // key(1) founds (a facilitator); key(2) is a member.

@@ -147,9 +147,14 @@ pub fn genesis(founder: &SigningKey, name: &str, policy: Policy, created_at_ms: 
     let seed = blake3::hash(format!("{name}/{created_at_ms}").as_bytes());
     let mut nonce = [0u8; 16];
     nonce.copy_from_slice(&seed.as_bytes()[..16]);
+    // A private network's founding entry names nothing (its name travels in invites).
+    let (name, description_md) = match policy.is_private() {
+        true => (String::new(), String::new()),
+        false => (name.to_owned(), format!("The {name} network.")),
+    };
     Genesis {
-        name: name.to_owned(),
-        description_md: format!("The {name} network."),
+        name,
+        description_md,
         policy,
         invite_by: InviteBy::Facilitators,
         nonce,
