@@ -246,7 +246,13 @@ mod tests {
         let sealed = |net| {
             let body = fixtures::blog_body("Sealed");
             let s = crypto::seal_body((&net, &author, NOW), &[9; 32], [1; 24], &body).unwrap();
-            verified(&fixtures::signed(&key(2), net, NOW, vec![], Body::Sealed(s)))
+            verified(&fixtures::signed(
+                &key(2),
+                net,
+                NOW,
+                vec![],
+                Body::Sealed(s),
+            ))
         };
         let refused = |reason| Admission::WrongPrivacy { reason };
         assert_eq!(judge(&pm, &sealed(pn)), Admission::Admit);

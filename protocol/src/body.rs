@@ -415,7 +415,7 @@ impl Body {
             // Its rules concern the entry around it: see `Entry::check_references`.
             Body::Erasure(_) => Ok(()),
             // What a sealed body holds only members can check (see `private::crypto`).
-            Body::Sealed(_) => Ok(()),
+            Body::Sealed(s) => s.check(),
             Body::KeyGrants(g) => g.check(),
         }
     }

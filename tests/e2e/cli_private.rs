@@ -1,5 +1,6 @@
 //! `staffroom network create --private` as teachers use it: the name reaches the invited
-//! through the token, members write and read as usual, and what is stored is sealed.
+//! through the token, members write, read and share files as usual, and what is stored is
+//! sealed.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -96,6 +97,54 @@ fn a_private_network_is_named_by_its_invite_and_read_by_members() {
                 .any(|e| e["id"] == reply.as_str() && e["opened"]["title"] == "Our version")
         })
     });
+
+    // A resource with a file: sealed as it is uploaded, fetched sealed, saved opened.
+    let work = tempfile::tempdir().unwrap();
+    let sheet: Vec<u8> = (0..200_000u32).map(|i| (i % 253) as u8).collect();
+    let file = work.path().join("frames.pdf");
+    std::fs::write(&file, &sheet).unwrap();
+    let args = [
+        "--json",
+        "resource",
+        "add",
+        "--title",
+        "Frames",
+        "--ages",
+        "10-11",
+        "--file",
+        file.to_str().unwrap(),
+    ];
+    let shared = json(&staffroom_ok(a, &args, None))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    wait_for(b, &["--json", "list"], "the resource on B", |l| {
+        l.as_array()
+            .is_some_and(|l| l.iter().any(|e| e["id"] == shared.as_str()))
+    });
+    let out = work.path().join("saved");
+    let got = staffroom(
+        b,
+        &["resource", "get", &shared, "-o", out.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    assert!(std::fs::read(out.join("frames.pdf")).unwrap() == sheet);
+    // Again: the same bytes are there already, so nothing is refused.
+    let again = staffroom(
+        b,
+        &["resource", "get", &shared, "-o", out.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        again.status.success(),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     node_a.stop();
     node_b.stop();
 }

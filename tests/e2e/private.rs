@@ -63,6 +63,39 @@ async fn sealed_post(
     }
 }
 
+/// Whether `api`'s node holds the sealed files of resource `id` (the only files of its
+/// network) complete, as any node sees them: by their roots and sizes.
+async fn node_has_file(api: &ApiClient, id: &EntryId) -> bool {
+    let Ok(view) = api.get(id).await else {
+        return false;
+    };
+    let Body::Sealed(sealed) = &view.stored.entry.body else {
+        return false;
+    };
+    let mut complete = true;
+    for file in &sealed.files {
+        let network_files = api.network_files(&view.stored.entry.network).await;
+        complete &= network_files.is_ok_and(|n| n.bytes_here >= file.size_bytes);
+    }
+    complete && !sealed.files.is_empty()
+}
+
+/// [`eventually`] with room for a file transfer.
+async fn eventually_long<F, Fut>(what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("timed out: {what}");
+}
+
 async fn opened(api: &ApiClient, id: &EntryId) -> Option<Body> {
     api.get(id).await.ok().and_then(|v| v.stored.opened)
 }
@@ -187,6 +220,74 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         "the relay stores the ciphertext"
     );
     assert!(!found_in(r.dir.path(), needle), "and no plaintext");
+
+    // A file shared in the network: sealed before it is hashed, so the relay fetches and
+    // stores sealed bytes, and members' nodes open it.
+    let plain: Vec<u8> = (0..300_000u32)
+        .flat_map(|i| format!("pupil work sample {i}\n").into_bytes())
+        .take(300_000)
+        .collect();
+    let files = tempfile::tempdir().expect("temp dir");
+    let path = files.path().join("samples.txt");
+    std::fs::write(&path, &plain).expect("write");
+    let up = a
+        .api()
+        .upload_sealed_file(&net.id, &path, std::sync::Arc::new(|_| {}))
+        .await
+        .expect("sealed upload");
+    assert_ne!(up.root, staffroom_protocol::FileRoot::of(&plain));
+    let mut resource = staffroom_protocol::fixtures::resource_body("Work samples");
+    if let Body::Resource(r) = &mut resource {
+        r.files = vec![staffroom_protocol::FileRef {
+            name: "samples.txt".into(),
+            media_type: "text/plain".into(),
+            size_bytes: up.size_bytes,
+            root: up.root,
+        }];
+    }
+    let at = now_ms();
+    let sealed = a.api().seal(&net.id, at, resource).await.expect("sealed");
+    let shared = Draft {
+        network: net.id,
+        created_at_ms: at,
+        refs: vec![],
+        body: Body::Sealed(sealed),
+    }
+    .sign(&founder);
+    a.api()
+        .submit(shared.encode())
+        .await
+        .expect("resource accepted");
+    for node in [&r, &b] {
+        let api = node.api();
+        eventually_long("the sealed file complete", || {
+            let api = api.clone();
+            let id = shared.id();
+            async move { node_has_file(&api, &id).await }
+        })
+        .await;
+    }
+    let saved = files.path().join("on-b.txt");
+    b.api()
+        .download_opened(up.root, up.size_bytes, &saved, std::sync::Arc::new(|_| {}))
+        .await
+        .expect("opened on a member's node");
+    assert!(std::fs::read(&saved).expect("saved") == plain);
+    let refused = r
+        .api()
+        .download_opened(
+            up.root,
+            up.size_bytes,
+            &files.path().join("r.txt"),
+            std::sync::Arc::new(|_| {}),
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("cannot_open"), "{refused}");
+    assert!(
+        !found_in(r.dir.path(), b"pupil work sample 1"),
+        "no file plaintext on the relay"
+    );
 
     // A new member's node is given the history.
     let d = TestNode::start(&[r.addr()]).await;

@@ -13,7 +13,7 @@ use staffroom_node::api::types::ResourceFiles;
 use staffroom_node::api::ApiClient;
 use staffroom_node::files::fetcher::FileState;
 use staffroom_protocol::files::FILES_COUNT_MAX;
-use staffroom_protocol::{Body, EntryId, FileRef, FileRoot};
+use staffroom_protocol::{Body, EntryId, FileRef, FileRoot, NetworkId};
 
 use super::Ctx;
 
@@ -37,7 +37,12 @@ fn bar(ctx: &Ctx, total: u64, what: &str) -> ProgressBar {
 }
 
 /// Uploads `paths` to the node and lists them in the resource `body`.
-pub async fn with_files(ctx: &Ctx, mut body: Body, paths: &[PathBuf]) -> anyhow::Result<Body> {
+pub async fn with_files(
+    ctx: &Ctx,
+    mut body: Body,
+    paths: &[PathBuf],
+    sealed_in: Option<NetworkId>,
+) -> anyhow::Result<Body> {
     if paths.len() > FILES_COUNT_MAX {
         bail!(
             "a resource carries at most {FILES_COUNT_MAX} files, not {}",
@@ -47,7 +52,7 @@ pub async fn with_files(ctx: &Ctx, mut body: Body, paths: &[PathBuf]) -> anyhow:
     let api = ctx.api()?;
     let mut files = Vec::with_capacity(paths.len());
     for path in paths {
-        files.push(upload(ctx, &api, path).await?);
+        files.push(upload(ctx, &api, path, sealed_in.as_ref()).await?);
     }
     if let Body::Resource(r) = &mut body {
         r.files = files;
@@ -55,7 +60,12 @@ pub async fn with_files(ctx: &Ctx, mut body: Body, paths: &[PathBuf]) -> anyhow:
     Ok(body)
 }
 
-async fn upload(ctx: &Ctx, api: &ApiClient, path: &Path) -> anyhow::Result<FileRef> {
+async fn upload(
+    ctx: &Ctx,
+    api: &ApiClient,
+    path: &Path,
+    sealed_in: Option<&NetworkId>,
+) -> anyhow::Result<FileRef> {
     let meta =
         std::fs::metadata(path).with_context(|| format!("cannot read {}", path.display()))?;
     if !meta.is_file() {
@@ -68,10 +78,12 @@ async fn upload(ctx: &Ctx, api: &ApiClient, path: &Path) -> anyhow::Result<FileR
         .to_owned();
     let bar = Arc::new(bar(ctx, meta.len(), &name));
     let shown = bar.clone();
-    let uploaded = api
-        .upload_file(path, Arc::new(move |sent| shown.set_position(sent)))
-        .await
-        .with_context(|| format!("uploading {}", path.display()))?;
+    let sent = Arc::new(move |sent| shown.set_position(sent));
+    let uploaded = match sealed_in {
+        Some(network) => api.upload_sealed_file(network, path, sent).await,
+        None => api.upload_file(path, sent).await,
+    }
+    .with_context(|| format!("uploading {}", path.display()))?;
     bar.finish_and_clear();
     Ok(FileRef {
         media_type: media_type(&name).to_owned(),
@@ -167,7 +179,21 @@ pub async fn get(ctx: &Ctx, id: &str, out: &Path, timeout: Duration) -> anyhow::
     let mut saved = Vec::new();
     for f in &done.files {
         let path = out.join(&f.file.name);
-        if path.exists() {
+        if done.sealed {
+            // Opened by the node: its sealed root says nothing of the plaintext, so an
+            // existing file is compared byte for byte once the download is here.
+            let saving = Arc::new(bar(ctx, f.file.size_bytes, &f.file.name));
+            let shown = saving.clone();
+            api.download_opened(
+                f.file.root,
+                f.file.size_bytes,
+                &path,
+                Arc::new(move |n| shown.set_position(n)),
+            )
+            .await
+            .with_context(|| format!("saving {}", path.display()))?;
+            saving.finish_and_clear();
+        } else if path.exists() {
             let (root, _) = staffroom_node::api::hash_file(&path)?;
             if root != f.file.root {
                 bail!("{} exists and is a different file: remove it or choose another directory with -o", path.display());
@@ -185,10 +211,15 @@ pub async fn get(ctx: &Ctx, id: &str, out: &Path, timeout: Duration) -> anyhow::
             .with_context(|| format!("saving {}", path.display()))?;
             saving.finish_and_clear();
         }
+        let size_bytes = match done.sealed {
+            true => staffroom_protocol::private::file::plain_size(f.file.size_bytes)
+                .unwrap_or(f.file.size_bytes),
+            false => f.file.size_bytes,
+        };
         saved.push(SavedFile {
             name: f.file.name.clone(),
             path,
-            size_bytes: f.file.size_bytes,
+            size_bytes,
             root: f.file.root,
         });
     }

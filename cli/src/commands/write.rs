@@ -48,7 +48,14 @@ pub async fn resource(ctx: &Ctx, args: ResourceArgs) -> anyhow::Result<()> {
     });
     let body = match args.files.is_empty() {
         true => body,
-        false => super::resource::with_files(ctx, body, &args.files).await?,
+        false => {
+            // A private network's files are sealed by the node as they are uploaded.
+            let api = ctx.api()?;
+            let network = resolve_network(&api, args.target.network.as_deref()).await?;
+            let policy = api.members(&network).await?.policy;
+            let sealed_in = policy.is_some_and(|p| p.is_private()).then_some(network);
+            super::resource::with_files(ctx, body, &args.files, sealed_in).await?
+        }
     };
     publish(ctx, &args.target, body, vec![]).await
 }

@@ -18,12 +18,21 @@ use super::types::*;
 use crate::files::FilesError;
 use crate::store::Lookup;
 
-/// The root an upload names, if `method` and `path` are an upload (`PUT /v1/files/<root>`).
+/// The root an upload names, if `method` and `path` are an upload (`PUT /v1/files/<root>`,
+/// or a sealed one, `PUT /v1/networks/<id>/files/<plaintext root>`).
 pub fn upload_root(method: &axum::http::Method, path: &str) -> Option<FileRoot> {
-    let root = path.strip_prefix("/v1/files/")?;
-    (method == axum::http::Method::PUT)
-        .then(|| root.parse().ok())
-        .flatten()
+    if method != axum::http::Method::PUT {
+        return None;
+    }
+    let root = match path.strip_prefix("/v1/files/") {
+        Some(root) => root,
+        None => {
+            let rest = path.strip_prefix("/v1/networks/")?;
+            let (_network, root) = rest.split_once("/files/")?;
+            root
+        }
+    };
+    root.parse().ok()
 }
 
 impl From<FilesError> for ApiError {
@@ -71,12 +80,33 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(FileUploaded { root, size_bytes })))
 }
 
-/// `GET /v1/files/{root}`: the bytes of a file held here complete.
+#[derive(Debug, Default, Deserialize)]
+pub struct DownloadQuery {
+    /// Open a sealed file of a private network the caller is a member of.
+    #[serde(default)]
+    pub open: bool,
+}
+
+/// `GET /v1/files/{root}[?open=true]`: the bytes of a file held here complete (opened, for a
+/// member, when sealed).
 pub async fn download(
     State(s): State<ApiState>,
     Path(root): Path<String>,
+    Query(q): Query<DownloadQuery>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
 ) -> Result<Response, ApiError> {
     let root: FileRoot = root.parse().map_err(bad_request)?;
+    if q.open {
+        let (size, body) = super::private::open_file(&s, &teacher.key, &root)?;
+        return Ok((
+            [
+                (header::CONTENT_TYPE, "application/octet-stream".to_owned()),
+                (header::CONTENT_LENGTH, size.to_string()),
+            ],
+            body,
+        )
+            .into_response());
+    }
     let not_here = || {
         ApiError(
             StatusCode::NOT_FOUND,
@@ -113,8 +143,9 @@ pub async fn status(
     State(s): State<ApiState>,
     Path(id): Path<String>,
     Query(q): Query<FilesQuery>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
 ) -> Result<Json<ResourceFiles>, ApiError> {
-    let (entry, network, files) = resource_files(&s, &id)?;
+    let (entry, network, sealed, files) = resource_files(&s, &id, &teacher)?;
     let mut out = Vec::with_capacity(files.len());
     for file in files {
         let holders = match q.holders {
@@ -133,6 +164,7 @@ pub async fn status(
     Ok(Json(ResourceFiles {
         entry,
         network,
+        sealed,
         files: out,
     }))
 }
@@ -142,8 +174,9 @@ pub async fn status(
 pub async fn fetch(
     State(s): State<ApiState>,
     Path(id): Path<String>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
 ) -> Result<Json<ResourceFiles>, ApiError> {
-    let (entry, network, files) = resource_files(&s, &id)?;
+    let (entry, network, sealed, files) = resource_files(&s, &id, &teacher)?;
     let mut out = Vec::with_capacity(files.len());
     for file in files {
         let progress = s.files.ask(network, file.clone())?;
@@ -156,24 +189,47 @@ pub async fn fetch(
     Ok(Json(ResourceFiles {
         entry,
         network,
+        sealed,
         files: out,
     }))
 }
 
+/// A resource's files: for a sealed one, those its opened content lists (the caller must be
+/// a member), with whether they are sealed.
 fn resource_files(
     s: &ApiState,
     id: &str,
-) -> Result<(EntryId, staffroom_protocol::NetworkId, Vec<FileRef>), ApiError> {
+    reader: &crate::store::TeacherRecord,
+) -> Result<(EntryId, staffroom_protocol::NetworkId, bool, Vec<FileRef>), ApiError> {
     let id: EntryId = id.parse().map_err(bad_request)?;
-    let Some(Lookup::Entry(stored)) = s.ingest.store().lookup(&id)? else {
+    let Some(Lookup::Entry(mut stored)) = s.ingest.store().lookup(&id)? else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no entry {id} on this node"),
         ));
     };
+    let network = stored.entry.network;
+    if matches!(stored.entry.body, EntryBody::Sealed(_)) {
+        crate::private::seal::open_for(&s.ingest, &reader.key, std::slice::from_mut(&mut stored))?;
+        return match stored.opened {
+            Some(EntryBody::Resource(r)) => Ok((id, network, true, r.files)),
+            Some(_) => Err(bad_request(format!(
+                "entry {} is not a resource",
+                id.short()
+            ))),
+            None => Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "cannot_open",
+                format!(
+                    "entry {} is sealed, and not readable here by you",
+                    id.short()
+                ),
+            )),
+        };
+    }
     match stored.entry.body {
-        EntryBody::Resource(r) => Ok((id, stored.entry.network, r.files)),
+        EntryBody::Resource(r) => Ok((id, network, false, r.files)),
         _ => Err(bad_request(format!(
             "entry {} is not a resource",
             id.short()

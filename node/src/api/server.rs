@@ -100,6 +100,10 @@ where
             "/v1/networks/{id}/seal",
             axum::routing::post(super::private::seal),
         )
+        .route(
+            "/v1/networks/{id}/files/{root}",
+            axum::routing::put(super::private::upload_sealed),
+        )
         .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry).delete(purge_entry))
         .route("/v1/sync", axum::routing::post(sync_now))

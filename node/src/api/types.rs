@@ -181,6 +181,10 @@ pub struct FileUploaded {
 pub struct ResourceFiles {
     pub entry: EntryId,
     pub network: NetworkId,
+    /// The files are sealed (a private network's): their plaintext is read with
+    /// `GET /v1/files/{root}?open=true`.
+    #[serde(default)]
+    pub sealed: bool,
     pub files: Vec<ResourceFile>,
 }
 

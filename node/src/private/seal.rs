@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use staffroom_protocol::private::keeper::{writing_key, KeeperView};
+use staffroom_protocol::private::keeper::{writing_key as protocol_writing_key, KeeperView};
 use staffroom_protocol::private::{crypto, KeyId, Sealed};
 use staffroom_protocol::{AuthorId, Body, NetworkId, NodeKey};
 
@@ -24,8 +24,6 @@ pub enum SealingError {
         .0.short()
     )]
     NoKey(NetworkId),
-    #[error("files in private networks are not supported yet: share the resource without them")]
-    FilesNotYet,
     #[error(transparent)]
     Seal(#[from] crypto::SealError),
     #[error("no randomness for a nonce: {0}")]
@@ -41,15 +39,31 @@ pub fn seal(
     (network, author, created_at_ms): (NetworkId, AuthorId, u64),
     body: &Body,
 ) -> Result<Sealed, SealingError> {
+    let key = writing_key(ingest, node, network, author)?;
+    let mut nonce = [0u8; 24];
+    let random = crate::secret_file::random_32().map_err(SealingError::Random)?;
+    nonce.copy_from_slice(&random[..24]);
+    Ok(crypto::seal_body(
+        (&network, &author, created_at_ms),
+        &key,
+        nonce,
+        body,
+    )?)
+}
+
+/// The key `author` (a member) writes with in `network` now, as this node sees it.
+pub fn writing_key(
+    ingest: &Ingest,
+    node: NodeKey,
+    network: NetworkId,
+    author: AuthorId,
+) -> Result<[u8; 32], SealingError> {
     let roster = ingest.rosters().get(&network)?;
     if !roster.policy.is_some_and(|p| p.is_private()) {
         return Err(SealingError::NotPrivate(network));
     }
     if !roster.is_member(&author) {
         return Err(SealingError::NotMember(author, network));
-    }
-    if matches!(body, Body::Resource(r) if !r.files.is_empty()) {
-        return Err(SealingError::FilesNotYet);
     }
     let store = ingest.store();
     let held = store.content_keys(&network)?;
@@ -64,18 +78,33 @@ pub fn seal(
         keys: &records,
         held: &held_ids,
     };
-    let key = writing_key(&view)
-        .and_then(|id| held.get(&id))
-        .ok_or(SealingError::NoKey(network))?;
-    let mut nonce = [0u8; 24];
-    let random = crate::secret_file::random_32().map_err(SealingError::Random)?;
-    nonce.copy_from_slice(&random[..24]);
-    Ok(crypto::seal_body(
-        (&network, &author, created_at_ms),
-        key,
-        nonce,
-        body,
-    )?)
+    protocol_writing_key(&view)
+        .and_then(|id| held.get(&id).copied())
+        .ok_or(SealingError::NoKey(network))
+}
+
+/// The key that opens a sealed file whose header names `key_id`, for `reader`: from a
+/// private network they are a member of that lists `root`.
+pub fn file_key(
+    ingest: &Ingest,
+    reader: &AuthorId,
+    root: &staffroom_protocol::FileRoot,
+    key_id: &KeyId,
+) -> Result<Option<[u8; 32]>, StoreError> {
+    let store = ingest.store();
+    for record in store.networks()? {
+        let roster = ingest.rosters().get(&record.id)?;
+        if !roster.policy.is_some_and(|p| p.is_private()) || !roster.is_member(reader) {
+            continue;
+        }
+        let Some(key) = store.content_keys(&record.id)?.get(key_id).copied() else {
+            continue;
+        };
+        if store.network_lists_root(&record.id, root)? {
+            return Ok(Some(key));
+        }
+    }
+    Ok(None)
 }
 
 /// Opens the sealed entries in `entries` whose network `reader` is a member of, where this

@@ -64,6 +64,18 @@ impl Store {
         Ok(false)
     }
 
+    /// Whether a stored entry of `network` lists `root` (with any size).
+    pub fn network_lists_root(
+        &self,
+        network: &NetworkId,
+        root: &FileRoot,
+    ) -> Result<bool, StoreError> {
+        match self.root_listings(network, root).next() {
+            Some(item) => item.map(|_| true).map_err(StoreError::from),
+            None => Ok(false),
+        }
+    }
+
     /// The `files_by_network` keys of `root` in `network` (at most [`FILE_LISTINGS_MAX`]),
     /// with the sizes they give.
     fn root_listings(
@@ -93,12 +105,25 @@ impl Store {
             let Some(stored) = self.get(&keys::id_suffix(&key))? else {
                 continue;
             };
-            if let staffroom_protocol::Body::Resource(r) = stored.entry.body {
-                let listed =
-                    |f: &staffroom_protocol::FileRef| f.root == *root && f.size_bytes == size_bytes;
-                if let Some(file) = r.files.into_iter().find(listed) {
-                    return Ok(Some(file));
+            match stored.entry.body {
+                staffroom_protocol::Body::Resource(r) => {
+                    let listed = |f: &staffroom_protocol::FileRef| {
+                        f.root == *root && f.size_bytes == size_bytes
+                    };
+                    if let Some(file) = r.files.into_iter().find(listed) {
+                        return Ok(Some(file));
+                    }
                 }
+                // Its name and type are sealed: it travels under its root.
+                staffroom_protocol::Body::Sealed(_) => {
+                    return Ok(Some(staffroom_protocol::FileRef {
+                        name: root.to_hex(),
+                        media_type: "application/octet-stream".into(),
+                        size_bytes,
+                        root: *root,
+                    }));
+                }
+                _ => {}
             }
         }
         Ok(None)

@@ -61,17 +61,20 @@ pub fn by_ref<'a>(e: &'a Entry, id: &EntryId) -> impl Iterator<Item = Vec<u8>> +
 
 /// One key per file a resource lists (none for other kinds), with the file's signed size.
 pub fn by_file(e: &Entry, id: &EntryId) -> Vec<(Vec<u8>, [u8; 8])> {
-    let Body::Resource(r) = &e.body else {
-        return Vec::new();
+    // A sealed resource lists its sealed files' roots and sizes in the clear.
+    let files: Vec<(staffroom_protocol::FileRoot, u64)> = match &e.body {
+        Body::Resource(r) => r.files.iter().map(|f| (f.root, f.size_bytes)).collect(),
+        Body::Sealed(s) => s.files.iter().map(|f| (f.root, f.size_bytes)).collect(),
+        _ => return Vec::new(),
     };
-    r.files
-        .iter()
-        .map(|f| {
+    files
+        .into_iter()
+        .map(|(root, size)| {
             let mut k = Vec::with_capacity(96);
             k.extend_from_slice(e.network.as_bytes());
-            k.extend_from_slice(&f.root.0);
+            k.extend_from_slice(&root.0);
             k.extend_from_slice(id.as_bytes());
-            (k, f.size_bytes.to_be_bytes())
+            (k, size.to_be_bytes())
         })
         .collect()
 }

@@ -19,7 +19,7 @@ use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use curve25519_dalek::montgomery::MontgomeryPoint;
 use ed25519_dalek::{SigningKey, VerifyingKey};
 
-use super::{Grant, KeyId, Sealed, SEALED_KEY_BYTES};
+use super::{Grant, KeyId, Sealed, SealedFile, SEALED_KEY_BYTES};
 use crate::body::{Body, EntryKind};
 use crate::codec::{Reader, Writer};
 use crate::entry::Entry;
@@ -162,6 +162,13 @@ fn body_aad(network: &NetworkId, author: &AuthorId, created_at_ms: u64, id: &Key
     aad
 }
 
+fn clear_file(f: &crate::FileRef) -> SealedFile {
+    SealedFile {
+        root: f.root,
+        size_bytes: f.size_bytes,
+    }
+}
+
 /// Whether entries of this kind are sealed in a private network (content kinds).
 pub fn is_sealable(kind: EntryKind) -> bool {
     matches!(
@@ -198,10 +205,15 @@ pub fn seal_body(
     let ciphertext = XChaCha20Poly1305::new(key.into())
         .encrypt(XNonce::from_slice(&nonce), payload)
         .map_err(|_| SealError::CannotOpen)?;
+    let files = match body {
+        Body::Resource(r) => r.files.iter().map(clear_file).collect(),
+        _ => Vec::new(),
+    };
     Ok(Sealed {
         key_id: id,
         nonce,
         ciphertext,
+        files,
     })
 }
 
@@ -236,6 +248,16 @@ pub fn open_body(entry: &Entry, key: &[u8; 32]) -> Result<Body, SealError> {
     let body = Body::decode(kind, &mut r).map_err(SealError::BadContent)?;
     r.finish().map_err(SealError::BadContent)?;
     body.check().map_err(SealError::BadContent)?;
+    let inside: Vec<SealedFile> = match &body {
+        Body::Resource(r) => r.files.iter().map(clear_file).collect(),
+        _ => Vec::new(),
+    };
+    if inside != sealed.files {
+        return Err(SealError::BadContent(EntryError::InvalidField {
+            field: "files",
+            reason: "the sealed resource's files differ from those its entry lists",
+        }));
+    }
     let inner = Entry {
         body: body.clone(),
         ..entry.clone()

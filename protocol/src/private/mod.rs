@@ -10,12 +10,14 @@
 //!
 //! ```text
 //! sealed     (kind 10) = key_id:[16] nonce:[24] len:u32 ciphertext:[len]  (17 ..= 48 KiB + 17)
+//!                        file_count:u8 (root:[32] size_bytes:u64)*          (0 ..= 32 files)
 //! plaintext            = kind:u8 body          (the body of that content kind, kinds 1-5, 8)
 //! key_grants (kind 11) = key_id:[16] count:u8 (node:[32] ephemeral:[32] sealed_key:[48])*
 //!                        1 ..= 64 grants, ascending by node, no references
 //! ```
 
 pub mod crypto;
+pub mod file;
 pub mod keeper;
 
 use serde::{Deserialize, Serialize};
@@ -56,6 +58,19 @@ pub struct Sealed {
     pub nonce: [u8; 24],
     #[serde(with = "hex::serde")]
     pub ciphertext: Vec<u8>,
+    /// The sealed files a sealed resource carries, in its order: their roots and sizes are
+    /// in the clear so that any node can hold and pass on their (sealed) bytes; names and
+    /// media types are inside. Members check that the two lists agree.
+    #[serde(default)]
+    pub files: Vec<SealedFile>,
+}
+
+/// A sealed file as relays see it: the BLAKE3 root and size of its sealed bytes
+/// (see [`file`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SealedFile {
+    pub root: crate::FileRoot,
+    pub size_bytes: u64,
 }
 
 /// One content key sealed to one node.
@@ -82,6 +97,11 @@ impl Sealed {
         w.bytes(&self.key_id.0);
         w.bytes(&self.nonce);
         w.blob(&self.ciphertext);
+        w.u8(crate::codec::saturating_count(self.files.len()));
+        for f in self.files.iter().take(usize::from(u8::MAX)) {
+            w.bytes(&f.root.0);
+            w.u64(f.size_bytes);
+        }
     }
 
     pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Sealed, EntryError> {
@@ -89,7 +109,20 @@ impl Sealed {
             key_id: KeyId(r.array("key_id")?),
             nonce: r.array("nonce")?,
             ciphertext: r.blob("ciphertext", 1 + TAG_BYTES, CIPHERTEXT_BYTES_MAX)?,
+            files: decode_files(r)?,
         })
+    }
+
+    /// Files within the count and size limits of a resource's.
+    pub(crate) fn check(&self) -> Result<(), EntryError> {
+        if self
+            .files
+            .iter()
+            .any(|f| f.size_bytes > crate::files::FILE_BYTES_MAX)
+        {
+            return Err(invalid("size_bytes", "must be at most 2^40 bytes"));
+        }
+        Ok(())
     }
 }
 
@@ -155,6 +188,25 @@ pub(crate) fn check_entry(entry: &Entry) -> Result<(), EntryError> {
         ),
         _ => Ok(()),
     }
+}
+
+fn decode_files(r: &mut Reader<'_>) -> Result<Vec<SealedFile>, EntryError> {
+    let count = usize::from(r.u8("files")?);
+    if count > crate::files::FILES_COUNT_MAX {
+        return Err(EntryError::TooMany {
+            field: "files",
+            count,
+            max: crate::files::FILES_COUNT_MAX,
+        });
+    }
+    let mut files = Vec::with_capacity(count);
+    for _ in 0..count {
+        files.push(SealedFile {
+            root: crate::FileRoot(r.array("file root")?),
+            size_bytes: r.u64("size_bytes")?,
+        });
+    }
+    Ok(files)
 }
 
 fn invalid(field: &'static str, reason: &'static str) -> EntryError {

@@ -138,3 +138,47 @@ fn only_content_is_sealed_and_opened_content_obeys_its_kinds_rules() {
         Err(SealError::BadContent(_))
     ));
 }
+
+#[test]
+fn a_sealed_resource_lists_its_sealed_files_in_the_clear_and_members_check_them() {
+    let author = key(1);
+    let at = (
+        &network(1),
+        &crate::AuthorId(author.verifying_key().to_bytes()),
+        NOW,
+    );
+    let mut body = crate::fixtures::resource_body("Worksheets");
+    let file = crate::FileRef {
+        name: "sheet.pdf".into(),
+        media_type: "application/pdf".into(),
+        size_bytes: 1000,
+        root: crate::FileRoot([6; 32]),
+    };
+    if let Body::Resource(r) = &mut body {
+        r.files = vec![file.clone()];
+    }
+    let sealed = seal_body(at, &CONTENT_KEY, [7; 24], &body).unwrap();
+    assert_eq!(sealed.files.len(), 1);
+    assert_eq!(
+        (sealed.files[0].root, sealed.files[0].size_bytes),
+        (file.root, 1000)
+    );
+    let entry = signed(
+        &author,
+        network(1),
+        NOW,
+        vec![],
+        Body::Sealed(sealed.clone()),
+    );
+    verify_entry(&entry.encode(), NOW).expect("valid");
+    assert_eq!(open_body(&entry, &CONTENT_KEY), Ok(body));
+    // A clear list that lies about the sealed content: relays cannot tell, members refuse.
+    let mut lying = sealed;
+    lying.files[0].size_bytes = 999;
+    let entry = signed(&author, network(1), NOW, vec![], Body::Sealed(lying));
+    verify_entry(&entry.encode(), NOW).expect("valid to relays");
+    assert!(matches!(
+        open_body(&entry, &CONTENT_KEY),
+        Err(SealError::BadContent(_))
+    ));
+}

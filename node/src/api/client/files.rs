@@ -51,7 +51,31 @@ impl ApiClient {
         path: &Path,
         progress: Progress,
     ) -> Result<FileUploaded, ClientError> {
-        let (root, size) = hash_file(path)?;
+        self.upload_to(None, path, progress).await
+    }
+
+    /// Uploads a file of a private network's resource: the node seals it as it arrives, and
+    /// answers with the sealed file's root and size (what the sealed resource lists).
+    pub async fn upload_sealed_file(
+        &self,
+        network: &NetworkId,
+        path: &Path,
+        progress: Progress,
+    ) -> Result<FileUploaded, ClientError> {
+        self.upload_to(Some(network), path, progress).await
+    }
+
+    async fn upload_to(
+        &self,
+        sealed_in: Option<&NetworkId>,
+        path: &Path,
+        progress: Progress,
+    ) -> Result<FileUploaded, ClientError> {
+        let (root, plain) = hash_file(path)?;
+        let size = match sealed_in {
+            Some(_) => staffroom_protocol::private::file::sealed_size(plain),
+            None => plain,
+        };
         // Refused before sending: a node that stops reading a body over its limit closes the
         // connection, and its answer can be lost while the body is still being sent.
         let max = self.status().await?.file_bytes_max;
@@ -75,7 +99,10 @@ impl ApiClient {
             });
             let request = self
                 .http
-                .put(self.url(&format!("/v1/files/{root}")))
+                .put(self.url(&match sealed_in {
+                    Some(network) => format!("/v1/networks/{network}/files/{root}"),
+                    None => format!("/v1/files/{root}"),
+                }))
                 .body(reqwest::Body::wrap_stream(stream))
                 .timeout(FILE_TIMEOUT);
             let hash = Some(blake3::Hash::from_bytes(root.0));
@@ -106,14 +133,59 @@ impl ApiClient {
         dest: &Path,
         progress: Progress,
     ) -> Result<(), ClientError> {
-        let request = self
-            .http
-            .get(self.url(&format!("/v1/files/{root}")))
-            .timeout(FILE_TIMEOUT);
+        self.download_to(root, size_bytes, false, dest, progress)
+            .await
+    }
+
+    /// Downloads a private network's sealed file `root` (of `sealed_bytes`), opened by the
+    /// node, into `dest` — which may already hold exactly those bytes, and is otherwise
+    /// never overwritten. Returns whether the bytes were new there.
+    pub async fn download_opened(
+        &self,
+        root: FileRoot,
+        sealed_bytes: u64,
+        dest: &Path,
+        progress: Progress,
+    ) -> Result<bool, ClientError> {
+        let plain = staffroom_protocol::private::file::plain_size(sealed_bytes)
+            .ok_or_else(|| ClientError::Http(format!("file {} is not sealed", root.short())))?;
+        let tmp = part_path(dest);
+        self.download_to(root, plain, true, &tmp, progress).await?;
+        if !dest.exists() {
+            return tokio::fs::rename(&tmp, dest)
+                .await
+                .map(|()| true)
+                .map_err(io_error(dest));
+        }
+        let same = hash_file(&tmp)?.0 == hash_file(dest)?.0;
+        let _ = tokio::fs::remove_file(&tmp).await;
+        match same {
+            true => Ok(false),
+            false => Err(ClientError::Http(format!(
+                "{} exists and is a different file",
+                dest.display()
+            ))),
+        }
+    }
+
+    /// Downloads `root` into `dest` by way of a part file: checked against the root, or, when
+    /// `opened`, the plaintext of a sealed file (checked by the node as it opens it).
+    async fn download_to(
+        &self,
+        root: FileRoot,
+        size_bytes: u64,
+        opened: bool,
+        dest: &Path,
+        progress: Progress,
+    ) -> Result<(), ClientError> {
+        let url = self.url(&format!("/v1/files/{root}"));
+        let request = match opened {
+            true => self.http.get(url).query(&[("open", "true")]),
+            false => self.http.get(url),
+        }
+        .timeout(FILE_TIMEOUT);
         let mut response = self.execute(request, false, None).await?;
-        let mut tmp_name = dest.file_name().unwrap_or_default().to_os_string();
-        tmp_name.push(".staffroom-part");
-        let tmp = dest.with_file_name(tmp_name);
+        let tmp = part_path(dest);
         let mut out = tokio::fs::File::create(&tmp)
             .await
             .map_err(io_error(&tmp))?;
@@ -133,7 +205,8 @@ impl ApiClient {
                 progress(got);
             }
             out.sync_all().await.map_err(io_error(&tmp))?;
-            if got != size_bytes || hasher.finalize().as_bytes() != &root.0 {
+            let wrong_root = !opened && hasher.finalize().as_bytes() != &root.0;
+            if got != size_bytes || wrong_root {
                 return Err(ClientError::Http(format!(
                     "the node sent {got} bytes that do not match file {}",
                     root.short()
@@ -187,4 +260,11 @@ impl ApiClient {
         let url = self.url(&format!("/v1/entries/{id}/files/fetch"));
         self.send(self.http.post(url)).await
     }
+}
+
+/// Where a download is written before it is checked and renamed into place.
+fn part_path(dest: &Path) -> std::path::PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".staffroom-part");
+    dest.with_file_name(name)
 }
