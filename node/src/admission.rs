@@ -7,7 +7,8 @@
 //!   join, with a new invite) — because validity is the resolver's business and every node must
 //!   hold the same set of operations to resolve it the same way;
 //! - content (and entries of kinds this node does not know) is admitted from current members;
-//!   from a former member only if made before the operation that ended their membership;
+//!   from a former member only if made before the operation that ended their membership —
+//!   except a deletion of their own entry, which is admitted whenever it was made;
 //! - a join with an invite this node already knows to be revoked, expired or used up is not
 //!   taken in (so a late join cannot displace, by the resolver's tie-break, one that already
 //!   counts; two nodes admitting joins concurrently past the limit are settled by the
@@ -81,6 +82,15 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
         return Admission::NotFacilitator;
     }
     if join.is_some() || membership.is_member(&header.author) {
+        return Admission::Admit;
+    }
+    // Taking back one's own words outlives membership: a former member may still delete what
+    // they wrote (the protocol lets a deletion name only its author's entries).
+    let deletes_own = matches!(
+        entry.entry().map(|e| &e.body),
+        Some(Body::Erasure(e)) if e.action == staffroom_protocol::ErasureAction::Delete
+    );
+    if deletes_own && membership.former.contains_key(&header.author) {
         return Admission::Admit;
     }
     match membership.former.get(&header.author) {
@@ -279,6 +289,26 @@ mod tests {
             judge(&om, &grants(7, on)),
             refused("key grants belong to private networks only")
         );
+    }
+
+    #[test]
+    fn a_former_member_still_deletes_their_own_entries() {
+        use staffroom_protocol::{ErasureAction, ErasureReason};
+        let mut entries = fixtures::network_with(&key(1), &[&key(2)], &[], NOW);
+        let net = entries[0].network;
+        let last = entries.last().unwrap().id();
+        let leave = fixtures::membership(&key(2), net, NOW + 100, &[last], Action::Leave);
+        entries.push(leave);
+        let m = membership_of(&entries);
+        let mine = fixtures::signed(&key(2), net, NOW + 50, vec![], fixtures::blog_body("Mine"));
+        let body = fixtures::erasure_body(&mine, ErasureAction::Delete, ErasureReason::Mistake);
+        let later = verified(&fixtures::signed(&key(2), net, NOW + 500, vec![], body));
+        assert_eq!(judge(&m, &later), Admission::Admit);
+        // Anything else they make after leaving is refused.
+        assert!(matches!(
+            judge(&m, &post(2, net, NOW + 500)),
+            Admission::Refuse { .. }
+        ));
     }
 
     #[test]

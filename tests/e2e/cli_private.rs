@@ -89,6 +89,16 @@ fn a_private_network_is_named_by_its_invite_and_read_by_members() {
     let shown = staffroom_ok(b, &["show", &id], None);
     assert!(shown.contains("blog_post (private)"), "{shown}");
     assert!(shown.contains("# Writing frames"), "{shown}");
+    let posts = json(&staffroom_ok(
+        b,
+        &["--json", "list", "--kind", "blog_post"],
+        None,
+    ));
+    let posts = posts.as_array().unwrap();
+    assert!(
+        posts.iter().any(|e| e["id"] == id.as_str()),
+        "listed by its sealed kind"
+    );
     // B's teacher replies in kind: read on A.
     let reply = post(b, "Our version");
     wait_for(a, &["--json", "list"], "B's post opened on A", |l| {

@@ -371,9 +371,7 @@ async fn list_entries(
     let Query(filter) = filter.map_err(|e| bad_request(e.body_text()))?;
     let ingest = s.ingest.clone();
     let listed = tokio::task::spawn_blocking(move || {
-        let mut listed = ingest.store().list(&filter)?;
-        crate::private::seal::open_for(&ingest, &teacher.key, &mut listed)?;
-        Ok::<_, crate::store::StoreError>(listed)
+        crate::private::seal::list_for(&ingest, &teacher.key, &filter)
     })
     .await
     .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))??;

@@ -6,11 +6,11 @@ use std::collections::BTreeSet;
 
 use staffroom_protocol::private::keeper::{writing_key as protocol_writing_key, KeeperView};
 use staffroom_protocol::private::{crypto, KeyId, Sealed};
-use staffroom_protocol::{AuthorId, Body, NetworkId, NodeKey};
+use staffroom_protocol::{AuthorId, Body, EntryKind, NetworkId, NodeKey};
 
 use super::keeper::key_records;
 use crate::ingest::Ingest;
-use crate::store::{StoreError, StoredEntry};
+use crate::store::{ListFilter, StoreError, StoredEntry, LIST_LIMIT_MAX};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealingError {
@@ -134,4 +134,34 @@ pub fn open_for(
         }
     }
     Ok(())
+}
+
+/// Lists entries for `reader`: sealed ones they may read come opened, and a listing by a
+/// content kind includes sealed entries whose content is of that kind.
+pub fn list_for(
+    ingest: &Ingest,
+    reader: &AuthorId,
+    filter: &ListFilter,
+) -> Result<Vec<StoredEntry>, StoreError> {
+    let store = ingest.store();
+    let mut listed = store.list(filter)?;
+    open_for(ingest, reader, &mut listed)?;
+    let Some(kind) = filter.kind.filter(|k| crypto::is_sealable(*k)) else {
+        return Ok(listed);
+    };
+    let sealed_kind = ListFilter {
+        kind: Some(EntryKind::Sealed),
+        ..filter.clone()
+    };
+    let mut sealed = store.list(&sealed_kind)?;
+    open_for(ingest, reader, &mut sealed)?;
+    sealed.retain(|e| {
+        e.opened
+            .as_ref()
+            .is_some_and(|b| b.kind().family() == kind.family())
+    });
+    listed.extend(sealed);
+    listed.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
+    listed.truncate(filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX));
+    Ok(listed)
 }
