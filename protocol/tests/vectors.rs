@@ -18,6 +18,8 @@ struct File {
     drafts: Vec<serde_json::Value>,
     accepted: Vec<Accepted>,
     refused: Vec<Refused>,
+    /// Private networks' sealing, step by step.
+    sealing: Option<private_vectors::SealingVectors>,
 }
 
 #[derive(Deserialize)]
@@ -135,9 +137,11 @@ fn published_verdicts_match_this_implementation() {
 fn published_verdict_vectors_are_reproducible() {
     let (accepted, refused) = (generate::accepted(), generate::refused());
     let mut file = published();
+    let sealing = private_vectors::sealing();
     if std::env::var_os("STAFFROOM_WRITE_VECTORS").is_some() {
         file.accepted = accepted;
         file.refused = refused;
+        file.sealing = Some(sealing);
         let text = serde_json::to_string_pretty(&file).unwrap() + "\n";
         std::fs::write(PATH, text).expect("write vectors");
         return;
@@ -148,6 +152,11 @@ fn published_verdict_vectors_are_reproducible() {
     );
     assert_eq!(
         file.refused, refused,
+        "regenerate with STAFFROOM_WRITE_VECTORS=1"
+    );
+    assert_eq!(
+        file.sealing,
+        Some(sealing),
         "regenerate with STAFFROOM_WRITE_VECTORS=1"
     );
 }
@@ -163,3 +172,6 @@ mod generate;
 /// The membership kinds' vectors.
 #[path = "vectors/membership.rs"]
 mod membership_vectors;
+/// Private networks' vectors.
+#[path = "vectors/private.rs"]
+mod private_vectors;
