@@ -77,8 +77,9 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
         entry.entry().map(|e| &e.body),
         Some(Body::Erasure(e)) if e.action != staffroom_protocol::ErasureAction::Delete
     );
-    if removes && !membership.is_facilitator(&header.author) && membership.is_member(&header.author)
-    {
+    let known =
+        membership.is_member(&header.author) || membership.former.contains_key(&header.author);
+    if removes && known && !membership.is_facilitator(&header.author) {
         return Admission::NotFacilitator;
     }
     if join.is_some() || membership.is_member(&header.author) {
@@ -103,8 +104,8 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
 }
 
 /// The rules of private networks: content there is sealed, and sealed content and key grants
-/// belong nowhere else; a key grant's author is a current member's node (it may simply not be
-/// known here yet: then it waits).
+/// belong nowhere else; a key grant's author is a node a member bound, judged like a member
+/// (it may simply not be known here yet: then it waits).
 fn judge_privacy(
     membership: &Membership,
     header: &Header,
@@ -114,10 +115,17 @@ fn judge_privacy(
     let refuse = |reason| Some(Admission::WrongPrivacy { reason });
     match kind? {
         EntryKind::KeyGrants if !private => refuse("key grants belong to private networks only"),
-        EntryKind::KeyGrants => match membership.is_bound(&NodeKey(header.author.0)) {
-            true => Some(Admission::Admit),
-            false => Some(Admission::Await),
-        },
+        // As for members' content: from a node a current member binds; from one whose
+        // members have all gone, only what it signed before the last of them went.
+        EntryKind::KeyGrants => {
+            let node = NodeKey(header.author.0);
+            Some(match membership.node_ended_at(&node) {
+                _ if membership.is_bound(&node) => Admission::Admit,
+                Some(end) if header.created_at_ms < end => Admission::Admit,
+                Some(ended_at_ms) => Admission::Refuse { ended_at_ms },
+                None => Admission::Await,
+            })
+        }
         EntryKind::Sealed if !private => refuse("sealed entries belong to private networks only"),
         k if private && crypto::is_sealable(k) => {
             refuse("content in a private network must be sealed")
@@ -285,6 +293,29 @@ mod tests {
         // Node 7 is bound by the founder: its grants count; a member's own key is no node's.
         assert_eq!(judge(&pm, &grants(7, pn)), Admission::Admit);
         assert_eq!(judge(&pm, &grants(2, pn)), Admission::Await);
+        // Key(2) binds node 8, then leaves: node 8's grants count up to then, not after.
+        let mut private = private;
+        let last = private.last().unwrap().id();
+        let bind = Action::BindNode { node: node(8) };
+        let bind = fixtures::membership(&key(2), pn, NOW + 100, &[last], bind);
+        let leave = fixtures::membership(&key(2), pn, NOW + 200, &[bind.id()], Action::Leave);
+        private.extend([bind, leave]);
+        let pm = membership_of(&private);
+        let at = |t: u64| {
+            let grant = crypto::seal_key(&pn, &[9; 32], &node(7), [4; 32]).unwrap();
+            let body = Body::KeyGrants(KeyGrants {
+                key_id: crypto::key_id(&[9; 32]),
+                grants: vec![grant],
+            });
+            verified(&fixtures::signed(&key(8), pn, t, vec![], body))
+        };
+        assert_eq!(judge(&pm, &at(NOW + 150)), Admission::Admit);
+        assert_eq!(
+            judge(&pm, &at(NOW + 250)),
+            Admission::Refuse {
+                ended_at_ms: NOW + 200
+            }
+        );
         assert_eq!(
             judge(&om, &grants(7, on)),
             refused("key grants belong to private networks only")
@@ -309,6 +340,11 @@ mod tests {
             judge(&m, &post(2, net, NOW + 500)),
             Admission::Refuse { .. }
         ));
+        // And a removal or hide dated back to their membership is still not theirs to make.
+        let other = fixtures::signed(&key(1), net, NOW + 10, vec![], fixtures::blog_body("X"));
+        let body = fixtures::erasure_body(&other, ErasureAction::Remove, ErasureReason::Other);
+        let backdated = verified(&fixtures::signed(&key(2), net, NOW + 20, vec![], body));
+        assert_eq!(judge(&m, &backdated), Admission::NotFacilitator);
     }
 
     #[test]

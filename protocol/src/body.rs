@@ -88,6 +88,21 @@ impl EntryKind {
         !self.is_membership() && !matches!(self, EntryKind::Erasure | EntryKind::KeyGrants)
     }
 
+    /// Kinds an erasure covers: content, sealed or not. Membership, erasures and key grants
+    /// are the network's own record, which no erasure takes out.
+    pub fn is_erasable(self) -> bool {
+        matches!(
+            self,
+            EntryKind::BlogPost
+                | EntryKind::Resource
+                | EntryKind::Enquiry
+                | EntryKind::EnquiryNote
+                | EntryKind::Comment
+                | EntryKind::ResourceWithFiles
+                | EntryKind::Sealed
+        )
+    }
+
     /// Kinds that are one kind to a reader: a resource with files is a resource, so it may
     /// edit one (and be listed with them).
     pub fn family(self) -> EntryKind {

@@ -183,7 +183,13 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
             node: node_key(&c).await,
         },
     );
-    for node in [&a, &r, &b, &c] {
+    // The founder's node knows the network by a name that is in no entry.
+    let name = "Y2 reading recovery group";
+    a.api()
+        .adopt_network_named(&net.encoded(), Some(name))
+        .await
+        .expect("adopted with its name");
+    for node in [&r, &b, &c] {
         node.adopt(&net).await;
     }
 
@@ -220,6 +226,14 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         "the relay stores the ciphertext"
     );
     assert!(!found_in(r.dir.path(), needle), "and no plaintext");
+    assert!(
+        !found_in(r.dir.path(), name.as_bytes()),
+        "nor the network's name"
+    );
+    assert!(
+        found_in(a.dir.path(), name.as_bytes()),
+        "which its founder's node keeps"
+    );
 
     // A file shared in the network: sealed before it is hashed, so the relay fetches and
     // stores sealed bytes, and members' nodes open it.

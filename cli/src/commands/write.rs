@@ -51,7 +51,11 @@ pub async fn resource(ctx: &Ctx, args: ResourceArgs) -> anyhow::Result<()> {
         false => {
             // A private network's files are sealed by the node as they are uploaded.
             let api = ctx.api()?;
-            let network = resolve_network(&api, args.target.network.as_deref()).await?;
+            // The network it will be published in: an edit's is its original's.
+            let network = match &args.target.edits {
+                Some(old) => fetch(&api, old, "entry to edit").await?.entry.network,
+                None => resolve_network(&api, args.target.network.as_deref()).await?,
+            };
             let policy = api.members(&network).await?.policy;
             let sealed_in = policy.is_some_and(|p| p.is_private()).then_some(network);
             super::resource::with_files(ctx, body, &args.files, sealed_in).await?

@@ -73,6 +73,9 @@ pub async fn upload(
         upload.write(&chunk)?;
     }
     let size_bytes = upload.size();
+    // A file erased earlier and uploaded again is wanted again: its deletion is called off
+    // (before it is kept, so the fetcher, which checks again just before deleting, spares it).
+    s.ingest.store().forget_erased_file(root).await?;
     let blobs = s.files.blobs().clone();
     tokio::task::spawn_blocking(move || blobs.keep(upload, &root))
         .await

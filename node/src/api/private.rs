@@ -30,6 +30,14 @@ pub async fn seal(
     let Json(req) = body.map_err(|e| bad_request(e.body_text()))?;
     let node = node_key(&s)?;
     let ingest = s.ingest.clone();
+    let blobs = s.files.blobs().clone();
+    let checked = tokio::task::spawn_blocking({
+        let (ingest, body) = (ingest.clone(), req.body.clone());
+        move || crate::private::seal::check_sealed_files(&ingest, &blobs, &network, &body)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))?;
+    checked.map_err(|reason| ApiError(StatusCode::BAD_REQUEST, "not_sealable", reason))?;
     let sealed = tokio::task::spawn_blocking(move || {
         let at = (network, teacher.key, req.created_at_ms);
         crate::private::seal::seal(&ingest, node, at, &req.body)
@@ -60,6 +68,7 @@ pub async fn upload_sealed(
     let mut nonce_prefix = [0u8; 19];
     nonce_prefix.copy_from_slice(&prefix[..19]);
     let (mut sealer, header) = FileSealer::new(&key, nonce_prefix);
+
     let max = s.files.config().file_bytes_max;
     let mut upload = s.files.blobs().upload()?;
     upload.write(&header)?;

@@ -353,10 +353,15 @@ impl Fetcher {
             return;
         };
         for root in roots {
-            if store.file_listed_anywhere(&root).unwrap_or(true) {
+            match store.file_listed_anywhere(&root) {
                 // Listed by another entry, which keeps it: no longer a candidate.
-                let _ = store.forget_erased_file(root).await;
-                continue;
+                Ok(true) => {
+                    let _ = store.forget_erased_file(root).await;
+                    continue;
+                }
+                Ok(false) => {}
+                // Tried again at the next scan.
+                Err(_) => continue,
             }
             if let Some(abort) = aborts.get(&root) {
                 abort.abort();
@@ -364,6 +369,10 @@ impl Fetcher {
             }
             wants.remove(&root);
             lock(&handle.progress).remove(&root);
+            // Uploaded again since the list was read: wanted after all.
+            if !store.is_erased_file(&root).unwrap_or(false) {
+                continue;
+            }
             match self.blobs.discard(&root) {
                 Ok(found) => {
                     if found {

@@ -128,6 +128,48 @@ async fn a_former_members_later_entries_are_refused_earlier_ones_stay() {
     assert_eq!(ingest.held_count(), 0);
 }
 
+/// A member leaves, then deletes a post of theirs; a later membership operation (which purges
+/// what former members made after leaving) keeps the deletion, and the post stays gone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_former_members_deletion_of_their_own_post_survives_later_operations() {
+    use staffroom_protocol::{ErasureAction, ErasureReason};
+    let t = now_ms() - 100_000;
+    let genesis = fixtures::genesis(&key(1), "Cluster", Policy::InviteOnly, t);
+    let (_dir, ingest) = node_in(&genesis).await;
+    let net = genesis.network;
+    let add = fixtures::membership(
+        &key(1),
+        net,
+        t + 1,
+        &[genesis.id()],
+        Action::Add { member: member(2) },
+    );
+    let mine = post(2, &genesis, t + 10);
+    let leave = fixtures::membership(&key(2), net, t + 100, &[add.id()], Action::Leave);
+    let body = fixtures::erasure_body(&mine, ErasureAction::Delete, ErasureReason::PersonalData);
+    let deletion = fixtures::signed(&key(2), net, t + 500, vec![], body);
+    let channel = Some(net);
+    for entry in [&add, &mine, &leave, &deletion] {
+        ingest.ingest(entry.encode(), channel).await.unwrap();
+    }
+    let later = fixtures::membership(
+        &key(1),
+        net,
+        t + 600,
+        &[leave.id()],
+        Action::Add { member: member(3) },
+    );
+    ingest.ingest(later.encode(), channel).await.unwrap();
+    assert!(
+        ingest.store().get(&deletion.id()).unwrap().is_some(),
+        "the tombstone stays"
+    );
+    assert!(
+        ingest.store().get(&mine.id()).unwrap().is_none(),
+        "the post stays gone"
+    );
+}
+
 /// The same entries — founding, additions, an invite and joins, a removal, and posts by
 /// members and by a stranger — reaching two nodes in different orders and batches, as gossip
 /// and sync deliver them: once everything has arrived (and what waited is released), both

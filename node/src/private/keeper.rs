@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use staffroom_protocol::private::keeper::{decide, KeeperView, KeyAction, KeyRecord};
-use staffroom_protocol::private::{crypto, KeyGrants, KeyId};
-use staffroom_protocol::{Body, Draft, NetworkId, NodeKey, SigningKey};
+use staffroom_protocol::private::{crypto, KeyGrants, KeyId, GRANTS_COUNT_MAX};
+use staffroom_protocol::{Body, Draft, EntryId, NetworkId, NodeKey, SigningKey};
 use tokio::sync::watch;
 
 use crate::ingest::{Ingest, IngestError};
 use crate::net::NetClient;
-use crate::store::{StoreError, StoredEntry};
+use crate::store::StoreError;
 
 /// How often each private network's keys are tended.
 pub const TEND_INTERVAL: Duration = Duration::from_secs(2);
@@ -70,12 +70,16 @@ impl Keeper {
             return Ok(());
         };
         let store = self.ingest.store();
-        let grants = store.key_grants(&network)?;
-        let mut held = store.content_keys(&network)?;
-        self.open_mine(network, &grants, &mut held).await?;
-        let records = key_records(&grants);
-        let bound: BTreeSet<NodeKey> = roster.nodes.values().flatten().copied().collect();
         let me = self.me();
+        let index = store.key_index(&network, &me)?;
+        let mut held = store.content_keys(&network)?;
+        self.open_mine(network, &index.sealed_to_me, &mut held)
+            .await?;
+        if !index.complete {
+            tracing::error!(network = %network.short(), "key index over its bound: no key is made or shared");
+            return Ok(());
+        }
+        let bound: BTreeSet<NodeKey> = roster.nodes.values().flatten().copied().collect();
         let may_grant = roster
             .nodes
             .iter()
@@ -86,11 +90,11 @@ impl Keeper {
             bound: &bound,
             may_grant,
             history: policy.gives_history(),
-            keys: &records,
+            keys: &index.records,
             held: &held_ids,
         };
         for action in decide(&view) {
-            self.act(network, action, &held).await?;
+            self.act(network, action, &held, &index.records).await?;
         }
         Ok(())
     }
@@ -99,17 +103,20 @@ impl Keeper {
     async fn open_mine(
         &self,
         network: NetworkId,
-        grants: &[StoredEntry],
+        sealed_to_me: &[(KeyId, EntryId)],
         held: &mut BTreeMap<KeyId, [u8; 32]>,
     ) -> Result<(), KeeperError> {
         let me = self.me();
-        for stored in grants {
+        for (key_id, grant_id) in sealed_to_me {
+            if held.contains_key(key_id) {
+                continue;
+            }
+            let Some(stored) = self.ingest.store().get(grant_id)? else {
+                continue;
+            };
             let Body::KeyGrants(g) = &stored.entry.body else {
                 continue;
             };
-            if held.contains_key(&g.key_id) {
-                continue;
-            }
             let Some(grant) = g.grants.iter().find(|grant| grant.node == me) else {
                 continue;
             };
@@ -133,10 +140,17 @@ impl Keeper {
         network: NetworkId,
         action: KeyAction,
         held: &BTreeMap<KeyId, [u8; 32]>,
+        records: &[KeyRecord],
     ) -> Result<(), KeeperError> {
         let (key, to) = match action {
             KeyAction::Rotate { to } => {
-                let key = crate::secret_file::random_32().map_err(KeeperError::Random)?;
+                // A key kept by an earlier try whose grant never got stored is used, so failed
+                // tries leave no trail of keys.
+                let granted = |id: &KeyId| records.iter().any(|r| r.key_id == *id);
+                let key = match held.iter().find(|(id, _)| !granted(id)) {
+                    Some((_, key)) => *key,
+                    None => crate::secret_file::random_32().map_err(KeeperError::Random)?,
+                };
                 // Kept before anyone can see it granted, so this node never writes with a key
                 // it could lose.
                 self.ingest.store().put_content_key(network, key).await?;
@@ -148,10 +162,23 @@ impl Keeper {
                 None => return Ok(()),
             },
         };
+        for chunk in to.chunks(GRANTS_COUNT_MAX) {
+            self.grant(network, &key, chunk).await?;
+        }
+        Ok(())
+    }
+
+    /// Signs, stores and gossips one grant of `key` to `to` (at most 64 nodes).
+    async fn grant(
+        &self,
+        network: NetworkId,
+        key: &[u8; 32],
+        to: &[NodeKey],
+    ) -> Result<(), KeeperError> {
         let mut grants = Vec::with_capacity(to.len());
-        for node in &to {
+        for node in to {
             let secret = crate::secret_file::random_32().map_err(KeeperError::Random)?;
-            grants.push(crypto::seal_key(&network, &key, node, secret)?);
+            grants.push(crypto::seal_key(&network, key, node, secret)?);
         }
         grants.sort_by_key(|g| g.node.0);
         let entry = Draft {
@@ -159,7 +186,7 @@ impl Keeper {
             created_at_ms: self.ingest.clock().now_ms(),
             refs: Vec::new(),
             body: Body::KeyGrants(KeyGrants {
-                key_id: crypto::key_id(&key),
+                key_id: crypto::key_id(key),
                 grants,
             }),
         }
@@ -171,25 +198,4 @@ impl Keeper {
         }
         Ok(())
     }
-}
-
-/// What the grants say of each key: its first grant, and every node it reached.
-pub(super) fn key_records(grants: &[StoredEntry]) -> Vec<KeyRecord> {
-    let mut records: BTreeMap<KeyId, KeyRecord> = BTreeMap::new();
-    for stored in grants {
-        let Body::KeyGrants(g) = &stored.entry.body else {
-            continue;
-        };
-        let at = (stored.entry.created_at_ms, stored.id);
-        let record = records.entry(g.key_id).or_insert_with(|| KeyRecord {
-            key_id: g.key_id,
-            introduced: at,
-            recipients: BTreeSet::new(),
-        });
-        record.introduced = record.introduced.min(at);
-        record
-            .recipients
-            .extend(g.grants.iter().map(|grant| grant.node));
-    }
-    records.into_values().collect()
 }

@@ -8,7 +8,6 @@ use staffroom_protocol::private::keeper::{writing_key as protocol_writing_key, K
 use staffroom_protocol::private::{crypto, KeyId, Sealed};
 use staffroom_protocol::{AuthorId, Body, EntryKind, NetworkId, NodeKey};
 
-use super::keeper::key_records;
 use crate::ingest::Ingest;
 use crate::store::{ListFilter, StoreError, StoredEntry, LIST_LIMIT_MAX};
 
@@ -67,7 +66,10 @@ pub fn writing_key(
     }
     let store = ingest.store();
     let held = store.content_keys(&network)?;
-    let records = key_records(&store.key_grants(&network)?);
+    let index = store.key_index(&network, &node)?;
+    if !index.complete {
+        return Err(SealingError::NoKey(network));
+    }
     let bound: BTreeSet<NodeKey> = roster.nodes.values().flatten().copied().collect();
     let held_ids: BTreeSet<KeyId> = held.keys().copied().collect();
     let view = KeeperView {
@@ -75,7 +77,7 @@ pub fn writing_key(
         bound: &bound,
         may_grant: false,
         history: false,
-        keys: &records,
+        keys: &index.records,
         held: &held_ids,
     };
     protocol_writing_key(&view)
@@ -149,8 +151,11 @@ pub fn list_for(
     let Some(kind) = filter.kind.filter(|k| crypto::is_sealable(*k)) else {
         return Ok(listed);
     };
+    // Sealed entries of every content kind share kind 10: look at as many as a listing may
+    // hold, then keep those of the kind asked for.
     let sealed_kind = ListFilter {
         kind: Some(EntryKind::Sealed),
+        limit: Some(LIST_LIMIT_MAX),
         ..filter.clone()
     };
     let mut sealed = store.list(&sealed_kind)?;
@@ -164,4 +169,41 @@ pub fn list_for(
     listed.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
     listed.truncate(filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX));
     Ok(listed)
+}
+
+/// Checks that every file a sealed resource will list is a sealed file held here complete,
+/// under a key of `network`: a plaintext file listed by mistake would be fetched and served by
+/// every relay.
+pub fn check_sealed_files(
+    ingest: &Ingest,
+    blobs: &crate::files::Blobs,
+    network: &NetworkId,
+    body: &Body,
+) -> Result<(), String> {
+    use std::io::Read;
+    let Body::Resource(r) = body else {
+        return Ok(());
+    };
+    let keys = ingest
+        .store()
+        .content_keys(network)
+        .map_err(|e| e.to_string())?;
+    for file in &r.files {
+        let mut header = [0u8; staffroom_protocol::private::file::FILE_HEADER_BYTES];
+        let sealed_here = blobs
+            .open_complete(&file.root)
+            .ok()
+            .and_then(|mut c| c.data.read_exact(&mut header).ok())
+            .and_then(|()| staffroom_protocol::private::file::read_header(&header).ok())
+            .is_some_and(|(key_id, _)| keys.contains_key(&key_id));
+        if !sealed_here {
+            return Err(format!(
+                "file {} ({}) is not a file sealed here for this network: upload it to the \
+                 network (PUT /v1/networks/{{id}}/files/{{root}}) first",
+                file.name,
+                file.root.short()
+            ));
+        }
+    }
+    Ok(())
 }

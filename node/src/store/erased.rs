@@ -2,44 +2,71 @@
 //! stored again. Runs on the writer thread, inside the group that stores the entries, so an
 //! erasure and the entry it covers can arrive in either order, or together, with one result.
 //!
-//! The `erased` tree keeps, per erasure, only what recognises its target again — the target's
-//! author and time, and the action — never content, under `network ‖ target id ‖ erasure id`.
-//! It is never pruned. With the network in the key, an erasure in one network neither reaches
-//! nor hides another's; with the erasure's id in it, an erasure that misstates its target
-//! (and so covers nothing) cannot stand in the way of one that states it truly. Hides are
-//! recorded the same way, but only keep their target out of listings.
+//! The `erased` tree keeps only what recognises a target again — never content — under
+//! `network ‖ target id ‖ target author ‖ target time ‖ action`, with the first erasure's id
+//! as value. It is never pruned. Checking an entry is a few exact lookups with its own
+//! header's author and time, so erasures that misstate their target (and so cover nothing)
+//! can never stand in the way of one that states it truly, however many there are. With the
+//! network in the key, an erasure in one network neither reaches nor hides another's. Hides
+//! are recorded the same way, but only keep their target out of listings.
 //!
-//! The files a purged resource listed go into `files_erased` (root → nothing): the fetcher
-//! deletes their bytes, partial transfers included, once no stored entry lists them any more.
+//! Only content (kinds 1–5, 8 and 10) is covered: membership operations, erasures and key
+//! grants are the network's own record, which no erasure takes out.
+//!
+//! The files a purged resource listed go into `files_erased` (by `writer::remove_entry`): the
+//! fetcher deletes their bytes, partial transfers included, once no stored entry lists them.
 
 use staffroom_protocol::{
-    AuthorId, Body, EntryId, ErasureAction, Header, NetworkId, VerifiedEntry,
+    AuthorId, Body, EntryId, EntryKind, ErasureAction, Header, NetworkId, VerifiedEntry,
 };
 
 use super::{keys, StoreError, Trees};
 
 /// The action recorded for an admin's purge of an entry from this node alone (no erasure
-/// entry: the erasure id in its key is all zeros).
+/// entry: the value is all zeros).
 const LOCAL_PURGE: u8 = 0;
+/// Actions that keep an entry out of the store.
+const PURGING: [u8; 3] = [
+    ErasureAction::Delete as u8,
+    ErasureAction::Remove as u8,
+    LOCAL_PURGE,
+];
 
-/// `author ‖ created_at_ms ‖ action`.
-const RECORD_BYTES: usize = 32 + 8 + 1;
-/// Erasures of one entry looked at, at most.
-const ERASURES_PER_ENTRY_MAX: usize = 64;
-
-fn prefix(network: &NetworkId, id: &EntryId) -> Vec<u8> {
-    let mut key = network.as_bytes().to_vec();
+fn record_key(
+    network: &NetworkId,
+    id: &EntryId,
+    (author, created_at_ms): (&AuthorId, u64),
+    action: u8,
+) -> Vec<u8> {
+    let mut key = Vec::with_capacity(32 + 32 + 32 + 8 + 1);
+    key.extend_from_slice(network.as_bytes());
     key.extend_from_slice(id.as_bytes());
+    key.extend_from_slice(author.as_bytes());
+    key.extend_from_slice(&created_at_ms.to_be_bytes());
+    key.push(action);
     key
 }
 
-/// Whether a purging erasure (delete, remove) this store holds covers the entry `id` with
-/// `header`: such an entry is not stored.
+fn erasable(kind: u8) -> bool {
+    EntryKind::from_tag(kind).is_ok_and(EntryKind::is_erasable)
+}
+
+/// Whether a purging erasure (delete, remove, or an admin's local purge) this store holds
+/// covers the entry `id` with `header`: such an entry is not stored.
 pub(super) fn covered(trees: &Trees, id: &EntryId, header: &Header) -> Result<bool, StoreError> {
-    let (network, author, at) = (&header.network, &header.author, header.created_at_ms);
-    matching(trees, id, (network, author, at), |a| {
-        a != ErasureAction::Hide as u8
-    })
+    if header.version != 1 || !erasable(header.kind) {
+        return Ok(false);
+    }
+    let target = (&header.author, header.created_at_ms);
+    for action in PURGING {
+        if trees
+            .erased
+            .contains_key(record_key(&header.network, id, target, action))?
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Whether a facilitator's hide this store holds covers the entry: it is kept and synced, but
@@ -51,46 +78,29 @@ pub(super) fn hidden(
     author: &AuthorId,
     created_at_ms: u64,
 ) -> Result<bool, StoreError> {
-    let target = (network, author, created_at_ms);
-    matching(trees, id, target, |a| a == ErasureAction::Hide as u8)
-}
-
-/// Whether an erasure whose action passes `action` names `id` with this network, author and
-/// time.
-fn matching(
-    trees: &Trees,
-    id: &EntryId,
-    (network, author, created_at_ms): (&NetworkId, &AuthorId, u64),
-    action: impl Fn(u8) -> bool,
-) -> Result<bool, StoreError> {
-    let records = trees.erased.scan_prefix(prefix(network, id));
-    for item in records.take(ERASURES_PER_ENTRY_MAX) {
-        let (_, record) = item?;
-        let matches = record.len() == RECORD_BYTES
-            && record[..32] == author.0
-            && record[32..40] == created_at_ms.to_be_bytes()
-            && action(record[40]);
-        if matches {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    let key = record_key(
+        network,
+        id,
+        (author, created_at_ms),
+        ErasureAction::Hide as u8,
+    );
+    Ok(trees.erased.contains_key(key)?)
 }
 
 /// If `verified` is an erasure, records it; if it purges, takes out the entry it covers, if
-/// held, and marks that entry's files for deletion.
+/// held (and content), and so marks that entry's files for deletion.
 pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), StoreError> {
     let Some(Body::Erasure(erasure)) = verified.entry().map(|e| &e.body) else {
         return Ok(());
     };
     let network = verified.header().network;
-    let mut record = Vec::with_capacity(RECORD_BYTES);
-    record.extend_from_slice(erasure.target_author.as_bytes());
-    record.extend_from_slice(&erasure.target_created_at_ms.to_be_bytes());
-    record.push(erasure.action as u8);
-    let mut key = prefix(&network, &erasure.target);
-    key.extend_from_slice(verified.id().as_bytes());
-    trees.erased.insert(key, record)?;
+    let target = (&erasure.target_author, erasure.target_created_at_ms);
+    let key = record_key(&network, &erasure.target, target, erasure.action as u8);
+    if !trees.erased.contains_key(&key)? {
+        trees
+            .erased
+            .insert(key, verified.id().as_bytes().as_slice())?;
+    }
     if !erasure.action.purges() {
         return Ok(());
     }
@@ -101,6 +111,8 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
         h.network == network
             && h.author == erasure.target_author
             && h.created_at_ms == erasure.target_created_at_ms
+            && h.version == 1
+            && erasable(h.kind)
     });
     if held {
         super::writer::remove_entry(trees, &erasure.target, &bytes)?;
@@ -111,7 +123,7 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
 
 /// An admin's purge of `id` from this node alone (for legal reasons): the entry and its files
 /// go, and a record keeps it from being stored here again; other nodes are not told. Returns
-/// whether the entry was here.
+/// whether the entry was here (and is content: the network's own record is never purged).
 pub(super) fn purge_local(trees: &Trees, id: &EntryId) -> Result<bool, StoreError> {
     let Some(bytes) = trees.entries.get(id.as_bytes())? else {
         return Ok(false);
@@ -119,13 +131,12 @@ pub(super) fn purge_local(trees: &Trees, id: &EntryId) -> Result<bool, StoreErro
     let Ok(header) = Header::parse(&bytes) else {
         return Ok(false);
     };
-    let mut record = Vec::with_capacity(RECORD_BYTES);
-    record.extend_from_slice(header.author.as_bytes());
-    record.extend_from_slice(&header.created_at_ms.to_be_bytes());
-    record.push(LOCAL_PURGE);
-    let mut key = prefix(&header.network, id);
-    key.extend_from_slice(&[0u8; 32]);
-    trees.erased.insert(key, record)?;
+    if header.version != 1 || !erasable(header.kind) {
+        return Ok(false);
+    }
+    let target = (&header.author, header.created_at_ms);
+    let key = record_key(&header.network, id, target, LOCAL_PURGE);
+    trees.erased.insert(key, &[0u8; 32])?;
     super::writer::remove_entry(trees, id, &bytes)?;
     tracing::info!(entry = %id.short(), "purged from this node by its admin");
     Ok(true)
@@ -135,8 +146,9 @@ pub(super) fn purge_local(trees: &Trees, id: &EntryId) -> Result<bool, StoreErro
 pub(super) const NETWORK_PURGE_MAX: usize = 4096;
 
 /// Deletes up to [`NETWORK_PURGE_MAX`] of `network`'s entries here (its files follow, through
-/// the fetcher), and its file policy. Returns how many went; erasure records stay, so what
-/// was erased is refused again if the node follows the network anew.
+/// the fetcher), and its file policy; at the last step, its keys. Returns how many went;
+/// erasure records stay, so what was erased is refused again if the node follows the network
+/// anew.
 pub(super) fn purge_network(trees: &Trees, network: &NetworkId) -> Result<usize, StoreError> {
     let mut doomed = Vec::new();
     for item in trees.by_time.scan_prefix(network.as_bytes()) {
@@ -157,5 +169,9 @@ pub(super) fn purge_network(trees: &Trees, network: &NetworkId) -> Result<usize,
         super::writer::remove_entry(trees, id, bytes)?;
     }
     trees.file_policies.remove(network.as_bytes())?;
+    if doomed.is_empty() {
+        // Last step: the keys go too, so nothing of the network can be opened here.
+        super::content_keys::unindex_network(trees, network)?;
+    }
     Ok(doomed.len())
 }

@@ -168,6 +168,11 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether `root` is still waiting to be deleted as an erased file.
+    pub fn is_erased_file(&self, root: &FileRoot) -> Result<bool, StoreError> {
+        Ok(self.trees.files_erased.contains_key(root.0)?)
+    }
+
     /// Whether a stored resource of any followed network still lists `root`.
     pub fn file_listed_anywhere(&self, root: &FileRoot) -> Result<bool, StoreError> {
         for network in self.networks()? {

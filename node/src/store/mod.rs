@@ -7,6 +7,7 @@
 //! reported, never served.
 
 mod content_keys;
+pub use content_keys::KeyIndex;
 mod erased;
 mod files;
 mod keys;
@@ -201,12 +202,18 @@ pub(crate) struct Trees {
     teachers: sled::Tree,
     /// How each network's files are fetched here, where set: network → `FilePolicy` (JSON).
     file_policies: sled::Tree,
-    /// Entries a purging erasure covers: id → what recognises them (see `erased.rs`).
+    /// Erasures by what they name: network ‖ target ‖ its author ‖ its time ‖ action → the
+    /// first erasure's id (see `erased.rs`).
     erased: sled::Tree,
     /// Roots of files that purged resources listed, to be deleted here (see `erased.rs`).
     files_erased: sled::Tree,
     /// Private networks' content keys this node has opened: network ‖ key id → key.
     content_keys: sled::Tree,
+    /// Who knows each content key: network ‖ key id ‖ node → grant id ‖ how (see
+    /// `content_keys.rs`).
+    key_rows: sled::Tree,
+    /// Each content key's first grant: network ‖ key id → time ‖ grant id.
+    key_intro: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
@@ -241,6 +248,8 @@ impl Store {
             erased: db.open_tree("erased")?,
             files_erased: db.open_tree("files_erased")?,
             content_keys: db.open_tree("content_keys")?,
+            key_rows: db.open_tree("key_rows")?,
+            key_intro: db.open_tree("key_intro")?,
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
             db,

@@ -419,7 +419,7 @@ pub(super) fn index_for_listing(
     for (key, size) in keys::by_file(entry, id) {
         trees.files_by_network.insert(key, &size)?;
     }
-    Ok(())
+    super::content_keys::index_grants(trees, entry, id)
 }
 
 /// Entries one purge deletes at most (a removed member's entries made after their removal:
@@ -447,11 +447,17 @@ fn purge(
             continue;
         };
         let by_author = Header::parse(&bytes).is_ok_and(|h| h.author == *author);
-        let joins = matches!(
+        // Kept: joins (a former member may rejoin) and deletions of their own entries (which
+        // outlive membership).
+        let kept = matches!(
             Entry::decode(&bytes).map(|e| e.body),
             Ok(Body::Membership(Action::Join { .. }))
+                | Ok(Body::Erasure(staffroom_protocol::Erasure {
+                    action: staffroom_protocol::ErasureAction::Delete,
+                    ..
+                }))
         );
-        if by_author && !joins {
+        if by_author && !kept {
             doomed.push((id, bytes.to_vec()));
         }
     }

@@ -72,6 +72,9 @@ pub struct Membership {
     pub invites: BTreeMap<EntryId, InviteState>,
     /// The school nodes each current member has bound to their membership.
     pub nodes: BTreeMap<AuthorId, BTreeSet<NodeKey>>,
+    /// Every node any member ever bound, with who bound it: kept when their membership
+    /// ends, so what a node signed before then can still be judged.
+    pub bound_by: BTreeMap<NodeKey, BTreeSet<AuthorId>>,
     /// Operations that count.
     pub valid: BTreeSet<EntryId>,
     /// Operations evaluated that do not count (unauthorised, or voided).
@@ -90,6 +93,20 @@ impl Membership {
     }
 
     /// True when a current member has bound `node` to their membership.
+    /// When the standing of `node` ended: `None` while a current member binds it (or no
+    /// member ever did); otherwise the latest end of the memberships of those who bound it.
+    pub fn node_ended_at(&self, node: &NodeKey) -> Option<u64> {
+        if self.is_bound(node) {
+            return None;
+        }
+        let binders = self.bound_by.get(node)?;
+        binders
+            .iter()
+            .filter_map(|b| self.former.get(b))
+            .max()
+            .copied()
+    }
+
     pub fn is_bound(&self, node: &NodeKey) -> bool {
         self.nodes.values().any(|nodes| nodes.contains(node))
     }
@@ -106,6 +123,7 @@ struct State {
     former: BTreeMap<AuthorId, u64>,
     invites: BTreeMap<EntryId, InviteState>,
     nodes: BTreeMap<AuthorId, BTreeSet<NodeKey>>,
+    bound_by: BTreeMap<NodeKey, BTreeSet<AuthorId>>,
 }
 
 impl State {
@@ -201,6 +219,7 @@ impl State {
             }
             Action::BindNode { node } => {
                 self.nodes.entry(a).or_default().insert(*node);
+                self.bound_by.entry(*node).or_default().insert(a);
             }
         }
     }
@@ -282,6 +301,7 @@ pub fn resolve(ops: &[Op], genesis: &EntryId) -> Membership {
         former: state.former,
         invites: state.invites,
         nodes: state.nodes,
+        bound_by: state.bound_by,
         ..Membership::default()
     };
     for (i, op) in graph.ops.iter().enumerate() {

@@ -123,7 +123,7 @@ impl InviteToken {
             let bytes = take(len, "name cut short")?;
             name = std::str::from_utf8(bytes)
                 .ok()
-                .filter(|n| !n.chars().any(char::is_control))
+                .filter(|n| crate::text::single_line("name", n, TOKEN_NAME_BYTES_MAX).is_ok())
                 .ok_or(TokenError::Malformed("name is not one line of text"))?
                 .to_owned();
         }

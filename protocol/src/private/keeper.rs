@@ -1,15 +1,18 @@
 //! Which content keys a private network's member node creates and shares: a pure function of
 //! what the node knows (the network's key grants, its current members' nodes, the keys it
-//! holds), so it is tested without a network and every node applies the same rules.
+//! holds), so it is tested without a network and every node applies the same rules. No rule
+//! trusts a clock: a grant's time only picks among keys that are all safe to use.
 //!
-//! - The **writing key** is the newest key (by its first grant's time, then id) that this node
-//!   holds and that was never granted to a node outside the current members' nodes.
-//! - A node bound by a facilitator **rotates** — makes a new key and seals it to every current
-//!   member's node — when there is no key yet, or when the newest key has been granted to a
-//!   node that is no longer a member's (someone was removed or left): what is written
-//!   afterwards is then unreadable to that node.
-//! - Such a node **shares** the writing key with current members' nodes that lack it, and, if
-//!   the network gives new members its history, every key it holds.
+//! - A key's **recipients** are the nodes its grants name *and the nodes that signed them*
+//!   (they knew it). A key is **clean** while all its recipients are current members' nodes.
+//! - The **writing key** is the newest clean key this node holds (by its first grant's time,
+//!   then id).
+//! - A node bound by a facilitator **rotates** — makes a new key for every current member's
+//!   node — when no clean key exists (the first key; after a removal or a leave, every key the
+//!   departed node knew), and, in a network that gives no history, when a member's node lacks
+//!   the writing key (a new member): what they are given opens nothing written before.
+//! - Otherwise such a node **shares**: the writing key, and in a network that gives history,
+//!   every key it holds, with current members' nodes that lack them.
 //!
 //! Two facilitators' nodes acting at once make two keys, or two grants of one: harmless, as
 //! readers open whichever key an entry names.
@@ -48,7 +51,8 @@ pub struct KeeperView<'a> {
 /// What to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum KeyAction {
-    /// Make a new key and seal it to these nodes (this one included).
+    /// Make a new key and seal it to these nodes (this one included), in as many grant
+    /// entries as it takes.
     Rotate { to: Vec<NodeKey> },
     /// Seal a held key to these nodes.
     Share { key_id: KeyId, to: Vec<NodeKey> },
@@ -76,23 +80,31 @@ pub fn decide(view: &KeeperView<'_>) -> Vec<KeyAction> {
     if !view.may_grant || !view.bound.contains(&view.me) {
         return Vec::new();
     }
-    let stale = newest(view.keys.iter()).is_none_or(|k| !clean(k, view.bound));
-    if stale {
-        let to: Vec<NodeKey> = view.bound.iter().copied().collect();
-        return to
-            .chunks(GRANTS_COUNT_MAX)
-            .take(1)
-            .map(|c| KeyAction::Rotate { to: c.to_vec() })
-            .collect();
+    let rotate = || {
+        vec![KeyAction::Rotate {
+            to: view.bound.iter().copied().collect(),
+        }]
+    };
+    if !view.keys.iter().any(|k| clean(k, view.bound)) {
+        return rotate();
     }
-    let writing = writing_key(view);
+    // A clean key this node does not hold yet: it waits to be given one.
+    let Some(writing) = writing_key(view) else {
+        return Vec::new();
+    };
+    let missing = |key: &KeyRecord| -> Vec<NodeKey> {
+        view.bound.difference(&key.recipients).copied().collect()
+    };
+    if !view.history {
+        let lacking = view.keys.iter().find(|k| k.key_id == writing).map(missing);
+        return match lacking.is_some_and(|m| !m.is_empty()) {
+            true => rotate(),
+            false => Vec::new(),
+        };
+    }
     let mut actions = Vec::new();
     for key in view.keys.iter().filter(|k| view.held.contains(&k.key_id)) {
-        if !(view.history || Some(key.key_id) == writing) {
-            continue;
-        }
-        let missing: Vec<NodeKey> = view.bound.difference(&key.recipients).copied().collect();
-        for chunk in missing.chunks(GRANTS_COUNT_MAX) {
+        for chunk in missing(key).chunks(GRANTS_COUNT_MAX) {
             actions.push(KeyAction::Share {
                 key_id: key.key_id,
                 to: chunk.to_vec(),
@@ -180,11 +192,36 @@ mod tests {
             to: vec![node(4)],
         };
         assert_eq!(decide(&v), vec![share(1), share(2)]);
+        // Without history, the new member's node is given a new key, made for everyone:
+        // no key that opens what was written before.
         let no_history = KeeperView {
             history: false,
             ..v
         };
-        assert_eq!(decide(&no_history), vec![share(2)], "only the writing key");
+        let to = vec![node(1), node(2), node(4)];
+        assert_eq!(decide(&no_history), vec![KeyAction::Rotate { to }]);
+        let keys = [
+            key(1, 10, &[1, 2, 3]),
+            key(2, 20, &[1, 2]),
+            key(3, 30, &[1, 2, 4]),
+        ];
+        let held: BTreeSet<_> = [KeyId([1; 16]), KeyId([2; 16]), KeyId([3; 16])].into();
+        let settled = KeeperView {
+            history: false,
+            ..view(&bound, &keys, &held)
+        };
+        assert!(decide(&settled).is_empty());
+    }
+
+    #[test]
+    fn no_clock_can_keep_a_departed_nodes_key_in_use() {
+        // Key 2 is dated far ahead and reached node 3, since removed; key 1 is clean.
+        let bound: BTreeSet<_> = [node(1), node(2)].into();
+        let keys = [key(1, 10, &[1, 2]), key(2, u64::MAX, &[1, 2, 3])];
+        let held: BTreeSet<_> = [KeyId([1; 16]), KeyId([2; 16])].into();
+        let v = view(&bound, &keys, &held);
+        assert_eq!(writing_key(&v), Some(KeyId([1; 16])));
+        assert!(decide(&v).is_empty(), "a clean key exists: no new one");
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! in `docs/protocol.md` for the scheme, its threats and its limits.
 //!
 //! ```text
-//! sealed     (kind 10) = key_id:[16] nonce:[24] len:u32 ciphertext:[len]  (17 ..= 48 KiB + 17)
+//! sealed     (kind 10) = key_id:[16] nonce:[24] len:u32 ciphertext:[len]  (17 ..= 65,536)
 //!                        file_count:u8 (root:[32] size_bytes:u64)*          (0 ..= 32 files)
 //! plaintext            = kind:u8 body          (the body of that content kind, kinds 1-5, 8)
 //! key_grants (kind 11) = key_id:[16] count:u8 (node:[32] ephemeral:[32] sealed_key:[48])*
@@ -26,15 +26,15 @@ use crate::codec::{Reader, Writer};
 use crate::entry::{Entry, Relation};
 use crate::error::EntryError;
 use crate::ids::NodeKey;
-use crate::limits::BODY_BYTES_MAX;
 use crate::validate::parse_author_key;
 
 /// Nodes one key grant entry seals a key to, at most.
 pub const GRANTS_COUNT_MAX: usize = 64;
 /// AEAD tag bytes of XChaCha20-Poly1305.
 pub const TAG_BYTES: usize = 16;
-/// A sealed body's ciphertext: the plaintext (kind byte and a content body) and the tag.
-pub const CIPHERTEXT_BYTES_MAX: usize = BODY_BYTES_MAX + 1 + TAG_BYTES;
+/// A sealed body's ciphertext, at most: the entry's own limit (64 KiB) bounds it further, so
+/// any content body that fits a clear entry fits sealed.
+pub const CIPHERTEXT_BYTES_MAX: usize = crate::limits::ENTRY_BYTES_MAX;
 /// A content key, sealed: the 32-byte key and the tag.
 pub const SEALED_KEY_BYTES: usize = 32 + TAG_BYTES;
 

@@ -118,3 +118,68 @@ async fn a_deletion_that_misstates_its_target_neither_covers_it_nor_shields_it()
         "the true deletion still applies"
     );
 }
+
+#[tokio::test]
+async fn a_hundred_misstating_deletions_cannot_bury_the_true_one() {
+    let (_dir, store) = joined(&[network(1)]).await;
+    let (target, deletion) = resource_and_deletion(ErasureAction::Delete);
+    let mut lies = Vec::new();
+    for n in 0..100u64 {
+        let mut lie =
+            staffroom_protocol::Erasure::of(&target, ErasureAction::Delete, ErasureReason::Other);
+        lie.target_author = staffroom_protocol::AuthorId(key(2).verifying_key().to_bytes());
+        lies.push(verified(&signed(
+            &key(2),
+            network(1),
+            T + 1 + n,
+            vec![],
+            Body::Erasure(lie),
+        )));
+    }
+    store.insert(lies).await.unwrap();
+    store
+        .insert(vec![verified(&deletion), verified(&target)])
+        .await
+        .unwrap();
+    assert!(store.get(&target.id()).unwrap().is_none(), "still covered");
+}
+
+#[tokio::test]
+async fn no_erasure_takes_out_the_networks_own_record() {
+    let (_dir, store) = joined(&[network(1)]).await;
+    // A membership operation and an erasure, each "deleted" by its own author.
+    let op = staffroom_protocol::fixtures::membership(
+        &key(1),
+        network(1),
+        T,
+        &[staffroom_protocol::EntryId([9; 32])],
+        staffroom_protocol::membership::Action::Leave,
+    );
+    let (target, first) = resource_and_deletion(ErasureAction::Delete);
+    let of_op = signed(
+        &key(1),
+        network(1),
+        T + 5,
+        vec![],
+        erasure_body(&op, ErasureAction::Delete, ErasureReason::Mistake),
+    );
+    let of_erasure = signed(
+        &key(1),
+        network(1),
+        T + 5,
+        vec![],
+        erasure_body(&first, ErasureAction::Delete, ErasureReason::Mistake),
+    );
+    store
+        .insert(vec![verified(&op), verified(&first)])
+        .await
+        .unwrap();
+    store
+        .insert(vec![verified(&of_op), verified(&of_erasure)])
+        .await
+        .unwrap();
+    assert!(store.get(&op.id()).unwrap().is_some(), "membership stays");
+    assert!(store.get(&first.id()).unwrap().is_some(), "erasures stay");
+    let again = store.insert(vec![verified(&target)]).await.unwrap();
+    assert_eq!(again, [InsertOutcome::Erased], "and keep covering");
+}
