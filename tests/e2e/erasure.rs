@@ -137,9 +137,23 @@ async fn a_deleted_resources_file_leaves_every_node_including_one_offline() {
         async move { file_names(&dir, &root).is_empty() }
     })
     .await;
+    for node in [&a, &b, &d] {
+        assert!(
+            node.api().get(&resource.id()).await.is_err(),
+            "gone from the store"
+        );
+    }
     // Nobody serves or fetches it again: the resource is refused, so nothing lists it.
     let again = b.api().submit(resource.encode()).await.unwrap_err();
     assert_eq!(again.code(), Some("erased"), "{again}");
+    // D, which had it, offers nothing back: after a catch-up, A and B still lack it.
+    a.api().sync(None).await.expect("sync");
+    for node in [&a, &b] {
+        assert!(
+            node.api().get(&resource.id()).await.is_err(),
+            "it does not return"
+        );
+    }
     for node in [a, b, d] {
         node.stop().await;
     }

@@ -302,6 +302,35 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         !found_in(r.dir.path(), b"pupil work sample 1"),
         "no file plaintext on the relay"
     );
+    // The founder deletes the sealed resource: every node, the relay included, drops it and
+    // its sealed file, with no key needed.
+    let erasure = staffroom_protocol::fixtures::erasure_body(
+        &shared,
+        staffroom_protocol::ErasureAction::Delete,
+        staffroom_protocol::ErasureReason::PersonalData,
+    );
+    let deletion =
+        staffroom_protocol::fixtures::signed(&founder, net.id, now_ms(), vec![], erasure);
+    a.api().submit(deletion.encode()).await.expect("deleted");
+    let sealed_prefix = up.root.to_hex();
+    for node in [&a, &r, &b] {
+        let dir = node.dir.path().join("files").join("complete");
+        let api = node.api();
+        eventually_long("the sealed resource and its file gone", || {
+            let (dir, api, prefix) = (dir.clone(), api.clone(), sealed_prefix.clone());
+            let id = shared.id();
+            async move {
+                let files_left = std::fs::read_dir(&dir)
+                    .map(|d| {
+                        d.flatten()
+                            .any(|f| f.file_name().to_string_lossy().starts_with(&prefix))
+                    })
+                    .unwrap_or(false);
+                !files_left && api.get(&id).await.is_err()
+            }
+        })
+        .await;
+    }
 
     // A new member's node is given the history.
     let d = TestNode::start(&[r.addr()]).await;
@@ -371,6 +400,80 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
     assert!(keys.values().all(|k| crypto::open_body(&after, k).is_err()));
     drop(store);
     for node in [a, r, b, d] {
+        node.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_history_a_new_member_reads_only_what_follows_their_joining() {
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let d = TestNode::start(&[a.addr()]).await;
+    let (founder, late) = (a.node.admin_key().clone(), d.node.admin_key().clone());
+    let genesis = Genesis {
+        name: String::new(),
+        description_md: String::new(),
+        policy: Policy::PrivateFromJoining,
+        invite_by: InviteBy::Facilitators,
+        nonce: [4; 16],
+    }
+    .found(now_ms() - 60_000, &founder);
+    let mut net = TestNetwork {
+        id: genesis.network,
+        entries: vec![genesis],
+    };
+    operate(
+        &mut net,
+        &founder,
+        Action::BindNode {
+            node: node_key(&a).await,
+        },
+    );
+    a.adopt(&net).await;
+    let (before, _) = sealed_post(&a.api(), &net, &founder, "Before you came").await;
+    a.api().submit(before.encode()).await.expect("accepted");
+    let add = operate(
+        &mut net,
+        &founder,
+        Action::Add {
+            member: author(&late),
+        },
+    );
+    let bind = operate(
+        &mut net,
+        &late,
+        Action::BindNode {
+            node: node_key(&d).await,
+        },
+    );
+    a.api().submit(add.encode()).await.expect("added");
+    a.api().submit(bind.encode()).await.expect("bound");
+    d.adopt(&net).await;
+    // The founder's node makes a new key for both nodes; what is written with it, D reads.
+    let api = a.api();
+    let (after, body_after) = loop {
+        let (entry, body) = sealed_post(&api, &net, &founder, "After you came").await;
+        if key_id_of(&entry) != key_id_of(&before) {
+            break (entry, body);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    a.api().submit(after.encode()).await.expect("accepted");
+    d.wait_for_entry(&after.id()).await;
+    d.wait_for_entry(&before.id()).await;
+    let api = d.api();
+    eventually("the new member's node opens what follows", || {
+        let api = api.clone();
+        let (id, body) = (after.id(), body_after.clone());
+        async move { opened(&api, &id).await == Some(body) }
+    })
+    .await;
+    assert_eq!(
+        opened(&d.api(), &before.id()).await,
+        None,
+        "but not what came before"
+    );
+    for node in [a, d] {
         node.stop().await;
     }
 }
