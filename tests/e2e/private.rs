@@ -230,6 +230,19 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         !found_in(r.dir.path(), name.as_bytes()),
         "nor the network's name"
     );
+    // What the relay passed on, as B (reachable only through R) received it.
+    let at_b = b
+        .api()
+        .get(&post.id())
+        .await
+        .expect("on B")
+        .stored
+        .entry
+        .encode();
+    assert!(
+        !at_b.windows(needle.len()).any(|w| w == needle),
+        "relayed sealed"
+    );
     assert!(
         found_in(a.dir.path(), name.as_bytes()),
         "which its founder's node keeps"
@@ -302,6 +315,11 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         !found_in(r.dir.path(), b"pupil work sample 1"),
         "no file plaintext on the relay"
     );
+    // Even a member's node keeps only the sealed file: it opens it as it serves its teacher.
+    assert!(!found_in(
+        &b.dir.path().join("files"),
+        b"pupil work sample 1"
+    ));
     // The founder deletes the sealed resource: every node, the relay included, drops it and
     // its sealed file, with no key needed.
     let erasure = staffroom_protocol::fixtures::erasure_body(
