@@ -5,8 +5,9 @@ use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess};
 
 use super::cli::{json, wait_for};
 
-/// Two nodes A and B in the network "Maths hub" (A founded it, B joined by token).
-pub(crate) fn two_schools(
+/// Nodes A and B started on `a` and `b` (each with a teacher key), B dialling A; with A's
+/// peer id.
+pub(crate) fn two_nodes(
     a: &std::path::Path,
     b: &std::path::Path,
 ) -> (NodeProcess, NodeProcess, String) {
@@ -14,13 +15,22 @@ pub(crate) fn two_schools(
     staffroom_ok(b, &["init"], None);
     let node_a = NodeProcess::start(a, &[]);
     let status = wait_for(a, &["status", "--json"], "node A's API", |_| true);
+    let peer_a = status["peer_id"].as_str().unwrap().to_owned();
     let addr_a = format!(
-        "{}/p2p/{}",
-        status["listen_addrs"][0].as_str().unwrap(),
-        status["peer_id"].as_str().unwrap()
+        "{}/p2p/{peer_a}",
+        status["listen_addrs"][0].as_str().unwrap()
     );
     let node_b = NodeProcess::start(b, &["--peer", &addr_a]);
     wait_for(b, &["status", "--json"], "node B's API", |_| true);
+    (node_a, node_b, peer_a)
+}
+
+/// Two nodes A and B in the network "Maths hub" (A founded it, B joined by token).
+pub(crate) fn two_schools(
+    a: &std::path::Path,
+    b: &std::path::Path,
+) -> (NodeProcess, NodeProcess, String) {
+    let (node_a, node_b, peer_a) = two_nodes(a, b);
     staffroom_ok(a, &["network", "create", "Maths hub"], None);
     let invited = json(&staffroom_ok(
         a,
@@ -32,11 +42,7 @@ pub(crate) fn two_schools(
         &["network", "join", invited["token"].as_str().unwrap()],
         None,
     );
-    (
-        node_a,
-        node_b,
-        status["peer_id"].as_str().unwrap().to_owned(),
-    )
+    (node_a, node_b, peer_a)
 }
 
 #[test]

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess};
+use staffroom_tests::cli_process::{staffroom, staffroom_ok};
 use staffroom_tests::DEADLINE;
 
 use super::cli::{json, wait_for};
@@ -42,17 +42,7 @@ fn post(dir: &Path, title: &str) -> String {
 fn a_private_network_is_named_by_its_invite_and_read_by_members() {
     let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
     let (a, b) = (dirs[0].path(), dirs[1].path());
-    staffroom_ok(a, &["init"], None);
-    staffroom_ok(b, &["init"], None);
-    let node_a = NodeProcess::start(a, &[]);
-    let status = wait_for(a, &["status", "--json"], "node A's API", |_| true);
-    let addr_a = format!(
-        "{}/p2p/{}",
-        status["listen_addrs"][0].as_str().unwrap(),
-        status["peer_id"].as_str().unwrap()
-    );
-    let node_b = NodeProcess::start(b, &["--peer", &addr_a]);
-    wait_for(b, &["status", "--json"], "node B's API", |_| true);
+    let (node_a, node_b, _) = super::cli_files::two_nodes(a, b);
     let created = json(&staffroom_ok(
         a,
         &["--json", "network", "create", "Y6 writers", "--private"],

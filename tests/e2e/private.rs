@@ -96,6 +96,69 @@ where
     panic!("timed out: {what}");
 }
 
+/// A private network founded by `founder` with `policy` (no name in its founding entry).
+fn private_network(founder: &SigningKey, policy: Policy, nonce: u8) -> TestNetwork {
+    let genesis = Genesis {
+        name: String::new(),
+        description_md: String::new(),
+        policy,
+        invite_by: InviteBy::Facilitators,
+        nonce: [nonce; 16],
+    }
+    .found(now_ms() - 60_000, founder);
+    TestNetwork {
+        id: genesis.network,
+        entries: vec![genesis],
+    }
+}
+
+/// The founder (whose node is `at`) adds the admin of `newcomer`, who binds that node; the
+/// newcomer's node then follows the network.
+async fn admit(net: &mut TestNetwork, founder: &SigningKey, at: &TestNode, newcomer: &TestNode) {
+    let key = newcomer.node.admin_key().clone();
+    let add = operate(
+        net,
+        founder,
+        Action::Add {
+            member: author(&key),
+        },
+    );
+    let node = node_key(newcomer).await;
+    let bind = operate(net, &key, Action::BindNode { node });
+    at.api().submit(add.encode()).await.expect("added");
+    at.api().submit(bind.encode()).await.expect("bound");
+    newcomer.adopt(net).await;
+}
+
+/// A post sealed and signed on `api`'s node once it writes with a key other than `earlier`'s.
+async fn sealed_post_after_new_key(
+    api: &ApiClient,
+    net: &TestNetwork,
+    key: &SigningKey,
+    title: &str,
+    earlier: &Entry,
+) -> (Entry, Body) {
+    let start = tokio::time::Instant::now();
+    loop {
+        let (entry, body) = sealed_post(api, net, key, title).await;
+        if key_id_of(&entry) != key_id_of(earlier) {
+            return (entry, body);
+        }
+        assert!(start.elapsed() < DEADLINE, "no new key in time");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until `node` opens `id` to `body` for its admin.
+async fn wait_opened(node: &TestNode, id: EntryId, body: &Body, what: &str) {
+    let api = node.api();
+    eventually(what, || {
+        let (api, body) = (api.clone(), body.clone());
+        async move { opened(&api, &id).await == Some(body) }
+    })
+    .await;
+}
+
 async fn opened(api: &ApiClient, id: &EntryId) -> Option<Body> {
     api.get(id).await.ok().and_then(|v| v.stored.opened)
 }
@@ -136,18 +199,7 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         b.node.admin_key().clone(),
         c.node.admin_key().clone(),
     );
-    let genesis = Genesis {
-        name: String::new(),
-        description_md: String::new(),
-        policy: Policy::Private,
-        invite_by: InviteBy::Facilitators,
-        nonce: [3; 16],
-    }
-    .found(now_ms() - 60_000, &founder);
-    let mut net = TestNetwork {
-        id: genesis.network,
-        entries: vec![genesis],
-    };
+    let mut net = private_network(&founder, Policy::Private, 3);
     operate(
         &mut net,
         &founder,
@@ -204,13 +256,7 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
     }
     // Members' nodes open it for their members; the relay holds it but cannot.
     for node in [&b, &c] {
-        let api = node.api();
-        eventually("a member's node opens the post", || {
-            let api = api.clone();
-            let (id, body) = (post.id(), body.clone());
-            async move { opened(&api, &id).await == Some(body) }
-        })
-        .await;
+        wait_opened(node, post.id(), &body, "a member's node opens the post").await;
     }
     assert_eq!(opened(&r.api(), &post.id()).await, None);
     let needle = b"Reading recovery trial";
@@ -352,30 +398,13 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
 
     // A new member's node is given the history.
     let d = TestNode::start(&[r.addr()]).await;
-    let m3 = d.node.admin_key().clone();
-    let add = operate(
-        &mut net,
-        &founder,
-        Action::Add {
-            member: author(&m3),
-        },
-    );
-    let bind = operate(
-        &mut net,
-        &m3,
-        Action::BindNode {
-            node: node_key(&d).await,
-        },
-    );
-    a.api().submit(add.encode()).await.expect("added");
-    a.api().submit(bind.encode()).await.expect("bound");
-    d.adopt(&net).await;
-    let api = d.api();
-    eventually("the new member's node opens the earlier post", || {
-        let api = api.clone();
-        let (id, body) = (post.id(), body.clone());
-        async move { opened(&api, &id).await == Some(body) }
-    })
+    admit(&mut net, &founder, &a, &d).await;
+    wait_opened(
+        &d,
+        post.id(),
+        &body,
+        "the new member's node opens the earlier post",
+    )
     .await;
 
     // M2 is removed: the founder's node makes a new key that C never gets.
@@ -387,25 +416,14 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         },
     );
     a.api().submit(removal.encode()).await.expect("removed");
-    let api = a.api();
-    let (after, body_after) = loop {
-        let (entry, body) = sealed_post(&api, &net, &founder, "After the removal").await;
-        if key_id_of(&entry) != key_id_of(&post) {
-            break (entry, body);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let (after, body_after) =
+        sealed_post_after_new_key(&a.api(), &net, &founder, "After the removal", &post).await;
     a.api().submit(after.encode()).await.expect("accepted");
     for node in [&b, &c, &d] {
         node.wait_for_entry(&after.id()).await;
     }
-    let api = b.api();
-    eventually("a remaining member's node opens the new post", || {
-        let api = api.clone();
-        let (id, body) = (after.id(), body_after.clone());
-        async move { opened(&api, &id).await == Some(body) }
-    })
-    .await;
+    let remaining = "a remaining member's node opens the new post";
+    wait_opened(&b, after.id(), &body_after, remaining).await;
     // C stores the new post but holds no key that opens it.
     let c_dir = c.stop().await;
     let store = staffroom_node::store::Store::open(&c_dir.path().join("store")).expect("store");
@@ -427,19 +445,8 @@ async fn without_history_a_new_member_reads_only_what_follows_their_joining() {
     init_tracing();
     let a = TestNode::start(&[]).await;
     let d = TestNode::start(&[a.addr()]).await;
-    let (founder, late) = (a.node.admin_key().clone(), d.node.admin_key().clone());
-    let genesis = Genesis {
-        name: String::new(),
-        description_md: String::new(),
-        policy: Policy::PrivateFromJoining,
-        invite_by: InviteBy::Facilitators,
-        nonce: [4; 16],
-    }
-    .found(now_ms() - 60_000, &founder);
-    let mut net = TestNetwork {
-        id: genesis.network,
-        entries: vec![genesis],
-    };
+    let founder = a.node.admin_key().clone();
+    let mut net = private_network(&founder, Policy::PrivateFromJoining, 4);
     operate(
         &mut net,
         &founder,
@@ -450,41 +457,19 @@ async fn without_history_a_new_member_reads_only_what_follows_their_joining() {
     a.adopt(&net).await;
     let (before, _) = sealed_post(&a.api(), &net, &founder, "Before you came").await;
     a.api().submit(before.encode()).await.expect("accepted");
-    let add = operate(
-        &mut net,
-        &founder,
-        Action::Add {
-            member: author(&late),
-        },
-    );
-    let bind = operate(
-        &mut net,
-        &late,
-        Action::BindNode {
-            node: node_key(&d).await,
-        },
-    );
-    a.api().submit(add.encode()).await.expect("added");
-    a.api().submit(bind.encode()).await.expect("bound");
-    d.adopt(&net).await;
+    admit(&mut net, &founder, &a, &d).await;
     // The founder's node makes a new key for both nodes; what is written with it, D reads.
-    let api = a.api();
-    let (after, body_after) = loop {
-        let (entry, body) = sealed_post(&api, &net, &founder, "After you came").await;
-        if key_id_of(&entry) != key_id_of(&before) {
-            break (entry, body);
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    };
+    let (after, body_after) =
+        sealed_post_after_new_key(&a.api(), &net, &founder, "After you came", &before).await;
     a.api().submit(after.encode()).await.expect("accepted");
     d.wait_for_entry(&after.id()).await;
     d.wait_for_entry(&before.id()).await;
-    let api = d.api();
-    eventually("the new member's node opens what follows", || {
-        let api = api.clone();
-        let (id, body) = (after.id(), body_after.clone());
-        async move { opened(&api, &id).await == Some(body) }
-    })
+    wait_opened(
+        &d,
+        after.id(),
+        &body_after,
+        "the new member's node opens what follows",
+    )
     .await;
     assert_eq!(
         opened(&d.api(), &before.id()).await,

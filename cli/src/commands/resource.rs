@@ -179,37 +179,14 @@ pub async fn get(ctx: &Ctx, id: &str, out: &Path, timeout: Duration) -> anyhow::
     let mut saved = Vec::new();
     for f in &done.files {
         let path = out.join(&f.file.name);
-        if done.sealed {
-            // Opened by the node: its sealed root says nothing of the plaintext, so an
-            // existing file is compared byte for byte once the download is here.
-            let saving = Arc::new(bar(ctx, f.file.size_bytes, &f.file.name));
-            let shown = saving.clone();
-            api.download_opened(
-                f.file.root,
-                f.file.size_bytes,
-                &path,
-                Arc::new(move |n| shown.set_position(n)),
-            )
-            .await
-            .with_context(|| format!("saving {}", path.display()))?;
-            saving.finish_and_clear();
-        } else if path.exists() {
+        let exists = path.exists();
+        if exists && !done.sealed {
             let (root, _) = staffroom_node::api::hash_file(&path)?;
             if root != f.file.root {
                 bail!("{} exists and is a different file: remove it or choose another directory with -o", path.display());
             }
         } else {
-            let saving = Arc::new(bar(ctx, f.file.size_bytes, &f.file.name));
-            let shown = saving.clone();
-            api.download_file(
-                f.file.root,
-                f.file.size_bytes,
-                &path,
-                Arc::new(move |n| shown.set_position(n)),
-            )
-            .await
-            .with_context(|| format!("saving {}", path.display()))?;
-            saving.finish_and_clear();
+            save(ctx, &api, &f.file, &path, done.sealed).await?;
         }
         let size_bytes = match done.sealed {
             true => staffroom_protocol::private::file::plain_size(f.file.size_bytes)
@@ -234,6 +211,34 @@ pub async fn get(ctx: &Ctx, id: &str, out: &Path, timeout: Duration) -> anyhow::
             .map(|f| format!("saved {} ({})\n", f.path.display(), size(f.size_bytes)))
             .collect()
     })
+}
+
+/// Saves one file held complete on the node at `path`, with a progress bar on terminals. A
+/// sealed file is opened by the node: its root says nothing of the plaintext, so an existing
+/// file is compared byte for byte once the download is here.
+async fn save(
+    ctx: &Ctx,
+    api: &ApiClient,
+    file: &FileRef,
+    path: &Path,
+    sealed: bool,
+) -> anyhow::Result<()> {
+    let saving = Arc::new(bar(ctx, file.size_bytes, &file.name));
+    let shown = saving.clone();
+    let progress = Arc::new(move |n| shown.set_position(n));
+    match sealed {
+        true => api
+            .download_opened(file.root, file.size_bytes, path, progress)
+            .await
+            .map(|_| ()),
+        false => {
+            api.download_file(file.root, file.size_bytes, path, progress)
+                .await
+        }
+    }
+    .with_context(|| format!("saving {}", path.display()))?;
+    saving.finish_and_clear();
+    Ok(())
 }
 
 /// Why files are not here yet, in a teacher's words.
