@@ -167,6 +167,10 @@ impl DataDir {
     pub fn files(&self) -> PathBuf {
         self.0.join("files")
     }
+    /// The peer book: peers this node has reached, redialled at start (see `peer_book.rs`).
+    pub fn peer_book(&self) -> PathBuf {
+        self.0.join("peers")
+    }
     /// The running node's peer id (public): what API requests are signed for.
     pub fn node_id(&self) -> PathBuf {
         self.0.join("node.id")

@@ -14,6 +14,7 @@ pub mod identity;
 pub mod ingest;
 pub mod net;
 mod node;
+pub mod peer_book;
 pub mod private;
 pub mod roster;
 pub mod secret_file;

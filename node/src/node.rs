@@ -45,6 +45,41 @@ pub enum NodeError {
     Files(#[from] crate::files::FilesError),
     #[error("while stopping: {0}")]
     Stop(String),
+    #[error(
+        "the p2p address {addr} is already in use on this machine (another Staffroom node, or \
+         another program): stop it, or give this node another port with --listen"
+    )]
+    PortInUse { addr: Multiaddr },
+}
+
+/// Refuses listen addresses whose TCP port something on this machine already holds: libp2p
+/// listens with port reuse, so without this check a second node would start on the same port
+/// and share the first one's incoming connections.
+fn check_ports_free(listen: &[Multiaddr]) -> Result<(), NodeError> {
+    use libp2p::multiaddr::Protocol;
+    for addr in listen {
+        let mut parts = addr.iter();
+        let ip: std::net::IpAddr = match parts.next() {
+            Some(Protocol::Ip4(ip)) => ip.into(),
+            Some(Protocol::Ip6(ip)) => ip.into(),
+            _ => continue,
+        };
+        let Some(Protocol::Tcp(port)) = parts.next() else {
+            continue;
+        };
+        if port == 0 {
+            continue;
+        }
+        match std::net::TcpListener::bind((ip, port)) {
+            Ok(probe) => drop(probe),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+                return Err(NodeError::PortInUse { addr: addr.clone() })
+            }
+            // Anything else (an address not on this machine, say) is libp2p's to report.
+            Err(_) => {}
+        }
+    }
+    Ok(())
 }
 
 /// A node that is running: its addresses, and the means to stop it.
@@ -95,13 +130,22 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (sync_triggers, sync_trigger_rx) = mpsc::channel(sync::scheduler::QUEUE_MAX);
+    check_ports_free(&config.listen)?;
+    // Configured peers first, then those remembered from earlier runs.
+    let remembered = crate::peer_book::load(&data.peer_book());
+    let mut peers = config.peers.clone();
+    for addr in &remembered {
+        if !peers.contains(addr) {
+            peers.push(addr.clone());
+        }
+    }
     let (sync_handle, sync_requests) = sync::SyncHandle::channel();
 
     let net = net::spawn(
         NetConfig {
             keypair,
             listen: config.listen.clone(),
-            peers: config.peers.clone(),
+            peers,
             mdns: config.mdns,
             networks: networks.iter().map(|n| n.id).collect(),
             sync_triggers,
@@ -118,6 +162,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let blobs = crate::files::Blobs::open(&data.files())?;
     let (fetch, mut background) =
         start_files(blobs, &net, &ingest, config.files.clone(), &shutdown_rx)?;
+    background.push(tokio::spawn(crate::peer_book::keep(
+        net.client.clone(),
+        data.peer_book(),
+        remembered,
+        shutdown_rx.clone(),
+    )));
     if let Some(node) = node_signing {
         let keeper = crate::private::keeper::Keeper {
             ingest: ingest.clone(),

@@ -8,6 +8,7 @@ mod erasure;
 mod files;
 mod forged;
 mod membership;
+mod peers;
 mod private;
 mod replication;
 mod restart;

@@ -109,10 +109,14 @@ pub async fn peers(ctx: &Ctx) -> anyhow::Result<()> {
     })
 }
 
+/// Dials a peer and reports how it went; the node keeps it in its peer book either way.
 pub async fn dial(ctx: &Ctx, addr: &str) -> anyhow::Result<()> {
-    ctx.api()?.dial(addr).await?;
-    ctx.print(&serde_json::json!({ "dialing": addr }), || {
-        format!("Dialling {addr}.\n")
+    let reply = ctx.api()?.dial(addr).await?;
+    ctx.print(&reply, || {
+        format!(
+            "Connected to {} at {addr}; this node will keep reconnecting to it.\n",
+            reply.peer_id
+        )
     })
 }
 

@@ -313,20 +313,29 @@ async fn peers(State(s): State<ApiState>) -> Result<Json<Vec<crate::net::PeerInf
     Ok(Json(s.net.peers().await.map_err(unavailable)?))
 }
 
+/// How long `POST /v1/peers` waits for a dial's outcome.
+const DIAL_WAIT: std::time::Duration = std::time::Duration::from_secs(20);
+
+/// `POST /v1/peers`: dials a peer (kept in the peer book and redialled) and answers with the
+/// outcome: the peer connected to, or why not.
 async fn dial(
     State(s): State<ApiState>,
     body: Result<Json<DialRequest>, JsonRejection>,
-) -> Result<StatusCode, ApiError> {
+) -> Result<Json<DialReply>, ApiError> {
     let Json(req) = body.map_err(|e| bad_request(e.body_text()))?;
     let addr = req
         .addr
         .parse()
         .map_err(|e| bad_request(format!("not a multiaddr ({e}): {:.100}", req.addr)))?;
-    s.net
-        .dial(addr)
+    let peer_id = s
+        .net
+        .dial_and_wait(addr, DIAL_WAIT)
         .await
         .map_err(|e| ApiError(StatusCode::BAD_GATEWAY, "dial_failed", e.to_string()))?;
-    Ok(StatusCode::ACCEPTED)
+    Ok(Json(DialReply {
+        addr: req.addr,
+        peer_id,
+    }))
 }
 
 async fn submit_entry(

@@ -130,6 +130,14 @@ pub struct DialRequest {
     pub addr: String,
 }
 
+/// `POST /v1/peers`: the dial's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DialReply {
+    pub addr: String,
+    /// The peer connected to.
+    pub peer_id: PeerId,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StatusResponse {
     pub version: String,

@@ -63,6 +63,9 @@ pub struct NetStatus {
     pub listen_addrs: Vec<Multiaddr>,
     pub connected_peers: usize,
     pub explicit_peers: Vec<ExplicitPeerInfo>,
+    /// Explicit peers reached at least once, as `…/p2p/<peer id>` addresses: the peer book
+    /// worth keeping across restarts.
+    pub reached_peers: Vec<Multiaddr>,
 }
 
 pub(super) enum Command {
@@ -81,6 +84,8 @@ pub(super) enum Command {
     },
     Dial {
         addr: Multiaddr,
+        /// Told how the dial ends (connected to this peer, or why not), when wanted.
+        outcome: Option<oneshot::Sender<Result<PeerId, NetError>>>,
         reply: oneshot::Sender<Result<(), NetError>>,
     },
     Peers {
@@ -148,8 +153,43 @@ impl NetClient {
             .await
     }
 
+    /// Starts dialling `addr` (kept in the peer book and redialled); returns once started.
     pub async fn dial(&self, addr: Multiaddr) -> Result<(), NetError> {
-        self.call(|reply| Command::Dial { addr, reply }).await?
+        let outcome = None;
+        self.call(|reply| Command::Dial {
+            addr,
+            outcome,
+            reply,
+        })
+        .await?
+    }
+
+    /// Dials `addr` and waits, at most `wait`, for the outcome: the peer connected to, or why
+    /// the dial failed (unreachable, refused, a different peer id than the address names).
+    pub async fn dial_and_wait(
+        &self,
+        addr: Multiaddr,
+        wait: std::time::Duration,
+    ) -> Result<PeerId, NetError> {
+        let (tx, rx) = oneshot::channel();
+        let shown = addr.to_string();
+        self.call(|reply| Command::Dial {
+            addr,
+            outcome: Some(tx),
+            reply,
+        })
+        .await??;
+        match tokio::time::timeout(wait, rx).await {
+            Ok(Ok(outcome)) => outcome,
+            Ok(Err(_)) => Err(NetError::Dial {
+                addr: shown,
+                reason: "too many dials waiting for their outcome".into(),
+            }),
+            Err(_) => Err(NetError::Dial {
+                addr: shown,
+                reason: format!("no answer within {} s", wait.as_secs()),
+            }),
+        }
     }
 
     pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {

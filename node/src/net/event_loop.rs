@@ -3,7 +3,8 @@
 //! Local completions are polled before new remote work (`biased`), so a flood of gossip or
 //! requests cannot starve the answers already computed.
 
-use std::time::Duration;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::core::ConnectedPoint;
@@ -15,7 +16,7 @@ use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
 use staffroom_protocol::sync::{SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
@@ -34,6 +35,8 @@ use crate::sync::SyncTrigger;
 const COMMAND_QUEUE_MAX: usize = 256;
 /// How often explicit peers that are not connected are dialled again.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
+/// Dials whose outcome someone waits for, at most.
+const DIALS_AWAITED_MAX: usize = 64;
 /// Blocked peers remembered at most.
 const BLOCKED_PEERS_MAX: usize = 10_000;
 
@@ -78,6 +81,7 @@ pub async fn spawn(
         sync: SyncRoutes::default(),
         sync_triggers: config.sync_triggers,
         peers: PeerBook::new(config.peers, PEERS_COUNT_MAX),
+        dial_outcomes: HashMap::new(),
         topics: gossip::Topics::default(),
     };
     for network in config.networks {
@@ -102,8 +106,34 @@ struct EventLoop {
     sync: SyncRoutes,
     sync_triggers: mpsc::Sender<SyncTrigger>,
     peers: PeerBook,
+    /// Who waits to hear how a dial ends.
+    dial_outcomes: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetError>>>,
     /// Topics of the networks this node follows.
     topics: gossip::Topics,
+}
+
+/// `addr`, ending in `/p2p/<peer>` (added if it does not already).
+fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
+    match addr.iter().last() {
+        Some(libp2p::multiaddr::Protocol::P2p(_)) => addr,
+        _ => addr.with(libp2p::multiaddr::Protocol::P2p(peer)),
+    }
+}
+
+/// Why a dial failed, in words an admin can act on.
+fn dial_error(error: &libp2p::swarm::DialError) -> String {
+    use libp2p::swarm::DialError;
+    match error {
+        DialError::WrongPeerId { obtained, .. } => format!(
+            "the node at that address is {obtained}, not the peer the address names: \
+             check the address (a node's id changes only if its node.key does)"
+        ),
+        DialError::Transport(tried) => {
+            let reasons: Vec<String> = tried.iter().take(4).map(|(_, e)| e.to_string()).collect();
+            format!("unreachable: {}", reasons.join("; "))
+        }
+        other => other.to_string(),
+    }
 }
 
 impl EventLoop {
@@ -184,7 +214,10 @@ impl EventLoop {
 
     fn redial(&mut self) {
         let swarm = &self.swarm;
-        for addr in self.peers.to_dial(|p| swarm.is_connected(p)) {
+        for addr in self
+            .peers
+            .to_dial(|p| swarm.is_connected(p), Instant::now())
+        {
             if let Err(e) = self.dial(addr.clone()) {
                 tracing::debug!(%addr, error = %e, "redial failed");
             }
@@ -207,17 +240,27 @@ impl EventLoop {
                 self.unsubscribe(network);
                 let _ = reply.send(());
             }
-            Command::Dial { addr, reply } => {
+            Command::Dial {
+                addr,
+                outcome,
+                reply,
+            } => {
                 // Dialled peers are kept and redialled, like configured ones, up to a limit.
                 let result = if self.peers.add_explicit(addr.clone()) {
-                    self.dial(addr).map(|_| ())
+                    self.dial(addr)
                 } else {
                     Err(NetError::Dial {
                         addr: addr.to_string(),
                         reason: format!("this node already keeps {PEERS_COUNT_MAX} peers"),
                     })
                 };
-                let _ = reply.send(result);
+                if let (Ok(id), Some(outcome)) = (&result, outcome) {
+                    // Past the bound the waiter is told at once (its channel drops).
+                    if self.dial_outcomes.len() < DIALS_AWAITED_MAX {
+                        self.dial_outcomes.insert(*id, outcome);
+                    }
+                }
+                let _ = reply.send(result.map(|_| ()));
             }
             Command::Peers { reply } => {
                 let behaviour = self.swarm.behaviour();
@@ -249,6 +292,12 @@ impl EventLoop {
                     listen_addrs: swarm.listeners().cloned().collect(),
                     connected_peers: swarm.connected_peers().count(),
                     explicit_peers: self.peers.explicit_infos(|p| swarm.is_connected(p)),
+                    reached_peers: self
+                        .peers
+                        .reached()
+                        .into_iter()
+                        .map(|(addr, peer)| with_peer_id(addr, peer))
+                        .collect(),
                 });
             }
         }
@@ -306,6 +355,9 @@ impl EventLoop {
                 };
                 tracing::info!(peer = %peer_id, %addr, "connected");
                 self.peers.connected(peer_id, addr, connection_id);
+                if let Some(outcome) = self.dial_outcomes.remove(&connection_id) {
+                    let _ = outcome.send(Ok(peer_id));
+                }
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -320,8 +372,26 @@ impl EventLoop {
                 error,
                 peer_id,
             } => {
-                tracing::debug!(peer = ?peer_id, error = %error, "outgoing connection failed");
-                self.peers.dial_failed(connection_id, &error.to_string());
+                let reason = dial_error(&error);
+                // Said once per change: a peer that stays down is retried with backoff,
+                // quietly.
+                match self
+                    .peers
+                    .dial_failed(connection_id, &reason, Instant::now())
+                {
+                    true => tracing::warn!(peer = ?peer_id, error = %reason, "cannot reach peer"),
+                    false => tracing::debug!(peer = ?peer_id, error = %reason, "cannot reach peer"),
+                }
+                if let Some(outcome) = self.dial_outcomes.remove(&connection_id) {
+                    let addr = match &error {
+                        libp2p::swarm::DialError::Transport(tried) => tried
+                            .first()
+                            .map(|(a, _)| a.to_string())
+                            .unwrap_or_default(),
+                        _ => String::new(),
+                    };
+                    let _ = outcome.send(Err(NetError::Dial { addr, reason }));
+                }
             }
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");

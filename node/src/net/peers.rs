@@ -3,6 +3,7 @@
 //! every part bounded; the event loop feeds it swarm events.
 
 use std::collections::{HashMap, HashSet};
+use std::time::{Duration, Instant};
 
 use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
@@ -32,6 +33,35 @@ struct ExplicitPeer {
     dialing: Option<ConnectionId>,
     peer: Option<PeerId>,
     last_error: Option<String>,
+    /// Failed dials since it was last reached: the wait before the next grows with them.
+    failures: u32,
+    /// Not dialled again before this.
+    next_dial: Option<Instant>,
+}
+
+impl ExplicitPeer {
+    fn new(addr: Multiaddr) -> ExplicitPeer {
+        ExplicitPeer {
+            addr,
+            dialing: None,
+            peer: None,
+            last_error: None,
+            failures: 0,
+            next_dial: None,
+        }
+    }
+}
+
+/// The wait before redialling a peer after its first failure; it doubles with each one after.
+pub const REDIAL_BACKOFF_FIRST: Duration = Duration::from_secs(5);
+/// The longest wait between redials of a peer that stays unreachable.
+pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(300);
+
+fn backoff(failures: u32) -> Duration {
+    let doublings = failures.saturating_sub(1).min(16);
+    REDIAL_BACKOFF_FIRST
+        .saturating_mul(1u32 << doublings)
+        .min(REDIAL_BACKOFF_MAX)
 }
 
 /// The peers a node knows.
@@ -48,12 +78,7 @@ impl PeerBook {
         let explicit = explicit
             .into_iter()
             .take(explicit_max)
-            .map(|addr| ExplicitPeer {
-                addr,
-                dialing: None,
-                peer: None,
-                last_error: None,
-            })
+            .map(ExplicitPeer::new)
             .collect();
         PeerBook {
             peers: HashMap::new(),
@@ -70,21 +95,26 @@ impl PeerBook {
         if self.explicit.len() >= self.explicit_max {
             return false;
         }
-        self.explicit.push(ExplicitPeer {
-            addr,
-            dialing: None,
-            peer: None,
-            last_error: None,
-        });
+        self.explicit.push(ExplicitPeer::new(addr));
         true
     }
 
-    /// Explicit peers neither connected nor being dialled.
-    pub fn to_dial(&self, connected: impl Fn(&PeerId) -> bool) -> Vec<Multiaddr> {
+    /// Explicit peers neither connected nor being dialled, whose backoff is over at `now`.
+    pub fn to_dial(&self, connected: impl Fn(&PeerId) -> bool, now: Instant) -> Vec<Multiaddr> {
         self.explicit
             .iter()
             .filter(|p| p.dialing.is_none() && !p.peer.is_some_and(|peer| connected(&peer)))
+            .filter(|p| p.next_dial.is_none_or(|at| at <= now))
             .map(|p| p.addr.clone())
+            .collect()
+    }
+
+    /// Addresses of explicit peers that have been reached at least once, with their peer ids:
+    /// what is worth remembering across restarts.
+    pub fn reached(&self) -> Vec<(Multiaddr, PeerId)> {
+        self.explicit
+            .iter()
+            .filter_map(|p| Some((p.addr.clone(), p.peer?)))
             .collect()
     }
 
@@ -94,11 +124,19 @@ impl PeerBook {
         }
     }
 
-    pub fn dial_failed(&mut self, id: ConnectionId, error: &str) {
+    /// Records a failed dial at `now`; true when it is news (the first failure since the peer
+    /// was reached, or a different reason), so that it is worth a warning.
+    pub fn dial_failed(&mut self, id: ConnectionId, error: &str, now: Instant) -> bool {
+        let error: String = error.chars().take(200).collect();
+        let mut news = true;
         for p in self.explicit.iter_mut().filter(|p| p.dialing == Some(id)) {
             p.dialing = None;
-            p.last_error = Some(error.chars().take(200).collect());
+            p.failures = p.failures.saturating_add(1);
+            p.next_dial = now.checked_add(backoff(p.failures));
+            news = p.last_error.as_deref() != Some(error.as_str());
+            p.last_error = Some(error.clone());
         }
+        news
     }
 
     pub fn connected(&mut self, peer: PeerId, addr: Multiaddr, id: ConnectionId) {
@@ -106,6 +144,8 @@ impl PeerBook {
             p.dialing = None;
             p.peer = Some(peer);
             p.last_error = None;
+            p.failures = 0;
+            p.next_dial = None;
         }
         let state = self.peers.entry(peer).or_default();
         if state.addresses.len() < PEER_ADDRESSES_MAX && !state.addresses.contains(&addr) {
@@ -204,25 +244,37 @@ mod tests {
 
     #[test]
     fn explicit_peers_are_dialled_until_connected_and_bounded() {
+        let now = Instant::now();
         let mut book = PeerBook::new(vec![addr(1), addr(2)], 3);
-        assert_eq!(book.to_dial(|_| false), [addr(1), addr(2)]);
+        assert_eq!(book.to_dial(|_| false, now), [addr(1), addr(2)]);
         let (c1, c2) = (
             ConnectionId::new_unchecked(1),
             ConnectionId::new_unchecked(2),
         );
         book.dialing(&addr(1), c1);
         book.dialing(&addr(2), c2);
-        assert!(book.to_dial(|_| false).is_empty(), "not twice at once");
+        assert!(book.to_dial(|_| false, now).is_empty(), "not twice at once");
         let peer = PeerId::random();
         book.connected(peer, addr(1), c1);
-        book.dial_failed(c2, "connection refused");
-        assert_eq!(book.to_dial(|p| *p == peer), [addr(2)]);
+        assert!(book.dial_failed(c2, "connection refused", now), "news");
+        assert!(book.to_dial(|p| *p == peer, now).is_empty(), "backing off");
+        let later = now + REDIAL_BACKOFF_FIRST;
+        assert_eq!(book.to_dial(|p| *p == peer, later), [addr(2)]);
+        assert_eq!(book.reached(), [(addr(1), peer)], "only what was reached");
         let explicit = book.explicit_infos(|p| *p == peer);
         assert!(explicit[0].connected);
         assert_eq!(
             explicit[1].last_error.as_deref(),
             Some("connection refused")
         );
+        // A peer that stays down: the same failure again is no news, and the wait grows.
+        let c3 = ConnectionId::new_unchecked(3);
+        book.dialing(&addr(2), c3);
+        assert!(!book.dial_failed(c3, "connection refused", later));
+        assert!(book
+            .to_dial(|p| *p == peer, later + REDIAL_BACKOFF_FIRST)
+            .is_empty());
+        assert_eq!(backoff(30), REDIAL_BACKOFF_MAX);
         assert!(book.add_explicit(addr(3)));
         assert!(book.add_explicit(addr(3)), "known addresses are fine");
         assert!(!book.add_explicit(addr(4)), "full");

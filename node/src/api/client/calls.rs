@@ -17,7 +17,8 @@ impl ApiClient {
         self.send(self.http.get(self.url("/v1/peers"))).await
     }
 
-    pub async fn dial(&self, addr: &str) -> Result<(), ClientError> {
+    /// Dials a peer and waits for the outcome.
+    pub async fn dial(&self, addr: &str) -> Result<DialReply, ClientError> {
         let body = DialRequest {
             addr: addr.to_owned(),
         };
