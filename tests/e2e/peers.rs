@@ -1,6 +1,7 @@
-//! Finding peers again and saying how a dial went: a node restarted without `--peer`
-//! reconnects from its peer book; `dial` reports its outcome (connected, unreachable, a wrong
-//! peer id); a node refuses to start on a p2p port already in use.
+//! Finding peers and saying how a dial went: a node restarted without `--peer` reconnects
+//! from its peer book; two member nodes that know only a third find each other through the
+//! DHT; `dial` reports its outcome (connected, unreachable, a wrong peer id); a node refuses
+//! to start on a p2p port already in use.
 
 use libp2p::multiaddr::Protocol;
 use libp2p::{Multiaddr, PeerId};
@@ -88,4 +89,56 @@ async fn a_node_will_not_start_on_a_p2p_port_in_use() {
     );
     assert!(error.to_string().contains("already in use"), "{error}");
     a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn member_nodes_that_know_only_a_third_node_find_each_other_through_the_dht() {
+    init_tracing();
+    // A follows no network: it only knows B and C, as a school node someone was invited by.
+    let a = TestNode::start(&[]).await;
+    let b = TestNode::start(&[a.addr()]).await;
+    let c = TestNode::start(&[a.addr()]).await;
+    let net = TestNetwork::open("Found through the DHT");
+    b.adopt(&net).await;
+    c.adopt(&net).await;
+    let posted = b
+        .post_many(&staffroom_protocol::fixtures::key(3), net.id, 1)
+        .await;
+    let b_id = b.node.peer_id;
+    let start = tokio::time::Instant::now();
+    eventually_within(
+        "C connected to B and holding its post",
+        std::time::Duration::from_secs(60),
+        || {
+            let c = &c;
+            let id = posted[0];
+            async move { connected_to(c, b_id).await && c.api().get(&id).await.is_ok() }
+        },
+    )
+    .await;
+    // On three nodes the DHT's own routing (its bootstrap queries) already brings B and C
+    // together; provider lookups are what finds member nodes among many.
+    println!(
+        "C found B through the DHT and synced in {:.1} s",
+        start.elapsed().as_secs_f64()
+    );
+    for node in [a, b, c] {
+        node.stop().await;
+    }
+}
+
+/// [`eventually`] with a deadline of its own.
+async fn eventually_within<F, Fut>(what: &str, deadline: std::time::Duration, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let start = tokio::time::Instant::now();
+    while start.elapsed() < deadline {
+        if check().await {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    panic!("timed out: {what}");
 }

@@ -33,6 +33,8 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Raw streams for file transfer (`/staffroom/files/1`), driven outside the event loop.
     pub streams: libp2p_stream::Behaviour,
+    /// The Staffroom DHT: finds the other member nodes of each network (see `discovery`).
+    pub kad: super::discovery::Kademlia,
 }
 
 /// Sync streams open at once per connection.
@@ -80,6 +82,7 @@ impl Behaviour {
                     .with_max_concurrent_streams(SYNC_STREAMS_MAX),
             ),
             streams: libp2p_stream::Behaviour::new(),
+            kad: super::discovery::behaviour(peer_id),
         }
     }
 }

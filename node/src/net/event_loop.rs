@@ -13,7 +13,7 @@ use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ResponseChannel};
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
-use libp2p::{identify, mdns, Multiaddr, PeerId, Swarm};
+use libp2p::{identify, kad, mdns, Multiaddr, PeerId, Swarm};
 use staffroom_protocol::sync::{SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
 use tokio::sync::{mpsc, oneshot, watch};
@@ -35,6 +35,8 @@ use crate::sync::SyncTrigger;
 const COMMAND_QUEUE_MAX: usize = 256;
 /// How often explicit peers that are not connected are dialled again.
 const REDIAL_INTERVAL: Duration = Duration::from_secs(5);
+/// Listen addresses of one peer added to the DHT's routing table, at most.
+const PEER_LISTEN_ADDRS_MAX: usize = 8;
 /// Dials whose outcome someone waits for, at most.
 const DIALS_AWAITED_MAX: usize = 64;
 /// Blocked peers remembered at most.
@@ -139,6 +141,7 @@ fn dial_error(error: &libp2p::swarm::DialError) -> String {
 impl EventLoop {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut redial = tokio::time::interval(REDIAL_INTERVAL);
+        let mut discover = tokio::time::interval(super::discovery::DISCOVER_INTERVAL);
         loop {
             tokio::select! {
                 biased;
@@ -152,6 +155,7 @@ impl EventLoop {
                 Some(command) = self.commands.recv() => self.handle_command(command),
                 event = self.swarm.select_next_some() => self.handle_event(event),
                 _ = redial.tick() => self.redial(),
+                _ = discover.tick() => self.discover(),
             }
         }
         // Let in-flight validations finish storing what they verified; nothing outlives us.
@@ -210,6 +214,50 @@ impl EventLoop {
         })?;
         self.peers.dialing(&addr, id);
         Ok(id)
+    }
+
+    /// Announces this node as a member node of every followed network, and looks up the
+    /// others (they are dialled as the answers come, in `handle_kad`).
+    fn discover(&mut self) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        for network in self.topics.networks() {
+            let key = super::discovery::provider_key(&network);
+            if let Err(e) = kad.start_providing(key.clone()) {
+                tracing::debug!(network = %network.short(), error = %e, "cannot announce");
+            }
+            kad.get_providers(key);
+        }
+    }
+
+    fn handle_kad(&mut self, event: kad::Event) {
+        match event {
+            kad::Event::OutboundQueryProgressed {
+                result:
+                    kad::QueryResult::GetProviders(Ok(kad::GetProvidersOk::FoundProviders {
+                        providers,
+                        ..
+                    })),
+                ..
+            } => {
+                let me = *self.swarm.local_peer_id();
+                let new: Vec<PeerId> = providers
+                    .into_iter()
+                    .filter(|p| *p != me && !self.swarm.is_connected(p))
+                    .take(super::discovery::DIALS_PER_ROUND_MAX)
+                    .collect();
+                for peer in new {
+                    // The query still knows the provider's addresses, so kad supplies them.
+                    match self.swarm.dial(peer) {
+                        Ok(()) => tracing::debug!(%peer, "dialling a member node found in the DHT"),
+                        Err(e) => tracing::debug!(%peer, error = %e, "cannot dial a DHT provider"),
+                    }
+                }
+            }
+            kad::Event::RoutingUpdated { peer, .. } => {
+                tracing::trace!(%peer, "DHT routing table updated");
+            }
+            _ => {}
+        }
     }
 
     fn redial(&mut self) {
@@ -324,6 +372,7 @@ impl EventLoop {
         match event {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.handle_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.handle_kad(event),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -332,6 +381,13 @@ impl EventLoop {
                 let protocols: Vec<String> = info.protocols.iter().map(|p| p.to_string()).collect();
                 self.peers
                     .identified(&peer_id, &info.agent_version, &protocols);
+                // A Staffroom DHT node: its listen addresses join the routing table.
+                if info.protocols.contains(&super::discovery::KAD_PROTOCOL) {
+                    let kad = &mut self.swarm.behaviour_mut().kad;
+                    for addr in info.listen_addrs.into_iter().take(PEER_LISTEN_ADDRS_MAX) {
+                        kad.add_address(&peer_id, addr);
+                    }
+                }
             }
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
                 for (peer, addr) in found {

@@ -69,6 +69,11 @@ impl Topics {
     pub fn network_of(&self, topic: &TopicHash) -> Option<NetworkId> {
         self.by_hash.get(topic).copied()
     }
+
+    /// Every network followed.
+    pub fn networks(&self) -> Vec<NetworkId> {
+        self.by_hash.values().copied().collect()
+    }
 }
 
 /// The gossipsub configuration every Staffroom node uses.

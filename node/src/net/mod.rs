@@ -3,11 +3,13 @@
 //!
 //! - [`swarm`]: building the swarm and its listeners; [`behaviour`]: what it runs, bounded.
 //! - [`event_loop`]: routes commands and swarm events, local completions first.
-//! - [`peers`]: the peer book; [`gossip`]: settings every node must share;
+//! - [`peers`]: the peer book; [`discovery`]: the DHT that finds networks' member nodes;
+//!   [`gossip`]: settings every node must share;
 //!   [`gossip_in`]: verifying incoming gossip; [`sync_route`]: sync requests both ways.
 
 mod behaviour;
 mod client;
+pub mod discovery;
 mod event_loop;
 pub mod gossip;
 mod gossip_in;
