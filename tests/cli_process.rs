@@ -100,6 +100,24 @@ impl NodeProcess {
         NodeProcess { child: Some(child) }
     }
 
+    /// Starts `staffroom --data-dir DIR node run ARGS…` inside network namespace `ns` (`ip netns
+    /// exec` replaces itself with the node, so the child is the node).
+    pub fn start_in_namespace(ns: &str, dir: &Path, args: &[&str]) -> NodeProcess {
+        let child = Command::new("ip")
+            .args(["netns", "exec", ns])
+            .arg(staffroom_bin())
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["node", "run"])
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("node starts");
+        NodeProcess { child: Some(child) }
+    }
+
     /// Sends SIGTERM (as a service manager would) and returns whether the node exited cleanly.
     pub fn stop(mut self) -> bool {
         self.signal("-TERM")

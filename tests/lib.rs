@@ -4,6 +4,8 @@
 pub mod cli_process;
 pub mod hostile;
 pub mod hostile_files;
+#[cfg(feature = "netns")]
+pub mod netns;
 
 use std::future::Future;
 use std::time::Duration;
