@@ -198,15 +198,10 @@ impl Drop for Lab {
     fn drop(&mut self) {
         for ns in self.namespaces.iter().rev() {
             // Processes still inside are killed first, or the namespace lingers.
-            let _ = run("ip", &["netns", "pids", ns])
-                .stdout
-                .split(|b| *b == b'\n')
-                .for_each(|pid| {
-                    let pid = String::from_utf8_lossy(pid);
-                    if !pid.trim().is_empty() {
-                        let _ = run("kill", &["-9", pid.trim()]);
-                    }
-                });
+            let pids = run("ip", &["netns", "pids", ns]).stdout;
+            for pid in String::from_utf8_lossy(&pids).split_whitespace() {
+                let _ = run("kill", &["-9", pid]);
+            }
             let _ = run("ip", &["netns", "del", ns]);
         }
     }
