@@ -219,6 +219,7 @@ pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
         peers: peers.to_vec(),
         api_listen: "127.0.0.1:0".parse().expect("valid socket address"),
         mdns: false,
+        dht: true,
         api_tls: false,
         sync: staffroom_node::sync::SyncConfig::default(),
         files: staffroom_node::files::FilesConfig::default(),

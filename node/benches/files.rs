@@ -262,6 +262,7 @@ fn config(dir: &std::path::Path, peers: Vec<Multiaddr>, serve_cap: u64) -> NodeC
         peers,
         api_listen: "127.0.0.1:0".parse().unwrap(),
         mdns: false,
+        dht: true,
         ..NodeConfig::default()
     };
     // Fetch only when the benchmark asks, so the clock starts then.

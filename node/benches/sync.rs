@@ -23,6 +23,7 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
         peers,
         api_listen: "127.0.0.1:0".parse().unwrap(),
         mdns: false,
+        dht: true,
         api_tls: false,
         sync: SyncConfig {
             on_connect: false,

@@ -46,6 +46,9 @@ pub struct NodeConfig {
     pub api_listen: SocketAddr,
     /// Find peers on the local network by mDNS (not on loopback: tests dial explicitly).
     pub mdns: bool,
+    /// Find networks' other member nodes through the Staffroom DHT (and answer others'
+    /// lookups). Off, a node reaches only the peers it is given or finds by mDNS.
+    pub dht: bool,
     /// Serve the API over TLS with the node's own certificate. Always on when `api_listen`
     /// is not a loopback address: nothing leaves this machine in clear.
     pub api_tls: bool,
@@ -68,6 +71,7 @@ impl Default for NodeConfig {
             peers: Vec::new(),
             api_listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_API_PORT)),
             mdns: true,
+            dht: true,
             api_tls: false,
             sync: crate::sync::SyncConfig::default(),
             files: crate::files::FilesConfig::default(),

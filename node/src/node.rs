@@ -147,6 +147,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             listen: config.listen.clone(),
             peers,
             mdns: config.mdns,
+            dht: config.dht,
             networks: networks.iter().map(|n| n.id).collect(),
             sync_triggers,
             sync_request_timeout: std::time::Duration::from_secs(

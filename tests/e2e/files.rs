@@ -100,9 +100,11 @@ async fn joined(nodes: &[&TestNode], net: &TestNetwork) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_file_added_on_one_node_arrives_byte_identical_two_hops_away() {
     init_tracing();
-    let a = TestNode::start(&[]).await;
-    let b = TestNode::start(&[a.addr()]).await;
-    let c = TestNode::start(&[b.addr()]).await;
+    // No DHT: C must not find A, as if A sat behind a NAT that C cannot cross.
+    let no_dht = |c: &mut staffroom_node::config::NodeConfig| c.dht = false;
+    let a = TestNode::start_with(&[], no_dht).await;
+    let b = TestNode::start_with(&[a.addr()], no_dht).await;
+    let c = TestNode::start_with(&[b.addr()], no_dht).await;
     let net = TestNetwork::open("Files two hops");
     joined(&[&a, &b, &c], &net).await;
     b.wait_for_network_peers(net.id, 2).await;

@@ -23,6 +23,9 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 # Find other schools' nodes on the local network.
 # mdns = true
 
+# Find your networks' other member nodes through the Staffroom DHT, from any node you know.
+# dht = true
+
 # Catch-up sync: as soon as a peer shares a network, and every interval_secs (0: never).
 # [sync]
 # on_connect = true

@@ -33,8 +33,9 @@ pub struct Behaviour {
     pub sync: request_response::Behaviour<SyncCodec>,
     /// Raw streams for file transfer (`/staffroom/files/1`), driven outside the event loop.
     pub streams: libp2p_stream::Behaviour,
-    /// The Staffroom DHT: finds the other member nodes of each network (see `discovery`).
-    pub kad: super::discovery::Kademlia,
+    /// The Staffroom DHT: finds the other member nodes of each network (see `discovery`);
+    /// absent when the node is configured without it.
+    pub kad: Toggle<super::discovery::Kademlia>,
 }
 
 /// Sync streams open at once per connection.
@@ -43,7 +44,11 @@ const SYNC_STREAMS_MAX: usize = 16;
 impl Behaviour {
     /// `sync_request_timeout`: one sync request's round trip at most, so a peer that stalls
     /// fails its session instead of holding it.
-    pub fn new(key: &Keypair, mdns_enabled: bool, sync_request_timeout: Duration) -> Behaviour {
+    pub fn new(
+        key: &Keypair,
+        (mdns_enabled, dht): (bool, bool),
+        sync_request_timeout: Duration,
+    ) -> Behaviour {
         let peer_id = key.public().to_peer_id();
         let mdns = if mdns_enabled {
             match mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id) {
@@ -82,7 +87,7 @@ impl Behaviour {
                     .with_max_concurrent_streams(SYNC_STREAMS_MAX),
             ),
             streams: libp2p_stream::Behaviour::new(),
-            kad: super::discovery::behaviour(peer_id),
+            kad: dht.then(|| super::discovery::behaviour(peer_id)).into(),
         }
     }
 }
@@ -107,7 +112,7 @@ mod tests {
                     .multiplex(yamux::Config::default())
             })
             .expect("memory transport")
-            .with_behaviour(|key| Behaviour::new(key, false, Duration::from_secs(5)))
+            .with_behaviour(|key| Behaviour::new(key, (false, false), Duration::from_secs(5)))
             .expect("behaviour")
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build()

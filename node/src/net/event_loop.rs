@@ -47,6 +47,9 @@ pub struct NetConfig {
     pub listen: Vec<Multiaddr>,
     pub peers: Vec<Multiaddr>,
     pub mdns: bool,
+    /// Take part in the Staffroom DHT: learn peers' addresses for it, announce and look up
+    /// networks' member nodes.
+    pub dht: bool,
     pub networks: Vec<NetworkId>,
     /// Where to say that a peer now shares a network with this node.
     pub sync_triggers: mpsc::Sender<SyncTrigger>,
@@ -71,7 +74,11 @@ pub async fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Result<NetHandle, NetError> {
     let peer_id = config.keypair.public().to_peer_id();
-    let mut swarm = super::swarm::build(config.keypair, config.mdns, config.sync_request_timeout)?;
+    let mut swarm = super::swarm::build(
+        config.keypair,
+        (config.mdns, config.dht),
+        config.sync_request_timeout,
+    )?;
     let listen_addrs = super::swarm::listen(&mut swarm, &config.listen).await?;
     let streams = swarm.behaviour().streams.new_control();
     let (tx, commands) = mpsc::channel(COMMAND_QUEUE_MAX);
@@ -219,7 +226,9 @@ impl EventLoop {
     /// Announces this node as a member node of every followed network, and looks up the
     /// others (they are dialled as the answers come, in `handle_kad`).
     fn discover(&mut self) {
-        let kad = &mut self.swarm.behaviour_mut().kad;
+        let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() else {
+            return;
+        };
         for network in self.topics.networks() {
             let key = super::discovery::provider_key(&network);
             if let Err(e) = kad.start_providing(key.clone()) {
@@ -382,8 +391,10 @@ impl EventLoop {
                 self.peers
                     .identified(&peer_id, &info.agent_version, &protocols);
                 // A Staffroom DHT node: its listen addresses join the routing table.
-                if info.protocols.contains(&super::discovery::KAD_PROTOCOL) {
-                    let kad = &mut self.swarm.behaviour_mut().kad;
+                let kad = self.swarm.behaviour_mut().kad.as_mut();
+                if let Some(kad) =
+                    kad.filter(|_| info.protocols.contains(&super::discovery::KAD_PROTOCOL))
+                {
                     for addr in info.listen_addrs.into_iter().take(PEER_LISTEN_ADDRS_MAX) {
                         kad.add_address(&peer_id, addr);
                     }

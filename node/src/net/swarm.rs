@@ -19,7 +19,7 @@ const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn build(
     keypair: Keypair,
-    mdns: bool,
+    (mdns, dht): (bool, bool),
     sync_request_timeout: Duration,
 ) -> Result<Swarm<Behaviour>, NetError> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
@@ -33,7 +33,7 @@ pub fn build(
             addr: "tcp".into(),
             reason: e.to_string(),
         })?
-        .with_behaviour(|key| Behaviour::new(key, mdns, sync_request_timeout))
+        .with_behaviour(|key| Behaviour::new(key, (mdns, dht), sync_request_timeout))
         .map_err(|e| NetError::Listen {
             addr: "behaviour".into(),
             reason: e.to_string(),
