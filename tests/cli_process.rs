@@ -88,27 +88,24 @@ impl NodeProcess {
             "--no-mdns",
         ];
         args.extend_from_slice(extra);
-        let child = Command::new(staffroom_bin())
-            .arg("--data-dir")
-            .arg(dir)
-            .args(&args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("node starts");
-        NodeProcess { child: Some(child) }
+        NodeProcess::spawn(Command::new(staffroom_bin()), dir, &args)
     }
 
     /// Starts `staffroom --data-dir DIR node run ARGS…` inside network namespace `ns` (`ip netns
     /// exec` replaces itself with the node, so the child is the node).
     pub fn start_in_namespace(ns: &str, dir: &Path, args: &[&str]) -> NodeProcess {
-        let child = Command::new("ip")
-            .args(["netns", "exec", ns])
-            .arg(staffroom_bin())
+        let mut command = Command::new("ip");
+        command.args(["netns", "exec", ns]).arg(staffroom_bin());
+        let mut all = vec!["node", "run"];
+        all.extend_from_slice(args);
+        NodeProcess::spawn(command, dir, &all)
+    }
+
+    /// Runs `command --data-dir DIR ARGS…` as the node, with no terminal.
+    fn spawn(mut command: Command, dir: &Path, args: &[&str]) -> NodeProcess {
+        let child = command
             .arg("--data-dir")
             .arg(dir)
-            .args(["node", "run"])
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

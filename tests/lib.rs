@@ -228,19 +228,28 @@ pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
 }
 
 /// Polls `check` until it is true, failing the test after [`DEADLINE`].
-pub async fn eventually<F, Fut>(what: &str, mut check: F)
+pub async fn eventually<F, Fut>(what: &str, check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    eventually_within(what, DEADLINE, check).await
+}
+
+/// [`eventually`] with a deadline of its own (a file transfer, a discovery round).
+pub async fn eventually_within<F, Fut>(what: &str, deadline: Duration, mut check: F)
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = bool>,
 {
     let start = tokio::time::Instant::now();
-    while start.elapsed() < DEADLINE {
+    while start.elapsed() < deadline {
         if check().await {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("timed out after {DEADLINE:?} waiting for {what}");
+    panic!("timed out after {deadline:?} waiting for {what}");
 }
 
 /// Milliseconds since the Unix epoch, for entries created now.

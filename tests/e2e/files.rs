@@ -409,7 +409,7 @@ async fn a_transfer_killed_with_sigkill_resumes_with_only_what_was_missing() {
         Body::Resource(r) => r.files[0].clone(),
         _ => unreachable!(),
     };
-    eventually_long("B has fetched a third", || {
+    eventually_within("B has fetched a third", FILE_DEADLINE, || {
         let api = b_api.clone();
         let id = entry.id();
         async move {
@@ -456,19 +456,4 @@ async fn wait_for_api(dir: &Path) -> ApiClient {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn eventually_long<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = tokio::time::Instant::now();
-    while start.elapsed() < FILE_DEADLINE {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }

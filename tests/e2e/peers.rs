@@ -126,19 +126,3 @@ async fn member_nodes_that_know_only_a_third_node_find_each_other_through_the_dh
         node.stop().await;
     }
 }
-
-/// [`eventually`] with a deadline of its own.
-async fn eventually_within<F, Fut>(what: &str, deadline: std::time::Duration, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = tokio::time::Instant::now();
-    while start.elapsed() < deadline {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    panic!("timed out: {what}");
-}

@@ -80,22 +80,6 @@ async fn node_has_file(api: &ApiClient, id: &EntryId) -> bool {
     complete && !sealed.files.is_empty()
 }
 
-/// [`eventually`] with room for a file transfer.
-async fn eventually_long<F, Fut>(what: &str, mut check: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = tokio::time::Instant::now();
-    while start.elapsed() < std::time::Duration::from_secs(60) {
-        if check().await {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
-    panic!("timed out: {what}");
-}
-
 /// A private network founded by `founder` with `policy` (no name in its founding entry).
 fn private_network(founder: &SigningKey, policy: Policy, nonce: u8) -> TestNetwork {
     let genesis = Genesis {
@@ -333,11 +317,15 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
         .expect("resource accepted");
     for node in [&r, &b] {
         let api = node.api();
-        eventually_long("the sealed file complete", || {
-            let api = api.clone();
-            let id = shared.id();
-            async move { node_has_file(&api, &id).await }
-        })
+        eventually_within(
+            "the sealed file complete",
+            std::time::Duration::from_secs(60),
+            || {
+                let api = api.clone();
+                let id = shared.id();
+                async move { node_has_file(&api, &id).await }
+            },
+        )
         .await;
     }
     let saved = files.path().join("on-b.txt");
@@ -380,19 +368,23 @@ async fn relays_hold_ciphertext_members_read_and_a_removed_members_node_reads_no
     for node in [&a, &r, &b] {
         let dir = node.dir.path().join("files").join("complete");
         let api = node.api();
-        eventually_long("the sealed resource and its file gone", || {
-            let (dir, api, prefix) = (dir.clone(), api.clone(), sealed_prefix.clone());
-            let id = shared.id();
-            async move {
-                let files_left = std::fs::read_dir(&dir)
-                    .map(|d| {
-                        d.flatten()
-                            .any(|f| f.file_name().to_string_lossy().starts_with(&prefix))
-                    })
-                    .unwrap_or(false);
-                !files_left && api.get(&id).await.is_err()
-            }
-        })
+        eventually_within(
+            "the sealed resource and its file gone",
+            std::time::Duration::from_secs(60),
+            || {
+                let (dir, api, prefix) = (dir.clone(), api.clone(), sealed_prefix.clone());
+                let id = shared.id();
+                async move {
+                    let files_left = std::fs::read_dir(&dir)
+                        .map(|d| {
+                            d.flatten()
+                                .any(|f| f.file_name().to_string_lossy().starts_with(&prefix))
+                        })
+                        .unwrap_or(false);
+                    !files_left && api.get(&id).await.is_err()
+                }
+            },
+        )
         .await;
     }
 
