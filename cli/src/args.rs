@@ -122,6 +122,8 @@ pub enum SchoolCommand {
 pub enum NodeCommand {
     /// Run the school node in the foreground (Ctrl-C stops it cleanly)
     Run(NodeRunArgs),
+    /// What stands between this node and other schools, and what to do about each problem
+    Doctor,
     /// Purge an entry and its files from this node only, for good (the school's admin; for
     /// legal reasons). Other nodes keep it: to take it back everywhere, `staffroom delete`
     Purge {

@@ -1,6 +1,7 @@
 //! Dispatch of each command, and what commands share: finding the node, naming networks,
 //! printing text or JSON.
 
+mod doctor;
 mod erase;
 mod network;
 mod node;
@@ -72,6 +73,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Init => node::init(&ctx),
         Command::Node(NodeCommand::Run(args)) => node::run(&ctx, args).await,
         Command::Node(NodeCommand::Purge { id }) => erase::purge(&ctx, &id).await,
+        Command::Node(NodeCommand::Doctor) => doctor::doctor(&ctx).await,
         Command::Delete { id, reason } => erase::delete(&ctx, &id, reason).await,
         Command::Hide { id, reason } => erase::hide(&ctx, &id, reason).await,
         Command::Network(command) => network_command(&ctx, command).await,

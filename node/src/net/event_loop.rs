@@ -138,7 +138,19 @@ fn dial_error(error: &libp2p::swarm::DialError) -> String {
              check the address (a node's id changes only if its node.key does)"
         ),
         DialError::Transport(tried) => {
-            let reasons: Vec<String> = tried.iter().take(4).map(|(_, e)| e.to_string()).collect();
+            // A transport error's own text can be empty: then its source says why.
+            let reason = |e: &libp2p::TransportError<std::io::Error>| {
+                use std::error::Error;
+                let mut text = e.to_string();
+                let mut source = e.source();
+                while text.trim().is_empty() {
+                    let Some(s) = source else { break };
+                    text = s.to_string();
+                    source = s.source();
+                }
+                text
+            };
+            let reasons: Vec<String> = tried.iter().take(4).map(|(_, e)| reason(e)).collect();
             format!("unreachable: {}", reasons.join("; "))
         }
         other => other.to_string(),
