@@ -101,15 +101,26 @@ impl NodeProcess {
         NodeProcess::spawn(command, dir, &all)
     }
 
-    /// Runs `command --data-dir DIR ARGS…` as the node, with no terminal.
+    /// Runs `command --data-dir DIR ARGS…` as the node, with no terminal. With
+    /// `STAFFROOM_TEST_LOG_DIR` set, the node's log goes to a file there named after its data
+    /// directory (set `RUST_LOG` too, for more than warnings).
     fn spawn(mut command: Command, dir: &Path, args: &[&str]) -> NodeProcess {
+        let log = std::env::var_os("STAFFROOM_TEST_LOG_DIR").and_then(|logs| {
+            let name = dir.file_name()?.to_string_lossy().into_owned();
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(Path::new(&logs).join(format!("{name}.log")))
+                .ok()?;
+            Some(Stdio::from(file))
+        });
         let child = command
             .arg("--data-dir")
             .arg(dir)
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log.unwrap_or_else(Stdio::null))
             .spawn()
             .expect("node starts");
         NodeProcess { child: Some(child) }

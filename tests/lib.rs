@@ -223,6 +223,7 @@ pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
         api_tls: false,
         sync: staffroom_node::sync::SyncConfig::default(),
         files: staffroom_node::files::FilesConfig::default(),
+        relay: staffroom_node::net::relay::RelayConfig::default(),
         clock: staffroom_node::clock::Clock::system(),
     }
 }

@@ -51,8 +51,11 @@ impl Lab {
             let found = run("sh", &["-c", &format!("command -v {tool}")]);
             assert!(found.status.success(), "{tool} is not installed");
         }
+        // Labs in one process get tags of their own.
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = LABS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         Lab {
-            tag: format!("sr{}", std::process::id() % 100_000),
+            tag: format!("sr{}x{n}", std::process::id() % 100_000),
             namespaces: Vec::new(),
         }
     }

@@ -31,6 +31,7 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
             ..SyncConfig::default()
         },
         files: staffroom_node::files::FilesConfig::default(),
+        relay: Default::default(),
         clock: staffroom_node::clock::Clock::system(),
     }
 }

@@ -28,6 +28,8 @@ pub enum ConfigError {
     Parse { path: PathBuf, message: String },
     #[error("too many peers configured ({count}; at most {max})")]
     TooManyPeers { count: usize, max: usize },
+    #[error(transparent)]
+    Relay(#[from] crate::net::relay::RelayConfigError),
     #[error("no data directory: set --data-dir or STAFFROOM_DATA_DIR (no home directory found)")]
     NoDataDir,
 }
@@ -56,6 +58,8 @@ pub struct NodeConfig {
     pub sync: crate::sync::SyncConfig,
     /// Which files resources carry are fetched, and the limits on them.
     pub files: crate::files::FilesConfig,
+    /// Serving as a relay once reachable, reserving on relays while not, and the limits.
+    pub relay: crate::net::relay::RelayConfig,
     /// The node's clock (tests shift it; a config file cannot).
     #[serde(skip)]
     pub clock: crate::clock::Clock,
@@ -75,6 +79,7 @@ impl Default for NodeConfig {
             api_tls: false,
             sync: crate::sync::SyncConfig::default(),
             files: crate::files::FilesConfig::default(),
+            relay: crate::net::relay::RelayConfig::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -125,6 +130,7 @@ impl NodeConfig {
     }
 
     pub fn check(&self) -> Result<(), ConfigError> {
+        self.relay.check()?;
         if self.peers.len() > PEERS_COUNT_MAX {
             return Err(ConfigError::TooManyPeers {
                 count: self.peers.len(),

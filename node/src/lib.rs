@@ -23,4 +23,4 @@ pub mod sync;
 pub mod teacher_key;
 
 pub use libp2p::{Multiaddr, PeerId};
-pub use node::{run, start, NodeError, RunningNode};
+pub use node::{ports_in_use, run, start, NodeError, RunningNode};

@@ -56,7 +56,16 @@ pub enum NodeError {
 /// listens with port reuse, so without this check a second node would start on the same port
 /// and share the first one's incoming connections.
 fn check_ports_free(listen: &[Multiaddr]) -> Result<(), NodeError> {
+    match ports_in_use(listen).into_iter().next() {
+        Some(addr) => Err(NodeError::PortInUse { addr }),
+        None => Ok(()),
+    }
+}
+
+/// The listen addresses whose TCP port something on this machine already holds.
+pub fn ports_in_use(listen: &[Multiaddr]) -> Vec<Multiaddr> {
     use libp2p::multiaddr::Protocol;
+    let mut held = Vec::new();
     for addr in listen {
         let mut parts = addr.iter();
         let ip: std::net::IpAddr = match parts.next() {
@@ -72,14 +81,12 @@ fn check_ports_free(listen: &[Multiaddr]) -> Result<(), NodeError> {
         }
         match std::net::TcpListener::bind((ip, port)) {
             Ok(probe) => drop(probe),
-            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
-                return Err(NodeError::PortInUse { addr: addr.clone() })
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => held.push(addr.clone()),
             // Anything else (an address not on this machine, say) is libp2p's to report.
             Err(_) => {}
         }
     }
-    Ok(())
+    held
 }
 
 /// A node that is running: its addresses, and the means to stop it.
@@ -153,6 +160,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             sync_request_timeout: std::time::Duration::from_secs(
                 config.sync.request_timeout_secs.max(1),
             ),
+            relay: config.relay.clone(),
+            relay_admits: relay_admits(&ingest),
+            clock: config.clock,
         },
         ingest.clone(),
         shutdown_rx.clone(),
@@ -404,4 +414,18 @@ impl RunningNode {
         tracing::info!("node stopped");
         Ok(())
     }
+}
+
+/// Who may use this node's relay: member nodes of a network it follows (in open and private
+/// networks any node may carry the network; in invite-only ones only nodes bound by members).
+fn relay_admits(ingest: &Ingest) -> net::relay::Admits {
+    let (store, rosters) = (ingest.store().clone(), ingest.rosters().clone());
+    std::sync::Arc::new(move |peer| {
+        let Ok(networks) = store.networks() else {
+            return false;
+        };
+        networks
+            .iter()
+            .any(|n| rosters.may_share(&n.id, peer).unwrap_or(false))
+    })
 }

@@ -126,3 +126,97 @@ async fn member_nodes_that_know_only_a_third_node_find_each_other_through_the_dh
         node.stop().await;
     }
 }
+
+/// Two nodes whose clocks are two minutes apart each see the other's offset (for the doctor),
+/// and loopback, which AutoNAT can "confirm" on one machine, never makes a node public.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn peers_clock_offsets_are_measured_and_loopback_is_never_public() {
+    init_tracing();
+    let ahead_ms: i64 = 120_000;
+    let a = TestNode::start(&[]).await;
+    let b = TestNode::start_with(&[a.addr()], |c| {
+        c.clock = staffroom_node::clock::Clock::offset_by(ahead_ms)
+    })
+    .await;
+    let offset_seen_by = |node: &TestNode, peer: PeerId| {
+        let api = node.api();
+        async move {
+            let peers = api.peers().await.ok()?;
+            peers
+                .into_iter()
+                .find(|p| p.peer_id == peer)?
+                .clock_offset_ms
+        }
+    };
+    let near = |offset: Option<i64>, want: i64| offset.is_some_and(|o| (o - want).abs() < 5_000);
+    eventually("A measured B's clock", || async {
+        near(offset_seen_by(&a, b.node.peer_id).await, ahead_ms)
+    })
+    .await;
+    eventually("B measured A's clock", || async {
+        near(offset_seen_by(&b, a.node.peer_id).await, -ahead_ms)
+    })
+    .await;
+    // Once AutoNAT has tested B's loopback address (B dialled A, so A serves B's v2 tests),
+    // B is still not public.
+    let tested = || async {
+        let status = b.api().status().await.ok()?;
+        (!status.reach.tests.is_empty()).then_some(status)
+    };
+    eventually_within(
+        "AutoNAT tested B",
+        std::time::Duration::from_secs(40),
+        || async { tested().await.is_some() },
+    )
+    .await;
+    let status = tested().await.expect("status");
+    assert_ne!(status.reach.nat, staffroom_node::net::reach::Nat::Public);
+    assert!(
+        status
+            .external_addrs
+            .iter()
+            .all(|a| !a.to_string().contains("/127.0.0.1/")),
+        "{:?}",
+        status.external_addrs
+    );
+    for node in [a, b] {
+        node.stop().await;
+    }
+}
+
+/// With no node running, the doctor says so and checks the p2p port: held by another
+/// program, it says which address and what to do.
+#[test]
+fn the_doctor_of_a_stopped_node_checks_its_p2p_port() {
+    use staffroom_tests::cli_process::{staffroom, staffroom_ok};
+    let dir = tempfile::tempdir().unwrap();
+    staffroom_ok(dir.path(), &["init"], None);
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let config = format!("listen = [\"/ip4/127.0.0.1/tcp/{port}\"]\n");
+    std::fs::write(dir.path().join("config.toml"), config).unwrap();
+    let doctor = |dir: &std::path::Path| {
+        let out = staffroom(dir, &["--json", "node", "doctor"], None);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<serde_json::Value>(&out.stdout).unwrap()
+    };
+    let found = doctor(dir.path());
+    let check = |found: &serde_json::Value, name: &str| {
+        found
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["check"] == name))
+            .cloned()
+            .unwrap_or_else(|| panic!("no {name} check in {found}"))
+    };
+    assert_eq!(check(&found, "node")["ok"], false);
+    let held = check(&found, "p2p port");
+    assert_eq!(held["ok"], false, "{held}");
+    assert!(held["detail"].as_str().unwrap().contains(&port.to_string()));
+    assert!(held["advice"].as_str().unwrap().contains("--listen"));
+    drop(holder);
+    assert_eq!(check(&doctor(dir.path()), "p2p port")["ok"], true);
+}

@@ -1,11 +1,14 @@
 //! `staffroom node doctor`: what stands between this node and other schools, and what to do
-//! about each problem — from what the node reports (its addresses, the peers it keeps dialling
-//! and why they fail, the peers connected and the networks they share). The checks are a pure
-//! function of those reports, so they are tested without a node.
+//! about each problem — from what the node reports (its addresses, whether peers can reach
+//! it, its relays, the peers it keeps dialling and why they fail, the peers connected, how,
+//! and how far their clocks are, and the networks they share). The checks are a pure function
+//! of those reports, so they are tested without a node. With no node running, the doctor
+//! checks that its p2p port is free.
 
 use serde::Serialize;
 use staffroom_node::api::types::StatusResponse;
-use staffroom_node::net::PeerInfo;
+use staffroom_node::net::reach::Nat;
+use staffroom_node::net::{ConnKind, PeerInfo};
 use staffroom_node::store::NetworkRecord;
 
 use super::Ctx;
@@ -104,6 +107,9 @@ pub fn diagnose(
             ),
         ));
     }
+    out.push(reachability(status));
+    out.push(connections(peers));
+    out.extend(clock(peers));
     let blocked = peers.iter().filter(|p| p.blocked).count();
     out.push(finding(
         "misbehaving peers",
@@ -114,12 +120,175 @@ pub fn diagnose(
     out
 }
 
+/// Whether other nodes can reach this one: directly, through relays, or not at all.
+fn reachability(status: &StatusResponse) -> Finding {
+    let reach = &status.reach;
+    let list = |addrs: &[staffroom_node::Multiaddr]| {
+        addrs
+            .iter()
+            .map(|a| a.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let reserved: Vec<String> = reach
+        .relays
+        .iter()
+        .filter(|r| r.state == "reserved")
+        .map(|r| r.peer_id.to_string())
+        .collect();
+    let (ok, detail) = match reach.nat {
+        Nat::Public => (
+            true,
+            format!(
+                "reachable from outside at {}{}",
+                list(&reach.public_addrs),
+                if reach.serving_relay {
+                    "; relaying for member nodes"
+                } else {
+                    ""
+                }
+            ),
+        ),
+        Nat::Private if !reserved.is_empty() => (
+            true,
+            format!(
+                "behind NAT; reachable through relay(s) {}",
+                reserved.join(", ")
+            ),
+        ),
+        Nat::Private => (
+            false,
+            "behind NAT or a firewall, and no relay reserved: peers cannot dial this node".into(),
+        ),
+        Nat::Unknown if !reserved.is_empty() => (
+            true,
+            format!(
+                "not tested yet; reachable through relay(s) {}",
+                reserved.join(", ")
+            ),
+        ),
+        Nat::Unknown => (
+            true,
+            "not tested yet: a connected peer tests this node's addresses (AutoNAT)".into(),
+        ),
+    };
+    let tests: Vec<String> = reach
+        .tests
+        .iter()
+        .filter(|t| !t.reachable)
+        .map(|t| t.addr.to_string())
+        .collect();
+    let detail = match tests.is_empty() || ok && reach.nat == Nat::Public {
+        true => detail,
+        false => format!("{detail} (peers could not dial {})", tests.join(", ")),
+    };
+    finding(
+        "reachability",
+        ok,
+        detail,
+        Some(
+            "forward TCP port 4040 on the school's router to this machine, or make sure a              member node that is reachable from the internet is connected: it relays for you"
+                .into(),
+        ),
+    )
+}
+
+/// Peers by connection type: direct, punched through NAT, or relayed (limited and slower).
+fn connections(peers: &[PeerInfo]) -> Finding {
+    let count = |kind| peers.iter().filter(|p| p.connection == Some(kind)).count();
+    let (direct, punched, relayed) = (
+        count(ConnKind::Direct),
+        count(ConnKind::Punched),
+        count(ConnKind::Relayed),
+    );
+    finding(
+        "connections",
+        relayed == 0,
+        format!("{direct} direct, {punched} hole-punched, {relayed} relayed"),
+        Some(
+            "relayed connections are slower and end after the relay's limits (an hour, a GiB              by default); hole punching fails when a router changes ports (symmetric NAT):              forwarding TCP port 4040 to this machine makes connections direct"
+                .into(),
+        ),
+    )
+}
+
+/// This node's clock against its peers' (the median of their offsets, so one wrong peer
+/// does not decide).
+fn clock(peers: &[PeerInfo]) -> Option<Finding> {
+    /// Beyond this, the difference is worth fixing (entries over ten minutes ahead are held).
+    const OFFSET_WARN_MS: i64 = 60_000;
+    let mut offsets: Vec<i64> = peers.iter().filter_map(|p| p.clock_offset_ms).collect();
+    if offsets.is_empty() {
+        return None;
+    }
+    offsets.sort_unstable();
+    let median = offsets[offsets.len() / 2];
+    let secs = median.unsigned_abs() as f64 / 1000.0;
+    // Peers ahead of this node mean this node's clock is behind.
+    let detail = match median {
+        m if m > 0 => format!(
+            "this node's clock is {secs:.1} s behind its peers' (median of {})",
+            offsets.len()
+        ),
+        m if m < 0 => format!(
+            "this node's clock is {secs:.1} s ahead of its peers' (median of {})",
+            offsets.len()
+        ),
+        _ => format!(
+            "this node's clock agrees with its peers' (median of {})",
+            offsets.len()
+        ),
+    };
+    Some(finding(
+        "clock",
+        median.abs() <= OFFSET_WARN_MS,
+        detail,
+        Some(
+            "set the clock right and keep it so (timedatectl set-ntp true): entries dated over              10 minutes ahead of a node's clock wait there, and a clock behind makes this              node's posts look old"
+                .into(),
+        ),
+    ))
+}
+
+/// With no node running: whether its p2p ports are free for it.
+fn offline(ctx: &Ctx, error: &anyhow::Error) -> Vec<Finding> {
+    let mut out = vec![finding(
+        "node",
+        false,
+        format!("cannot reach the node: {error:#}"),
+        Some("start it with `staffroom node run` (the other checks need it running)".into()),
+    )];
+    if let Ok(config) = staffroom_node::config::NodeConfig::load(ctx.data.path(), None) {
+        let held = staffroom_node::ports_in_use(&config.listen);
+        let addrs: Vec<String> = config.listen.iter().map(|a| a.to_string()).collect();
+        out.push(finding(
+            "p2p port",
+            held.is_empty(),
+            match held.first() {
+                None => format!("free: {}", addrs.join(", ")),
+                Some(a) => format!("{a} is held by another program"),
+            },
+            Some(
+                "another node or program holds the port: stop it, or give this node another                  port with --listen (and open that one in the firewall)"
+                    .into(),
+            ),
+        ));
+    }
+    out
+}
+
 pub async fn doctor(ctx: &Ctx) -> anyhow::Result<()> {
-    let api = ctx.api()?;
-    let status = api.status().await?;
-    let peers = api.peers().await?;
-    let networks = api.networks().await?;
-    let findings = diagnose(&status, &peers, &networks);
+    let checked = async {
+        let api = ctx.api()?;
+        let status = api.status().await?;
+        let peers = api.peers().await?;
+        let networks = api.networks().await?;
+        anyhow::Ok(diagnose(&status, &peers, &networks))
+    };
+    let findings = match checked.await {
+        Ok(findings) => findings,
+        Err(e) => offline(ctx, &e),
+    };
     ctx.print(&findings, || {
         let mut text = String::new();
         for f in &findings {
@@ -152,6 +321,8 @@ mod tests {
             held_entries: 0,
             clock_ms: 0,
             file_bytes_max: 0,
+            external_addrs: vec![],
+            reach: Default::default(),
         }
     }
 
@@ -165,6 +336,8 @@ mod tests {
             invalid_messages: 0,
             blocked: false,
             score: None,
+            connection: Some(ConnKind::Direct),
+            clock_offset_ms: None,
         }
     }
 
@@ -193,6 +366,47 @@ mod tests {
         assert_eq!(failed, ["listening", "peers", "known peer", "network"]);
         assert!(found.iter().filter(|f| !f.ok).all(|f| f.advice.is_some()));
         assert!(found[2].detail.contains("connection refused"));
+    }
+
+    #[test]
+    fn nat_relays_connection_types_and_clocks_are_diagnosed() {
+        use staffroom_node::net::reach::{AddressTest, RelayInfo};
+        let mut s = status("/ip4/0.0.0.0/tcp/4040", vec![]);
+        s.reach.nat = Nat::Private;
+        s.reach.tests = vec![AddressTest {
+            addr: "/ip4/198.51.100.7/tcp/4040".parse().unwrap(),
+            tested_by: staffroom_node::PeerId::random(),
+            reachable: false,
+        }];
+        let mut relayed = peer(vec![NetworkId([1; 32])]);
+        relayed.connection = Some(ConnKind::Relayed);
+        let mut fast = peer(vec![]);
+        fast.clock_offset_ms = Some(300_000);
+        let mut slow = peer(vec![]);
+        slow.clock_offset_ms = Some(290_000);
+        let peers = [relayed, fast, slow];
+        let found = diagnose(&s, &peers, &[network(1)]);
+        let failed: Vec<&str> = found.iter().filter(|f| !f.ok).map(|f| f.check).collect();
+        assert_eq!(failed, ["reachability", "connections", "clock"]);
+        let by = |check| found.iter().find(|f| f.check == check).unwrap();
+        assert!(by("reachability").detail.contains("198.51.100.7"));
+        assert_eq!(
+            by("connections").detail,
+            "2 direct, 0 hole-punched, 1 relayed"
+        );
+        assert!(
+            by("clock").detail.contains("300.0 s behind"),
+            "{}",
+            by("clock").detail
+        );
+        // With a relay reserved, a node behind NAT is reachable.
+        s.reach.relays = vec![RelayInfo {
+            peer_id: staffroom_node::PeerId::random(),
+            addr: "/ip4/198.51.100.1/tcp/4040".parse().unwrap(),
+            state: "reserved".into(),
+        }];
+        assert!(reachability(&s).ok);
+        assert!(reachability(&s).detail.contains("through relay"));
     }
 
     #[test]

@@ -74,14 +74,7 @@ pub async fn invite(
     };
     let invite = operate(ctx, &api, network, action).await?;
     let status = api.status().await?;
-    let mut addrs: Vec<_> = status
-        .listen_addrs
-        .iter()
-        .filter(|a| !a.to_string().starts_with("/ip4/0.0.0.0"))
-        .map(|a| a.clone().with(staffroom_node::net::p2p(status.peer_id)))
-        .collect();
-    // Addresses other schools can reach first; loopback last (for tests on one machine).
-    addrs.sort_by_key(|a| a.to_string().contains("/127.0.0.1/"));
+    let addrs = invite_addrs(&status);
     // A private network's name is in no entry: the token carries it to the invited.
     let view = api.members(&network).await?;
     let name = match view.policy.is_some_and(|p| p.is_private()) {
@@ -103,6 +96,32 @@ pub async fn invite(
             render::date(expires_at_ms)
         )
     })
+}
+
+/// The addresses an invite carries (the token keeps the first four): those confirmed
+/// reachable from outside, then listen addresses, then relay circuits (for a node behind NAT),
+/// loopback last (for tests on one machine); each ends in this node's peer id.
+fn invite_addrs(
+    status: &staffroom_node::api::types::StatusResponse,
+) -> Vec<staffroom_node::Multiaddr> {
+    use staffroom_node::net::reach::{is_local_only, is_relayed};
+    let listening = status
+        .listen_addrs
+        .iter()
+        .filter(|a| !a.to_string().starts_with("/ip4/0.0.0.0"));
+    let mut addrs: Vec<staffroom_node::Multiaddr> = Vec::new();
+    for a in status.external_addrs.iter().chain(listening) {
+        let a = a.clone().with(staffroom_node::net::p2p(status.peer_id));
+        if !addrs.contains(&a) {
+            addrs.push(a);
+        }
+    }
+    addrs.sort_by_key(|a| match (is_local_only(a), is_relayed(a)) {
+        (false, false) => 0,
+        (false, true) => 1,
+        (true, _) => 2,
+    });
+    addrs
 }
 
 /// Joins with a token: signs the join and this node's binding; the node does the rest.

@@ -31,6 +31,16 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 # on_connect = true
 # interval_secs = 60
 # request_timeout_secs = 30   # a peer that stalls this long fails its session
+
+# Relays for schools behind NAT (see docs/nat-traversal.md).
+# [relay]
+# serve = true                # relay for member nodes once peers confirm this node reachable
+# reserve = true              # hold relay reservations while this node is not reachable
+# circuit_secs = 3600         # one relayed connection's lifetime
+# circuit_mib = 1024          # bytes each way per relayed connection
+# circuits_max = 16
+# circuits_per_peer_max = 4
+# reservations_max = 128
 "#;
 
 pub fn init(ctx: &Ctx) -> anyhow::Result<()> {

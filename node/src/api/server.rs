@@ -298,6 +298,8 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
         held_entries: s.ingest.held_count(),
         clock_ms: s.ingest.clock().now_ms(),
         file_bytes_max: s.files.config().file_bytes_max,
+        external_addrs: net.external_addrs,
+        reach: net.reach,
     }))
 }
 

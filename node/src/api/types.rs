@@ -157,6 +157,12 @@ pub struct StatusResponse {
     /// The largest file this node takes (uploads) or fetches.
     #[serde(default)]
     pub file_bytes_max: u64,
+    /// Addresses other nodes can reach this one at: confirmed by AutoNAT, or relay circuits.
+    #[serde(default)]
+    pub external_addrs: Vec<Multiaddr>,
+    /// Whether this node is reachable from outside, and the relays it serves or uses.
+    #[serde(default)]
+    pub reach: crate::net::reach::ReachStatus,
 }
 
 /// One entry as `GET /v1/entries/{id}` returns it.

@@ -6,7 +6,7 @@ use libp2p::connection_limits::{self, ConnectionLimits};
 use libp2p::identity::Keypair;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::swarm::NetworkBehaviour;
-use libp2p::{allow_block_list, identify, mdns, ping, request_response};
+use libp2p::{allow_block_list, autonat, dcutr, identify, mdns, ping, relay, request_response};
 
 use super::gossip::Gossipsub;
 use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
@@ -36,21 +36,72 @@ pub struct Behaviour {
     /// The Staffroom DHT: finds the other member nodes of each network (see `discovery`);
     /// absent when the node is configured without it.
     pub kad: Toggle<super::discovery::Kademlia>,
+    /// Reservations on relays and connections through them (the swarm builder makes it).
+    pub relay_client: relay::client::Behaviour,
+    /// Serving as a relay: advertised only while `reach` says so (`set_status`).
+    pub relay: relay::Behaviour,
+    /// Hole punching: upgrades relayed connections to direct ones.
+    pub dcutr: dcutr::Behaviour,
+    /// Which of this node's addresses peers can dial back (AutoNAT v2, both roles). A v2
+    /// client asks only peers it dialled itself.
+    pub autonat: autonat::v2::client::Behaviour,
+    pub autonat_server: autonat::v2::server::Behaviour,
+    /// AutoNAT v1, both roles, over any connection: how a public node that others dial, and
+    /// that dials no one, learns it is reachable. Its servers dial back from a new port.
+    pub autonat_v1: autonat::v1::Behaviour,
+    /// Peers' clocks, for the doctor (`/staffroom/time/1`).
+    pub time: super::time_probe::TimeProbe,
+}
+
+/// What a node needs besides its key to build its behaviour.
+pub struct BehaviourConfig {
+    pub mdns: bool,
+    pub dht: bool,
+    /// One sync request's round trip at most, so a peer that stalls fails its session
+    /// instead of holding it.
+    pub sync_request_timeout: Duration,
+    pub relay: super::relay::RelayConfig,
+    pub relay_admits: super::relay::Admits,
+}
+
+/// The relay server, not advertised until `reach` finds this node public: its own status
+/// logic would count a relay circuit of this node's as a public address.
+fn relay_server(
+    peer_id: libp2p::PeerId,
+    config: &super::relay::RelayConfig,
+    admits: &super::relay::Admits,
+) -> relay::Behaviour {
+    let mut relay = relay::Behaviour::new(peer_id, config.server(admits));
+    relay.set_status(Some(relay::Status::Disable));
+    relay
+}
+
+/// AutoNAT v1, quicker than its defaults (a school's node should know within a minute), and
+/// not limited to global IP addresses: schools' networks may be private WANs. Loopback
+/// confirmations are dropped by the event loop.
+fn autonat_v1_config() -> autonat::v1::Config {
+    autonat::v1::Config {
+        boot_delay: Duration::from_secs(5),
+        retry_interval: Duration::from_secs(30),
+        refresh_interval: Duration::from_secs(600),
+        throttle_server_period: Duration::from_secs(30),
+        timeout: Duration::from_secs(15),
+        only_global_ips: false,
+        ..autonat::v1::Config::default()
+    }
 }
 
 /// Sync streams open at once per connection.
 const SYNC_STREAMS_MAX: usize = 16;
 
 impl Behaviour {
-    /// `sync_request_timeout`: one sync request's round trip at most, so a peer that stalls
-    /// fails its session instead of holding it.
     pub fn new(
         key: &Keypair,
-        (mdns_enabled, dht): (bool, bool),
-        sync_request_timeout: Duration,
+        relay_client: relay::client::Behaviour,
+        config: &BehaviourConfig,
     ) -> Behaviour {
         let peer_id = key.public().to_peer_id();
-        let mdns = if mdns_enabled {
+        let mdns = if config.mdns {
             match mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id) {
                 Ok(m) => Some(m),
                 Err(e) => {
@@ -83,11 +134,21 @@ impl Behaviour {
                 SyncCodec,
                 [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default()
-                    .with_request_timeout(sync_request_timeout)
+                    .with_request_timeout(config.sync_request_timeout)
                     .with_max_concurrent_streams(SYNC_STREAMS_MAX),
             ),
             streams: libp2p_stream::Behaviour::new(),
-            kad: dht.then(|| super::discovery::behaviour(peer_id)).into(),
+            kad: config
+                .dht
+                .then(|| super::discovery::behaviour(peer_id))
+                .into(),
+            relay_client,
+            relay: relay_server(peer_id, &config.relay, &config.relay_admits),
+            dcutr: dcutr::Behaviour::new(peer_id),
+            autonat: autonat::v2::client::Behaviour::default(),
+            autonat_server: autonat::v2::server::Behaviour::default(),
+            autonat_v1: autonat::v1::Behaviour::new(peer_id, autonat_v1_config()),
+            time: super::time_probe::behaviour(),
         }
     }
 }
@@ -112,7 +173,9 @@ mod tests {
                     .multiplex(yamux::Config::default())
             })
             .expect("memory transport")
-            .with_behaviour(|key| Behaviour::new(key, (false, false), Duration::from_secs(5)))
+            .with_relay_client(noise::Config::new, yamux::Config::default)
+            .expect("relay client")
+            .with_behaviour(|key, relay| Behaviour::new(key, relay, &test_config()))
             .expect("behaviour")
             .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
             .build()
@@ -153,6 +216,16 @@ mod tests {
         assert_eq!(established, CONNECTIONS_PER_PEER_MAX, "denied {denied}");
         assert!(denied >= 1);
         assert_eq!(a.connected_peers().count(), 1);
+    }
+
+    fn test_config() -> BehaviourConfig {
+        BehaviourConfig {
+            mdns: false,
+            dht: false,
+            sync_request_timeout: Duration::from_secs(5),
+            relay: Default::default(),
+            relay_admits: std::sync::Arc::new(|_| true),
+        }
     }
 
     fn rand_port() -> u64 {

@@ -45,6 +45,24 @@ pub struct PeerInfo {
     pub invalid_messages: u32,
     pub blocked: bool,
     pub score: Option<f64>,
+    /// How it is connected, at best.
+    #[serde(default)]
+    pub connection: Option<ConnKind>,
+    /// Its clock minus this node's, in milliseconds, when it has been asked.
+    #[serde(default)]
+    pub clock_offset_ms: Option<i64>,
+}
+
+/// How a connection to a peer was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ConnKind {
+    /// One side dialled the other's address.
+    Direct,
+    /// Through a relay (a circuit): limited in time and bytes.
+    Relayed,
+    /// Direct, made by hole punching from a relayed connection.
+    Punched,
 }
 
 /// A peer this node keeps dialling (configured, or dialled through the API).
@@ -66,6 +84,13 @@ pub struct NetStatus {
     /// Explicit peers reached at least once, as `…/p2p/<peer id>` addresses: the peer book
     /// worth keeping across restarts.
     pub reached_peers: Vec<Multiaddr>,
+    /// Addresses peers can reach this node at, as the swarm knows them (AutoNAT-confirmed,
+    /// or relay circuits).
+    #[serde(default)]
+    pub external_addrs: Vec<Multiaddr>,
+    /// Reachability, relays served and reserved.
+    #[serde(default)]
+    pub reach: super::reach::ReachStatus,
 }
 
 pub(super) enum Command {

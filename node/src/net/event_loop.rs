@@ -20,12 +20,13 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use super::behaviour::{Behaviour, BehaviourEvent};
+use super::behaviour::{Behaviour, BehaviourConfig, BehaviourEvent};
 use super::client::{Command, NetClient, NetError, NetStatus, PublishReport};
 use super::gossip;
 use super::gossip_in::{self, Validated, Validations};
 use super::peers::PeerBook;
 use super::sync_route::{Served, SyncRoutes};
+use crate::clock::Clock;
 use crate::config::PEERS_COUNT_MAX;
 use crate::ingest::Ingest;
 use crate::sync::serve::Verdict;
@@ -42,6 +43,8 @@ const DIALS_AWAITED_MAX: usize = 64;
 /// Blocked peers remembered at most.
 const BLOCKED_PEERS_MAX: usize = 10_000;
 
+mod nat;
+
 pub struct NetConfig {
     pub keypair: Keypair,
     pub listen: Vec<Multiaddr>,
@@ -55,6 +58,12 @@ pub struct NetConfig {
     pub sync_triggers: mpsc::Sender<SyncTrigger>,
     /// One sync request's round trip at most.
     pub sync_request_timeout: Duration,
+    /// Serving as a relay and reserving on relays.
+    pub relay: super::relay::RelayConfig,
+    /// Which peers this node relays for.
+    pub relay_admits: super::relay::Admits,
+    /// The node's clock, which peers asking for it get.
+    pub clock: Clock,
 }
 
 /// The running network side: its client, its listen addresses, and the loop's task.
@@ -74,11 +83,14 @@ pub async fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Result<NetHandle, NetError> {
     let peer_id = config.keypair.public().to_peer_id();
-    let mut swarm = super::swarm::build(
-        config.keypair,
-        (config.mdns, config.dht),
-        config.sync_request_timeout,
-    )?;
+    let behaviour = BehaviourConfig {
+        mdns: config.mdns,
+        dht: config.dht,
+        sync_request_timeout: config.sync_request_timeout,
+        relay: config.relay.clone(),
+        relay_admits: config.relay_admits,
+    };
+    let mut swarm = super::swarm::build(config.keypair, &behaviour)?;
     let listen_addrs = super::swarm::listen(&mut swarm, &config.listen).await?;
     let streams = swarm.behaviour().streams.new_control();
     let (tx, commands) = mpsc::channel(COMMAND_QUEUE_MAX);
@@ -92,6 +104,9 @@ pub async fn spawn(
         peers: PeerBook::new(config.peers, PEERS_COUNT_MAX),
         dial_outcomes: HashMap::new(),
         topics: gossip::Topics::default(),
+        reach: super::reach::Reach::new(config.relay.serve, config.relay.reserve, Instant::now()),
+        clock: config.clock,
+        clocks_asked: HashMap::new(),
     };
     for network in config.networks {
         event_loop.subscribe(network)?;
@@ -119,6 +134,11 @@ struct EventLoop {
     dial_outcomes: HashMap<ConnectionId, oneshot::Sender<Result<PeerId, NetError>>>,
     /// Topics of the networks this node follows.
     topics: gossip::Topics,
+    /// Reachability: relays served and reserved.
+    reach: super::reach::Reach,
+    clock: Clock,
+    /// Clock probes in flight, with this node's time when each was sent.
+    clocks_asked: HashMap<request_response::OutboundRequestId, u64>,
 }
 
 /// `addr`, ending in `/p2p/<peer>` (added if it does not already).
@@ -161,6 +181,7 @@ impl EventLoop {
     async fn run(mut self, mut shutdown: watch::Receiver<bool>) {
         let mut redial = tokio::time::interval(REDIAL_INTERVAL);
         let mut discover = tokio::time::interval(super::discovery::DISCOVER_INTERVAL);
+        let mut reach = tokio::time::interval(nat::REACH_INTERVAL);
         loop {
             tokio::select! {
                 biased;
@@ -175,6 +196,7 @@ impl EventLoop {
                 event = self.swarm.select_next_some() => self.handle_event(event),
                 _ = redial.tick() => self.redial(),
                 _ = discover.tick() => self.discover(),
+                _ = reach.tick() => self.reach_tick(),
             }
         }
         // Let in-flight validations finish storing what they verified; nothing outlives us.
@@ -214,6 +236,10 @@ impl EventLoop {
     fn unsubscribe(&mut self, network: NetworkId) {
         let topic = self.topics.remove(&network);
         self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+        // No longer a member node to be found: stop announcing it (others' records expire).
+        if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
+            kad.stop_providing(&super::discovery::provider_key(&network));
+        }
         tracing::info!(network = %network.short(), "unsubscribed from network");
     }
 
@@ -225,7 +251,15 @@ impl EventLoop {
     }
 
     fn dial(&mut self, addr: Multiaddr) -> Result<ConnectionId, NetError> {
-        let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+        // Dials leave from the listen port, so that NAT routers that keep ports map them to
+        // the address peers can punch through to; unless that port is still tied up.
+        let opts = match self.peers.needs_new_port(&addr) {
+            true => DialOpts::unknown_peer_id()
+                .address(addr.clone())
+                .allocate_new_port(),
+            false => DialOpts::unknown_peer_id().address(addr.clone()),
+        }
+        .build();
         let id = opts.connection_id();
         self.swarm.dial(opts).map_err(|e| NetError::Dial {
             addr: addr.to_string(),
@@ -367,6 +401,8 @@ impl EventLoop {
                         .into_iter()
                         .map(|(addr, peer)| with_peer_id(addr, peer))
                         .collect(),
+                    external_addrs: swarm.external_addresses().cloned().collect(),
+                    reach: self.reach.status(),
                 });
             }
         }
@@ -394,6 +430,26 @@ impl EventLoop {
             SwarmEvent::Behaviour(BehaviourEvent::Gossipsub(event)) => self.handle_gossip(event),
             SwarmEvent::Behaviour(BehaviourEvent::Sync(event)) => self.handle_sync(event),
             SwarmEvent::Behaviour(BehaviourEvent::Kad(event)) => self.handle_kad(event),
+            SwarmEvent::Behaviour(BehaviourEvent::RelayClient(event)) => {
+                self.handle_relay_client(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Relay(event)) => self.handle_relay(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Dcutr(event)) => self.handle_dcutr(event),
+            SwarmEvent::Behaviour(BehaviourEvent::Autonat(event)) => self.handle_autonat(event),
+            SwarmEvent::Behaviour(BehaviourEvent::AutonatV1(event)) => {
+                self.handle_autonat_v1(event)
+            }
+            SwarmEvent::Behaviour(BehaviourEvent::Time(event)) => self.handle_time(event),
+            SwarmEvent::ExternalAddrConfirmed { address } => self.external_confirmed(address),
+            SwarmEvent::ExternalAddrExpired { address } => {
+                let actions = self.reach.expired(&address);
+                self.apply(actions);
+            }
+            SwarmEvent::ListenerClosed {
+                listener_id,
+                reason,
+                ..
+            } => self.listener_closed(listener_id, reason),
             SwarmEvent::Behaviour(BehaviourEvent::Identify(identify::Event::Received {
                 peer_id,
                 info,
@@ -428,12 +484,17 @@ impl EventLoop {
                 connection_id,
                 ..
             } => {
-                let addr = match endpoint {
-                    ConnectedPoint::Dialer { address, .. } => address,
-                    ConnectedPoint::Listener { send_back_addr, .. } => send_back_addr,
+                let kind = match endpoint.is_relayed() {
+                    true => super::ConnKind::Relayed,
+                    false => super::ConnKind::Direct,
                 };
-                tracing::info!(peer = %peer_id, %addr, "connected");
-                self.peers.connected(peer_id, addr, connection_id);
+                let (addr, dialed) = match endpoint {
+                    ConnectedPoint::Dialer { address, .. } => (address, true),
+                    ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
+                };
+                tracing::info!(peer = %peer_id, %addr, ?kind, "connected");
+                self.peers
+                    .connected(peer_id, (addr, dialed), connection_id, kind);
                 if let Some(outcome) = self.dial_outcomes.remove(&connection_id) {
                     let _ = outcome.send(Ok(peer_id));
                 }
@@ -446,6 +507,11 @@ impl EventLoop {
                 tracing::info!(peer = %peer_id, "disconnected");
                 self.peers.disconnected(&peer_id);
             }
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                connection_id,
+                ..
+            } => self.peers.connection_closed(&peer_id, connection_id),
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 error,

@@ -6,6 +6,8 @@
 //! - [`peers`]: the peer book; [`discovery`]: the DHT that finds networks' member nodes;
 //!   [`gossip`]: settings every node must share;
 //!   [`gossip_in`]: verifying incoming gossip; [`sync_route`]: sync requests both ways.
+//! - [`reach`]: whether this node is reachable, relays it serves or reserves on (a state
+//!   machine); [`relay`]: the relay's limits; [`time_probe`]: peers' clock offsets.
 
 mod behaviour;
 mod client;
@@ -14,12 +16,17 @@ mod event_loop;
 pub mod gossip;
 mod gossip_in;
 mod peers;
+pub mod reach;
+pub mod relay;
 mod swarm;
 pub mod sync_codec;
 mod sync_route;
+pub mod time_probe;
 
 pub use behaviour::{Behaviour, BehaviourEvent};
-pub use client::{ExplicitPeerInfo, NetClient, NetError, NetStatus, PeerInfo, PublishReport};
+pub use client::{
+    ConnKind, ExplicitPeerInfo, NetClient, NetError, NetStatus, PeerInfo, PublishReport,
+};
 pub use event_loop::{spawn, NetConfig, NetHandle};
 
 /// The libp2p protocol version that `identify` announces.

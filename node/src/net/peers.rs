@@ -9,11 +9,12 @@ use libp2p::swarm::ConnectionId;
 use libp2p::{Multiaddr, PeerId};
 use staffroom_protocol::NetworkId;
 
-use super::client::{ExplicitPeerInfo, PeerInfo};
+use super::client::{ConnKind, ExplicitPeerInfo, PeerInfo};
 use super::gossip::{INVALID_MESSAGES_MAX, PEER_TOPICS_MAX};
 
-/// Addresses remembered per connected peer.
+/// Addresses remembered per connected peer, and connections tracked per peer.
 const PEER_ADDRESSES_MAX: usize = 8;
+const PEER_CONNECTIONS_MAX: usize = 8;
 /// Protocols remembered per peer (from identify), and characters of each.
 const PEER_PROTOCOLS_MAX: usize = 32;
 const NAME_CHARS_MAX: usize = 100;
@@ -25,6 +26,13 @@ struct PeerState {
     protocols: Vec<String>,
     networks: HashSet<NetworkId>,
     invalid_messages: u32,
+    /// Open connections and how each was made.
+    connections: Vec<(ConnectionId, ConnKind)>,
+    /// The address this node dialled it at, if it did: one known to reach it.
+    dialed: Option<Multiaddr>,
+    /// Its clock minus this node's, and when that was last asked.
+    clock_offset_ms: Option<i64>,
+    clock_asked: Option<Instant>,
 }
 
 #[derive(Debug)]
@@ -37,6 +45,9 @@ struct ExplicitPeer {
     failures: u32,
     /// Not dialled again before this.
     next_dial: Option<Instant>,
+    /// The last dial could not leave from the listen port (a connection from that port to
+    /// this peer still waits out TIME_WAIT): the next leaves from a new one.
+    new_port: bool,
 }
 
 impl ExplicitPeer {
@@ -48,8 +59,16 @@ impl ExplicitPeer {
             last_error: None,
             failures: 0,
             next_dial: None,
+            new_port: false,
         }
     }
+}
+
+/// Whether a dial error says the local address could not be bound: the listen port is still
+/// tied to an earlier connection to the same peer.
+fn port_busy(error: &str) -> bool {
+    let error = error.to_ascii_lowercase();
+    error.contains("address already in use") || error.contains("cannot assign requested address")
 }
 
 /// The wait before redialling a peer after its first failure; it doubles with each one after.
@@ -109,6 +128,11 @@ impl PeerBook {
             .collect()
     }
 
+    /// Whether the next dial of `addr` should leave from a new port, not the listen port.
+    pub fn needs_new_port(&self, addr: &Multiaddr) -> bool {
+        self.explicit.iter().any(|p| &p.addr == addr && p.new_port)
+    }
+
     /// Addresses of explicit peers that have been reached at least once, with their peer ids:
     /// what is worth remembering across restarts.
     pub fn reached(&self) -> Vec<(Multiaddr, PeerId)> {
@@ -124,32 +148,113 @@ impl PeerBook {
         }
     }
 
-    /// Records a failed dial at `now`; true when it is news (the first failure since the peer
-    /// was reached, or a different reason), so that it is worth a warning.
+    /// Records a failed dial at `now`; true when it is news about an explicit peer (the first
+    /// failure since it was reached, or a different reason), so that it is worth a warning.
+    /// Dials of other peers (found in the DHT, say) are never news: they come and go.
     pub fn dial_failed(&mut self, id: ConnectionId, error: &str, now: Instant) -> bool {
         let error: String = error.chars().take(200).collect();
-        let mut news = true;
+        let mut news = false;
         for p in self.explicit.iter_mut().filter(|p| p.dialing == Some(id)) {
             p.dialing = None;
             p.failures = p.failures.saturating_add(1);
             p.next_dial = now.checked_add(backoff(p.failures));
             news = p.last_error.as_deref() != Some(error.as_str());
+            p.new_port = port_busy(&error);
             p.last_error = Some(error.clone());
         }
         news
     }
 
-    pub fn connected(&mut self, peer: PeerId, addr: Multiaddr, id: ConnectionId) {
+    /// A connection to `peer` is up: `dialed` when this node dialled `addr`.
+    pub fn connected(
+        &mut self,
+        peer: PeerId,
+        (addr, dialed): (Multiaddr, bool),
+        id: ConnectionId,
+        kind: ConnKind,
+    ) {
         for p in self.explicit.iter_mut().filter(|p| p.dialing == Some(id)) {
             p.dialing = None;
             p.peer = Some(peer);
             p.last_error = None;
             p.failures = 0;
             p.next_dial = None;
+            p.new_port = false;
         }
         let state = self.peers.entry(peer).or_default();
+        if dialed && kind == ConnKind::Direct {
+            state.dialed = Some(addr.clone());
+        }
         if state.addresses.len() < PEER_ADDRESSES_MAX && !state.addresses.contains(&addr) {
             state.addresses.push(addr);
+        }
+        if state.connections.len() < PEER_CONNECTIONS_MAX {
+            state.connections.push((id, kind));
+        }
+    }
+
+    /// One of the peer's connections closed (others remain).
+    pub fn connection_closed(&mut self, peer: &PeerId, id: ConnectionId) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.connections.retain(|(c, _)| *c != id);
+        }
+    }
+
+    /// Hole punching made connection `id` to `peer`; returns the peer's relayed connections,
+    /// now redundant.
+    pub fn punched(&mut self, peer: &PeerId, id: ConnectionId) -> Vec<ConnectionId> {
+        let Some(state) = self.peers.get_mut(peer) else {
+            return Vec::new();
+        };
+        for (c, kind) in state.connections.iter_mut() {
+            if *c == id {
+                *kind = ConnKind::Punched;
+            }
+        }
+        state
+            .connections
+            .iter()
+            .filter(|(_, kind)| *kind == ConnKind::Relayed)
+            .map(|(c, _)| *c)
+            .collect()
+    }
+
+    /// Connected peers that announce `relay_protocol` and share a network with this node,
+    /// with the address this node reached them at directly.
+    pub fn relays(&self, relay_protocol: &str) -> Vec<(PeerId, Multiaddr)> {
+        self.peers
+            .iter()
+            .filter(|(_, s)| {
+                !s.networks.is_empty() && s.protocols.iter().any(|p| p == relay_protocol)
+            })
+            .filter_map(|(peer, s)| Some((*peer, s.dialed.clone()?)))
+            .collect()
+    }
+
+    /// Peers that answer `time_protocol` and were not asked for their clock since
+    /// `interval` before `now`; they are marked as asked.
+    pub fn clocks_to_ask(
+        &mut self,
+        time_protocol: &str,
+        interval: Duration,
+        now: Instant,
+    ) -> Vec<PeerId> {
+        let mut due = Vec::new();
+        for (peer, state) in self.peers.iter_mut() {
+            let asked_recently = state
+                .clock_asked
+                .is_some_and(|at| now.saturating_duration_since(at) < interval);
+            if !asked_recently && state.protocols.iter().any(|p| p == time_protocol) {
+                state.clock_asked = Some(now);
+                due.push(*peer);
+            }
+        }
+        due
+    }
+
+    pub fn clock_offset(&mut self, peer: &PeerId, offset_ms: i64) {
+        if let Some(state) = self.peers.get_mut(peer) {
+            state.clock_offset_ms = Some(offset_ms);
         }
     }
 
@@ -213,6 +318,8 @@ impl PeerBook {
                     invalid_messages: state.invalid_messages,
                     blocked: blocked(id),
                     score: score(id),
+                    connection: best_connection(&state.connections),
+                    clock_offset_ms: state.clock_offset_ms,
                 }
             })
             .collect();
@@ -232,6 +339,16 @@ impl PeerBook {
             })
             .collect()
     }
+}
+
+/// How a peer is connected, at best: punched, then direct, then relayed.
+fn best_connection(connections: &[(ConnectionId, ConnKind)]) -> Option<ConnKind> {
+    let rank = |k: &ConnKind| match k {
+        ConnKind::Punched => 0,
+        ConnKind::Direct => 1,
+        ConnKind::Relayed => 2,
+    };
+    connections.iter().map(|(_, k)| *k).min_by_key(rank)
 }
 
 #[cfg(test)]
@@ -255,8 +372,9 @@ mod tests {
         book.dialing(&addr(2), c2);
         assert!(book.to_dial(|_| false, now).is_empty(), "not twice at once");
         let peer = PeerId::random();
-        book.connected(peer, addr(1), c1);
+        book.connected(peer, (addr(1), true), c1, ConnKind::Direct);
         assert!(book.dial_failed(c2, "connection refused", now), "news");
+        assert!(!book.needs_new_port(&addr(2)));
         assert!(book.to_dial(|p| *p == peer, now).is_empty(), "backing off");
         let later = now + REDIAL_BACKOFF_FIRST;
         assert_eq!(book.to_dial(|p| *p == peer, later), [addr(2)]);
@@ -275,6 +393,15 @@ mod tests {
             .to_dial(|p| *p == peer, later + REDIAL_BACKOFF_FIRST)
             .is_empty());
         assert_eq!(backoff(30), REDIAL_BACKOFF_MAX);
+        // A dial that could not leave from the listen port tries a new one next time.
+        let c4 = ConnectionId::new_unchecked(4);
+        book.dialing(&addr(2), c4);
+        book.dial_failed(
+            c4,
+            "unreachable: Cannot assign requested address (os error 99)",
+            later,
+        );
+        assert!(book.needs_new_port(&addr(2)));
         assert!(book.add_explicit(addr(3)));
         assert!(book.add_explicit(addr(3)), "known addresses are fine");
         assert!(!book.add_explicit(addr(4)), "full");
@@ -284,7 +411,12 @@ mod tests {
     fn peers_are_described_and_penalised() {
         let mut book = PeerBook::new(vec![], 0);
         let peer = PeerId::random();
-        book.connected(peer, addr(9), ConnectionId::new_unchecked(9));
+        book.connected(
+            peer,
+            (addr(9), false),
+            ConnectionId::new_unchecked(9),
+            ConnKind::Direct,
+        );
         book.identified(&peer, "staffroom/0.1.0", &["/staffroom/sync/2".into()]);
         book.subscribed(&peer, NetworkId([1; 32]));
         for _ in 1..INVALID_MESSAGES_MAX {
@@ -297,5 +429,71 @@ mod tests {
         assert_eq!(infos[0].invalid_messages, INVALID_MESSAGES_MAX);
         book.disconnected(&peer);
         assert!(book.infos(|_| false, |_| None).is_empty());
+    }
+
+    #[test]
+    fn connections_are_typed_and_relays_are_peers_of_our_networks() {
+        let mut book = PeerBook::new(vec![], 0);
+        let (relay, other) = (PeerId::random(), PeerId::random());
+        let hop = "/libp2p/circuit/relay/0.2.0/hop";
+        book.connected(
+            relay,
+            (addr(1), true),
+            ConnectionId::new_unchecked(1),
+            ConnKind::Direct,
+        );
+        book.connected(
+            other,
+            (addr(2), false),
+            ConnectionId::new_unchecked(2),
+            ConnKind::Direct,
+        );
+        for peer in [relay, other] {
+            book.identified(
+                &peer,
+                "staffroom",
+                &[hop.into(), "/staffroom/time/1".into()],
+            );
+        }
+        assert!(book.relays(hop).is_empty(), "no shared network yet");
+        book.subscribed(&relay, NetworkId([1; 32]));
+        book.subscribed(&other, NetworkId([1; 32]));
+        assert_eq!(
+            book.relays(hop),
+            [(relay, addr(1))],
+            "only one this node dialled"
+        );
+        // A peer first reached through a relay, then punched through.
+        let target = PeerId::random();
+        let (via_relay, direct) = (
+            ConnectionId::new_unchecked(3),
+            ConnectionId::new_unchecked(4),
+        );
+        book.connected(target, (addr(3), false), via_relay, ConnKind::Relayed);
+        let kind = |book: &PeerBook| {
+            book.infos(|_| false, |_| None)
+                .into_iter()
+                .find(|p| p.peer_id == target)
+                .and_then(|p| p.connection)
+        };
+        assert_eq!(kind(&book), Some(ConnKind::Relayed));
+        book.connected(target, (addr(4), false), direct, ConnKind::Direct);
+        assert_eq!(book.punched(&target, direct), [via_relay]);
+        book.connection_closed(&target, via_relay);
+        assert_eq!(kind(&book), Some(ConnKind::Punched));
+        // Clocks are asked once per interval.
+        let now = Instant::now();
+        let interval = Duration::from_secs(600);
+        let mut asked = book.clocks_to_ask("/staffroom/time/1", interval, now);
+        asked.sort();
+        let mut both = vec![relay, other];
+        both.sort();
+        assert_eq!(asked, both);
+        assert!(book
+            .clocks_to_ask("/staffroom/time/1", interval, now)
+            .is_empty());
+        book.clock_offset(&relay, -1500);
+        let info = book.infos(|_| false, |_| None);
+        assert!(info.iter().any(|p| p.clock_offset_ms == Some(-1500)));
     }
 }

@@ -9,7 +9,7 @@ use libp2p::identity::Keypair;
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, Swarm};
 
-use super::behaviour::Behaviour;
+use super::behaviour::{Behaviour, BehaviourConfig};
 use super::client::NetError;
 
 /// Connections stay open this long without traffic: school networks are quiet.
@@ -17,11 +17,7 @@ const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(300);
 /// How long start-up waits for listeners to report their addresses.
 const LISTEN_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub fn build(
-    keypair: Keypair,
-    (mdns, dht): (bool, bool),
-    sync_request_timeout: Duration,
-) -> Result<Swarm<Behaviour>, NetError> {
+pub fn build(keypair: Keypair, config: &BehaviourConfig) -> Result<Swarm<Behaviour>, NetError> {
     let swarm = libp2p::SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
@@ -33,7 +29,13 @@ pub fn build(
             addr: "tcp".into(),
             reason: e.to_string(),
         })?
-        .with_behaviour(|key| Behaviour::new(key, (mdns, dht), sync_request_timeout))
+        // Relayed connections are authenticated and multiplexed end to end like direct ones.
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| NetError::Listen {
+            addr: "relay".into(),
+            reason: e.to_string(),
+        })?
+        .with_behaviour(|key, relay_client| Behaviour::new(key, relay_client, config))
         .map_err(|e| NetError::Listen {
             addr: "behaviour".into(),
             reason: e.to_string(),

@@ -388,6 +388,8 @@ async fn a_session_that_panics_frees_its_pair_for_the_next_sync() {
         invalid_messages: 0,
         blocked: false,
         score: None,
+        connection: None,
+        clock_offset_ms: None,
     }];
     let (handle, requests) = SyncHandle::channel();
     let (_triggers_tx, triggers) = tokio::sync::mpsc::channel(1);
