@@ -22,5 +22,5 @@ pub mod store;
 pub mod sync;
 pub mod teacher_key;
 
-pub use libp2p::{Multiaddr, PeerId};
+pub use libp2p::{multiaddr, Multiaddr, PeerId};
 pub use node::{ports_in_use, run, start, NodeError, RunningNode};

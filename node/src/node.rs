@@ -161,7 +161,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
                 config.sync.request_timeout_secs.max(1),
             ),
             relay: config.relay.clone(),
-            relay_admits: relay_admits(&ingest),
+            relay_may_share: relay_may_share(&ingest),
             clock: config.clock,
         },
         ingest.clone(),
@@ -416,16 +416,10 @@ impl RunningNode {
     }
 }
 
-/// Who may use this node's relay: member nodes of a network it follows (in open and private
-/// networks any node may carry the network; in invite-only ones only nodes bound by members).
-fn relay_admits(ingest: &Ingest) -> net::relay::Admits {
-    let (store, rosters) = (ingest.store().clone(), ingest.rosters().clone());
-    std::sync::Arc::new(move |peer| {
-        let Ok(networks) = store.networks() else {
-            return false;
-        };
-        networks
-            .iter()
-            .any(|n| rosters.may_share(&n.id, peer).unwrap_or(false))
-    })
+/// Whether this node may share a network with a peer, for its relay's admission (in open and
+/// private networks any node subscribed may carry the network; in invite-only ones only nodes
+/// bound by members). Reads the rosters' cache.
+fn relay_may_share(ingest: &Ingest) -> net::relay::MayShare {
+    let rosters = ingest.rosters().clone();
+    std::sync::Arc::new(move |network, peer| rosters.may_share(network, peer).unwrap_or(false))
 }

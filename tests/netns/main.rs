@@ -38,21 +38,31 @@ fn ok_in(ns: &str, dir: &Path, args: &[&str]) -> Value {
 
 /// Polls a `--json` command inside `ns` until `check` accepts it, for at most `deadline`.
 fn wait_in(
-    (ns, dir): (&str, &Path),
+    at: (&str, &Path),
     args: &[&str],
     what: &str,
     deadline: Duration,
     check: impl Fn(&Value) -> bool,
 ) -> Value {
+    poll_in(at, args, deadline, check)
+        .unwrap_or_else(|last| panic!("timed out waiting for {what}; last answer: {last:?}"))
+}
+
+/// [`wait_in`] that gives the last answer back instead of failing.
+fn poll_in(
+    (ns, dir): (&str, &Path),
+    args: &[&str],
+    deadline: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Result<Value, Option<Value>> {
     let start = Instant::now();
     while start.elapsed() < deadline {
         if let Some(v) = json_in(ns, dir, args).filter(|v| check(v)) {
-            return v;
+            return Ok(v);
         }
         std::thread::sleep(Duration::from_millis(250));
     }
-    let last = json_in(ns, dir, args);
-    panic!("timed out waiting for {what}; last answer: {last:?}");
+    Err(json_in(ns, dir, args))
 }
 
 fn start(ns: &str, dir: &Path, listen: &str, peers: &[&str]) -> NodeProcess {
@@ -91,6 +101,8 @@ fn connection_to(peers: &Value, peer: &str) -> Option<String> {
         .and_then(|p| p["connection"].as_str().map(str::to_owned))
 }
 
+/// A data directory for a lab node: the lab's "internet" is 10.99.0.0/24, a private range,
+/// so its addresses count as public only on a private WAN.
 fn init(dir: &Path) {
     let out = std::process::Command::new(staffroom_tests::cli_process::staffroom_bin())
         .arg("--data-dir")
@@ -99,6 +111,10 @@ fn init(dir: &Path) {
         .output()
         .unwrap();
     assert!(out.status.success());
+    let config = dir.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str("\n[relay]\nprivate_wan = true\n");
+    std::fs::write(&config, text).unwrap();
 }
 
 /// The lab and its three nodes, A and B behind routers of the given kind.
@@ -211,15 +227,12 @@ fn reach_each_other(world: &World, expect_punch: bool) -> Outcome {
     let connected = joined.elapsed();
     let mut punched = None;
     if expect_punch {
+        // The measurement counts a punch that never comes; the test then fails on it.
         let wait = Duration::from_secs(60);
-        wait_in(
-            world.a(),
-            &["peers", "--json"],
-            "a punched connection",
-            wait,
-            |p| to_b(p).as_deref() == Some("punched"),
-        );
-        punched = Some(joined.elapsed());
+        let punch = poll_in(world.a(), &["peers", "--json"], wait, |p| {
+            to_b(p).as_deref() == Some("punched")
+        });
+        punched = punch.is_ok().then(|| joined.elapsed());
     } else {
         // DCUtR tries three times, within seconds; then the relay carries everything.
         assert_eq!(to_b(&peers).as_deref(), Some("relayed"), "{peers}");
@@ -292,8 +305,9 @@ fn schools_behind_nat_punch_through_sync_and_find_their_peers_again_after_a_rest
         let outcome = reach_each_other(&world, true);
         print!("run {run}/{runs}: ");
         report(&outcome);
-        assert_eq!(outcome.connection, "punched");
-        punched_times.push(outcome.punched.unwrap_or_default().as_secs_f64());
+        if let Some(t) = outcome.punched {
+            punched_times.push(t.as_secs_f64());
+        }
         // R saw A and B through their routers: their addresses are the routers' WAN sides.
         let seen = world.ok(world.r(), &["peers", "--json"]).to_string();
         assert!(
@@ -310,12 +324,17 @@ fn schools_behind_nat_punch_through_sync_and_find_their_peers_again_after_a_rest
         world.stop();
     }
     punched_times.sort_by(f64::total_cmp);
+    let punched = punched_times.len();
     println!(
-        "hole punching: {runs}/{runs} punched; time from joins to punched: min {:.1} s, \
+        "hole punching: {punched}/{runs} punched; time from joins to punched: min {:.1} s, \
          median {:.1} s, max {:.1} s",
-        punched_times[0],
-        punched_times[punched_times.len() / 2],
-        punched_times[punched_times.len() - 1]
+        punched_times.first().unwrap_or(&0.0),
+        punched_times.get(punched / 2).unwrap_or(&0.0),
+        punched_times.last().unwrap_or(&0.0)
+    );
+    assert_eq!(
+        punched, runs,
+        "every run punches through routers that keep ports"
     );
 }
 

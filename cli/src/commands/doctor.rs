@@ -7,6 +7,7 @@
 
 use serde::Serialize;
 use staffroom_node::api::types::StatusResponse;
+use staffroom_node::api::ClientError;
 use staffroom_node::net::reach::Nat;
 use staffroom_node::net::{ConnKind, PeerInfo};
 use staffroom_node::store::NetworkRecord;
@@ -51,10 +52,23 @@ pub fn diagnose(
     let mut out = Vec::new();
     let listening = status.listen_addrs.iter().any(reachable_from_elsewhere);
     let addrs: Vec<String> = status.listen_addrs.iter().map(|a| a.to_string()).collect();
+    let external: Vec<String> = status
+        .external_addrs
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+    let detail = match external.is_empty() {
+        true => format!("listening on {}", addrs.join(", ")),
+        false => format!(
+            "listening on {}; other nodes reach it at {}",
+            addrs.join(", "),
+            external.join(", ")
+        ),
+    };
     out.push(finding(
         "listening",
         listening,
-        format!("listening on {}", addrs.join(", ")),
+        detail,
         Some(
             "only this machine can reach the node: listen on all interfaces \
              (--listen /ip4/0.0.0.0/tcp/4040) and open TCP port 4040 in the firewall"
@@ -108,7 +122,7 @@ pub fn diagnose(
         ));
     }
     out.push(reachability(status));
-    out.push(connections(peers));
+    out.push(connections(peers, &listen_port(status)));
     out.extend(clock(peers));
     let blocked = peers.iter().filter(|p| p.blocked).count();
     out.push(finding(
@@ -118,6 +132,17 @@ pub fn diagnose(
         Some("a blocked peer sent entries that break the rules; its school should upgrade or check its node".into()),
     ));
     out
+}
+
+/// The TCP port the node listens on, for advice ("4040" when it cannot tell).
+fn listen_port(status: &StatusResponse) -> String {
+    let port = status.listen_addrs.iter().find_map(|a| {
+        a.iter().find_map(|p| match p {
+            staffroom_node::multiaddr::Protocol::Tcp(port) => Some(port.to_string()),
+            _ => None,
+        })
+    });
+    port.unwrap_or_else(|| "4040".into())
 }
 
 /// Whether other nodes can reach this one: directly, through relays, or not at all.
@@ -186,15 +211,17 @@ fn reachability(status: &StatusResponse) -> Finding {
         "reachability",
         ok,
         detail,
-        Some(
-            "forward TCP port 4040 on the school's router to this machine, or make sure a              member node that is reachable from the internet is connected: it relays for you"
-                .into(),
-        ),
+        Some(format!(
+            "forward TCP port {} on the school's router to this machine, or make sure \
+                 a member node that is reachable from the internet is connected: it relays \
+                 for you",
+            listen_port(status)
+        )),
     )
 }
 
 /// Peers by connection type: direct, punched through NAT, or relayed (limited and slower).
-fn connections(peers: &[PeerInfo]) -> Finding {
+fn connections(peers: &[PeerInfo], port: &str) -> Finding {
     let count = |kind| peers.iter().filter(|p| p.connection == Some(kind)).count();
     let (direct, punched, relayed) = (
         count(ConnKind::Direct),
@@ -205,10 +232,11 @@ fn connections(peers: &[PeerInfo]) -> Finding {
         "connections",
         relayed == 0,
         format!("{direct} direct, {punched} hole-punched, {relayed} relayed"),
-        Some(
-            "relayed connections are slower and end after the relay's limits (an hour, a GiB              by default); hole punching fails when a router changes ports (symmetric NAT):              forwarding TCP port 4040 to this machine makes connections direct"
-                .into(),
-        ),
+        Some(format!(
+            "relayed connections are slower and end after the relay's limits (an hour, a \
+                 GiB by default); hole punching fails when a router changes ports (symmetric \
+                 NAT): forwarding TCP port {port} to this machine makes connections direct"
+        )),
     )
 }
 
@@ -244,7 +272,9 @@ fn clock(peers: &[PeerInfo]) -> Option<Finding> {
         median.abs() <= OFFSET_WARN_MS,
         detail,
         Some(
-            "set the clock right and keep it so (timedatectl set-ntp true): entries dated over              10 minutes ahead of a node's clock wait there, and a clock behind makes this              node's posts look old"
+            "set the clock right and keep it so (timedatectl set-ntp true): entries dated \
+             over 10 minutes ahead of a node's clock wait there, and a clock behind makes \
+             this node's posts look old"
                 .into(),
         ),
     ))
@@ -269,7 +299,8 @@ fn offline(ctx: &Ctx, error: &anyhow::Error) -> Vec<Finding> {
                 Some(a) => format!("{a} is held by another program"),
             },
             Some(
-                "another node or program holds the port: stop it, or give this node another                  port with --listen (and open that one in the firewall)"
+                "another node or program holds the port: stop it, or give this node another \
+                 port with --listen (and open that one in the firewall)"
                     .into(),
             ),
         ));
@@ -285,9 +316,14 @@ pub async fn doctor(ctx: &Ctx) -> anyhow::Result<()> {
         let networks = api.networks().await?;
         anyhow::Ok(diagnose(&status, &peers, &networks))
     };
+    // Only a node that is not there sends the doctor to the offline checks; any other
+    // failure is the node's answer, and is reported as the error it is.
     let findings = match checked.await {
         Ok(findings) => findings,
-        Err(e) => offline(ctx, &e),
+        Err(e) => match e.downcast_ref::<ClientError>() {
+            Some(ClientError::NotRunning { .. } | ClientError::NoNode { .. }) => offline(ctx, &e),
+            _ => return Err(e),
+        },
     };
     ctx.print(&findings, || {
         let mut text = String::new();

@@ -99,27 +99,39 @@ pub async fn invite(
 }
 
 /// The addresses an invite carries (the token keeps the first four): those confirmed
-/// reachable from outside, then listen addresses, then relay circuits (for a node behind NAT),
-/// loopback last (for tests on one machine); each ends in this node's peer id.
-fn invite_addrs(
+/// reachable from outside, then relay circuits (for a node behind NAT), then other listen
+/// addresses (a LAN), loopback last (for tests on one machine); each ends in this node's
+/// peer id, once.
+pub fn invite_addrs(
     status: &staffroom_node::api::types::StatusResponse,
 ) -> Vec<staffroom_node::Multiaddr> {
     use staffroom_node::net::reach::{is_local_only, is_relayed};
+    let me = staffroom_node::net::p2p(status.peer_id);
     let listening = status
         .listen_addrs
         .iter()
         .filter(|a| !a.to_string().starts_with("/ip4/0.0.0.0"));
     let mut addrs: Vec<staffroom_node::Multiaddr> = Vec::new();
     for a in status.external_addrs.iter().chain(listening) {
-        let a = a.clone().with(staffroom_node::net::p2p(status.peer_id));
+        let a = match a.iter().last() == Some(me.clone()) {
+            true => a.clone(),
+            false => a.clone().with(me.clone()),
+        };
         if !addrs.contains(&a) {
             addrs.push(a);
         }
     }
-    addrs.sort_by_key(|a| match (is_local_only(a), is_relayed(a)) {
-        (false, false) => 0,
-        (false, true) => 1,
-        (true, _) => 2,
+    let confirmed = |a: &staffroom_node::Multiaddr| {
+        status
+            .external_addrs
+            .iter()
+            .any(|e| a.to_string().starts_with(&e.to_string()))
+    };
+    addrs.sort_by_key(|a| match (is_local_only(a), is_relayed(a), confirmed(a)) {
+        (true, _, _) => 3,
+        (false, true, _) => 1,
+        (false, false, true) => 0,
+        (false, false, false) => 2,
     });
     addrs
 }
@@ -317,4 +329,50 @@ fn duration_ms(text: &str) -> anyhow::Result<u64> {
     n.checked_mul(unit_ms)
         .filter(|ms| *ms <= 365 * 86_400_000)
         .with_context(|| format!("{text:?} is longer than a year"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use staffroom_node::api::types::StatusResponse;
+    use staffroom_node::{Multiaddr, PeerId};
+
+    #[test]
+    fn invites_carry_reachable_addresses_first_each_naming_the_node_once() {
+        let (me, relay) = (PeerId::random(), PeerId::random());
+        let addr = |text: String| text.parse::<Multiaddr>().unwrap();
+        let circuit = addr(format!(
+            "/ip4/198.51.100.1/tcp/4040/p2p/{relay}/p2p-circuit/p2p/{me}"
+        ));
+        let status = StatusResponse {
+            version: "0".into(),
+            peer_id: me,
+            node_key: None,
+            listen_addrs: ["127.0.0.1", "0.0.0.0", "192.168.1.5", "203.0.113.9"]
+                .map(|ip| addr(format!("/ip4/{ip}/tcp/4040")))
+                .to_vec(),
+            connected_peers: 0,
+            explicit_peers: vec![],
+            networks: 0,
+            entries: 0,
+            held_entries: 0,
+            clock_ms: 0,
+            file_bytes_max: 0,
+            external_addrs: vec![circuit.clone(), addr("/ip4/203.0.113.9/tcp/4040".into())],
+            reach: Default::default(),
+        };
+        let shown: Vec<String> = invite_addrs(&status)
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(
+            shown,
+            [
+                format!("/ip4/203.0.113.9/tcp/4040/p2p/{me}"),
+                circuit.to_string(),
+                format!("/ip4/192.168.1.5/tcp/4040/p2p/{me}"),
+                format!("/ip4/127.0.0.1/tcp/4040/p2p/{me}"),
+            ]
+        );
+    }
 }

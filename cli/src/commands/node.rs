@@ -37,10 +37,11 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 # serve = true                # relay for member nodes once peers confirm this node reachable
 # reserve = true              # hold relay reservations while this node is not reachable
 # circuit_secs = 3600         # one relayed connection's lifetime
-# circuit_mib = 1024          # bytes each way per relayed connection
+# circuit_mib = 1024          # bytes per relayed connection, both ways together
 # circuits_max = 16
 # circuits_per_peer_max = 4
 # reservations_max = 128
+# private_wan = false         # count private addresses (a private WAN between schools)
 "#;
 
 pub fn init(ctx: &Ctx) -> anyhow::Result<()> {

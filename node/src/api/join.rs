@@ -158,31 +158,69 @@ fn inviter_node(token: &InviteToken) -> Result<(PeerId, Vec<Multiaddr>), ApiErro
     }
 }
 
-/// Dials the inviter, pushes the join, then runs one sync session with it.
+/// Tries at a push or a catch-up session with the inviter: a connection can close under a
+/// request (a relayed one replaced by a punched one, say), and both are safe to repeat.
+const JOIN_ATTEMPTS: u32 = 3;
+const JOIN_RETRY_WAIT: Duration = Duration::from_secs(1);
+/// Only sessions that failed faster than this are tried again.
+const JOIN_RETRY_SESSION_MAX: Duration = Duration::from_secs(10);
+
+/// Dials the inviter (unless already connected), pushes the join, then runs a sync session
+/// with it.
 async fn hand_in_and_catch_up(
     s: &ApiState,
     (peer, addrs): &(PeerId, Vec<Multiaddr>),
     network: NetworkId,
     entries: Vec<Vec<u8>>,
 ) -> Result<(), String> {
-    for addr in addrs {
-        if let Err(e) = s.net.dial(addr.clone()).await {
-            tracing::info!(%addr, error = %e, "could not dial the inviter's address");
+    let peers = s.net.peers().await.map_err(|e| e.to_string())?;
+    if !peers.iter().any(|p| p.peer_id == *peer) {
+        for addr in addrs {
+            if let Err(e) = s.net.dial(addr.clone()).await {
+                tracing::info!(%addr, error = %e, "could not dial the inviter's address");
+            }
         }
     }
     wait_for_subscription(s, peer, &network).await?;
-    let push = SyncRequest::Push { network, entries };
-    match s.net.sync_request(*peer, push).await {
-        Ok(SyncResponse::Pushed { .. }) => {}
-        Ok(SyncResponse::Refused { reason }) => return Err(reason),
-        Ok(_) => return Err("the inviting node answered oddly".into()),
-        Err(e) => return Err(format!("could not reach the inviting node: {e}")),
+    push_join(s, *peer, network, entries).await?;
+    let mut error = String::new();
+    for _ in 0..JOIN_ATTEMPTS {
+        let started = tokio::time::Instant::now();
+        let report = run_session(*peer, network, &s.net, &s.ingest, SESSION_TIMEOUT).await;
+        match report.error {
+            None => return Ok(()),
+            // A session that failed slowly (a stalled peer) is not tried again: the client
+            // waits for the join, and anti-entropy catches up later anyway.
+            Some(e) if started.elapsed() > JOIN_RETRY_SESSION_MAX => return Err(e),
+            Some(e) => error = e,
+        }
+        tokio::time::sleep(JOIN_RETRY_WAIT).await;
     }
-    let report = run_session(*peer, network, &s.net, &s.ingest, SESSION_TIMEOUT).await;
-    match report.error {
-        None => Ok(()),
-        Some(e) => Err(e),
+    Err(error)
+}
+
+/// Hands the join to the inviter, trying again if the connection fails under the request.
+async fn push_join(
+    s: &ApiState,
+    peer: PeerId,
+    network: NetworkId,
+    entries: Vec<Vec<u8>>,
+) -> Result<(), String> {
+    let mut error = String::new();
+    for _ in 0..JOIN_ATTEMPTS {
+        let push = SyncRequest::Push {
+            network,
+            entries: entries.clone(),
+        };
+        match s.net.sync_request(peer, push).await {
+            Ok(SyncResponse::Pushed { .. }) => return Ok(()),
+            Ok(SyncResponse::Refused { reason }) => return Err(reason),
+            Ok(_) => return Err("the inviting node answered oddly".into()),
+            Err(e) => error = format!("could not reach the inviting node: {e}"),
+        }
+        tokio::time::sleep(JOIN_RETRY_WAIT).await;
     }
+    Err(error)
 }
 
 async fn wait_for_subscription(

@@ -13,8 +13,10 @@ use super::sync_codec::{SyncCodec, SYNC_PROTOCOL};
 
 /// Connections established at once, in all.
 pub const CONNECTIONS_MAX: u32 = 128;
-/// Connections established with one peer at once (two: both sides may dial at once).
-pub const CONNECTIONS_PER_PEER_MAX: u32 = 2;
+/// Connections established with one peer at once: both sides may dial at once (two), and a
+/// hole punch adds a direct connection while those are still relayed (three). A fourth is
+/// never needed.
+pub const CONNECTIONS_PER_PEER_MAX: u32 = 3;
 /// Connections being set up at once, each way.
 pub const PENDING_CONNECTIONS_MAX: u32 = 32;
 
@@ -61,7 +63,7 @@ pub struct BehaviourConfig {
     /// instead of holding it.
     pub sync_request_timeout: Duration,
     pub relay: super::relay::RelayConfig,
-    pub relay_admits: super::relay::Admits,
+    pub relay_admission: super::relay::Admission,
 }
 
 /// The relay server, not advertised until `reach` finds this node public: its own status
@@ -69,9 +71,9 @@ pub struct BehaviourConfig {
 fn relay_server(
     peer_id: libp2p::PeerId,
     config: &super::relay::RelayConfig,
-    admits: &super::relay::Admits,
+    admission: &super::relay::Admission,
 ) -> relay::Behaviour {
-    let mut relay = relay::Behaviour::new(peer_id, config.server(admits));
+    let mut relay = relay::Behaviour::new(peer_id, config.server(admission));
     relay.set_status(Some(relay::Status::Disable));
     relay
 }
@@ -143,7 +145,7 @@ impl Behaviour {
                 .then(|| super::discovery::behaviour(peer_id))
                 .into(),
             relay_client,
-            relay: relay_server(peer_id, &config.relay, &config.relay_admits),
+            relay: relay_server(peer_id, &config.relay, &config.relay_admission),
             dcutr: dcutr::Behaviour::new(peer_id),
             autonat: autonat::v2::client::Behaviour::default(),
             autonat_server: autonat::v2::server::Behaviour::default(),
@@ -181,14 +183,14 @@ mod tests {
             .build()
     }
 
-    /// The connection limits are wired in: a peer dialling four times gets two connections.
+    /// The connection limits are wired in: a peer dialling five times gets three connections.
     #[tokio::test]
     async fn a_peer_gets_at_most_two_connections() {
         let (mut a, mut b) = (swarm(), swarm());
         let addr: Multiaddr = format!("/memory/{}", rand_port()).parse().unwrap();
         a.listen_on(addr.clone()).unwrap();
         let a_id = *a.local_peer_id();
-        for _ in 0..4 {
+        for _ in 0..5 {
             let opts = DialOpts::peer_id(a_id)
                 .addresses(vec![addr.clone()])
                 .condition(PeerCondition::Always)
@@ -198,7 +200,7 @@ mod tests {
         let (mut established, mut denied) = (0u32, 0u32);
         let deadline = tokio::time::sleep(Duration::from_secs(10));
         tokio::pin!(deadline);
-        while established + denied < 4 {
+        while established + denied < 5 {
             tokio::select! {
                 event = a.select_next_some() => match event {
                     SwarmEvent::ConnectionEstablished { .. } => established += 1,
@@ -224,7 +226,10 @@ mod tests {
             dht: false,
             sync_request_timeout: Duration::from_secs(5),
             relay: Default::default(),
-            relay_admits: std::sync::Arc::new(|_| true),
+            relay_admission: super::super::relay::Admission {
+                sharing: Default::default(),
+                may_share: std::sync::Arc::new(|_, _| true),
+            },
         }
     }
 

@@ -60,8 +60,8 @@ pub struct NetConfig {
     pub sync_request_timeout: Duration,
     /// Serving as a relay and reserving on relays.
     pub relay: super::relay::RelayConfig,
-    /// Which peers this node relays for.
-    pub relay_admits: super::relay::Admits,
+    /// Whether this node may share a network with a peer (for the relay's admission).
+    pub relay_may_share: super::relay::MayShare,
     /// The node's clock, which peers asking for it get.
     pub clock: Clock,
 }
@@ -83,12 +83,16 @@ pub async fn spawn(
     shutdown: watch::Receiver<bool>,
 ) -> Result<NetHandle, NetError> {
     let peer_id = config.keypair.public().to_peer_id();
+    let sharing = super::relay::SharingPeers::default();
     let behaviour = BehaviourConfig {
         mdns: config.mdns,
         dht: config.dht,
         sync_request_timeout: config.sync_request_timeout,
         relay: config.relay.clone(),
-        relay_admits: config.relay_admits,
+        relay_admission: super::relay::Admission {
+            sharing: sharing.clone(),
+            may_share: config.relay_may_share,
+        },
     };
     let mut swarm = super::swarm::build(config.keypair, &behaviour)?;
     let listen_addrs = super::swarm::listen(&mut swarm, &config.listen).await?;
@@ -104,7 +108,8 @@ pub async fn spawn(
         peers: PeerBook::new(config.peers, PEERS_COUNT_MAX),
         dial_outcomes: HashMap::new(),
         topics: gossip::Topics::default(),
-        reach: super::reach::Reach::new(config.relay.serve, config.relay.reserve, Instant::now()),
+        reach: super::reach::Reach::new(&config.relay, Instant::now()),
+        sharing,
         clock: config.clock,
         clocks_asked: HashMap::new(),
     };
@@ -136,6 +141,8 @@ struct EventLoop {
     topics: gossip::Topics,
     /// Reachability: relays served and reserved.
     reach: super::reach::Reach,
+    /// Peers subscribed to followed networks, as the relay's admission reads them.
+    sharing: super::relay::SharingPeers,
     clock: Clock,
     /// Clock probes in flight, with this node's time when each was sent.
     clocks_asked: HashMap<request_response::OutboundRequestId, u64>,
@@ -228,14 +235,23 @@ impl EventLoop {
             .collect();
         for peer in sharing {
             self.peers.subscribed(&peer, network);
+            self.sharing_changed(&peer);
             self.trigger_sync(peer, network);
         }
         Ok(())
     }
 
+    /// Tells the relay's admission which followed networks `peer` is now in.
+    fn sharing_changed(&self, peer: &PeerId) {
+        self.sharing.set(*peer, self.peers.networks_of(peer));
+    }
+
     fn unsubscribe(&mut self, network: NetworkId) {
         let topic = self.topics.remove(&network);
         self.swarm.behaviour_mut().gossipsub.unsubscribe(&topic);
+        for peer in self.peers.forget_network(&network) {
+            self.sharing_changed(&peer);
+        }
         // No longer a member node to be found: stop announcing it (others' records expire).
         if let Some(kad) = self.swarm.behaviour_mut().kad.as_mut() {
             kad.stop_providing(&super::discovery::provider_key(&network));
@@ -495,6 +511,10 @@ impl EventLoop {
                 tracing::info!(peer = %peer_id, %addr, ?kind, "connected");
                 self.peers
                     .connected(peer_id, (addr, dialed), connection_id, kind);
+                let me = *self.swarm.local_peer_id();
+                for redundant in self.peers.redundant_relayed(&me, &peer_id) {
+                    self.swarm.close_connection(redundant);
+                }
                 if let Some(outcome) = self.dial_outcomes.remove(&connection_id) {
                     let _ = outcome.send(Ok(peer_id));
                 }
@@ -506,6 +526,7 @@ impl EventLoop {
             } => {
                 tracing::info!(peer = %peer_id, "disconnected");
                 self.peers.disconnected(&peer_id);
+                self.sharing_changed(&peer_id);
             }
             SwarmEvent::ConnectionClosed {
                 peer_id,
@@ -518,12 +539,14 @@ impl EventLoop {
                 peer_id,
             } => {
                 let reason = dial_error(&error);
-                // Said once per change: a peer that stays down is retried with backoff,
-                // quietly.
-                match self
+                // Said once per change for peers this node keeps dialling (one that stays
+                // down is retried with backoff, quietly); a node answering with another id
+                // than its address names is always worth saying.
+                let news = self
                     .peers
-                    .dial_failed(connection_id, &reason, Instant::now())
-                {
+                    .dial_failed(connection_id, &reason, Instant::now());
+                let wrong_id = matches!(error, libp2p::swarm::DialError::WrongPeerId { .. });
+                match news || wrong_id {
                     true => tracing::warn!(peer = ?peer_id, error = %reason, "cannot reach peer"),
                     false => tracing::debug!(peer = ?peer_id, error = %reason, "cannot reach peer"),
                 }
@@ -573,6 +596,7 @@ impl EventLoop {
                     return;
                 };
                 self.peers.subscribed(&peer_id, network);
+                self.sharing_changed(&peer_id);
                 let joined = self
                     .swarm
                     .behaviour()
@@ -586,6 +610,7 @@ impl EventLoop {
             gossipsub::Event::Unsubscribed { peer_id, topic } => {
                 if let Some(network) = self.topics.network_of(&topic) {
                     self.peers.unsubscribed(&peer_id, &network);
+                    self.sharing_changed(&peer_id);
                 }
             }
             _ => {}

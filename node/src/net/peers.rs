@@ -26,8 +26,8 @@ struct PeerState {
     protocols: Vec<String>,
     networks: HashSet<NetworkId>,
     invalid_messages: u32,
-    /// Open connections and how each was made.
-    connections: Vec<(ConnectionId, ConnKind)>,
+    /// Open connections, how each was made, and whether this node dialled it.
+    connections: Vec<(ConnectionId, ConnKind, bool)>,
     /// The address this node dialled it at, if it did: one known to reach it.
     dialed: Option<Multiaddr>,
     /// Its clock minus this node's, and when that was last asked.
@@ -189,14 +189,42 @@ impl PeerBook {
             state.addresses.push(addr);
         }
         if state.connections.len() < PEER_CONNECTIONS_MAX {
-            state.connections.push((id, kind));
+            state.connections.push((id, kind, dialed));
+        }
+    }
+
+    /// Relayed connections to `peer` beyond one, when both sides dialled each other through
+    /// a relay at once: both nodes keep the one dialled by the smaller peer id, so they agree
+    /// without talking, and close the rest.
+    pub fn redundant_relayed(&self, me: &PeerId, peer: &PeerId) -> Vec<ConnectionId> {
+        let Some(state) = self.peers.get(peer) else {
+            return Vec::new();
+        };
+        let relayed: Vec<(ConnectionId, bool)> = state
+            .connections
+            .iter()
+            .filter(|(_, kind, _)| *kind == ConnKind::Relayed)
+            .map(|(c, _, dialed)| (*c, *dialed))
+            .collect();
+        let keep_dialled_by_me = me < peer;
+        let kept = relayed
+            .iter()
+            .find(|(_, dialed)| *dialed == keep_dialled_by_me)
+            .map(|(c, _)| *c);
+        match (relayed.len(), kept) {
+            (2.., Some(kept)) => relayed
+                .into_iter()
+                .map(|(c, _)| c)
+                .filter(|c| *c != kept)
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
     /// One of the peer's connections closed (others remain).
     pub fn connection_closed(&mut self, peer: &PeerId, id: ConnectionId) {
         if let Some(state) = self.peers.get_mut(peer) {
-            state.connections.retain(|(c, _)| *c != id);
+            state.connections.retain(|(c, _, _)| *c != id);
         }
     }
 
@@ -206,7 +234,7 @@ impl PeerBook {
         let Some(state) = self.peers.get_mut(peer) else {
             return Vec::new();
         };
-        for (c, kind) in state.connections.iter_mut() {
+        for (c, kind, _) in state.connections.iter_mut() {
             if *c == id {
                 *kind = ConnKind::Punched;
             }
@@ -214,8 +242,8 @@ impl PeerBook {
         state
             .connections
             .iter()
-            .filter(|(_, kind)| *kind == ConnKind::Relayed)
-            .map(|(c, _)| *c)
+            .filter(|(_, kind, _)| *kind == ConnKind::Relayed)
+            .map(|(c, _, _)| *c)
             .collect()
     }
 
@@ -231,16 +259,19 @@ impl PeerBook {
             .collect()
     }
 
-    /// Peers that answer `time_protocol` and were not asked for their clock since
-    /// `interval` before `now`; they are marked as asked.
+    /// Up to `max` peers that answer `time_protocol` and were not asked for their clock
+    /// since `interval` before `now`; they are marked as asked.
     pub fn clocks_to_ask(
         &mut self,
         time_protocol: &str,
-        interval: Duration,
+        (interval, max): (Duration, usize),
         now: Instant,
     ) -> Vec<PeerId> {
         let mut due = Vec::new();
         for (peer, state) in self.peers.iter_mut() {
+            if due.len() >= max {
+                break;
+            }
             let asked_recently = state
                 .clock_asked
                 .is_some_and(|at| now.saturating_duration_since(at) < interval);
@@ -279,6 +310,26 @@ impl PeerBook {
                 state.networks.insert(network);
             }
         }
+    }
+
+    /// The followed networks `peer` is subscribed to.
+    pub fn networks_of(&self, peer: &PeerId) -> Vec<NetworkId> {
+        self.peers
+            .get(peer)
+            .map(|s| s.networks.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    /// This node stopped following `network`: no peer counts as in it any more. Returns the
+    /// peers that were.
+    pub fn forget_network(&mut self, network: &NetworkId) -> Vec<PeerId> {
+        let mut were_in = Vec::new();
+        for (peer, state) in self.peers.iter_mut() {
+            if state.networks.remove(network) {
+                were_in.push(*peer);
+            }
+        }
+        were_in
     }
 
     pub fn unsubscribed(&mut self, peer: &PeerId, network: &NetworkId) {
@@ -342,13 +393,13 @@ impl PeerBook {
 }
 
 /// How a peer is connected, at best: punched, then direct, then relayed.
-fn best_connection(connections: &[(ConnectionId, ConnKind)]) -> Option<ConnKind> {
+fn best_connection(connections: &[(ConnectionId, ConnKind, bool)]) -> Option<ConnKind> {
     let rank = |k: &ConnKind| match k {
         ConnKind::Punched => 0,
         ConnKind::Direct => 1,
         ConnKind::Relayed => 2,
     };
-    connections.iter().map(|(_, k)| *k).min_by_key(rank)
+    connections.iter().map(|(_, k, _)| *k).min_by_key(rank)
 }
 
 #[cfg(test)]
@@ -477,6 +528,21 @@ mod tests {
                 .and_then(|p| p.connection)
         };
         assert_eq!(kind(&book), Some(ConnKind::Relayed));
+        // Both sides dialled through the relay at once: both keep the same one.
+        let crossing = ConnectionId::new_unchecked(5);
+        book.connected(target, (addr(5), true), crossing, ConnKind::Relayed);
+        let me = PeerId::random();
+        let closed = book.redundant_relayed(&me, &target);
+        assert_eq!(closed.len(), 1);
+        let expected = if me < target { via_relay } else { crossing };
+        assert_eq!(closed, [expected], "keeps the one the smaller id dialled");
+        book.connection_closed(&target, expected);
+        assert!(book.redundant_relayed(&me, &target).is_empty());
+        let via_relay = if expected == via_relay {
+            crossing
+        } else {
+            via_relay
+        };
         book.connected(target, (addr(4), false), direct, ConnKind::Direct);
         assert_eq!(book.punched(&target, direct), [via_relay]);
         book.connection_closed(&target, via_relay);
@@ -484,13 +550,16 @@ mod tests {
         // Clocks are asked once per interval.
         let now = Instant::now();
         let interval = Duration::from_secs(600);
-        let mut asked = book.clocks_to_ask("/staffroom/time/1", interval, now);
+        let one = book.clocks_to_ask("/staffroom/time/1", (interval, 1), now);
+        assert_eq!(one.len(), 1, "no more than there is room for");
+        let mut asked = book.clocks_to_ask("/staffroom/time/1", (interval, 8), now);
+        asked.extend(one);
         asked.sort();
         let mut both = vec![relay, other];
         both.sort();
         assert_eq!(asked, both);
         assert!(book
-            .clocks_to_ask("/staffroom/time/1", interval, now)
+            .clocks_to_ask("/staffroom/time/1", (interval, 8), now)
             .is_empty());
         book.clock_offset(&relay, -1500);
         let info = book.infos(|_| false, |_| None);

@@ -112,6 +112,22 @@ pub fn is_local_only(addr: &Multiaddr) -> bool {
     })
 }
 
+/// Whether `addr` is in a private range (RFC 1918, carrier-grade NAT 100.64/10, link-local,
+/// IPv6 unique-local or link-local): reachable on a LAN or a private WAN, not the internet.
+pub fn is_private(addr: &Multiaddr) -> bool {
+    addr.iter().any(|p| match p {
+        Protocol::Ip4(ip) => {
+            let [a, b, ..] = ip.octets();
+            ip.is_private() || ip.is_link_local() || (a == 100 && (64..128).contains(&b))
+        }
+        Protocol::Ip6(ip) => {
+            let first = ip.segments()[0];
+            (first & 0xfe00) == 0xfc00 || (first & 0xffc0) == 0xfe80
+        }
+        _ => false,
+    })
+}
+
 fn retry_wait(failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
     RESERVE_RETRY_FIRST
@@ -126,6 +142,8 @@ pub struct Reach {
     serve_allowed: bool,
     /// The admin allows reserving slots on relays.
     reserve_allowed: bool,
+    /// Private addresses count as public (a private WAN, a lab).
+    private_wan: bool,
     reserve_from: Instant,
     public_addrs: Vec<Multiaddr>,
     serving: bool,
@@ -134,10 +152,11 @@ pub struct Reach {
 }
 
 impl Reach {
-    pub fn new(serve_allowed: bool, reserve_allowed: bool, now: Instant) -> Reach {
+    pub fn new(config: &super::relay::RelayConfig, now: Instant) -> Reach {
         Reach {
-            serve_allowed,
-            reserve_allowed,
+            serve_allowed: config.serve,
+            reserve_allowed: config.reserve,
+            private_wan: config.private_wan,
             reserve_from: now.checked_add(RESERVE_GRACE).unwrap_or(now),
             public_addrs: Vec::new(),
             serving: false,
@@ -146,10 +165,16 @@ impl Reach {
         }
     }
 
-    /// An external address was confirmed. Relay circuits and local-only addresses do not make
-    /// this node public (the caller drops the local ones from the swarm).
+    /// Whether a confirmed, direct `addr` makes this node public: not loopback, and not
+    /// private unless the admin says the node is on a private WAN.
+    pub fn counts_as_public(&self, addr: &Multiaddr) -> bool {
+        !is_relayed(addr) && !is_local_only(addr) && (self.private_wan || !is_private(addr))
+    }
+
+    /// An external address was confirmed. Relay circuits, and addresses that do not count as
+    /// public, do not make this node public (the caller drops the latter from the swarm).
     pub fn confirmed(&mut self, addr: &Multiaddr) -> Vec<Action> {
-        if is_relayed(addr) || is_local_only(addr) || self.public_addrs.contains(addr) {
+        if !self.counts_as_public(addr) || self.public_addrs.contains(addr) {
             return Vec::new();
         }
         if self.public_addrs.len() < ADDRESSES_MAX {
@@ -200,6 +225,24 @@ impl Reach {
             };
             self.relays.insert(peer, relay);
         }
+    }
+
+    /// Forgets relay candidates no longer among `relays` (gone, or no longer relaying),
+    /// releasing their reservations; a slot being requested is spared (its relay may be
+    /// reconnecting for it).
+    pub fn retain_candidates(&mut self, relays: &[PeerId]) -> Vec<Action> {
+        let gone: Vec<PeerId> = self
+            .relays
+            .iter()
+            .filter(|(peer, r)| !relays.contains(peer) && !matches!(r.slot, Slot::Requested(_)))
+            .map(|(peer, _)| *peer)
+            .collect();
+        gone.iter().flat_map(|p| self.relay_gone(p)).collect()
+    }
+
+    /// The direct addresses that make this node public.
+    pub fn public_addrs(&self) -> &[Multiaddr] {
+        &self.public_addrs
     }
 
     /// The peer went, or stopped serving as a relay: its reservation, if any, is let go.
@@ -350,10 +393,55 @@ mod tests {
         ListenerId::next()
     }
 
+    fn config(serve: bool, reserve: bool) -> super::super::relay::RelayConfig {
+        super::super::relay::RelayConfig {
+            serve,
+            reserve,
+            private_wan: true,
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn private_addresses_count_only_on_a_private_wan() {
+        let mut lan = Reach::new(&Default::default(), Instant::now());
+        for private in [
+            "/ip4/192.168.1.5/tcp/4040",
+            "/ip4/10.0.0.1/tcp/1",
+            "/ip4/100.64.0.1/tcp/1",
+            "/ip6/fd00::1/tcp/1",
+        ] {
+            assert!(lan.confirmed(&addr(private)).is_empty(), "{private}");
+        }
+        assert_eq!(lan.status().nat, Nat::Unknown);
+        assert_eq!(
+            lan.confirmed(&addr("/ip4/198.51.100.7/tcp/4040")),
+            [Action::ServeRelay(true)]
+        );
+        let wan = Reach::new(&config(true, true), Instant::now());
+        assert!(wan.counts_as_public(&addr("/ip4/10.0.0.1/tcp/1")));
+        assert!(!wan.counts_as_public(&addr("/ip4/127.0.0.1/tcp/1")));
+    }
+
+    #[test]
+    fn candidates_that_went_are_forgotten_but_a_slot_being_asked_for_is_spared() {
+        let now = Instant::now();
+        let mut reach = Reach::new(&config(true, true), now);
+        let (asked, idle) = (PeerId::random(), PeerId::random());
+        reach.relay_found(asked, addr("/ip4/10.0.0.1/tcp/1"));
+        reach.relay_found(idle, addr("/ip4/10.0.0.2/tcp/1"));
+        let l = listener();
+        reach.requested(&asked, l);
+        assert!(reach.retain_candidates(&[]).is_empty());
+        reach.accepted(&asked);
+        assert_eq!(reach.retain_candidates(&[]), [Action::Release(l)]);
+        assert!(reach.tick(now + RESERVE_GRACE).is_empty(), "none left");
+    }
+
     #[test]
     fn a_confirmed_direct_address_makes_a_relay_and_releases_reservations() {
         let now = Instant::now();
-        let mut reach = Reach::new(true, true, now);
+        let mut reach = Reach::new(&config(true, true), now);
         let relay = PeerId::random();
         reach.relay_found(relay, addr("/ip4/10.99.0.10/tcp/4040"));
         let later = now + RESERVE_GRACE;
@@ -383,7 +471,7 @@ mod tests {
 
     #[test]
     fn an_admin_can_keep_a_public_node_from_relaying() {
-        let mut reach = Reach::new(false, true, Instant::now());
+        let mut reach = Reach::new(&config(false, true), Instant::now());
         assert!(reach.confirmed(&addr("/ip4/10.99.0.2/tcp/4040")).is_empty());
         assert!(!reach.status().serving_relay);
     }
@@ -391,7 +479,7 @@ mod tests {
     #[test]
     fn a_node_behind_nat_keeps_two_reservations_and_asks_again_with_backoff() {
         let now = Instant::now();
-        let mut reach = Reach::new(true, true, now);
+        let mut reach = Reach::new(&config(true, true), now);
         let relays = [PeerId::random(), PeerId::random(), PeerId::random()];
         for (i, r) in relays.iter().enumerate() {
             reach.relay_found(*r, addr(&format!("/ip4/10.99.0.{}/tcp/4040", 10 + i)));
@@ -433,7 +521,7 @@ mod tests {
     #[test]
     fn a_relay_that_goes_releases_its_slot_and_relayed_addresses_are_not_relays() {
         let now = Instant::now();
-        let mut reach = Reach::new(true, true, now);
+        let mut reach = Reach::new(&config(true, true), now);
         let relay = PeerId::random();
         reach.relay_found(relay, addr("/ip4/10.0.0.1/tcp/1/p2p-circuit"));
         assert!(reach.tick(now + RESERVE_GRACE).is_empty());
@@ -447,7 +535,7 @@ mod tests {
     #[test]
     fn reserving_can_be_turned_off() {
         let now = Instant::now();
-        let mut reach = Reach::new(true, false, now);
+        let mut reach = Reach::new(&config(true, false), now);
         reach.relay_found(PeerId::random(), addr("/ip4/10.0.0.1/tcp/1"));
         assert!(reach.tick(now + RESERVE_GRACE).is_empty());
     }

@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use libp2p::core::transport::ListenerId;
-use libp2p::{autonat, dcutr, relay, request_response, Multiaddr};
+use libp2p::{autonat, dcutr, relay, request_response, Multiaddr, PeerId};
 
 use super::super::reach::{self, Action};
 use super::super::time_probe::{self, PeerTime};
@@ -24,18 +24,9 @@ impl EventLoop {
         for (peer, addr) in &relays {
             self.reach.relay_found(*peer, addr.clone());
         }
-        let gone: Vec<_> = self
-            .reach
-            .status()
-            .relays
-            .into_iter()
-            .map(|r| r.peer_id)
-            .filter(|p| !relays.iter().any(|(r, _)| r == p))
-            .collect();
-        for peer in gone {
-            let actions = self.reach.relay_gone(&peer);
-            self.apply(actions);
-        }
+        let still: Vec<PeerId> = relays.iter().map(|(peer, _)| *peer).collect();
+        let actions = self.reach.retain_candidates(&still);
+        self.apply(actions);
         let actions = self.reach.tick(Instant::now());
         self.apply(actions);
         self.ask_clocks();
@@ -70,8 +61,9 @@ impl EventLoop {
     }
 
     pub(super) fn external_confirmed(&mut self, address: Multiaddr) {
-        // AutoNAT on one machine can "confirm" loopback: never an address for others.
-        if reach::is_local_only(&address) {
+        // AutoNAT on one machine can "confirm" loopback, and peers on one LAN its private
+        // addresses: neither makes this node reachable from other schools.
+        if !reach::is_relayed(&address) && !self.reach.counts_as_public(&address) {
             self.swarm.remove_external_address(&address);
             return;
         }
@@ -150,21 +142,29 @@ impl EventLoop {
             Event::OutboundProbe(OutboundProbeEvent::Response { peer, address, .. }) => {
                 self.reach.tested(address, peer, true);
             }
-            Event::StatusChanged { new, .. } => tracing::debug!(status = ?new, "AutoNAT v1"),
+            Event::StatusChanged { new, .. } => {
+                tracing::debug!(status = ?new, "AutoNAT v1");
+                // Re-tested and no longer reachable (a port forward gone, a new WAN
+                // address): the addresses confirmed before no longer hold. Nothing else
+                // expires them.
+                if let autonat::v1::NatStatus::Private = new {
+                    for addr in self.reach.public_addrs().to_vec() {
+                        self.swarm.remove_external_address(&addr);
+                    }
+                }
+            }
             _ => {}
         }
     }
 
     fn ask_clocks(&mut self) {
+        let room = CLOCK_PROBES_MAX.saturating_sub(self.clocks_asked.len());
         let due = self.peers.clocks_to_ask(
             time_probe::TIME_PROTOCOL.as_ref(),
-            time_probe::ASK_INTERVAL,
+            (time_probe::ASK_INTERVAL, room),
             Instant::now(),
         );
         for peer in due {
-            if self.clocks_asked.len() >= CLOCK_PROBES_MAX {
-                break;
-            }
             let id = self.swarm.behaviour_mut().time.send_request(&peer, ());
             self.clocks_asked.insert(id, self.clock.now_ms());
         }
