@@ -1,7 +1,8 @@
 //! A network lab in Linux network namespaces, for tests of what happens between schools
 //! behind NAT routers: namespaces, veth links, a bridge standing in for the internet, and
 //! routers doing source NAT with nftables (`masquerade`) that drop unsolicited inbound
-//! traffic. Every address lives inside namespaces the lab creates; dropping the lab deletes
+//! traffic, forwarded or addressed to the router itself (silently: a router that answers a
+//! stray SYN with a reset kills a hole punch whose other half is a moment late). Every address lives inside namespaces the lab creates; dropping the lab deletes
 //! them. Needs root, `ip` (iproute2) and `nft` (nftables).
 
 use std::path::Path;
@@ -176,7 +177,10 @@ impl Lab {
              oifname \"wan\" {mapping}\n  }}\n}}\n\
              table ip filter {{\n  chain forward {{\n    \
              type filter hook forward priority 0; policy drop;\n    \
-             ct state established,related accept\n    iifname \"lan\" accept\n  }}\n}}\n"
+             ct state established,related accept\n    iifname \"lan\" accept\n  }}\n  \
+             chain input {{\n    type filter hook input priority 0; policy accept;\n    \
+             iifname \"wan\" ct state established,related accept\n    \
+             iifname \"wan\" drop\n  }}\n}}\n"
         );
         let mut nft = Command::new("ip")
             .args(["netns", "exec", &router, "nft", "-f", "-"])

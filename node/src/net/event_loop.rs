@@ -7,7 +7,6 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::core::ConnectedPoint;
 use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
 use libp2p::identity::Keypair;
 use libp2p::request_response::{self, ResponseChannel};
@@ -43,6 +42,7 @@ const DIALS_AWAITED_MAX: usize = 64;
 /// Blocked peers remembered at most.
 const BLOCKED_PEERS_MAX: usize = 10_000;
 
+mod connect;
 mod nat;
 
 pub struct NetConfig {
@@ -146,42 +146,6 @@ struct EventLoop {
     clock: Clock,
     /// Clock probes in flight, with this node's time when each was sent.
     clocks_asked: HashMap<request_response::OutboundRequestId, u64>,
-}
-
-/// `addr`, ending in `/p2p/<peer>` (added if it does not already).
-fn with_peer_id(addr: Multiaddr, peer: PeerId) -> Multiaddr {
-    match addr.iter().last() {
-        Some(libp2p::multiaddr::Protocol::P2p(_)) => addr,
-        _ => addr.with(libp2p::multiaddr::Protocol::P2p(peer)),
-    }
-}
-
-/// Why a dial failed, in words an admin can act on.
-fn dial_error(error: &libp2p::swarm::DialError) -> String {
-    use libp2p::swarm::DialError;
-    match error {
-        DialError::WrongPeerId { obtained, .. } => format!(
-            "the node at that address is {obtained}, not the peer the address names: \
-             check the address (a node's id changes only if its node.key does)"
-        ),
-        DialError::Transport(tried) => {
-            // A transport error's own text can be empty: then its source says why.
-            let reason = |e: &libp2p::TransportError<std::io::Error>| {
-                use std::error::Error;
-                let mut text = e.to_string();
-                let mut source = e.source();
-                while text.trim().is_empty() {
-                    let Some(s) = source else { break };
-                    text = s.to_string();
-                    source = s.source();
-                }
-                text
-            };
-            let reasons: Vec<String> = tried.iter().take(4).map(|(_, e)| reason(e)).collect();
-            format!("unreachable: {}", reasons.join("; "))
-        }
-        other => other.to_string(),
-    }
 }
 
 impl EventLoop {
@@ -415,7 +379,7 @@ impl EventLoop {
                         .peers
                         .reached()
                         .into_iter()
-                        .map(|(addr, peer)| with_peer_id(addr, peer))
+                        .map(|(addr, peer)| connect::with_peer_id(addr, peer))
                         .collect(),
                     external_addrs: swarm.external_addresses().cloned().collect(),
                     reach: self.reach.status(),
@@ -470,97 +434,27 @@ impl EventLoop {
                 peer_id,
                 info,
                 ..
-            })) => {
-                let protocols: Vec<String> = info.protocols.iter().map(|p| p.to_string()).collect();
-                self.peers
-                    .identified(&peer_id, &info.agent_version, &protocols);
-                // A Staffroom DHT node: its listen addresses join the routing table.
-                let kad = self.swarm.behaviour_mut().kad.as_mut();
-                if let Some(kad) =
-                    kad.filter(|_| info.protocols.contains(&super::discovery::KAD_PROTOCOL))
-                {
-                    for addr in info.listen_addrs.into_iter().take(PEER_LISTEN_ADDRS_MAX) {
-                        kad.add_address(&peer_id, addr);
-                    }
-                }
-            }
+            })) => self.on_identified(peer_id, info),
             SwarmEvent::Behaviour(BehaviourEvent::Mdns(mdns::Event::Discovered(found))) => {
-                for (peer, addr) in found {
-                    if !self.swarm.is_connected(&peer) {
-                        tracing::debug!(%peer, %addr, "dialling peer found by mDNS");
-                        let _ = self
-                            .swarm
-                            .dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
-                    }
-                }
+                self.on_mdns(found)
             }
             SwarmEvent::ConnectionEstablished {
                 peer_id,
                 endpoint,
                 connection_id,
                 ..
-            } => {
-                let kind = match endpoint.is_relayed() {
-                    true => super::ConnKind::Relayed,
-                    false => super::ConnKind::Direct,
-                };
-                let (addr, dialed) = match endpoint {
-                    ConnectedPoint::Dialer { address, .. } => (address, true),
-                    ConnectedPoint::Listener { send_back_addr, .. } => (send_back_addr, false),
-                };
-                tracing::info!(peer = %peer_id, %addr, ?kind, "connected");
-                self.peers
-                    .connected(peer_id, (addr, dialed), connection_id, kind);
-                let me = *self.swarm.local_peer_id();
-                for redundant in self.peers.redundant_relayed(&me, &peer_id) {
-                    self.swarm.close_connection(redundant);
-                }
-                if let Some(outcome) = self.dial_outcomes.remove(&connection_id) {
-                    let _ = outcome.send(Ok(peer_id));
-                }
-            }
-            SwarmEvent::ConnectionClosed {
-                peer_id,
-                num_established: 0,
-                ..
-            } => {
-                tracing::info!(peer = %peer_id, "disconnected");
-                self.peers.disconnected(&peer_id);
-                self.sharing_changed(&peer_id);
-            }
+            } => self.on_connected(peer_id, endpoint, connection_id),
             SwarmEvent::ConnectionClosed {
                 peer_id,
                 connection_id,
+                num_established,
                 ..
-            } => self.peers.connection_closed(&peer_id, connection_id),
+            } => self.on_closed(peer_id, connection_id, num_established),
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 error,
                 peer_id,
-            } => {
-                let reason = dial_error(&error);
-                // Said once per change for peers this node keeps dialling (one that stays
-                // down is retried with backoff, quietly); a node answering with another id
-                // than its address names is always worth saying.
-                let news = self
-                    .peers
-                    .dial_failed(connection_id, &reason, Instant::now());
-                let wrong_id = matches!(error, libp2p::swarm::DialError::WrongPeerId { .. });
-                match news || wrong_id {
-                    true => tracing::warn!(peer = ?peer_id, error = %reason, "cannot reach peer"),
-                    false => tracing::debug!(peer = ?peer_id, error = %reason, "cannot reach peer"),
-                }
-                if let Some(outcome) = self.dial_outcomes.remove(&connection_id) {
-                    let addr = match &error {
-                        libp2p::swarm::DialError::Transport(tried) => tried
-                            .first()
-                            .map(|(a, _)| a.to_string())
-                            .unwrap_or_default(),
-                        _ => String::new(),
-                    };
-                    let _ = outcome.send(Err(NetError::Dial { addr, reason }));
-                }
-            }
+            } => self.on_dial_failed(connection_id, &error, peer_id),
             SwarmEvent::NewListenAddr { address, .. } => {
                 tracing::info!(%address, "listening");
             }
