@@ -167,6 +167,17 @@ impl World {
         ok_in(ns, dir, args)
     }
 
+    /// The doctor's findings at `at`, and the one named `check`.
+    fn doctor(&self, at: (&str, &Path), check: &str) -> (Value, Value) {
+        let doctor = self.ok(at, &["--json", "node", "doctor"]);
+        let found = doctor
+            .as_array()
+            .and_then(|f| f.iter().find(|f| f["check"] == check))
+            .cloned()
+            .unwrap_or_default();
+        (doctor, found)
+    }
+
     fn peer_id(&self, at: (&str, &Path)) -> String {
         self.ok(at, &["status", "--json"])["peer_id"]
             .as_str()
@@ -342,12 +353,7 @@ fn schools_behind_nat_punch_through_sync_and_find_their_peers_again_after_a_rest
 /// is reached.
 fn restart_from_the_peer_book(world: &mut World) {
     let r_id = world.peer_id(world.r());
-    let doctor = world.ok(world.a(), &["--json", "node", "doctor"]);
-    let reach = doctor
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["check"] == "reachability"))
-        .cloned()
-        .unwrap_or_default();
+    let (doctor, reach) = world.doctor(world.a(), "reachability");
     assert!(
         reach["detail"]
             .as_str()
@@ -384,12 +390,7 @@ fn behind_nats_that_change_ports_schools_sync_through_the_relay() {
     let outcome = reach_each_other(&world, false);
     report(&outcome);
     assert_eq!(outcome.connection, "relayed");
-    let doctor = world.ok(world.a(), &["--json", "node", "doctor"]);
-    let connections = doctor
-        .as_array()
-        .and_then(|f| f.iter().find(|f| f["check"] == "connections"))
-        .cloned()
-        .unwrap_or_default();
+    let (doctor, connections) = world.doctor(world.a(), "connections");
     assert_eq!(connections["ok"], false, "{doctor}");
     assert!(connections["advice"]
         .as_str()

@@ -77,10 +77,14 @@ pub const REDIAL_BACKOFF_FIRST: Duration = Duration::from_secs(5);
 pub const REDIAL_BACKOFF_MAX: Duration = Duration::from_secs(300);
 
 fn backoff(failures: u32) -> Duration {
+    doubling_wait(REDIAL_BACKOFF_FIRST, REDIAL_BACKOFF_MAX, failures)
+}
+
+/// The wait after `failures` failures in a row: `first` after one, doubling with each
+/// after, never more than `max`.
+pub fn doubling_wait(first: Duration, max: Duration, failures: u32) -> Duration {
     let doublings = failures.saturating_sub(1).min(16);
-    REDIAL_BACKOFF_FIRST
-        .saturating_mul(1u32 << doublings)
-        .min(REDIAL_BACKOFF_MAX)
+    first.saturating_mul(1u32 << doublings).min(max)
 }
 
 /// The peers a node knows.

@@ -129,10 +129,7 @@ pub fn is_private(addr: &Multiaddr) -> bool {
 }
 
 fn retry_wait(failures: u32) -> Duration {
-    let doublings = failures.saturating_sub(1).min(16);
-    RESERVE_RETRY_FIRST
-        .saturating_mul(1u32 << doublings)
-        .min(RESERVE_RETRY_MAX)
+    super::peers::doubling_wait(RESERVE_RETRY_FIRST, RESERVE_RETRY_MAX, failures)
 }
 
 /// The reachability state machine.
