@@ -112,7 +112,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         let path = path.display().to_string();
         move |source| NodeError::Io { path, source }
     };
-    std::fs::create_dir_all(data.path()).map_err(io_err(data.path()))?;
+    crate::secret_file::private_dir(data.path()).map_err(io_err(data.path()))?;
     let keypair = identity::load_or_create(&data.node_key())?;
     let peer_id = keypair.public().to_peer_id();
     // The same key seals private networks' content keys to this node and signs its grants.

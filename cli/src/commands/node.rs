@@ -46,7 +46,8 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 
 pub fn init(ctx: &Ctx) -> anyhow::Result<()> {
     let dir = ctx.data.path();
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    staffroom_node::secret_file::private_dir(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
     let key = teacher::create(&ctx.data)?;
     let config = ctx.data.config_file();
     if !config.exists() {
