@@ -121,11 +121,12 @@ pub fn invite_addrs(
             addrs.push(a);
         }
     }
+    // Compared without the peer id the loop above appended: a string prefix would take
+    // `…/tcp/40` for `…/tcp/4040`.
     let confirmed = |a: &staffroom_node::Multiaddr| {
-        status
-            .external_addrs
-            .iter()
-            .any(|e| a.to_string().starts_with(&e.to_string()))
+        let mut bare = a.clone();
+        bare.pop();
+        status.external_addrs.iter().any(|e| *e == bare || e == a)
     };
     addrs.sort_by_key(|a| match (is_local_only(a), is_relayed(a), confirmed(a)) {
         (true, _, _) => 3,
@@ -350,7 +351,10 @@ mod tests {
             node_key: None,
             listen_addrs: ["127.0.0.1", "0.0.0.0", "192.168.1.5", "203.0.113.9"]
                 .map(|ip| addr(format!("/ip4/{ip}/tcp/4040")))
-                .to_vec(),
+                .into_iter()
+                // Not confirmed, though the confirmed address is a prefix of its text.
+                .chain([addr("/ip4/203.0.113.9/tcp/40404".into())])
+                .collect(),
             connected_peers: 0,
             explicit_peers: vec![],
             networks: 0,
@@ -371,6 +375,7 @@ mod tests {
                 format!("/ip4/203.0.113.9/tcp/4040/p2p/{me}"),
                 circuit.to_string(),
                 format!("/ip4/192.168.1.5/tcp/4040/p2p/{me}"),
+                format!("/ip4/203.0.113.9/tcp/40404/p2p/{me}"),
                 format!("/ip4/127.0.0.1/tcp/4040/p2p/{me}"),
             ]
         );
