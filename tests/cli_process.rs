@@ -91,6 +91,29 @@ impl NodeProcess {
         NodeProcess::spawn(Command::new(staffroom_bin()), dir, &args)
     }
 
+    /// Like [`NodeProcess::start`], with the node's open-file limit (soft and hard) set to
+    /// `open_files_max`, as on a machine with a low limit.
+    pub fn start_with_open_files_max(
+        dir: &Path,
+        open_files_max: u32,
+        extra: &[&str],
+    ) -> NodeProcess {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(format!("ulimit -n {open_files_max} && exec \"$0\" \"$@\""))
+            .arg(staffroom_bin());
+        let mut args = vec!["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"];
+        args.extend_from_slice(&["--api", "127.0.0.1:0", "--no-mdns"]);
+        args.extend_from_slice(extra);
+        NodeProcess::spawn(command, dir, &args)
+    }
+
+    /// The node's process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Starts `staffroom --data-dir DIR node run ARGS…` inside network namespace `ns` (`ip netns
     /// exec` replaces itself with the node, so the child is the node).
     pub fn start_in_namespace(ns: &str, dir: &Path, args: &[&str]) -> NodeProcess {

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod api;
 pub mod clock;
 pub mod config;
+pub mod fd_limit;
 pub mod files;
 pub mod hold;
 pub mod identity;

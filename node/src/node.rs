@@ -113,6 +113,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         move |source| NodeError::Io { path, source }
     };
     crate::secret_file::private_dir(data.path()).map_err(io_err(data.path()))?;
+    let open_files_max = crate::fd_limit::raise();
+    tracing::debug!(?open_files_max, "open-file limit");
     let keypair = identity::load_or_create(&data.node_key())?;
     let peer_id = keypair.public().to_peer_id();
     // The same key seals private networks' content keys to this node and signs its grants.
@@ -259,21 +261,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         fetch,
     );
     let pin = tls.as_ref().map(api::tls::ApiCert::pin);
-    let api_task = match &tls {
-        Some(cert) => {
-            let listener = api::tls::TlsListener::new(listener, cert)?;
-            tokio::spawn(async move {
-                if let Err(e) = api::serve(listener, state, shutdown_rx).await {
-                    tracing::error!(error = %e, "API server failed");
-                }
-            })
-        }
-        None => tokio::spawn(async move {
-            if let Err(e) = api::serve(listener, state, shutdown_rx).await {
-                tracing::error!(error = %e, "API server failed");
-            }
-        }),
-    };
+    let acceptor = tls.as_ref().map(api::tls::acceptor).transpose()?;
+    let api_task = tokio::spawn(api::serve(listener, acceptor, state, shutdown_rx));
     match &pin {
         Some(pin) => std::fs::write(data.api_pin(), pin).map_err(io_err(&data.api_pin()))?,
         None => match std::fs::remove_file(data.api_pin()) {

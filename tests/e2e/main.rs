@@ -1,5 +1,6 @@
 //! End-to-end tests across real Staffroom nodes on 127.0.0.1. One module per feature.
 
+mod api_abuse;
 mod cli;
 mod cli_erasure;
 mod cli_files;

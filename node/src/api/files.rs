@@ -64,8 +64,7 @@ pub async fn upload(
     }
     let mut upload = s.files.blobs().upload()?;
     let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| bad_request(format!("upload broken off: {e}")))?;
+    while let Some(chunk) = next_chunk(&mut chunks).await? {
         let size = upload.size().saturating_add(chunk.len() as u64);
         if size > max {
             return Err(FilesError::TooLarge { size, max }.into());
@@ -81,6 +80,28 @@ pub async fn upload(
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
     Ok((StatusCode::CREATED, Json(FileUploaded { root, size_bytes })))
+}
+
+/// An upload that sends nothing for this long is broken off (it holds one of the API's slots).
+const UPLOAD_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The next piece of an upload, `None` at its end; an error if it breaks off or stalls.
+pub(super) async fn next_chunk(
+    chunks: &mut axum::body::BodyDataStream,
+) -> Result<Option<bytes::Bytes>, ApiError> {
+    match tokio::time::timeout(UPLOAD_STALL_TIMEOUT, chunks.next()).await {
+        Ok(None) => Ok(None),
+        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
+        Ok(Some(Err(e))) => Err(bad_request(format!("upload broken off: {e}"))),
+        Err(_) => Err(ApiError(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!(
+                "upload stalled: nothing received for {} s",
+                UPLOAD_STALL_TIMEOUT.as_secs()
+            ),
+        )),
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]

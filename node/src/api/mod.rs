@@ -8,8 +8,10 @@
 
 pub mod auth;
 mod client;
+mod conns;
 mod files;
 mod join;
+mod listen;
 mod networks;
 mod private;
 mod server;
@@ -18,4 +20,5 @@ pub mod tls;
 pub mod types;
 
 pub use client::{hash_file, ApiClient, ClientConfig, ClientError, Transport};
-pub use server::{serve, ApiState};
+pub use listen::ListenLimits;
+pub use server::{serve, serve_with, ApiState};

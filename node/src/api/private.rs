@@ -57,7 +57,6 @@ pub async fn upload_sealed(
     axum::Extension(teacher): axum::Extension<TeacherRecord>,
     body: axum::body::Body,
 ) -> Result<(StatusCode, Json<FileUploaded>), ApiError> {
-    use futures::StreamExt;
     let network: NetworkId = id.parse().map_err(bad_request)?;
     let plain_root: FileRoot = plain_root.parse().map_err(bad_request)?;
     let node = node_key(&s)?;
@@ -75,8 +74,7 @@ pub async fn upload_sealed(
     let (mut plain, mut hasher) = (0u64, blake3::Hasher::new());
     let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT_PLAIN_BYTES);
     let mut chunks = body.into_data_stream();
-    while let Some(chunk) = chunks.next().await {
-        let chunk = chunk.map_err(|e| bad_request(format!("upload broken off: {e}")))?;
+    while let Some(chunk) = super::files::next_chunk(&mut chunks).await? {
         plain = plain.saturating_add(chunk.len() as u64);
         let size = sealed_size(plain);
         if size > max {

@@ -15,6 +15,7 @@ use staffroom_protocol::EntryId;
 use tokio::sync::{watch, Semaphore};
 
 use super::auth::{self, ReplayGuard};
+use super::listen::{ConnHandle, ListenLimits};
 use super::types::*;
 use super::{join, networks, teachers};
 use crate::clock::Clock;
@@ -27,6 +28,8 @@ use crate::sync::SyncHandle;
 const REQUESTS_IN_FLIGHT_MAX: usize = 64;
 /// Request bodies: one maximal entry, plus slack for JSON bodies.
 const REQUEST_BODY_BYTES_MAX: usize = ENTRY_BYTES_MAX + 4096;
+/// A request body (but an upload's) arrives in full within this, or the request fails.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Clone)]
 pub struct ApiState {
@@ -73,16 +76,24 @@ impl ApiState {
     }
 }
 
-/// Serves the API on `listener` until `shutdown` turns true.
-pub async fn serve<L>(
-    listener: L,
+/// Serves the API on `listener` (through `tls` if given) until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     state: ApiState,
-    mut shutdown: watch::Receiver<bool>,
-) -> std::io::Result<()>
-where
-    L: axum::serve::Listener,
-    L::Addr: std::fmt::Debug,
-{
+    shutdown: watch::Receiver<bool>,
+) {
+    serve_with(listener, tls, state, ListenLimits::default(), shutdown).await
+}
+
+/// [`serve`] with other connection limits (tests use short ones).
+pub async fn serve_with(
+    listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    state: ApiState,
+    limits: ListenLimits,
+    shutdown: watch::Receiver<bool>,
+) {
     let routes = Router::new()
         .route("/v1/hello", get(hello))
         .route("/v1/status", get(status))
@@ -123,11 +134,7 @@ where
         .layer(middleware::from_fn_with_state(state.clone(), guard))
         .layer(DefaultBodyLimit::max(REQUEST_BODY_BYTES_MAX))
         .with_state(state);
-    axum::serve(listener, routes)
-        .with_graceful_shutdown(async move {
-            let _ = shutdown.wait_for(|stop| *stop).await;
-        })
-        .await
+    super::listen::serve(listener, tls, routes, limits, shutdown).await
 }
 
 /// An API error: an HTTP status, a stable code and a one-line message.
@@ -177,10 +184,16 @@ pub(super) fn bad_request(message: impl ToString) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "bad_request", message.to_string())
 }
 
-/// Bounds concurrency, then authenticates the request before any handler runs: a signature
-/// by a registered teacher over this node, the call and its body, fresh and never seen before
-/// (see `auth`). Admin-only routes need the admin's key. Only `/v1/hello` is open.
+/// Reads the request's body (within `BODY_TIMEOUT`), then takes one of the slots (only
+/// requests being processed hold one, so stalled clients cannot take them all), then
+/// authenticates the request before any handler runs: a signature by a registered teacher
+/// over this node, the call and its body, fresh and never seen before (see `auth`).
+/// Admin-only routes need the admin's key. Only `/v1/hello` is open.
 async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> Response {
+    let (request, body_hash) = match read_body(request).await {
+        Ok(read) => read,
+        Err(e) => return e.into_response(),
+    };
     let Ok(_permit) = state.slots.try_acquire() else {
         return ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -189,16 +202,61 @@ async fn guard(State(state): State<ApiState>, request: Request, next: Next) -> R
         )
         .into_response();
     };
+    let _in_handler = request
+        .extensions()
+        .get::<ConnHandle>()
+        .map(|conn| conn.0.enter_handler());
     if request.uri().path() == "/v1/hello" {
         return next.run(request).await;
     }
-    match authenticate(&state, request).await {
+    match authenticate(&state, request, body_hash).await {
         Ok(request) => next.run(request).await,
         Err(e) => e.into_response(),
     }
 }
 
-async fn authenticate(state: &ApiState, request: Request) -> Result<Request, ApiError> {
+/// The request with its body read into memory, and the body's hash (what the teacher
+/// signed). An upload streams instead: its signed hash is the root it names, checked as
+/// the bytes arrive.
+async fn read_body(request: Request) -> Result<(Request, blake3::Hash), ApiError> {
+    if let Some(root) = super::files::upload_root(request.method(), request.uri().path()) {
+        return Ok((request, blake3::Hash::from_bytes(root.0)));
+    }
+    let (parts, body) = request.into_parts();
+    let bytes = read_within(body, REQUEST_BODY_BYTES_MAX, BODY_TIMEOUT).await?;
+    let hash = blake3::hash(&bytes);
+    Ok((
+        Request::from_parts(parts, axum::body::Body::from(bytes)),
+        hash,
+    ))
+}
+
+/// A body of at most `bytes_max` bytes, in full within `timeout`.
+async fn read_within(
+    body: axum::body::Body,
+    bytes_max: usize,
+    timeout: std::time::Duration,
+) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, bytes_max)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "too_large",
+            format!("request body over {bytes_max} bytes"),
+        )),
+        Err(_) => Err(ApiError(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            format!("request body not received within {} s", timeout.as_secs()),
+        )),
+    }
+}
+
+async fn authenticate(
+    state: &ApiState,
+    request: Request,
+    body_hash: blake3::Hash,
+) -> Result<Request, ApiError> {
     let (parts, body) = request.into_parts();
     let header = parts
         .headers
@@ -209,22 +267,6 @@ async fn authenticate(state: &ApiState, request: Request) -> Result<Request, Api
     if hex::encode(credentials.boot) != *state.boot {
         return Err(unauthenticated(auth::AuthError::Restarted));
     }
-    // An upload streams: its signed body hash is the root it names, checked as it arrives.
-    let (body_hash, body) = match super::files::upload_root(&parts.method, parts.uri.path()) {
-        Some(root) => (blake3::Hash::from_bytes(root.0), body),
-        None => {
-            let bytes = axum::body::to_bytes(body, REQUEST_BODY_BYTES_MAX)
-                .await
-                .map_err(|_| {
-                    ApiError(
-                        StatusCode::PAYLOAD_TOO_LARGE,
-                        "too_large",
-                        format!("request body over {REQUEST_BODY_BYTES_MAX} bytes"),
-                    )
-                })?;
-            (blake3::hash(&bytes), axum::body::Body::from(bytes))
-        }
-    };
     let call = auth::Call {
         node: &state.node_id,
         boot: &state.boot,

@@ -122,6 +122,9 @@ fn http_client(
     };
     reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
+        // Below the node's idle timeout (30 s), so a pooled connection is never one the
+        // node is closing.
+        .pool_idle_timeout(Duration::from_secs(20))
         .no_proxy()
         .tls_backend_preconfigured(super::tls::client_config(pin, seen))
         .build()
@@ -198,6 +201,9 @@ impl ApiClient {
                     ClientError::Http(format!("no Staffroom node answers at {addr}: {text}"))
                 }
             })?;
+        if !response.status().is_success() {
+            return Err(refusal(response).await);
+        }
         let hello = response.json().await.map_err(|e| {
             ClientError::Http(format!(
                 "what answers at {addr} is not a Staffroom node: {e}"
@@ -355,26 +361,10 @@ impl ApiClient {
                 ClientError::Http(e.to_string())
             }
         })?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(response);
+        match response.status().is_success() {
+            true => Ok(response),
+            false => Err(refusal(response).await),
         }
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| ClientError::Http(e.to_string()))?;
-        Err(match serde_json::from_slice::<ApiErrorBody>(&bytes) {
-            Ok(body) => ClientError::Api {
-                status: status.as_u16(),
-                code: body.code,
-                message: body.error,
-            },
-            Err(_) => ClientError::Api {
-                status: status.as_u16(),
-                code: "http".into(),
-                message: format!("node answered {status}"),
-            },
-        })
     }
 
     /// The node's run id and clock offset, asked once (or again when `refresh`). The node
@@ -415,5 +405,26 @@ fn read_small(path: &Path) -> Result<Option<String>, ClientError> {
             path: path.display().to_string(),
             source,
         }),
+    }
+}
+
+/// The node's refusal of a request, from its error body.
+async fn refusal(response: reqwest::Response) -> ClientError {
+    let status = response.status();
+    let bytes = match response.bytes().await {
+        Ok(bytes) => bytes,
+        Err(e) => return ClientError::Http(e.to_string()),
+    };
+    match serde_json::from_slice::<ApiErrorBody>(&bytes) {
+        Ok(body) => ClientError::Api {
+            status: status.as_u16(),
+            code: body.code,
+            message: body.error,
+        },
+        Err(_) => ClientError::Api {
+            status: status.as_u16(),
+            code: "http".into(),
+            message: format!("node answered {status}"),
+        },
     }
 }
