@@ -21,10 +21,10 @@ pub enum NodeError {
     Config(#[from] crate::config::ConfigError),
     #[error(transparent)]
     Identity(#[from] identity::IdentityError),
-    #[error(
-        "cannot open the store in {dir}: {source} (is another node using this data directory?)"
-    )]
-    Store { dir: String, source: StoreError },
+    /// The store's own error says what went wrong (and names the directory when it is in use
+    /// by another node); it is not also given as a source, so it is said once.
+    #[error("cannot open the store in {dir}: {error}")]
+    Store { dir: String, error: StoreError },
     #[error(transparent)]
     Net(#[from] net::NetError),
     #[error("cannot start the API on {addr}: {source}")]
@@ -124,18 +124,18 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .ok()
         .and_then(|k| <[u8; 32]>::try_from(k.secret().as_ref()).ok())
         .map(|secret| staffroom_protocol::SigningKey::from_bytes(&secret));
-    let store = Store::open(&data.store()).map_err(|source| NodeError::Store {
+    let store = Store::open(&data.store()).map_err(|error| NodeError::Store {
         dir: data.store().display().to_string(),
-        source,
+        error,
     })?;
     let (unfollow_tx, mut unfollow_rx) = mpsc::channel(crate::ingest::UNFOLLOW_QUEUE_MAX);
     let mut ingest = Ingest::new(store.clone(), config.clock);
     if let Some(key) = crate::roster::node_key(&peer_id) {
         ingest = ingest.with_local_node(key, unfollow_tx);
     }
-    let networks = store.networks().map_err(|source| NodeError::Store {
+    let networks = store.networks().map_err(|error| NodeError::Store {
         dir: data.store().display().to_string(),
-        source,
+        error,
     })?;
     let (shutdown, shutdown_rx) = watch::channel(false);
     let (sync_triggers, sync_trigger_rx) = mpsc::channel(sync::scheduler::QUEUE_MAX);
@@ -343,9 +343,9 @@ async fn register_admin(
 ) -> Result<staffroom_protocol::SigningKey, NodeError> {
     let key = crate::teacher_key::load_or_create(&data.teacher_key())?;
     let author = staffroom_protocol::AuthorId(key.verifying_key().to_bytes());
-    let store_err = |source| NodeError::Store {
+    let store_err = |error| NodeError::Store {
         dir: data.store().display().to_string(),
-        source,
+        error,
     };
     let registered = store.teacher(&author).map_err(store_err)?;
     if !registered.is_some_and(|t| t.admin) {

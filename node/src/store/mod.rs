@@ -58,6 +58,9 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
             {
                 std::thread::sleep(std::time::Duration::from_millis(50));
             }
+            Err(sled::Error::Io(e)) if e.to_string().contains("acquire lock") => {
+                return Err(StoreError::Locked)
+            }
             other => return Ok(other?),
         }
     }
@@ -76,6 +79,8 @@ pub enum StoreError {
     Corrupt(EntryId),
     #[error("the store has shut down")]
     Closed,
+    #[error("it is locked by another Staffroom node using the same data directory")]
+    Locked,
 }
 
 /// A network this node has joined.
