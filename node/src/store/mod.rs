@@ -8,6 +8,8 @@
 
 mod content_keys;
 pub use content_keys::KeyIndex;
+mod durable;
+pub use durable::Durability;
 mod erased;
 mod files;
 mod keys;
@@ -235,7 +237,13 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
+    /// Opens (or creates) the store in `dir`; acknowledged writes survive a power cut.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, Durability::PowerCut)
+    }
+
+    /// Opens the store with the given promise for acknowledged writes.
+    pub fn open_with(dir: &Path, durability: Durability) -> Result<Store, StoreError> {
         let db = open_db(dir)?;
         let mut trees = Trees {
             entries: db.open_tree("entries")?,
@@ -267,7 +275,11 @@ impl Store {
         trees.entry_count = AtomicU64::new(trees.entries.len() as u64);
         trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &trees.entries)?);
         let trees = Arc::new(trees);
-        let writer = writer::spawn(trees.clone(), WRITE_QUEUE_MAX)?;
+        let durable = match durability {
+            Durability::PowerCut => Some(durable::Durable::open(dir).map_err(sled::Error::Io)?),
+            Durability::ProcessCrash => None,
+        };
+        let writer = writer::spawn(trees.clone(), durable, WRITE_QUEUE_MAX)?;
         Ok(Store { trees, writer })
     }
 

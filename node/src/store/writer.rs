@@ -2,7 +2,8 @@
 //!
 //! A flush costs about as much as a hundred inserts on this class of machine, so the writer
 //! drains every command already queued (up to a bound), applies them, flushes once, and only
-//! then acknowledges each one. An acknowledged entry is therefore always on disk.
+//! then acknowledges each one. An acknowledged entry is therefore always on disk: with
+//! [`super::Durability::PowerCut`] (the default) synced to stable storage (`durable`).
 //!
 //! Within one entry, index keys are written before the entry record itself. The record's
 //! presence is what marks the entry as stored, so a crash between the two leaves only index
@@ -16,6 +17,7 @@ use staffroom_protocol::membership::Action;
 use staffroom_protocol::{AuthorId, Body, Entry, EntryId, Header, NetworkId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
+use super::durable::Durable;
 use super::{keys, FilePolicy, NetworkRecord, StoreError, TeacherRecord, Trees};
 
 /// Commands applied in one group before the flush that acknowledges them.
@@ -112,11 +114,17 @@ impl Drop for JoinOnDrop {
     }
 }
 
-pub(crate) fn spawn(trees: Arc<Trees>, queue_max: usize) -> Result<WriterHandle, StoreError> {
+/// Starts the writer; with `durable`, every group commit is synced to stable storage before
+/// it is acknowledged.
+pub(crate) fn spawn(
+    trees: Arc<Trees>,
+    durable: Option<Durable>,
+    queue_max: usize,
+) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = mpsc::channel(queue_max);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(trees, rx))
+        .spawn(move || run(trees, durable, rx))
         .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
     let guard = JoinOnDrop {
         thread: Mutex::new(Some(thread)),
@@ -240,7 +248,7 @@ impl WriterHandle {
     }
 }
 
-fn run(trees: Arc<Trees>, mut rx: mpsc::Receiver<Command>) {
+fn run(trees: Arc<Trees>, mut durable: Option<Durable>, mut rx: mpsc::Receiver<Command>) {
     let mut group = Vec::with_capacity(GROUP_COMMANDS_MAX);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -251,14 +259,23 @@ fn run(trees: Arc<Trees>, mut rx: mpsc::Receiver<Command>) {
             }
         }
         let applied: Vec<_> = group.drain(..).map(|cmd| apply(&trees, cmd)).collect();
-        let flushed = trees.db.flush();
+        let flushed = commit(&trees, durable.as_mut());
         for pending in applied {
             pending.acknowledge(&flushed);
         }
     }
-    if let Err(e) = trees.db.flush() {
+    if let Err(e) = commit(&trees, durable.as_mut()) {
         tracing::error!(error = %e, "final store flush failed");
     }
+}
+
+/// Makes what the group applied durable: sled's flush, then the syncs it leaves out.
+fn commit(trees: &Trees, durable: Option<&mut Durable>) -> sled::Result<usize> {
+    let flushed = trees.db.flush()?;
+    if let Some(durable) = durable {
+        durable.sync().map_err(sled::Error::Io)?;
+    }
+    Ok(flushed)
 }
 
 /// A command applied but not yet acknowledged: it waits for the group's flush.
