@@ -224,6 +224,7 @@ pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
         sync: staffroom_node::sync::SyncConfig::default(),
         files: staffroom_node::files::FilesConfig::default(),
         relay: staffroom_node::net::relay::RelayConfig::default(),
+        store: staffroom_node::store::StoreConfig::default(),
         clock: staffroom_node::clock::Clock::system(),
     }
 }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::{Signature, VerifyingKey};
 use staffroom_node::ingest::Ingest;
-use staffroom_node::store::{Durability, NetworkRecord, Store};
+use staffroom_node::store::{Durability, NetworkRecord, Store, StoreOptions};
 use staffroom_protocol::fixtures::{key, numbered_post, open_network_of};
 use staffroom_protocol::Entry;
 
@@ -114,7 +114,11 @@ fn raw_verify_rate(entries: &[Entry]) -> f64 {
 
 async fn fresh_ingest(durability: Durability) -> (tempfile::TempDir, Ingest) {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_with(dir.path(), durability).unwrap();
+    let options = StoreOptions {
+        durability,
+        ..StoreOptions::default()
+    };
+    let store = Store::open_with(dir.path(), options).unwrap();
     let membership = membership();
     let record = NetworkRecord {
         id: membership[0].network,

@@ -32,6 +32,7 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
         },
         files: staffroom_node::files::FilesConfig::default(),
         relay: Default::default(),
+        store: Default::default(),
         clock: staffroom_node::clock::Clock::system(),
     }
 }

@@ -30,6 +30,8 @@ pub enum ConfigError {
     TooManyPeers { count: usize, max: usize },
     #[error(transparent)]
     Relay(#[from] crate::net::relay::RelayConfigError),
+    #[error(transparent)]
+    Store(#[from] crate::store::StoreConfigError),
     #[error("no data directory: set --data-dir or STAFFROOM_DATA_DIR (no home directory found)")]
     NoDataDir,
 }
@@ -60,6 +62,8 @@ pub struct NodeConfig {
     pub files: crate::files::FilesConfig,
     /// Serving as a relay once reachable, reserving on relays while not, and the limits.
     pub relay: crate::net::relay::RelayConfig,
+    /// The store's reserve of free disk space.
+    pub store: crate::store::StoreConfig,
     /// The node's clock (tests shift it; a config file cannot).
     #[serde(skip)]
     pub clock: crate::clock::Clock,
@@ -80,6 +84,7 @@ impl Default for NodeConfig {
             sync: crate::sync::SyncConfig::default(),
             files: crate::files::FilesConfig::default(),
             relay: crate::net::relay::RelayConfig::default(),
+            store: crate::store::StoreConfig::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -131,6 +136,7 @@ impl NodeConfig {
 
     pub fn check(&self) -> Result<(), ConfigError> {
         self.relay.check()?;
+        self.store.check()?;
         if self.peers.len() > PEERS_COUNT_MAX {
             return Err(ConfigError::TooManyPeers {
                 count: self.peers.len(),

@@ -124,7 +124,11 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         .ok()
         .and_then(|k| <[u8; 32]>::try_from(k.secret().as_ref()).ok())
         .map(|secret| staffroom_protocol::SigningKey::from_bytes(&secret));
-    let store = Store::open(&data.store()).map_err(|error| NodeError::Store {
+    let options = crate::store::StoreOptions {
+        config: config.store,
+        ..crate::store::StoreOptions::default()
+    };
+    let store = Store::open_with(&data.store(), options).map_err(|error| NodeError::Store {
         dir: data.store().display().to_string(),
         error,
     })?;

@@ -359,6 +359,7 @@ mod tests {
             file_bytes_max: 0,
             external_addrs: vec![],
             reach: Default::default(),
+            problems: vec![],
         }
     }
 

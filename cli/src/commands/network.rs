@@ -364,6 +364,7 @@ mod tests {
             file_bytes_max: 0,
             external_addrs: vec![circuit.clone(), addr("/ip4/203.0.113.9/tcp/4040".into())],
             reach: Default::default(),
+            problems: vec![],
         };
         let shown: Vec<String> = invite_addrs(&status)
             .iter()

@@ -42,6 +42,11 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 # circuits_per_peer_max = 4
 # reservations_max = 128
 # private_wan = false         # count private addresses (a private WAN between schools)
+
+# The store. Below reserve_mib free on its disk, new entries are refused (and the node says
+# it is degraded) until space is freed; nothing already stored is touched.
+# [store]
+# reserve_mib = 64
 "#;
 
 pub fn init(ctx: &Ctx) -> anyhow::Result<()> {

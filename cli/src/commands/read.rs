@@ -131,8 +131,21 @@ pub async fn status(ctx: &Ctx) -> anyhow::Result<()> {
         for a in &status.listen_addrs {
             text.push_str(&format!("  {a}/p2p/{}\n", status.peer_id));
         }
+        text.push_str(&render_health(&status.problems));
         text
     })
+}
+
+/// `Health: ok`, or `DEGRADED` with each problem and what to do about it.
+fn render_health(problems: &[staffroom_node::store::Problem]) -> String {
+    if problems.is_empty() {
+        return "Health:   ok\n".into();
+    }
+    let mut text = "Health:   DEGRADED\n".to_owned();
+    for problem in problems {
+        text.push_str(&format!("  {} ({})\n", problem.message, problem.code));
+    }
+    text
 }
 
 /// Syncs now and says what happened: each session's outcome, or why there was none. Exits

@@ -152,6 +152,9 @@ impl IntoResponse for ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::DiskFull { .. } = e {
+            return ApiError(StatusCode::INSUFFICIENT_STORAGE, "disk_full", e.to_string());
+        }
         tracing::error!(error = %e, "store error serving API request");
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string())
     }
@@ -174,6 +177,7 @@ impl From<IngestError> for ApiError {
             | IngestError::InviteClosed { .. }
             | IngestError::NotFacilitator { .. } => StatusCode::FORBIDDEN,
             IngestError::Erased(_) => StatusCode::GONE,
+            IngestError::Store(StoreError::DiskFull { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             IngestError::Store(_) | IngestError::Worker(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.code(), e.to_string())
@@ -342,6 +346,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
         file_bytes_max: s.files.config().file_bytes_max,
         external_addrs: net.external_addrs,
         reach: net.reach,
+        problems: store.problems(),
     }))
 }
 

@@ -163,6 +163,10 @@ pub struct StatusResponse {
     /// Whether this node is reachable from outside, and the relays it serves or uses.
     #[serde(default)]
     pub reach: crate::net::reach::ReachStatus,
+    /// What is wrong with the node right now (a full disk, failing writes, a store repaired
+    /// at start); empty when it is healthy.
+    #[serde(default)]
+    pub problems: Vec<crate::store::Problem>,
 }
 
 /// One entry as `GET /v1/entries/{id}` returns it.

@@ -93,6 +93,7 @@ impl IngestError {
             IngestError::Erased(_) => "erased",
             IngestError::NotFacilitator { .. } => "not_facilitator",
             IngestError::WrongPrivacy { .. } => "wrong_privacy",
+            IngestError::Store(crate::store::StoreError::DiskFull { .. }) => "disk_full",
             IngestError::Store(_) => "storage",
             IngestError::Worker(_) => "worker",
         }

@@ -10,6 +10,10 @@ mod content_keys;
 pub use content_keys::KeyIndex;
 mod durable;
 pub use durable::Durability;
+mod health;
+pub use health::Problem;
+mod space;
+pub use space::{StoreConfig, StoreConfigError};
 mod erased;
 mod files;
 mod keys;
@@ -73,7 +77,7 @@ pub const MEMBERSHIP_ENTRIES_MAX: usize = 2 * staffroom_protocol::membership::OP
 /// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
 const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     #[error("storage error: {0}")]
     Sled(#[from] sled::Error),
@@ -83,6 +87,12 @@ pub enum StoreError {
     Closed,
     #[error("it is locked by another Staffroom node using the same data directory")]
     Locked,
+    #[error(
+        "the store's disk is full: {} MiB free, {} MiB kept in reserve",
+        free_bytes / (1024 * 1024),
+        reserve_bytes / (1024 * 1024)
+    )]
+    DiskFull { free_bytes: u64, reserve_bytes: u64 },
 }
 
 /// A network this node has joined.
@@ -225,6 +235,24 @@ pub(crate) struct Trees {
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
     sync: RwLock<HashMap<NetworkId, SyncIndex>>,
+    /// What is wrong with the store right now.
+    health: health::Health,
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct StoreOptions {
+    pub durability: Durability,
+    pub config: StoreConfig,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        StoreOptions {
+            durability: Durability::PowerCut,
+            config: StoreConfig::default(),
+        }
+    }
 }
 
 /// A handle to the store; cheap to clone. Dropping the last handle stops the writer thread
@@ -237,13 +265,14 @@ pub struct Store {
 
 impl Store {
     /// Opens (or creates) the store in `dir` and starts its writer thread.
-    /// Opens (or creates) the store in `dir`; acknowledged writes survive a power cut.
+    /// Opens (or creates) the store in `dir` with the default options: acknowledged writes
+    /// survive a power cut.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        Store::open_with(dir, Durability::PowerCut)
+        Store::open_with(dir, StoreOptions::default())
     }
 
-    /// Opens the store with the given promise for acknowledged writes.
-    pub fn open_with(dir: &Path, durability: Durability) -> Result<Store, StoreError> {
+    /// Opens the store with `options`.
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
         let db = open_db(dir)?;
         let mut trees = Trees {
             entries: db.open_tree("entries")?,
@@ -265,6 +294,7 @@ impl Store {
             key_intro: db.open_tree("key_intro")?,
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
+            health: health::Health::default(),
             db,
         };
         // Before anything reads the indexes, and before the writer starts.
@@ -275,11 +305,12 @@ impl Store {
         trees.entry_count = AtomicU64::new(trees.entries.len() as u64);
         trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &trees.entries)?);
         let trees = Arc::new(trees);
-        let durable = match durability {
+        let durable = match options.durability {
             Durability::PowerCut => Some(durable::Durable::open(dir).map_err(sled::Error::Io)?),
             Durability::ProcessCrash => None,
         };
-        let writer = writer::spawn(trees.clone(), durable, WRITE_QUEUE_MAX)?;
+        let space = space::Space::new(dir, options.config);
+        let writer = writer::spawn(trees.clone(), durable, space, WRITE_QUEUE_MAX)?;
         Ok(Store { trees, writer })
     }
 
@@ -475,6 +506,11 @@ impl Store {
     }
 
     /// Number of entries stored (kept in memory; sled's own `len` is a full scan).
+    /// What is wrong with the store right now (nothing, normally).
+    pub fn problems(&self) -> Vec<Problem> {
+        self.trees.health.problems()
+    }
+
     pub fn entry_count(&self) -> u64 {
         self.trees.entry_count.load(Ordering::Relaxed)
     }

@@ -18,6 +18,7 @@ use staffroom_protocol::{AuthorId, Body, Entry, EntryId, Header, NetworkId, Veri
 use tokio::sync::{mpsc, oneshot};
 
 use super::durable::Durable;
+use super::space::Space;
 use super::{keys, FilePolicy, NetworkRecord, StoreError, TeacherRecord, Trees};
 
 /// Commands applied in one group before the flush that acknowledges them.
@@ -119,12 +120,13 @@ impl Drop for JoinOnDrop {
 pub(crate) fn spawn(
     trees: Arc<Trees>,
     durable: Option<Durable>,
+    space: Space,
     queue_max: usize,
 ) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = mpsc::channel(queue_max);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(trees, durable, rx))
+        .spawn(move || run(trees, durable, space, rx))
         .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
     let guard = JoinOnDrop {
         thread: Mutex::new(Some(thread)),
@@ -248,7 +250,12 @@ impl WriterHandle {
     }
 }
 
-fn run(trees: Arc<Trees>, mut durable: Option<Durable>, mut rx: mpsc::Receiver<Command>) {
+fn run(
+    trees: Arc<Trees>,
+    mut durable: Option<Durable>,
+    space: Space,
+    mut rx: mpsc::Receiver<Command>,
+) {
     let mut group = Vec::with_capacity(GROUP_COMMANDS_MAX);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -258,14 +265,79 @@ fn run(trees: Arc<Trees>, mut durable: Option<Durable>, mut rx: mpsc::Receiver<C
                 Err(_) => break,
             }
         }
-        let applied: Vec<_> = group.drain(..).map(|cmd| apply(&trees, cmd)).collect();
+        let room = room_for(&trees, &space, &group);
+        let applied: Vec<_> = group
+            .drain(..)
+            .map(|cmd| match (&room, cmd.grows()) {
+                (Err(full), true) => refuse(cmd, full.clone()),
+                _ => apply(&trees, cmd),
+            })
+            .collect();
         let flushed = commit(&trees, durable.as_mut());
+        match &flushed {
+            Ok(_) => trees.health.clear("write_failed"),
+            Err(e) => trees.health.set(
+                "write_failed",
+                format!("the store cannot write to disk: {e}; new entries are not being stored"),
+            ),
+        }
         for pending in applied {
             pending.acknowledge(&flushed);
         }
     }
     if let Err(e) = commit(&trees, durable.as_mut()) {
         tracing::error!(error = %e, "final store flush failed");
+    }
+}
+
+/// Whether the disk has room for `group`'s additions (see `space`), noting a full disk in
+/// the store's health while it lasts.
+fn room_for(trees: &Trees, space: &Space, group: &[Command]) -> Result<(), StoreError> {
+    if !group.iter().any(Command::grows) {
+        return Ok(());
+    }
+    let room = space.check();
+    match &room {
+        Ok(()) => trees.health.clear("disk_full"),
+        Err(e) => trees.health.set(
+            "disk_full",
+            format!("{e}: new entries are refused until space is freed on the store's disk"),
+        ),
+    }
+    room
+}
+
+/// A command that would add to the store, refused with `full`.
+fn refuse(cmd: Command, full: StoreError) -> Pending {
+    match cmd {
+        Command::Insert { reply, .. } => Pending::Insert(reply, Err(full)),
+        Command::JoinNetwork { reply, .. }
+        | Command::PutTeacher { reply, .. }
+        | Command::PutFilePolicy { reply, .. }
+        | Command::PutContentKey { reply, .. } => Pending::Join(reply, Err(full)),
+        Command::LeaveNetwork { reply, .. }
+        | Command::RemoveTeacher { reply, .. }
+        | Command::PurgeEntry { reply, .. }
+        | Command::ForgetErasedFile { reply, .. } => Pending::Join(reply, Err(full)),
+        Command::Purge { reply, .. } | Command::PurgeNetwork { reply, .. } => {
+            Pending::Count(reply, Err(full))
+        }
+        Command::Flush { reply } => Pending::Flush(reply),
+    }
+}
+
+impl Command {
+    /// Whether the command adds to the store. Removals and flushes go ahead on a full disk:
+    /// they are how space comes back.
+    fn grows(&self) -> bool {
+        matches!(
+            self,
+            Command::Insert { .. }
+                | Command::JoinNetwork { .. }
+                | Command::PutTeacher { .. }
+                | Command::PutFilePolicy { .. }
+                | Command::PutContentKey { .. }
+        )
     }
 }
 
