@@ -91,3 +91,43 @@ fn a_second_node_on_a_data_directory_in_use_is_refused_saying_why_once() {
     );
     assert!(first.stop());
 }
+
+/// A store damaged while the node was down: the node starts, says how many acknowledged
+/// entries it lost, and gets every one of them back from a peer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn entries_lost_to_a_damaged_store_are_reported_and_refilled_from_a_peer() {
+    const POSTS: u64 = 150;
+    let a = TestNode::start(&[]).await;
+    let b = TestNode::start(&[a.addr()]).await;
+    let net = TestNetwork::open("damaged store");
+    a.adopt(&net).await;
+    b.adopt(&net).await;
+    a.post_many(&key(1), net.id, POSTS).await;
+    let total = net.entry_count() + POSTS;
+    b.wait_for_count(total).await;
+
+    let dir = a.stop().await;
+    let log = dir.path().join("store").join("db");
+    let mut bytes = std::fs::read(&log).unwrap();
+    // A zeroed 4 KiB page two thirds of the way in: sled drops everything after it.
+    let start = bytes.len() * 2 / 3;
+    bytes[start..start + 4096].fill(0);
+    std::fs::write(&log, bytes).unwrap();
+
+    let a = TestNode::restart(dir, &[b.addr()]).await;
+    let status = a.api().status().await.unwrap();
+    let lost = status
+        .problems
+        .iter()
+        .find(|p| p.code == "entries_lost")
+        .unwrap_or_else(|| panic!("the loss is reported: {:?}", status.problems));
+    let count: u64 = lost.message.split(' ').next().unwrap().parse().unwrap();
+    assert!(count > 0 && count < total, "{}", lost.message);
+    assert_eq!(
+        status.entries + count,
+        total,
+        "the loss reported is the loss"
+    );
+    a.wait_for_count(total).await;
+    assert_eq!(a.api().networks().await.unwrap().len(), 1);
+}

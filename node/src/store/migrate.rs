@@ -63,7 +63,7 @@ fn understood_kinds() -> Vec<u8> {
 
 /// Verifies `(id, bytes)` pairs on every core. The clock is not checked again: it played its
 /// part when each entry arrived.
-fn verify_all(batch: &[(EntryId, Vec<u8>)]) -> Vec<Option<VerifiedEntry>> {
+pub(super) fn verify_all(batch: &[(EntryId, Vec<u8>)]) -> Vec<Option<VerifiedEntry>> {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let chunk = batch.len().div_ceil(threads).max(1);
     std::thread::scope(|s| {
@@ -114,6 +114,7 @@ fn quarantine(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreErro
     super::writer::unindex(trees, id, bytes)?;
     trees.quarantine.insert(id.as_bytes(), bytes)?;
     trees.entries.remove(id.as_bytes())?;
+    trees.ledger().removed(&id.0);
     Ok(())
 }
 

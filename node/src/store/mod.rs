@@ -11,7 +11,9 @@ pub use content_keys::KeyIndex;
 mod durable;
 pub use durable::Durability;
 mod health;
+mod ledger;
 pub use health::Problem;
+mod repair;
 mod space;
 pub use space::{StoreConfig, StoreConfigError};
 mod erased;
@@ -237,6 +239,60 @@ pub(crate) struct Trees {
     sync: RwLock<HashMap<NetworkId, SyncIndex>>,
     /// What is wrong with the store right now.
     health: health::Health,
+    /// What was recovered, when this store was rebuilt from a damaged one at open.
+    salvaged: Option<repair::Salvaged>,
+    /// The ids of the entries acknowledged, to notice entries lost to damage.
+    ledger: std::sync::Mutex<ledger::Ledger>,
+}
+
+impl Trees {
+    pub(crate) fn ledger(&self) -> std::sync::MutexGuard<'_, ledger::Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Counts the entries the ledger expects that are neither stored nor quarantined, and
+    /// rewrites the ledger to what is stored when it has drifted from it (damage, removals,
+    /// a store older than the ledger).
+    fn check_ledger(&self, expected: &ledger::Expected) -> Result<usize, StoreError> {
+        let mut lost = 0;
+        for id in &expected.ids {
+            if !self.entries.contains_key(id)? && !self.quarantine.contains_key(id)? {
+                lost += 1;
+            }
+        }
+        if expected.damaged_records > 0 {
+            tracing::warn!(
+                records = expected.damaged_records,
+                "the store's ledger had damaged records"
+            );
+        }
+        let stored = self.entry_count.load(Ordering::Relaxed) as usize;
+        let drifted = lost > 0
+            || expected.damaged_records > 0
+            || expected.ids.len() != stored
+            || expected.records > 2 * expected.ids.len() + 1024;
+        if drifted {
+            let mut ids = Vec::with_capacity(stored);
+            for key in self.entries.iter().keys() {
+                ids.push(keys::id_suffix(&key?).0);
+            }
+            self.ledger().rewrite(ids.iter()).map_err(sled::Error::Io)?;
+        }
+        Ok(lost)
+    }
+
+    /// The tree named `name` when the store was opened (one of `repair::STATE_TREES`).
+    fn named(&self, name: &str) -> &sled::Tree {
+        match name {
+            "networks" => &self.networks,
+            "teachers" => &self.teachers,
+            "file_policies" => &self.file_policies,
+            "content_keys" => &self.content_keys,
+            "erased" => &self.erased,
+            "files_erased" => &self.files_erased,
+            _ => &self.meta,
+        }
+    }
 }
 
 /// How a store is opened.
@@ -264,16 +320,46 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (or creates) the store in `dir` and starts its writer thread.
     /// Opens (or creates) the store in `dir` with the default options: acknowledged writes
     /// survive a power cut.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
         Store::open_with(dir, StoreOptions::default())
     }
 
-    /// Opens the store with `options`.
+    /// Opens the store with `options`. A damaged store is moved aside and rebuilt from what
+    /// can still be read (see `repair`); its problem is then in [`Store::problems`].
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let cause = match repair::guarded(|| Store::open_salvaging(dir, options, None)) {
+            Ok(store) => return Ok(store),
+            Err(repair::Failure::Other(e)) => return Err(e),
+            Err(repair::Failure::Damaged(cause)) => cause,
+        };
+        tracing::error!(dir = %dir.display(), %cause, "the store is damaged: rebuilding it");
+        let aside = repair::move_aside(dir)?;
+        repair::carry_ledger(&aside, dir)?;
+        match repair::guarded(|| Store::open_salvaging(dir, options, Some(&aside))) {
+            Ok(store) => {
+                store.report_repair(&cause, &aside);
+                Ok(store)
+            }
+            Err(repair::Failure::Other(e)) => Err(e),
+            Err(repair::Failure::Damaged(again)) => {
+                Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                    format!("a fresh store in {} failed too: {again}", dir.display()),
+                ))))
+            }
+        }
+    }
+
+    /// Opens the store in `dir`, first copying into it what can be read of the damaged store
+    /// at `salvage_from`.
+    fn open_salvaging(
+        dir: &Path,
+        options: StoreOptions,
+        salvage_from: Option<&Path>,
+    ) -> Result<Store, StoreError> {
         let db = open_db(dir)?;
+        let (ledger, expected) = ledger::Ledger::open(dir).map_err(sled::Error::Io)?;
         let mut trees = Trees {
             entries: db.open_tree("entries")?,
             by_time: db.open_tree("by_network_time")?,
@@ -295,6 +381,8 @@ impl Store {
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
             health: health::Health::default(),
+            salvaged: None,
+            ledger: std::sync::Mutex::new(ledger),
             db,
         };
         // Before anything reads the indexes, and before the writer starts.
@@ -302,7 +390,12 @@ impl Store {
         if migrated != migrate::Migrated::default() {
             tracing::info!(?migrated, "store brought up to date with this node's rules");
         }
+        if let Some(from) = salvage_from {
+            trees.salvaged = Some(repair::salvage(from, &trees));
+            trees.db.flush()?;
+        }
         trees.entry_count = AtomicU64::new(trees.entries.len() as u64);
+        let lost = trees.check_ledger(&expected)?;
         trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &trees.entries)?);
         let trees = Arc::new(trees);
         let durable = match options.durability {
@@ -311,6 +404,15 @@ impl Store {
         };
         let space = space::Space::new(dir, options.config);
         let writer = writer::spawn(trees.clone(), durable, space, WRITE_QUEUE_MAX)?;
+        if lost > 0 {
+            trees.health.set(
+                "entries_lost",
+                format!(
+                    "{lost} acknowledged entries were missing from the store when it opened (its \
+                     files were damaged); they are fetched again from peers by catch-up sync"
+                ),
+            );
+        }
         Ok(Store { trees, writer })
     }
 
@@ -506,6 +608,24 @@ impl Store {
     }
 
     /// Number of entries stored (kept in memory; sled's own `len` is a full scan).
+    /// Tells the admin (log and status) that the store was rebuilt, and what it recovered.
+    fn report_repair(&self, cause: &str, aside: &Path) {
+        let salvaged = self.trees.salvaged.clone().unwrap_or_default();
+        let unreadable = match salvaged.unreadable.is_empty() {
+            true => String::new(),
+            false => format!(" (unreadable: {})", salvaged.unreadable.join(", ")),
+        };
+        let message = format!(
+            "the store was damaged ({cause}) and has been rebuilt: {} entries and {} records of \
+             this node's settings recovered{unreadable}; entries it lacks are fetched again from \
+             peers by catch-up sync. The damaged copy is kept in {} for inspection",
+            salvaged.entries,
+            salvaged.records,
+            aside.display()
+        );
+        self.trees.health.set("store_repaired", message);
+    }
+
     /// What is wrong with the store right now (nothing, normally).
     pub fn problems(&self) -> Vec<Problem> {
         self.trees.health.problems()

@@ -343,11 +343,20 @@ impl Command {
 
 /// Makes what the group applied durable: sled's flush, then the syncs it leaves out.
 fn commit(trees: &Trees, durable: Option<&mut Durable>) -> sled::Result<usize> {
-    let flushed = trees.db.flush()?;
-    if let Some(durable) = durable {
-        durable.sync().map_err(sled::Error::Io)?;
+    let synced = durable.is_some();
+    let flushed = trees.db.flush().and_then(|flushed| {
+        if let Some(durable) = durable {
+            durable.sync().map_err(sled::Error::Io)?;
+        }
+        Ok(flushed)
+    });
+    let mut ledger = trees.ledger();
+    match &flushed {
+        // Only what is durable goes in the ledger.
+        Ok(_) => ledger.write(synced).map_err(sled::Error::Io)?,
+        Err(_) => ledger.discard(),
     }
-    Ok(flushed)
+    flushed
 }
 
 /// A command applied but not yet acknowledged: it waits for the group's flush.
@@ -466,7 +475,10 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
     }
 }
 
-fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, StoreError> {
+pub(super) fn insert_one(
+    trees: &Trees,
+    verified: &VerifiedEntry,
+) -> Result<InsertOutcome, StoreError> {
     let id = verified.id();
     if trees.entries.contains_key(id.as_bytes())? {
         return Ok(InsertOutcome::AlreadyStored);
@@ -485,6 +497,7 @@ fn insert_one(trees: &Trees, verified: &VerifiedEntry) -> Result<InsertOutcome, 
         }
     }
     trees.entries.insert(id.as_bytes(), verified.bytes())?;
+    trees.ledger().added(&id.0);
     trees.entry_count.fetch_add(1, Ordering::Relaxed);
     let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
     sync.entry(header.network)
@@ -562,6 +575,7 @@ pub(super) fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<
     if trees.entries.remove(id.as_bytes())?.is_none() {
         return Ok(());
     }
+    trees.ledger().removed(&id.0);
     trees.entry_count.fetch_sub(1, Ordering::Relaxed);
     // Its files' bytes go too, once nothing else lists them (the fetcher checks).
     if let Ok(entry) = Entry::decode(bytes) {

@@ -1,8 +1,8 @@
-//! Store behaviour: idempotent inserts, durable acknowledgement, index-driven listing.
-
 //! The store's tests: inserts, listings, durability and sync indexes here; edits in
-//! `versions`; entries of other kinds, and stores from older nodes, in `upgrade`.
+//! `versions`; entries of other kinds, and stores from older nodes, in `upgrade`; damaged
+//! stores in `damage`.
 
+mod damage;
 mod erased;
 mod upgrade;
 mod versions;
