@@ -15,6 +15,7 @@ mod ledger;
 pub use health::Problem;
 mod repair;
 mod space;
+mod state_copy;
 pub use space::{StoreConfig, StoreConfigError};
 mod erased;
 mod files;
@@ -336,7 +337,7 @@ impl Store {
         };
         tracing::error!(dir = %dir.display(), %cause, "the store is damaged: rebuilding it");
         let aside = repair::move_aside(dir)?;
-        repair::carry_ledger(&aside, dir)?;
+        repair::carry_records(&aside, dir)?;
         match repair::guarded(|| Store::open_salvaging(dir, options, Some(&aside))) {
             Ok(store) => {
                 store.report_repair(&cause, &aside);
@@ -394,6 +395,7 @@ impl Store {
             trees.salvaged = Some(repair::salvage(from, &trees));
             trees.db.flush()?;
         }
+        let restored = state_copy::reconcile(&trees, dir)?;
         trees.entry_count = AtomicU64::new(trees.entries.len() as u64);
         let lost = trees.check_ledger(&expected)?;
         trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &trees.entries)?);
@@ -403,7 +405,21 @@ impl Store {
             Durability::ProcessCrash => None,
         };
         let space = space::Space::new(dir, options.config);
-        let writer = writer::spawn(trees.clone(), durable, space, WRITE_QUEUE_MAX)?;
+        let state = writer::StateCopy {
+            dir: dir.to_owned(),
+            seq: state_copy::seq(&trees)?,
+        };
+        let writer = writer::spawn(trees.clone(), durable, space, state, WRITE_QUEUE_MAX)?;
+        if restored > 0 {
+            trees.health.set(
+                "state_restored",
+                format!(
+                    "{restored} records of this node's own state (networks, teachers, file \
+                     policies, keys, purges) were lost to damage and have been restored from \
+                     the copy kept beside the store"
+                ),
+            );
+        }
         if lost > 0 {
             trees.health.set(
                 "entries_lost",

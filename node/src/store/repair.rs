@@ -79,19 +79,20 @@ pub(super) fn move_aside(dir: &Path) -> Result<PathBuf, StoreError> {
     ))))
 }
 
-/// Copies the ledger of the damaged store at `aside` into a new store directory `dir`, so
-/// that what the rebuilt store lacks is counted as lost.
-pub(super) fn carry_ledger(aside: &Path, dir: &Path) -> Result<(), StoreError> {
+/// Copies the ledger and the state copy of the damaged store at `aside` into a new store
+/// directory `dir`: what the rebuilt store lacks is then counted as lost, and the node's own
+/// state is restored.
+pub(super) fn carry_records(aside: &Path, dir: &Path) -> Result<(), StoreError> {
     let io = |e| StoreError::Sled(sled::Error::Io(e));
     std::fs::create_dir_all(dir).map_err(io)?;
-    match std::fs::copy(
-        aside.join(super::ledger::FILE_NAME),
-        dir.join(super::ledger::FILE_NAME),
-    ) {
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-        Err(e) => Err(io(e)),
+    for name in [super::ledger::FILE_NAME, super::state_copy::FILE_NAME] {
+        match std::fs::copy(aside.join(name), dir.join(name)) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(io(e)),
+        }
     }
+    Ok(())
 }
 
 /// What a repair recovered from the damaged store.

@@ -121,12 +121,13 @@ pub(crate) fn spawn(
     trees: Arc<Trees>,
     durable: Option<Durable>,
     space: Space,
+    state: StateCopy,
     queue_max: usize,
 ) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = mpsc::channel(queue_max);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(trees, durable, space, rx))
+        .spawn(move || run(trees, durable, space, state, rx))
         .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
     let guard = JoinOnDrop {
         thread: Mutex::new(Some(thread)),
@@ -250,10 +251,17 @@ impl WriterHandle {
     }
 }
 
+/// Where the copy of the node's state is kept, and the state's sequence number.
+pub(crate) struct StateCopy {
+    pub dir: std::path::PathBuf,
+    pub seq: u64,
+}
+
 fn run(
     trees: Arc<Trees>,
     mut durable: Option<Durable>,
     space: Space,
+    mut state: StateCopy,
     mut rx: mpsc::Receiver<Command>,
 ) {
     let mut group = Vec::with_capacity(GROUP_COMMANDS_MAX);
@@ -266,6 +274,13 @@ fn run(
             }
         }
         let room = room_for(&trees, &space, &group);
+        let state_changed = group.iter().any(Command::changes_state);
+        if state_changed {
+            state.seq += 1;
+            if let Err(e) = super::state_copy::bump(&trees, state.seq) {
+                tracing::warn!(error = %e, "cannot note the state's sequence number");
+            }
+        }
         let applied: Vec<_> = group
             .drain(..)
             .map(|cmd| match (&room, cmd.grows()) {
@@ -281,12 +296,27 @@ fn run(
                 format!("the store cannot write to disk: {e}; new entries are not being stored"),
             ),
         }
+        if state_changed && flushed.is_ok() {
+            copy_state(&trees, &state);
+        }
         for pending in applied {
             pending.acknowledge(&flushed);
         }
     }
     if let Err(e) = commit(&trees, durable.as_mut()) {
         tracing::error!(error = %e, "final store flush failed");
+    }
+}
+
+/// Replaces the copy of the node's state (see `state_copy`), noting a failure in the store's
+/// health: the state is stored, only its spare copy is behind.
+fn copy_state(trees: &Trees, state: &StateCopy) {
+    match super::state_copy::write(trees, &state.dir, state.seq) {
+        Ok(()) => trees.health.clear("state_copy_failed"),
+        Err(e) => trees.health.set(
+            "state_copy_failed",
+            format!("cannot keep the copy of this node's state beside the store: {e}"),
+        ),
     }
 }
 
@@ -327,6 +357,21 @@ fn refuse(cmd: Command, full: StoreError) -> Pending {
 }
 
 impl Command {
+    /// Whether the command changes the node's own state (what `state_copy` keeps).
+    fn changes_state(&self) -> bool {
+        matches!(
+            self,
+            Command::JoinNetwork { .. }
+                | Command::LeaveNetwork { .. }
+                | Command::PutTeacher { .. }
+                | Command::RemoveTeacher { .. }
+                | Command::PutFilePolicy { .. }
+                | Command::PutContentKey { .. }
+                | Command::PurgeEntry { .. }
+                | Command::PurgeNetwork { .. }
+        )
+    }
+
     /// Whether the command adds to the store. Removals and flushes go ahead on a full disk:
     /// they are how space comes back.
     fn grows(&self) -> bool {

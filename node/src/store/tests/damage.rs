@@ -1,6 +1,7 @@
 //! Damaged stores: single-byte flips, zeroed and overwritten pages, truncation, damaged
-//! configuration and snapshots. Whatever the damage, opening never panics and never fails:
-//! the store is either intact, or rebuilt from what can be read with the repair reported.
+//! configuration and snapshots. Whatever the damage, opening never panics and never fails;
+//! the node's own state (networks, teachers) survives; the store is either intact, or every
+//! loss is reported with its exact count (and is refilled by sync: see the e2e test).
 
 use std::path::Path;
 
@@ -191,6 +192,16 @@ async fn no_damage_panics_or_stops_the_store_and_every_repair_is_reported() {
                 "{damage:?}: the loss reported is the loss"
             );
         }
+        // The node's own state is never lost: it exists nowhere else.
+        assert!(
+            store.network(&network(1)).unwrap().is_some(),
+            "{damage:?}: {codes:?}"
+        );
+        let teacher = staffroom_protocol::AuthorId(key(1).verifying_key().to_bytes());
+        assert!(
+            store.teacher(&teacher).unwrap().is_some(),
+            "{damage:?}: {codes:?}"
+        );
         // Usable either way: it takes new entries and keeps them.
         let fresh = fixtures::numbered_post(&key(9), network(1), 1_000_000 + n as u64);
         let stored = store.insert(vec![verified(&fresh)]).await;
@@ -209,4 +220,66 @@ async fn no_damage_panics_or_stops_the_store_and_every_repair_is_reported() {
     println!("{} damage patterns: {outcomes:?}", patterns().len());
     assert!(patterns().len() >= 30);
     assert!(outcomes.silent_losses.is_empty(), "{outcomes:?}");
+}
+
+fn teacher(seed: u8) -> TeacherRecord {
+    TeacherRecord {
+        key: staffroom_protocol::AuthorId(key(seed).verifying_key().to_bytes()),
+        name: format!("teacher {seed}"),
+        admin: false,
+        added_at_ms: 1,
+    }
+}
+
+#[tokio::test]
+async fn the_state_copy_restores_lost_state_and_never_undoes_a_later_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join(super::super::state_copy::FILE_NAME);
+    let store = Store::open(dir.path()).unwrap();
+    store.put_teacher(teacher(1)).await.unwrap();
+    drop(store);
+    let old_copy = std::fs::read(&copy).unwrap();
+
+    // A copy older than the store (a crash before it was rewritten): the store is right.
+    let store = Store::open(dir.path()).unwrap();
+    store.remove_teacher(teacher(1).key).await.unwrap();
+    store.put_teacher(teacher(2)).await.unwrap();
+    drop(store);
+    let new_copy = std::fs::read(&copy).unwrap();
+    std::fs::write(&copy, &old_copy).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(
+        store.teacher(&teacher(1).key).unwrap().is_none(),
+        "a removal stays"
+    );
+    assert!(store.teacher(&teacher(2).key).unwrap().is_some());
+    assert!(store.problems().is_empty());
+    drop(store);
+    assert_eq!(
+        std::fs::read(&copy).unwrap(),
+        new_copy,
+        "the stale copy was rewritten"
+    );
+
+    // Every file of the store lost but the copy: the state comes back whole.
+    for item in std::fs::read_dir(dir.path()).unwrap() {
+        let path = item.unwrap().path();
+        if path != copy && path.is_file() {
+            std::fs::remove_file(path).unwrap();
+        }
+    }
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.teacher(&teacher(2).key).unwrap().is_some());
+    assert!(store.teacher(&teacher(1).key).unwrap().is_none());
+    let codes: Vec<_> = store.problems().into_iter().map(|p| p.code).collect();
+    assert_eq!(codes, ["state_restored"]);
+
+    // A damaged copy is not used (and not believed over the store).
+    drop(store);
+    let mut damaged = std::fs::read(&copy).unwrap();
+    damaged[10] ^= 1;
+    std::fs::write(&copy, damaged).unwrap();
+    let store = Store::open(dir.path()).unwrap();
+    assert!(store.teacher(&teacher(2).key).unwrap().is_some());
+    assert!(store.problems().is_empty());
 }
