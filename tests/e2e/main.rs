@@ -8,6 +8,7 @@ mod cli_private;
 mod erasure;
 mod files;
 mod forged;
+mod kill;
 mod membership;
 mod peers;
 mod private;
