@@ -1,4 +1,5 @@
-//! SIGKILL at random moments, as a power cut or the OOM killer would: while teachers post
+//! SIGKILL at random moments, as the OOM killer or a crash would (the page cache survives
+//! it, unlike a power cut: `store/durable.rs` is what covers that): while teachers post
 //! (every acknowledged entry must be there after the restart, and the store's ledger must
 //! report no loss) and while a fresh node catches up from a large one (it must converge).
 //!

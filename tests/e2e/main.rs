@@ -1,6 +1,7 @@
 //! End-to-end tests across real Staffroom nodes on 127.0.0.1. One module per feature.
 
 mod api_abuse;
+mod churn;
 mod cli;
 mod cli_erasure;
 mod cli_files;

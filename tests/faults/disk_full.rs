@@ -92,6 +92,15 @@ async fn a_full_disk_degrades_the_node_and_freeing_space_heals_it_without_a_rest
             "acknowledged entries stay readable"
         );
     }
+    // A file upload too (files share the disk), refused before a byte is kept.
+    let file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(file.path(), vec![7u8; 64 * 1024]).unwrap();
+    let upload = a
+        .api()
+        .upload_file(file.path(), std::sync::Arc::new(|_| {}))
+        .await;
+    let refused = upload.unwrap_err();
+    assert_eq!(refused.code(), Some("disk_full"), "{refused:?}");
     // A peer's posts meanwhile are not stored here, and the peer is not blamed for it.
     let from_b = b.post_many(&key(2), net.id, 3).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -99,7 +108,12 @@ async fn a_full_disk_degrades_the_node_and_freeing_space_heals_it_without_a_rest
 
     // Every last byte gone: still refused cleanly, nothing broken.
     let last_bytes = disk.fill_to(0);
-    assert!(a.api().submit(post(2, "no space at all")).await.is_err());
+    let refused = a
+        .api()
+        .submit(post(2, "no space at all"))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Some("disk_full"), "{refused:?}");
 
     // Space freed: writes resume, the peer's posts are caught up, health is back.
     std::fs::remove_file(&last_bytes).unwrap();

@@ -6,6 +6,8 @@
 //! `STAFFROOM_PUNCH_RUNS=N` repeats the hole-punching scenario N times and prints the success
 //! rate and times (the dedicated run recorded in `docs/performance.md`).
 
+mod partition;
+
 use std::path::Path;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};

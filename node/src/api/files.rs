@@ -4,6 +4,8 @@
 //! An upload is signed like any call, but its body hash is the file's root, taken from the
 //! path: the bytes stream to disk while they are hashed, and are kept only if they match.
 
+use std::time::{Duration, Instant};
+
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
@@ -62,9 +64,9 @@ pub async fn upload(
     if let Some(size) = declared.filter(|size| *size > max) {
         return Err(FilesError::TooLarge { size, max }.into());
     }
+    let mut chunks = Upload::new(body, s.ingest.store().clone(), declared)?;
     let mut upload = s.files.blobs().upload()?;
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = next_chunk(&mut chunks).await? {
+    while let Some(chunk) = chunks.next().await? {
         let size = upload.size().saturating_add(chunk.len() as u64);
         if size > max {
             return Err(FilesError::TooLarge { size, max }.into());
@@ -83,25 +85,74 @@ pub async fn upload(
 }
 
 /// An upload that sends nothing for this long is broken off (it holds one of the API's slots).
-const UPLOAD_STALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const UPLOAD_STALL_TIMEOUT: Duration = Duration::from_secs(30);
+/// After `UPLOAD_GRACE`, an upload must average at least this: a trickle cannot hold a slot.
+const UPLOAD_RATE_MIN_BYTES_PER_SEC: u64 = 16 * 1024;
+const UPLOAD_GRACE: Duration = Duration::from_secs(30);
+/// The store's disk is checked for room again after every this many bytes of an upload.
+const UPLOAD_ROOM_CHECK_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The next piece of an upload, `None` at its end; an error if it breaks off or stalls.
-pub(super) async fn next_chunk(
-    chunks: &mut axum::body::BodyDataStream,
-) -> Result<Option<bytes::Bytes>, ApiError> {
-    match tokio::time::timeout(UPLOAD_STALL_TIMEOUT, chunks.next()).await {
-        Ok(None) => Ok(None),
-        Ok(Some(Ok(chunk))) => Ok(Some(chunk)),
-        Ok(Some(Err(e))) => Err(bad_request(format!("upload broken off: {e}"))),
-        Err(_) => Err(ApiError(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            "timeout",
-            format!(
-                "upload stalled: nothing received for {} s",
-                UPLOAD_STALL_TIMEOUT.as_secs()
-            ),
-        )),
+/// An upload's body as it arrives, within the limits above and the store's disk reserve.
+pub(super) struct Upload {
+    chunks: axum::body::BodyDataStream,
+    store: crate::store::Store,
+    started: Instant,
+    bytes: u64,
+}
+
+impl Upload {
+    /// Refuses at once when the store's disk lacks room for `declared` bytes.
+    pub(super) fn new(
+        body: Body,
+        store: crate::store::Store,
+        declared: Option<u64>,
+    ) -> Result<Self, ApiError> {
+        store.room_for(declared.unwrap_or(0))?;
+        Ok(Upload {
+            chunks: body.into_data_stream(),
+            store,
+            started: Instant::now(),
+            bytes: 0,
+        })
     }
+
+    /// The next piece, `None` at the end; an error if the upload breaks off, stalls, is too
+    /// slow, or would leave the disk without its reserve.
+    pub(super) async fn next(&mut self) -> Result<Option<bytes::Bytes>, ApiError> {
+        let allowed =
+            UPLOAD_GRACE + Duration::from_secs(self.bytes / UPLOAD_RATE_MIN_BYTES_PER_SEC);
+        let left = allowed.saturating_sub(self.started.elapsed());
+        let wait = left.min(UPLOAD_STALL_TIMEOUT);
+        let chunk = match tokio::time::timeout(wait, self.chunks.next()).await {
+            Ok(None) => return Ok(None),
+            Ok(Some(Ok(chunk))) => chunk,
+            Ok(Some(Err(e))) => return Err(bad_request(format!("upload broken off: {e}"))),
+            Err(_) if wait < UPLOAD_STALL_TIMEOUT => {
+                return Err(upload_timeout(format!(
+                    "upload too slow: {} bytes in {} s (it must average {} KiB/s)",
+                    self.bytes,
+                    self.started.elapsed().as_secs(),
+                    UPLOAD_RATE_MIN_BYTES_PER_SEC / 1024
+                )))
+            }
+            Err(_) => {
+                return Err(upload_timeout(format!(
+                    "upload stalled: nothing received for {} s",
+                    UPLOAD_STALL_TIMEOUT.as_secs()
+                )))
+            }
+        };
+        let before = self.bytes / UPLOAD_ROOM_CHECK_BYTES;
+        self.bytes = self.bytes.saturating_add(chunk.len() as u64);
+        if self.bytes / UPLOAD_ROOM_CHECK_BYTES != before {
+            self.store.room_for(UPLOAD_ROOM_CHECK_BYTES)?;
+        }
+        Ok(Some(chunk))
+    }
+}
+
+fn upload_timeout(message: String) -> ApiError {
+    ApiError(axum::http::StatusCode::REQUEST_TIMEOUT, "timeout", message)
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -69,12 +69,12 @@ pub async fn upload_sealed(
     let (mut sealer, header) = FileSealer::new(&key, nonce_prefix);
 
     let max = s.files.config().file_bytes_max;
+    let mut chunks = super::files::Upload::new(body, s.ingest.store().clone(), None)?;
     let mut upload = s.files.blobs().upload()?;
     upload.write(&header)?;
     let (mut plain, mut hasher) = (0u64, blake3::Hasher::new());
     let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT_PLAIN_BYTES);
-    let mut chunks = body.into_data_stream();
-    while let Some(chunk) = super::files::next_chunk(&mut chunks).await? {
+    while let Some(chunk) = chunks.next().await? {
         plain = plain.saturating_add(chunk.len() as u64);
         let size = sealed_size(plain);
         if size > max {

@@ -10,11 +10,12 @@ use serde::{Deserialize, Serialize};
 /// One problem the store has.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Problem {
-    /// Stable: `disk_full`, `write_failed`, `store_repaired`.
+    /// Stable: `disk_full`, `write_failed`, `store_repaired`, `entries_lost`,
+    /// `state_restored`, `state_copy_failed`, `ledger_failed`.
     pub code: String,
     /// For the school's admin: what happened and what to do.
     pub message: String,
-    /// When it was first seen, ms since the Unix epoch (this node's clock).
+    /// When it was first seen, ms since the Unix epoch (the system clock).
     pub since_ms: u64,
 }
 
@@ -48,6 +49,11 @@ impl Health {
         if problems.remove(code).is_some() {
             tracing::info!(code, "store problem resolved");
         }
+    }
+
+    pub(crate) fn has(&self, code: &str) -> bool {
+        let problems = self.problems.lock().unwrap_or_else(|e| e.into_inner());
+        problems.contains_key(code)
     }
 
     pub(crate) fn problems(&self) -> Vec<Problem> {

@@ -6,8 +6,11 @@
 //!
 //! Each record is 37 bytes: an operation byte (1 added, 2 removed), the 32-byte entry id and
 //! the first 4 bytes of BLAKE3 over the two. A record that fails its check (a torn write, or
-//! damage) is skipped and counted. The writer appends records after its group commit is
-//! durable, so the ledger never names an entry that was not acknowledged.
+//! damage) is skipped and counted. An addition is appended after its group commit is
+//! durable, so the ledger never names an entry that was not acknowledged; a removal is written
+//! before the entry is removed from sled (whose flusher may write it out at any moment), so a
+//! crash never makes a removed entry look lost. A failed write is cut back to the last whole
+//! record, and the ledger is rewritten from the store at the next open whenever it drifted.
 
 use std::collections::HashSet;
 use std::fs::{File, OpenOptions};
@@ -33,6 +36,9 @@ pub(super) struct Expected {
 pub(crate) struct Ledger {
     file: File,
     path: PathBuf,
+    /// The file's length: whole records only.
+    len: u64,
+    /// Additions waiting for their group commit.
     pending: Vec<u8>,
 }
 
@@ -55,6 +61,7 @@ impl Ledger {
         let ledger = Ledger {
             file,
             path,
+            len: len - torn,
             pending: Vec::new(),
         };
         Ok((ledger, expected))
@@ -64,26 +71,41 @@ impl Ledger {
         self.pending.extend_from_slice(&record(ADDED, id));
     }
 
-    pub(crate) fn removed(&mut self, id: &[u8; 32]) {
-        self.pending.extend_from_slice(&record(REMOVED, id));
+    /// Notes, at once, that `id` is about to be removed from the store.
+    pub(crate) fn removed(&mut self, id: &[u8; 32]) -> io::Result<()> {
+        self.append(&record(REMOVED, id))
     }
 
-    /// Forgets what was noted since the last write (the group was not committed).
-    pub(crate) fn discard(&mut self) {
-        self.pending.clear();
-    }
-
-    /// Appends what was noted, synced to disk when `sync`.
+    /// Appends the additions noted since the last call, synced to disk when `sync` (called
+    /// once their group commit is durable). On failure they are kept for the next call.
     pub(crate) fn write(&mut self, sync: bool) -> io::Result<()> {
         if self.pending.is_empty() {
             return Ok(());
         }
-        self.file.write_all(&self.pending)?;
-        self.pending.clear();
-        if sync {
-            self.file.sync_data()?;
+        let pending = std::mem::take(&mut self.pending);
+        let written = self.append(&pending);
+        match written {
+            Ok(()) if sync => self.file.sync_data(),
+            Ok(()) => Ok(()),
+            Err(e) => {
+                self.pending = pending;
+                Err(e)
+            }
         }
-        Ok(())
+    }
+
+    /// Appends whole records, or (cutting back a partial write) none.
+    fn append(&mut self, records: &[u8]) -> io::Result<()> {
+        match self.file.write_all(records) {
+            Ok(()) => {
+                self.len += records.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                let _ = self.file.set_len(self.len);
+                Err(e)
+            }
+        }
     }
 
     /// Replaces the ledger with one record per id in `ids` (atomically: a new file renamed
@@ -99,11 +121,13 @@ impl Ledger {
         }
         let file = out.into_inner().map_err(|e| e.into_error())?;
         file.sync_all()?;
+        let len = file.metadata()?.len();
         std::fs::rename(&fresh, &self.path)?;
         if let Some(dir) = self.path.parent() {
             File::open(dir)?.sync_all()?;
         }
         self.file = OpenOptions::new().append(true).open(&self.path)?;
+        self.len = len;
         Ok(())
     }
 }
@@ -157,11 +181,10 @@ mod tests {
         ledger.added(&[1; 32]);
         ledger.added(&[2; 32]);
         ledger.write(true).unwrap();
+        ledger.removed(&[1; 32]).unwrap();
         ledger.added(&[3; 32]);
-        ledger.discard();
-        ledger.removed(&[1; 32]);
-        ledger.write(false).unwrap();
-        drop(ledger);
+        drop(ledger); // the addition of 3 was never committed
+
         let (_, expected) = Ledger::open(dir.path()).unwrap();
         assert_eq!(expected.ids, HashSet::from([[2; 32]]));
         assert_eq!(expected.records, 3);

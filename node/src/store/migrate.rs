@@ -113,8 +113,8 @@ fn quarantine(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreErro
     tracing::warn!(entry = %id.short(), "quarantining an entry the present rules refuse");
     super::writer::unindex(trees, id, bytes)?;
     trees.quarantine.insert(id.as_bytes(), bytes)?;
+    trees.note_removal(id);
     trees.entries.remove(id.as_bytes())?;
-    trees.ledger().removed(&id.0);
     Ok(())
 }
 

@@ -244,11 +244,20 @@ pub(crate) struct Trees {
     salvaged: Option<repair::Salvaged>,
     /// The ids of the entries acknowledged, to notice entries lost to damage.
     ledger: std::sync::Mutex<ledger::Ledger>,
+    /// The free space on the store's disk, against the reserve.
+    space: space::Space,
 }
 
 impl Trees {
     pub(crate) fn ledger(&self) -> std::sync::MutexGuard<'_, ledger::Ledger> {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes in the ledger that `id` is about to be removed (before it is).
+    pub(crate) fn note_removal(&self, id: &EntryId) {
+        if let Err(e) = self.ledger().removed(&id.0) {
+            tracing::warn!(error = %e, entry = %id.short(), "cannot note a removal in the ledger");
+        }
     }
 
     /// Counts the entries the ledger expects that are neither stored nor quarantined, and
@@ -277,7 +286,16 @@ impl Trees {
             for key in self.entries.iter().keys() {
                 ids.push(keys::id_suffix(&key?).0);
             }
-            self.ledger().rewrite(ids.iter()).map_err(sled::Error::Io)?;
+            // Not fatal (the node must start on a full disk): the old ledger stays, and
+            // this is tried again at the next open.
+            if let Err(e) = self.ledger().rewrite(ids.iter()) {
+                self.health.set(
+                    "ledger_failed",
+                    format!(
+                        "cannot rewrite the store's ledger: {e}; losses to damage may go unnoticed"
+                    ),
+                );
+            }
         }
         Ok(lost)
     }
@@ -384,6 +402,7 @@ impl Store {
             health: health::Health::default(),
             salvaged: None,
             ledger: std::sync::Mutex::new(ledger),
+            space: space::Space::new(dir, options.config),
             db,
         };
         // Before anything reads the indexes, and before the writer starts.
@@ -395,7 +414,13 @@ impl Store {
             trees.salvaged = Some(repair::salvage(from, &trees));
             trees.db.flush()?;
         }
-        let restored = state_copy::reconcile(&trees, dir)?;
+        let (restored, copy_failed) = state_copy::reconcile(&trees, dir)?;
+        if let Some(e) = copy_failed {
+            trees.health.set(
+                "state_copy_failed",
+                format!("cannot keep the copy of this node's state beside the store: {e}"),
+            );
+        }
         trees.entry_count = AtomicU64::new(trees.entries.len() as u64);
         let lost = trees.check_ledger(&expected)?;
         trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &trees.entries)?);
@@ -404,12 +429,11 @@ impl Store {
             Durability::PowerCut => Some(durable::Durable::open(dir).map_err(sled::Error::Io)?),
             Durability::ProcessCrash => None,
         };
-        let space = space::Space::new(dir, options.config);
         let state = writer::StateCopy {
             dir: dir.to_owned(),
             seq: state_copy::seq(&trees)?,
         };
-        let writer = writer::spawn(trees.clone(), durable, space, state, WRITE_QUEUE_MAX)?;
+        let writer = writer::spawn(trees.clone(), durable, state, WRITE_QUEUE_MAX)?;
         if restored > 0 {
             trees.health.set(
                 "state_restored",
@@ -623,7 +647,6 @@ impl Store {
         }
     }
 
-    /// Number of entries stored (kept in memory; sled's own `len` is a full scan).
     /// Tells the admin (log and status) that the store was rebuilt, and what it recovered.
     fn report_repair(&self, cause: &str, aside: &Path) {
         let salvaged = self.trees.salvaged.clone().unwrap_or_default();
@@ -642,11 +665,29 @@ impl Store {
         self.trees.health.set("store_repaired", message);
     }
 
-    /// What is wrong with the store right now (nothing, normally).
-    pub fn problems(&self) -> Vec<Problem> {
-        self.trees.health.problems()
+    /// Whether `bytes` more (a file being uploaded, say) would still leave the store's disk
+    /// its reserve; a full disk is reported in the store's health.
+    pub fn room_for(&self, bytes: u64) -> Result<(), StoreError> {
+        let room = self.trees.space.check(bytes);
+        if let Err(e) = &room {
+            self.trees
+                .health
+                .set("disk_full", space::disk_full_message(e));
+        }
+        room
     }
 
+    /// What is wrong with the store right now (nothing, normally). A full disk is looked at
+    /// again, so freed space shows at once.
+    pub fn problems(&self) -> Vec<Problem> {
+        let health = &self.trees.health;
+        if health.has("disk_full") && self.trees.space.check(0).is_ok() {
+            health.clear("disk_full");
+        }
+        health.problems()
+    }
+
+    /// Number of entries stored (kept in memory; sled's own `len` is a full scan).
     pub fn entry_count(&self) -> u64 {
         self.trees.entry_count.load(Ordering::Relaxed)
     }

@@ -120,32 +120,47 @@ const STATE_TREES: [&str; 6] = [
 const SALVAGE_BATCH: usize = 1024;
 
 /// Copies into `trees` (a fresh store, its writer not started) whatever can still be read
-/// from the damaged store at `from`.
+/// from the damaged store at `from`. Nothing in it may panic out: sled may panic reading a
+/// damaged file, and even closing one.
 pub(super) fn salvage(from: &Path, trees: &Trees) -> Salvaged {
     let mut salvaged = Salvaged::default();
-    let opened = catch_unwind(|| {
-        sled::Config::new()
-            .path(from)
-            .cache_capacity(16 << 20)
-            .open()
-    });
-    let Ok(Ok(db)) = opened else {
-        salvaged.unreadable.push("everything");
-        return salvaged;
-    };
+    let read = catch_unwind(AssertUnwindSafe(|| {
+        // The failed open's handle may still hold the lock for a moment: open_db waits.
+        let db = match super::open_db(from) {
+            Ok(db) => db,
+            Err(e) => {
+                tracing::warn!(error = %e, "the damaged store cannot be read at all");
+                salvaged.unreadable.push("everything");
+                return;
+            }
+        };
+        salvage_from(&db, trees, &mut salvaged);
+        drop(db);
+    }));
+    if read.is_err() && salvaged.unreadable.is_empty() {
+        salvaged.unreadable.push("the rest");
+    }
+    salvaged
+}
+
+fn salvage_from(db: &sled::Db, trees: &Trees, salvaged: &mut Salvaged) {
     for name in STATE_TREES {
-        match catch_unwind(AssertUnwindSafe(|| copy_tree(&db, name, trees))) {
+        match catch_unwind(AssertUnwindSafe(|| copy_tree(db, name, trees))) {
             Ok(Ok(copied)) => salvaged.records += copied,
             _ => salvaged.unreadable.push(name),
         }
     }
+    // The state's sequence number, so the state copy is judged against what was recovered.
+    let seq = catch_unwind(AssertUnwindSafe(|| super::state_copy::carry_seq(db, trees)));
+    if !matches!(seq, Ok(Ok(()))) {
+        salvaged.unreadable.push("meta");
+    }
     let mut entries = 0;
-    let copied = catch_unwind(AssertUnwindSafe(|| copy_entries(&db, trees, &mut entries)));
+    let copied = catch_unwind(AssertUnwindSafe(|| copy_entries(db, trees, &mut entries)));
     salvaged.entries = entries;
     if !matches!(copied, Ok(Ok(()))) {
         salvaged.unreadable.push("entries");
     }
-    salvaged
 }
 
 fn copy_tree(from: &sled::Db, name: &str, trees: &Trees) -> Result<usize, StoreError> {
@@ -170,7 +185,10 @@ fn copy_entries(from: &sled::Db, trees: &Trees, stored: &mut usize) -> Result<()
         batch.clear();
         for item in items.by_ref().take(SALVAGE_BATCH) {
             let (key, value) = item?;
-            batch.push((super::keys::id_suffix(&key), value.to_vec()));
+            // A damaged key is skipped (the entry's id is recomputed from its bytes anyway).
+            if key.len() == 32 {
+                batch.push((super::keys::id_suffix(&key), value.to_vec()));
+            }
         }
         if batch.is_empty() {
             return Ok(());

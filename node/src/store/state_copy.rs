@@ -1,4 +1,5 @@
-//! A copy of this node's own state beside the store: the networks it follows, its teachers,
+//! A copy of this node's own state in the store's directory, outside sled: the networks it
+//! follows, its teachers,
 //! file policies, private networks' content keys and the admin's local purges. Entries come
 //! back from peers after damage; this state exists nowhere else, so it is kept twice.
 //!
@@ -6,14 +7,16 @@
 //! `meta` tree; once the group is durable, the writer replaces the copy (`staffroom.state`,
 //! mode 0600: it holds keys) with the state at that number. At open the two numbers decide:
 //! - copy newer than the store, or the store's number lost: the store lost state to damage,
-//!   and its state trees are set to the copy's;
-//! - the same: anything the store lacks is put back from the copy;
+//!   and its state trees are set to the copy's (local purges are only ever added);
+//! - the same: the copy is the state too (sled's recovery may keep a group's bump but not
+//!   all of its changes), so the store's state trees are set to it as well;
 //! - copy older (a crash between the commit and the copy): the store is right; the copy is
 //!   rewritten.
 //!
 //! File: the sequence number (8 bytes, BE), records of `[tree u8][key len u32 BE][key]
 //! [value len u32 BE][value]`, then BLAKE3 of everything before it (32 bytes).
 
+use std::collections::HashSet;
 use std::io;
 use std::path::Path;
 
@@ -37,6 +40,14 @@ pub(super) fn seq(trees: &Trees) -> Result<u64, StoreError> {
         .get(SEQ_KEY)?
         .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
         .map_or(0, u64::from_be_bytes))
+}
+
+/// Copies the state's sequence number of a damaged store `from` into `trees` (a repair).
+pub(super) fn carry_seq(from: &sled::Db, trees: &Trees) -> Result<(), StoreError> {
+    if let Some(seq) = from.open_tree("meta")?.get(SEQ_KEY)? {
+        trees.meta.insert(SEQ_KEY, seq)?;
+    }
+    Ok(())
 }
 
 /// Notes in the store (in the group being committed) that its state is now at `seq`.
@@ -75,6 +86,11 @@ pub(super) fn write(trees: &Trees, dir: &Path, seq: u64) -> Result<(), StoreErro
             bytes.extend_from_slice(&len.to_be_bytes());
             bytes.extend_from_slice(part);
         }
+    }
+    if bytes.len() as u64 + 32 > FILE_BYTES_MAX {
+        return Err(StoreError::Sled(sled::Error::Io(io::Error::other(
+            format!("this node's state is over {FILE_BYTES_MAX} bytes: too large to copy"),
+        ))));
     }
     let check = blake3::hash(&bytes);
     bytes.extend_from_slice(check.as_bytes());
@@ -129,28 +145,29 @@ fn take(bytes: &[u8]) -> Option<(&[u8], &[u8])> {
 }
 
 /// Brings the store's state in line with the copy in `dir` (see the module's rules).
-/// Returns how many records were put back or taken out.
-pub(super) fn reconcile(trees: &Trees, dir: &Path) -> Result<usize, StoreError> {
+/// Returns how many records were put back or taken out. Failing to rewrite the copy is not
+/// an error (the node must start on a full disk): it is returned for the health report.
+pub(super) fn reconcile(
+    trees: &Trees,
+    dir: &Path,
+) -> Result<(usize, Option<StoreError>), StoreError> {
     let stored_seq = seq(trees)?;
-    let Some(copy) = read(dir) else {
-        write(trees, dir, stored_seq)?;
-        return Ok(0);
+    let copy = match read(dir) {
+        Some(copy) if copy.seq >= stored_seq => copy,
+        // None, damaged, or older than the store (a crash before it was rewritten).
+        _ => return Ok((0, write(trees, dir, stored_seq).err())),
     };
-    if copy.seq < stored_seq {
-        write(trees, dir, stored_seq)?;
-        return Ok(0);
-    }
-    let exact = copy.seq > stored_seq;
+    // At the same number the copy is the state too: sled's recovery may have kept the
+    // group's bump but not all of its changes.
+    let wanted: HashSet<(u8, &[u8])> = copy.records.iter().map(|(t, k, _)| (*t, &k[..])).collect();
     let mut changed = 0;
-    if exact {
-        for name in WHOLE_TREES {
-            let tree = trees.named(name);
-            for key in tree.iter().keys() {
-                let key = key?;
-                if !copy.records.iter().any(|(_, k, _)| k[..] == key[..]) {
-                    tree.remove(key)?;
-                    changed += 1;
-                }
+    for (n, name) in WHOLE_TREES.iter().enumerate() {
+        let tree = trees.named(name);
+        for key in tree.iter().keys() {
+            let key = key?;
+            if !wanted.contains(&(n as u8, &key[..])) {
+                tree.remove(key)?;
+                changed += 1;
             }
         }
     }
@@ -166,5 +183,5 @@ pub(super) fn reconcile(trees: &Trees, dir: &Path) -> Result<usize, StoreError> 
         }
     }
     bump(trees, copy.seq)?;
-    Ok(changed)
+    Ok((changed, None))
 }

@@ -18,7 +18,6 @@ use staffroom_protocol::{AuthorId, Body, Entry, EntryId, Header, NetworkId, Veri
 use tokio::sync::{mpsc, oneshot};
 
 use super::durable::Durable;
-use super::space::Space;
 use super::{keys, FilePolicy, NetworkRecord, StoreError, TeacherRecord, Trees};
 
 /// Commands applied in one group before the flush that acknowledges them.
@@ -120,14 +119,13 @@ impl Drop for JoinOnDrop {
 pub(crate) fn spawn(
     trees: Arc<Trees>,
     durable: Option<Durable>,
-    space: Space,
     state: StateCopy,
     queue_max: usize,
 ) -> Result<WriterHandle, StoreError> {
     let (tx, rx) = mpsc::channel(queue_max);
     let thread = std::thread::Builder::new()
         .name("store-writer".into())
-        .spawn(move || run(trees, durable, space, state, rx))
+        .spawn(move || run(trees, durable, state, rx))
         .map_err(|e| StoreError::Sled(sled::Error::Io(e)))?;
     let guard = JoinOnDrop {
         thread: Mutex::new(Some(thread)),
@@ -259,11 +257,16 @@ pub(crate) struct StateCopy {
 
 fn run(
     trees: Arc<Trees>,
-    mut durable: Option<Durable>,
-    space: Space,
-    mut state: StateCopy,
+    durable: Option<Durable>,
+    state: StateCopy,
     mut rx: mpsc::Receiver<Command>,
 ) {
+    let mut committer = Committer {
+        trees,
+        durable,
+        state,
+        failed: None,
+    };
     let mut group = Vec::with_capacity(GROUP_COMMANDS_MAX);
     while let Some(first) = rx.blocking_recv() {
         group.push(first);
@@ -273,11 +276,43 @@ fn run(
                 Err(_) => break,
             }
         }
-        let room = room_for(&trees, &space, &group);
-        let state_changed = group.iter().any(Command::changes_state);
+        committer.group(&mut group);
+    }
+    if committer.failed.is_none() {
+        if let Err(e) = committer.commit() {
+            tracing::error!(error = %e, "final store flush failed");
+        }
+    }
+}
+
+/// The writer thread's state from group to group.
+struct Committer {
+    trees: Arc<Trees>,
+    durable: Option<Durable>,
+    state: StateCopy,
+    /// The first failed commit. Neither sled (which fails every write after an I/O error)
+    /// nor the kernel (which may call pages clean after a failed fsync) can be trusted with
+    /// what was written since, so every later write is refused until the node restarts.
+    failed: Option<sled::Error>,
+}
+
+impl Committer {
+    /// Applies `group`, commits it and acknowledges each command.
+    fn group(&mut self, group: &mut Vec<Command>) {
+        if let Some(failed) = &self.failed {
+            for cmd in group.drain(..) {
+                refuse(cmd, StoreError::Sled(failed.clone())).acknowledge(&Err(failed.clone()));
+            }
+            return;
+        }
+        let trees = self.trees.clone();
+        let room = room_for(&trees, group);
+        let state_changed = group
+            .iter()
+            .any(|c| c.changes_state() && (room.is_ok() || !c.grows()));
         if state_changed {
-            state.seq += 1;
-            if let Err(e) = super::state_copy::bump(&trees, state.seq) {
+            self.state.seq += 1;
+            if let Err(e) = super::state_copy::bump(&trees, self.state.seq) {
                 tracing::warn!(error = %e, "cannot note the state's sequence number");
             }
         }
@@ -288,23 +323,42 @@ fn run(
                 _ => apply(&trees, cmd),
             })
             .collect();
-        let flushed = commit(&trees, durable.as_mut());
-        match &flushed {
-            Ok(_) => trees.health.clear("write_failed"),
-            Err(e) => trees.health.set(
+        let flushed = self.commit();
+        if let Err(e) = &flushed {
+            trees.health.set(
                 "write_failed",
-                format!("the store cannot write to disk: {e}; new entries are not being stored"),
-            ),
+                format!(
+                    "the store cannot write to disk: {e}; nothing more is stored until the \
+                     node is restarted"
+                ),
+            );
+            self.failed = Some(e.clone());
         }
         if state_changed && flushed.is_ok() {
-            copy_state(&trees, &state);
+            copy_state(&trees, &self.state);
         }
         for pending in applied {
             pending.acknowledge(&flushed);
         }
     }
-    if let Err(e) = commit(&trees, durable.as_mut()) {
-        tracing::error!(error = %e, "final store flush failed");
+
+    /// Makes what the group applied durable: sled's flush, then the syncs it leaves out;
+    /// then the additions go into the ledger (a failure there is reported, not fatal: the
+    /// entries are stored, and the ledger is rewritten at the next open).
+    fn commit(&mut self) -> sled::Result<usize> {
+        let flushed = self.trees.db.flush()?;
+        if let Some(durable) = self.durable.as_mut() {
+            durable.sync().map_err(sled::Error::Io)?;
+        }
+        let written = self.trees.ledger().write(self.durable.is_some());
+        match written {
+            Ok(()) => self.trees.health.clear("ledger_failed"),
+            Err(e) => self.trees.health.set(
+                "ledger_failed",
+                format!("cannot append to the store's ledger: {e}; losses to damage may go unnoticed until the next start"),
+            ),
+        }
+        Ok(flushed)
     }
 }
 
@@ -322,17 +376,18 @@ fn copy_state(trees: &Trees, state: &StateCopy) {
 
 /// Whether the disk has room for `group`'s additions (see `space`), noting a full disk in
 /// the store's health while it lasts.
-fn room_for(trees: &Trees, space: &Space, group: &[Command]) -> Result<(), StoreError> {
+fn room_for(trees: &Trees, group: &[Command]) -> Result<(), StoreError> {
     if !group.iter().any(Command::grows) {
         return Ok(());
     }
-    let room = space.check();
+    // What the group adds, twice over for sled's own overhead.
+    let adding: u64 = group.iter().map(Command::bytes_added).sum();
+    let room = trees.space.check(adding.saturating_mul(2));
     match &room {
         Ok(()) => trees.health.clear("disk_full"),
-        Err(e) => trees.health.set(
-            "disk_full",
-            format!("{e}: new entries are refused until space is freed on the store's disk"),
-        ),
+        Err(e) => trees
+            .health
+            .set("disk_full", super::space::disk_full_message(e)),
     }
     room
 }
@@ -357,6 +412,14 @@ fn refuse(cmd: Command, full: StoreError) -> Pending {
 }
 
 impl Command {
+    /// The bytes the command adds, roughly (entries' bytes; small records count nothing).
+    fn bytes_added(&self) -> u64 {
+        match self {
+            Command::Insert { entries, .. } => entries.iter().map(|e| e.bytes().len() as u64).sum(),
+            _ => 0,
+        }
+    }
+
     /// Whether the command changes the node's own state (what `state_copy` keeps).
     fn changes_state(&self) -> bool {
         matches!(
@@ -373,7 +436,7 @@ impl Command {
     }
 
     /// Whether the command adds to the store. Removals and flushes go ahead on a full disk:
-    /// they are how space comes back.
+    /// they write little (the reserve is there for them), and the admin may need them.
     fn grows(&self) -> bool {
         matches!(
             self,
@@ -384,24 +447,6 @@ impl Command {
                 | Command::PutContentKey { .. }
         )
     }
-}
-
-/// Makes what the group applied durable: sled's flush, then the syncs it leaves out.
-fn commit(trees: &Trees, durable: Option<&mut Durable>) -> sled::Result<usize> {
-    let synced = durable.is_some();
-    let flushed = trees.db.flush().and_then(|flushed| {
-        if let Some(durable) = durable {
-            durable.sync().map_err(sled::Error::Io)?;
-        }
-        Ok(flushed)
-    });
-    let mut ledger = trees.ledger();
-    match &flushed {
-        // Only what is durable goes in the ledger.
-        Ok(_) => ledger.write(synced).map_err(sled::Error::Io)?,
-        Err(_) => ledger.discard(),
-    }
-    flushed
 }
 
 /// A command applied but not yet acknowledged: it waits for the group's flush.
@@ -617,10 +662,11 @@ fn purge(
 /// Deletes one stored entry: its record first (a record present means stored, so a crash
 /// midway leaves only index keys that readers skip), then its index keys and sync item.
 pub(super) fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
-    if trees.entries.remove(id.as_bytes())?.is_none() {
+    if !trees.entries.contains_key(id.as_bytes())? {
         return Ok(());
     }
-    trees.ledger().removed(&id.0);
+    trees.note_removal(id);
+    trees.entries.remove(id.as_bytes())?;
     trees.entry_count.fetch_sub(1, Ordering::Relaxed);
     // Its files' bytes go too, once nothing else lists them (the fetcher checks).
     if let Ok(entry) = Entry::decode(bytes) {

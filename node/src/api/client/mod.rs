@@ -122,9 +122,9 @@ fn http_client(
     };
     reqwest::Client::builder()
         .timeout(REQUEST_TIMEOUT)
-        // Below the node's idle timeout (30 s), so a pooled connection is never one the
-        // node is closing.
-        .pool_idle_timeout(Duration::from_secs(20))
+        // Well below the node's deadline for the next request's headers (10 s, which also
+        // closes idle kept-alive connections), so a pooled connection is never one it closes.
+        .pool_idle_timeout(Duration::from_secs(5))
         .no_proxy()
         .tls_backend_preconfigured(super::tls::client_config(pin, seen))
         .build()

@@ -283,3 +283,39 @@ async fn the_state_copy_restores_lost_state_and_never_undoes_a_later_change() {
     assert!(store.teacher(&teacher(2).key).unwrap().is_some());
     assert!(store.problems().is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn salvage_recovers_every_entry_and_the_state_it_can_read() {
+    let root = tempfile::tempdir().unwrap();
+    let old = root.path().join("old");
+    pristine(&old).await;
+    let rebuilt = root.path().join("rebuilt");
+    let store =
+        Store::open_salvaging(&rebuilt, StoreOptions::default(), Some(old.as_path())).unwrap();
+    let salvaged = store.trees.salvaged.clone().unwrap();
+    assert_eq!(salvaged.entries as u64, ENTRIES, "{salvaged:?}");
+    assert!(salvaged.unreadable.is_empty(), "{salvaged:?}");
+    assert_eq!(
+        salvaged.records, 2,
+        "the network and the teacher: {salvaged:?}"
+    );
+    assert_eq!(store.entry_count(), ENTRIES);
+    assert!(store.network(&network(1)).unwrap().is_some());
+    assert!(store.teacher(&teacher_of(1)).unwrap().is_some());
+    let listed = store
+        .list(&ListFilter {
+            network: Some(network(1)),
+            limit: Some(1000),
+            ..ListFilter::default()
+        })
+        .unwrap();
+    assert_eq!(
+        listed.len() as u64,
+        ENTRIES,
+        "the listing indexes are rebuilt"
+    );
+}
+
+fn teacher_of(seed: u8) -> staffroom_protocol::AuthorId {
+    staffroom_protocol::AuthorId(key(seed).verifying_key().to_bytes())
+}
