@@ -76,17 +76,20 @@ pub struct NodeProcess {
     child: Option<Child>,
 }
 
+/// `staffroom node run` on loopback with ephemeral ports and no mDNS: how tests run nodes.
+pub const NODE_RUN: [&str; 7] = [
+    "node",
+    "run",
+    "--listen",
+    "/ip4/127.0.0.1/tcp/0",
+    "--api",
+    "127.0.0.1:0",
+    "--no-mdns",
+];
+
 impl NodeProcess {
     pub fn start(dir: &Path, extra: &[&str]) -> NodeProcess {
-        let mut args = vec![
-            "node",
-            "run",
-            "--listen",
-            "/ip4/127.0.0.1/tcp/0",
-            "--api",
-            "127.0.0.1:0",
-            "--no-mdns",
-        ];
+        let mut args = NODE_RUN.to_vec();
         args.extend_from_slice(extra);
         NodeProcess::spawn(Command::new(staffroom_bin()), dir, &args)
     }
@@ -103,8 +106,7 @@ impl NodeProcess {
             .arg("-c")
             .arg(format!("ulimit -n {open_files_max} && exec \"$0\" \"$@\""))
             .arg(staffroom_bin());
-        let mut args = vec!["node", "run", "--listen", "/ip4/127.0.0.1/tcp/0"];
-        args.extend_from_slice(&["--api", "127.0.0.1:0", "--no-mdns"]);
+        let mut args = NODE_RUN.to_vec();
         args.extend_from_slice(extra);
         NodeProcess::spawn(command, dir, &args)
     }

@@ -64,22 +64,14 @@ async fn restarted_node_keeps_data_and_catches_new_posts() {
 /// Regression: the refusal repeated its cause two or three times.
 #[test]
 fn a_second_node_on_a_data_directory_in_use_is_refused_saying_why_once() {
-    use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess};
+    use staffroom_tests::cli_process::{staffroom, staffroom_ok, NodeProcess, NODE_RUN};
     let dir = tempfile::tempdir().unwrap();
     staffroom_ok(dir.path(), &["init"], None);
     let first = NodeProcess::start(dir.path(), &[]);
     crate::cli::wait_for(dir.path(), &["status", "--json"], "the first node", |_| {
         true
     });
-    let args = [
-        "node",
-        "run",
-        "--listen",
-        "/ip4/127.0.0.1/tcp/0",
-        "--api",
-        "127.0.0.1:0",
-    ];
-    let second = staffroom(dir.path(), &args, None);
+    let second = staffroom(dir.path(), &NODE_RUN, None);
     assert!(!second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     let cause = "locked by another Staffroom node using the same data directory";

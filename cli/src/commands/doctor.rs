@@ -121,6 +121,7 @@ pub fn diagnose(
             ),
         ));
     }
+    out.push(storage(&status.problems));
     out.push(reachability(status));
     out.push(connections(peers, &listen_port(status)));
     out.extend(clock(peers));
@@ -135,6 +136,34 @@ pub fn diagnose(
 }
 
 /// The TCP port the node listens on, for advice ("4040" when it cannot tell).
+/// The store's problems (a full disk, failing writes, damage found at start), each with what
+/// to do.
+fn storage(problems: &[staffroom_node::store::Problem]) -> Finding {
+    let detail = match problems.is_empty() {
+        true => "the store is healthy".to_owned(),
+        false => problems
+            .iter()
+            .map(|p| p.message.as_str())
+            .collect::<Vec<_>>()
+            .join("; "),
+    };
+    let advice = problems.iter().find_map(|p| match p.code.as_str() {
+        "disk_full" => Some("free space on the disk that holds the node's data directory: new entries are taken again at once"),
+        "write_failed" => Some("check the disk (dmesg, smartctl), then restart the node"),
+        "store_repaired" | "entries_lost" | "state_restored" => Some(
+            "nothing to do if catch-up sync runs (see `network` above); if this happens again, \
+             check the disk",
+        ),
+        _ => None,
+    });
+    finding(
+        "storage",
+        problems.is_empty(),
+        detail,
+        Some(advice.unwrap_or("see the node's log").into()),
+    )
+}
+
 fn listen_port(status: &StatusResponse) -> String {
     let port = status.listen_addrs.iter().find_map(|a| {
         a.iter().find_map(|p| match p {
@@ -455,5 +484,20 @@ mod tests {
         );
         assert!(found.iter().all(|f| f.ok), "{found:?}");
         assert!(found.iter().all(|f| f.advice.is_none()));
+    }
+
+    #[test]
+    fn a_full_disk_is_diagnosed_with_what_to_do() {
+        let mut s = status("/ip4/0.0.0.0/tcp/4040", vec![]);
+        s.problems.push(staffroom_node::store::Problem {
+            code: "disk_full".into(),
+            message: "the store's disk is full: 3 MiB free, 64 MiB kept in reserve".into(),
+            since_ms: 1,
+        });
+        let found = diagnose(&s, &[peer(vec![NetworkId([1; 32])])], &[network(1)]);
+        let storage = found.iter().find(|f| f.check == "storage").unwrap();
+        assert!(!storage.ok);
+        assert!(storage.detail.contains("3 MiB free"));
+        assert!(storage.advice.as_deref().unwrap().contains("free space"));
     }
 }
