@@ -35,7 +35,15 @@ impl Durable {
     pub(crate) fn open(dir: &Path) -> io::Result<Durable> {
         let log = File::open(dir.join("db"))?;
         let blobs = dir.join("blobs");
+        // Blobs from an earlier run may not have reached the disk (a crash of this process
+        // leaves them in the page cache): synced once now.
         let synced_blobs = blob_names(&blobs)?;
+        for name in &synced_blobs {
+            sync_file(&blobs.join(name))?;
+        }
+        if blobs.is_dir() {
+            sync_dir(&blobs)?;
+        }
         // The log's and the blobs' directory entries themselves.
         sync_dir(dir)?;
         Ok(Durable {
@@ -50,12 +58,7 @@ impl Durable {
         let present = blob_names(&self.blobs)?;
         let mut new_blobs = false;
         for name in present.difference(&self.synced_blobs) {
-            match File::open(self.blobs.join(name)) {
-                Ok(blob) => blob.sync_data()?,
-                // Superseded and removed by sled since it was listed.
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
+            sync_file(&self.blobs.join(name))?;
             new_blobs = true;
         }
         if new_blobs {
@@ -70,6 +73,15 @@ fn blob_names(blobs: &Path) -> io::Result<HashSet<OsString>> {
     match std::fs::read_dir(blobs) {
         Ok(listing) => listing.map(|e| e.map(|e| e.file_name())).collect(),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(HashSet::new()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Syncs the file at `path`; one removed meanwhile (superseded by sled) is no error.
+fn sync_file(path: &Path) -> io::Result<()> {
+    match File::open(path) {
+        Ok(file) => file.sync_data(),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),
     }
 }
