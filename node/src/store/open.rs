@@ -1,0 +1,212 @@
+//! Opening the store: sled's trees, migration, the repair of a damaged store, the state
+//! copy and the ledger checked against what is stored, then the writer started. What went
+//! wrong on the way is put in the store's health.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use super::*;
+
+impl Trees {
+    pub(crate) fn ledger(&self) -> std::sync::MutexGuard<'_, ledger::Ledger> {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Notes in the ledger that `id` is about to be removed (before it is).
+    pub(crate) fn note_removal(&self, id: &EntryId) {
+        if let Err(e) = self.ledger().removed(&id.0) {
+            tracing::warn!(error = %e, entry = %id.short(), "cannot note a removal in the ledger");
+        }
+    }
+
+    /// Counts the entries the ledger expects that are neither stored nor quarantined, and
+    /// rewrites the ledger to what is stored when it has drifted from it (damage, removals,
+    /// a store older than the ledger).
+    fn check_ledger(&self, expected: &ledger::Expected) -> Result<usize, StoreError> {
+        let mut lost = 0;
+        for id in &expected.ids {
+            if !self.entries.contains_key(id)? && !self.quarantine.contains_key(id)? {
+                lost += 1;
+            }
+        }
+        if expected.damaged_records > 0 {
+            tracing::warn!(
+                records = expected.damaged_records,
+                "the store's ledger had damaged records"
+            );
+        }
+        let stored = self.entry_count.load(Ordering::Relaxed) as usize;
+        let drifted = lost > 0
+            || expected.damaged_records > 0
+            || expected.ids.len() != stored
+            || expected.records > 2 * expected.ids.len() + 1024;
+        if drifted {
+            let mut ids = Vec::with_capacity(stored);
+            for key in self.entries.iter().keys() {
+                ids.push(keys::id_suffix(&key?).0);
+            }
+            // Not fatal (the node must start on a full disk): the old ledger stays, and
+            // this is tried again at the next open.
+            if let Err(e) = self.ledger().rewrite(ids.iter()) {
+                self.health.set(
+                    "ledger_failed",
+                    format!(
+                        "cannot rewrite the store's ledger: {e}; losses to damage may go unnoticed"
+                    ),
+                );
+            }
+        }
+        Ok(lost)
+    }
+
+    /// The tree named `name` when the store was opened (one of `repair::STATE_TREES`).
+    pub(super) fn named(&self, name: &str) -> &sled::Tree {
+        match name {
+            "networks" => &self.networks,
+            "teachers" => &self.teachers,
+            "file_policies" => &self.file_policies,
+            "content_keys" => &self.content_keys,
+            "erased" => &self.erased,
+            "files_erased" => &self.files_erased,
+            _ => &self.meta,
+        }
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store in `dir` with the default options: acknowledged writes
+    /// survive a power cut.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens the store with `options`. A damaged store is moved aside and rebuilt from what
+    /// can still be read (see `repair`); its problem is then in [`Store::problems`].
+    pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
+        let cause = match repair::guarded(|| Store::open_salvaging(dir, options, None)) {
+            Ok(store) => return Ok(store),
+            Err(repair::Failure::Other(e)) => return Err(e),
+            Err(repair::Failure::Damaged(cause)) => cause,
+        };
+        tracing::error!(dir = %dir.display(), %cause, "the store is damaged: rebuilding it");
+        let aside = repair::move_aside(dir)?;
+        repair::carry_records(&aside, dir)?;
+        match repair::guarded(|| Store::open_salvaging(dir, options, Some(&aside))) {
+            Ok(store) => {
+                store.report_repair(&cause, &aside);
+                Ok(store)
+            }
+            Err(repair::Failure::Other(e)) => Err(e),
+            Err(repair::Failure::Damaged(again)) => {
+                Err(StoreError::Sled(sled::Error::Io(std::io::Error::other(
+                    format!("a fresh store in {} failed too: {again}", dir.display()),
+                ))))
+            }
+        }
+    }
+
+    /// Opens the store in `dir`, first copying into it what can be read of the damaged store
+    /// at `salvage_from`.
+    pub(super) fn open_salvaging(
+        dir: &Path,
+        options: StoreOptions,
+        salvage_from: Option<&Path>,
+    ) -> Result<Store, StoreError> {
+        let db = open_db(dir)?;
+        let (ledger, expected) = ledger::Ledger::open(dir).map_err(sled::Error::Io)?;
+        let mut trees = Trees {
+            entries: db.open_tree("entries")?,
+            by_time: db.open_tree("by_network_time")?,
+            by_author: db.open_tree("by_author_time")?,
+            by_kind: db.open_tree("by_network_kind_time")?,
+            by_ref: db.open_tree("by_reference")?,
+            files_by_network: db.open_tree("files_by_network")?,
+            opaque: db.open_tree("opaque")?,
+            quarantine: db.open_tree("quarantine")?,
+            meta: db.open_tree("meta")?,
+            networks: db.open_tree("networks")?,
+            teachers: db.open_tree("teachers")?,
+            file_policies: db.open_tree("file_policies")?,
+            erased: db.open_tree("erased")?,
+            files_erased: db.open_tree("files_erased")?,
+            content_keys: db.open_tree("content_keys")?,
+            key_rows: db.open_tree("key_rows")?,
+            key_intro: db.open_tree("key_intro")?,
+            entry_count: AtomicU64::new(0),
+            sync: RwLock::default(),
+            health: health::Health::default(),
+            salvaged: None,
+            ledger: std::sync::Mutex::new(ledger),
+            space: space::Space::new(dir, options.config),
+            db,
+        };
+        // Before anything reads the indexes, and before the writer starts.
+        let migrated = migrate::run(&trees)?;
+        if migrated != migrate::Migrated::default() {
+            tracing::info!(?migrated, "store brought up to date with this node's rules");
+        }
+        if let Some(from) = salvage_from {
+            trees.salvaged = Some(repair::salvage(from, &trees));
+            trees.db.flush()?;
+        }
+        let (restored, copy_failed) = state_copy::reconcile(&trees, dir)?;
+        if let Some(e) = copy_failed {
+            trees.health.set(
+                "state_copy_failed",
+                format!("cannot keep the copy of this node's state beside the store: {e}"),
+            );
+        }
+        trees.entry_count = AtomicU64::new(trees.entries.len() as u64);
+        let lost = trees.check_ledger(&expected)?;
+        trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &trees.entries)?);
+        let trees = Arc::new(trees);
+        let durable = match options.durability {
+            Durability::PowerCut => Some(durable::Durable::open(dir).map_err(sled::Error::Io)?),
+            Durability::ProcessCrash => None,
+        };
+        let state = writer::StateCopy {
+            dir: dir.to_owned(),
+            seq: state_copy::seq(&trees)?,
+        };
+        let writer = writer::spawn(trees.clone(), durable, state, WRITE_QUEUE_MAX)?;
+        if restored > 0 {
+            trees.health.set(
+                "state_restored",
+                format!(
+                    "{restored} records of this node's own state (networks, teachers, file \
+                     policies, keys, purges) were lost to damage and have been restored from \
+                     the copy kept beside the store"
+                ),
+            );
+        }
+        if lost > 0 {
+            trees.health.set(
+                "entries_lost",
+                format!(
+                    "{lost} acknowledged entries were missing from the store when it opened (its \
+                     files were damaged); they are fetched again from peers by catch-up sync"
+                ),
+            );
+        }
+        Ok(Store { trees, writer })
+    }
+
+    /// Tells the admin (log and status) that the store was rebuilt, and what it recovered.
+    fn report_repair(&self, cause: &str, aside: &Path) {
+        let salvaged = self.trees.salvaged.clone().unwrap_or_default();
+        let unreadable = match salvaged.unreadable.is_empty() {
+            true => String::new(),
+            false => format!(" (unreadable: {})", salvaged.unreadable.join(", ")),
+        };
+        let message = format!(
+            "the store was damaged ({cause}) and has been rebuilt: {} entries and {} records of \
+             this node's settings recovered{unreadable}; entries it lacks are fetched again from \
+             peers by catch-up sync. The damaged copy is kept in {} for inspection",
+            salvaged.entries,
+            salvaged.records,
+            aside.display()
+        );
+        self.trees.health.set("store_repaired", message);
+    }
+}
