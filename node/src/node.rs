@@ -101,6 +101,7 @@ pub struct RunningNode {
     /// The school's admin key: the teacher key in the node's data directory.
     admin: staffroom_protocol::SigningKey,
     store: Store,
+    ingest: crate::ingest::Ingest,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -256,6 +257,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
              with `staffroom connect HOST:PORT --pin PIN` (the pin is also in api.pin)"
         );
     }
+    let watcher = ingest.clone();
     let state = ApiState::new(
         ingest,
         net.client.clone(),
@@ -289,6 +291,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         net: net.client,
         admin,
         store,
+        ingest: watcher,
         shutdown,
         tasks: [net.task, api_task, scheduler, release, unfollower]
             .into_iter()
@@ -374,6 +377,12 @@ impl RunningNode {
         }
     }
 
+    /// Entries this node stores from now on, each once it is durable: see
+    /// [`crate::ingest::Ingest::watch_stored`].
+    pub fn watch_stored(&self) -> tokio::sync::broadcast::Receiver<crate::ingest::Ingested> {
+        self.ingest.watch_stored()
+    }
+
     /// The school admin's teacher key (in the node's data directory).
     pub fn admin_key(&self) -> &staffroom_protocol::SigningKey {
         &self.admin
@@ -402,6 +411,7 @@ impl RunningNode {
             .map_err(|e| NodeError::Stop(e.to_string()))?;
         // Other handles died with the tasks; dropping the last joins the writer thread, so the
         // data directory can be opened again as soon as this returns.
+        drop(self.ingest);
         drop(self.store);
         drop(self.net);
         tracing::info!("node stopped");

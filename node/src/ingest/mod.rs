@@ -18,7 +18,7 @@ use staffroom_protocol::membership::Policy;
 use staffroom_protocol::{
     verify_entry_cached, EntryError, EntryId, KeyCache, NetworkId, NodeKey, VerifiedEntry,
 };
-use tokio::sync::{mpsc, Notify, Semaphore};
+use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
 
 use crate::admission::{self, Admission, AwaitPen};
 use crate::clock::Clock;
@@ -69,7 +69,13 @@ pub struct Ingest {
     /// This node's key, and where to say that it should stop following a network because
     /// no current member binds it any more.
     local: Option<(NodeKey, mpsc::Sender<NetworkId>)>,
+    /// Every entry newly stored, once it is durable (see [`Ingest::watch_stored`]).
+    stored: broadcast::Sender<Ingested>,
 }
+
+/// Stored-entry events buffered for each watcher; one that falls further behind misses some
+/// (and is told how many), so a slow watcher never holds up ingest.
+pub const STORED_EVENTS_MAX: usize = 4096;
 
 /// Networks waiting to be unfollowed at most; more are caught at the next roster change.
 pub const UNFOLLOW_QUEUE_MAX: usize = 64;
@@ -91,6 +97,7 @@ impl Ingest {
             rosters: Rosters::new(store.clone()),
             store,
             local: None,
+            stored: broadcast::channel(STORED_EVENTS_MAX).0,
         }
     }
 
@@ -104,6 +111,13 @@ impl Ingest {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Entries newly stored from now on, whichever way they came (API, gossip, sync, held),
+    /// each sent once its group commit is durable. For live views and for measuring
+    /// propagation; a watcher that lags loses the oldest events, never blocks ingest.
+    pub fn watch_stored(&self) -> broadcast::Receiver<Ingested> {
+        self.stored.subscribe()
     }
 
     pub fn clock(&self) -> Clock {
@@ -297,12 +311,17 @@ impl Ingest {
                 results[at] = Some(Err(IngestError::Erased(id)));
                 continue;
             }
-            results[at] = Some(Ok(Ingested {
+            let ingested = Ingested {
                 id,
                 network,
                 outcome,
                 understood,
-            }));
+            };
+            if outcome == InsertOutcome::Inserted {
+                // No watcher is not an error.
+                let _ = self.stored.send(ingested);
+            }
+            results[at] = Some(Ok(ingested));
         }
         Ok(changed)
     }

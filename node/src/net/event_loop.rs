@@ -22,7 +22,7 @@ use tracing::Instrument;
 use super::behaviour::{Behaviour, BehaviourConfig, BehaviourEvent};
 use super::client::{Command, NetClient, NetError, NetStatus, PublishReport};
 use super::gossip;
-use super::gossip_in::{self, Validated, Validations};
+use super::gossip_in::{self, Checked, Validated, Validations};
 use super::peers::PeerBook;
 use super::sync_route::{Served, SyncRoutes};
 use crate::clock::Clock;
@@ -101,8 +101,8 @@ pub async fn spawn(
     let mut event_loop = EventLoop {
         swarm,
         commands,
+        validations: Validations::new(ingest.clone()),
         ingest,
-        validations: Validations::default(),
         sync: SyncRoutes::default(),
         sync_triggers: config.sync_triggers,
         peers: PeerBook::new(config.peers, PEERS_COUNT_MAX),
@@ -473,16 +473,17 @@ impl EventLoop {
                     self.validate_now(&message_id, &propagation_source, MessageAcceptance::Ignore);
                     return;
                 };
-                let started = self.validations.start(
-                    &self.ingest,
-                    message_id.clone(),
-                    propagation_source,
-                    network,
-                    message.data,
-                );
-                if !started {
-                    tracing::warn!(peer = %propagation_source, "validation queue full; ignoring gossip");
-                    self.validate_now(&message_id, &propagation_source, MessageAcceptance::Ignore);
+                let offered =
+                    self.validations
+                        .offer(propagation_source, message_id, network, message.data);
+                if let Err((message, refused)) = offered {
+                    // This node's limit, not the peer's fault: catch-up sync brings it later.
+                    tracing::debug!(peer = %propagation_source, ?refused, "gossip queue full; ignoring message");
+                    self.validate_now(
+                        &message.message_id,
+                        &propagation_source,
+                        MessageAcceptance::Ignore,
+                    );
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
@@ -524,11 +525,22 @@ impl EventLoop {
             tracing::info_span!("gossip", peer = %v.source, network = %v.network.short()).entered();
         let (acceptance, penalise) = gossip_in::verdict(&v.result);
         match &v.result {
-            Ok(done) => {
+            Checked::Known(id) => {
+                tracing::trace!(entry = %id.short(), "gossiped entry already stored")
+            }
+            Checked::KnownRecently(id) => {
+                tracing::debug!(entry = %id.short(), "gossiped entry stored moments ago; relayed")
+            }
+            Checked::Expired => tracing::debug!("gossip waited too long for its turn; ignored"),
+            Checked::Ingested(Ok(done)) => {
                 tracing::debug!(entry = %done.id.short(), outcome = ?done.outcome, "gossiped entry stored")
             }
-            Err(e) if penalise => tracing::warn!(error = %e, "rejected invalid entry from peer"),
-            Err(e) => tracing::debug!(error = %e, "gossiped entry not stored; sender not at fault"),
+            Checked::Ingested(Err(e)) if penalise => {
+                tracing::warn!(error = %e, "rejected invalid entry from peer")
+            }
+            Checked::Ingested(Err(e)) => {
+                tracing::debug!(error = %e, "gossiped entry not stored; sender not at fault")
+            }
         }
         if penalise && self.peers.penalise(v.source) {
             self.block(v.source, "too many invalid entries");
@@ -603,5 +615,9 @@ impl EventLoop {
         }
         behaviour.gossipsub.blacklist_peer(&peer);
         let _ = self.swarm.disconnect_peer_id(peer);
+        // Its messages still waiting are dropped unverified (gossipsub forgets them).
+        for message in self.validations.take_waiting(peer) {
+            self.validate_now(&message.message_id, &peer, MessageAcceptance::Ignore);
+        }
     }
 }

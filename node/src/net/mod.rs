@@ -5,7 +5,7 @@
 //! - [`event_loop`]: routes commands and swarm events, local completions first.
 //! - [`peers`]: the peer book; [`discovery`]: the DHT that finds networks' member nodes;
 //!   [`gossip`]: settings every node must share;
-//!   [`gossip_in`]: verifying incoming gossip; [`sync_route`]: sync requests both ways.
+//!   [`gossip_in`]: verifying incoming gossip, [`gossip_queue`]: each sender in turn; [`sync_route`]: sync requests both ways.
 //! - [`reach`]: whether this node is reachable, relays it serves or reserves on (a state
 //!   machine); [`relay`]: the relay's limits; [`time_probe`]: peers' clock offsets.
 
@@ -15,6 +15,7 @@ pub mod discovery;
 mod event_loop;
 pub mod gossip;
 mod gossip_in;
+mod gossip_queue;
 mod peers;
 pub mod reach;
 pub mod relay;

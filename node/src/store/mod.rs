@@ -427,6 +427,11 @@ impl Store {
         Ok(out)
     }
 
+    /// Whether an entry is stored (understood or not), without reading it.
+    pub fn contains(&self, id: &EntryId) -> Result<bool, StoreError> {
+        Ok(self.trees.entries.contains_key(id.as_bytes())?)
+    }
+
     /// An entry this node understands; `None` if absent or opaque here.
     pub fn get(&self, id: &EntryId) -> Result<Option<StoredEntry>, StoreError> {
         Ok(match self.lookup(id)? {
