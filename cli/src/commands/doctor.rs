@@ -389,6 +389,7 @@ mod tests {
             external_addrs: vec![],
             reach: Default::default(),
             problems: vec![],
+            runtime_tasks: 0,
         }
     }
 

@@ -365,6 +365,7 @@ mod tests {
             external_addrs: vec![circuit.clone(), addr("/ip4/203.0.113.9/tcp/4040".into())],
             reach: Default::default(),
             problems: vec![],
+            runtime_tasks: 0,
         };
         let shown: Vec<String> = invite_addrs(&status)
             .iter()

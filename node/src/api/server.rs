@@ -347,6 +347,9 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
         external_addrs: net.external_addrs,
         reach: net.reach,
         problems: store.problems(),
+        runtime_tasks: tokio::runtime::Handle::current()
+            .metrics()
+            .num_alive_tasks() as u64,
     }))
 }
 

@@ -167,6 +167,9 @@ pub struct StatusResponse {
     /// at start); empty when it is healthy.
     #[serde(default)]
     pub problems: Vec<crate::store::Problem>,
+    /// Tasks alive in the node's async runtime: flat while the node idles, so a leak shows.
+    #[serde(default)]
+    pub runtime_tasks: u64,
 }
 
 /// One entry as `GET /v1/entries/{id}` returns it.
