@@ -61,10 +61,25 @@ pub async fn upload(
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let mut chunks = Upload::new(body, s.ingest.store().clone(), declared);
     if let Some(size) = declared.filter(|size| *size > max) {
-        return Err(FilesError::TooLarge { size, max }.into());
+        return Err(chunks
+            .refuse(FilesError::TooLarge { size, max }.into())
+            .await);
     }
-    let mut chunks = Upload::new(body, s.ingest.store().clone(), declared)?;
+    match receive(&s, &mut chunks, root, max).await {
+        Ok(uploaded) => Ok((StatusCode::CREATED, Json(uploaded))),
+        Err(e) => Err(chunks.refuse(e).await),
+    }
+}
+
+/// Writes an upload's body to a new blob and keeps it as `root`.
+async fn receive(
+    s: &ApiState,
+    chunks: &mut Upload,
+    root: FileRoot,
+    max: u64,
+) -> Result<FileUploaded, ApiError> {
     let mut upload = s.files.blobs().upload()?;
     while let Some(chunk) = chunks.next().await? {
         let size = upload.size().saturating_add(chunk.len() as u64);
@@ -81,7 +96,7 @@ pub async fn upload(
     tokio::task::spawn_blocking(move || blobs.keep(upload, &root))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
-    Ok((StatusCode::CREATED, Json(FileUploaded { root, size_bytes })))
+    Ok(FileUploaded { root, size_bytes })
 }
 
 /// An upload that sends nothing for this long is broken off (it holds one of the API's slots).
@@ -91,6 +106,12 @@ const UPLOAD_RATE_MIN_BYTES_PER_SEC: u64 = 16 * 1024;
 const UPLOAD_GRACE: Duration = Duration::from_secs(30);
 /// The store's disk is checked for room again after every this many bytes of an upload.
 const UPLOAD_ROOM_CHECK_BYTES: u64 = 8 * 1024 * 1024;
+/// An upload refused while its client is still sending (too large, disk full) is read on to
+/// its end, within these bounds, before the refusal is sent: a server that answers and closes
+/// in mid-body makes the client's TCP stack see a reset, and the teacher "connection reset"
+/// instead of "disk full".
+const REFUSED_DRAIN_BYTES_MAX: u64 = 8 * 1024 * 1024;
+const REFUSED_DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// An upload's body as it arrives, within the limits above and the store's disk reserve.
 pub(super) struct Upload {
@@ -98,27 +119,50 @@ pub(super) struct Upload {
     store: crate::store::Store,
     started: Instant,
     bytes: u64,
+    /// The length the client declared, until the disk has been checked for room for it.
+    unchecked: Option<u64>,
 }
 
 impl Upload {
-    /// Refuses at once when the store's disk lacks room for `declared` bytes.
-    pub(super) fn new(
-        body: Body,
-        store: crate::store::Store,
-        declared: Option<u64>,
-    ) -> Result<Self, ApiError> {
-        store.room_for(declared.unwrap_or(0))?;
-        Ok(Upload {
+    /// The first [`Upload::next`] refuses at once when the store's disk lacks room for
+    /// `declared` bytes.
+    pub(super) fn new(body: Body, store: crate::store::Store, declared: Option<u64>) -> Self {
+        Upload {
             chunks: body.into_data_stream(),
             store,
             started: Instant::now(),
             bytes: 0,
-        })
+            unchecked: Some(declared.unwrap_or(0)),
+        }
+    }
+
+    /// Gives `error` back once the rest of a body still arriving has been read, if it is a
+    /// refusal of the body itself (too large, no room) and the rest comes within bounds.
+    pub(super) async fn refuse(mut self, error: ApiError) -> ApiError {
+        let refusal = matches!(
+            error.0,
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE
+                | axum::http::StatusCode::INSUFFICIENT_STORAGE
+        );
+        if refusal {
+            let deadline = tokio::time::Instant::now() + REFUSED_DRAIN_TIME;
+            let mut drained = 0u64;
+            while drained < REFUSED_DRAIN_BYTES_MAX {
+                match tokio::time::timeout_at(deadline, self.chunks.next()).await {
+                    Ok(Some(Ok(chunk))) => drained = drained.saturating_add(chunk.len() as u64),
+                    _ => break,
+                }
+            }
+        }
+        error
     }
 
     /// The next piece, `None` at the end; an error if the upload breaks off, stalls, is too
     /// slow, or would leave the disk without its reserve.
     pub(super) async fn next(&mut self) -> Result<Option<bytes::Bytes>, ApiError> {
+        if let Some(declared) = self.unchecked.take() {
+            self.store.room_for(declared)?;
+        }
         let allowed =
             UPLOAD_GRACE + Duration::from_secs(self.bytes / UPLOAD_RATE_MIN_BYTES_PER_SEC);
         let left = allowed.saturating_sub(self.started.elapsed());

@@ -69,43 +69,52 @@ pub async fn upload_sealed(
     let (mut sealer, header) = FileSealer::new(&key, nonce_prefix);
 
     let max = s.files.config().file_bytes_max;
-    let mut chunks = super::files::Upload::new(body, s.ingest.store().clone(), None)?;
-    let mut upload = s.files.blobs().upload()?;
-    upload.write(&header)?;
-    let (mut plain, mut hasher) = (0u64, blake3::Hasher::new());
-    let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT_PLAIN_BYTES);
-    while let Some(chunk) = chunks.next().await? {
-        plain = plain.saturating_add(chunk.len() as u64);
-        let size = sealed_size(plain);
-        if size > max {
-            return Err(FilesError::TooLarge { size, max }.into());
-        }
-        hasher.update(&chunk);
-        let mut rest: &[u8] = &chunk;
-        while !rest.is_empty() {
-            // A full segment is sealed only once more bytes show it is not the last.
-            if pending.len() == SEGMENT_PLAIN_BYTES {
-                upload.write(&sealer.seal(&pending, false).map_err(seal_failed)?)?;
-                pending.clear();
+    let mut chunks = super::files::Upload::new(body, s.ingest.store().clone(), None);
+    // Refusals go through `refuse`, which reads the rest of a body still arriving first.
+    let received = async {
+        let mut upload = s.files.blobs().upload()?;
+        upload.write(&header)?;
+        let (mut plain, mut hasher) = (0u64, blake3::Hasher::new());
+        let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT_PLAIN_BYTES);
+        while let Some(chunk) = chunks.next().await? {
+            plain = plain.saturating_add(chunk.len() as u64);
+            let size = sealed_size(plain);
+            if size > max {
+                return Err(FilesError::TooLarge { size, max }.into());
             }
-            let take = rest.len().min(SEGMENT_PLAIN_BYTES - pending.len());
-            pending.extend_from_slice(&rest[..take]);
-            rest = &rest[take..];
+            hasher.update(&chunk);
+            let mut rest: &[u8] = &chunk;
+            while !rest.is_empty() {
+                // A full segment is sealed only once more bytes show it is not the last.
+                if pending.len() == SEGMENT_PLAIN_BYTES {
+                    upload.write(&sealer.seal(&pending, false).map_err(seal_failed)?)?;
+                    pending.clear();
+                }
+                let take = rest.len().min(SEGMENT_PLAIN_BYTES - pending.len());
+                pending.extend_from_slice(&rest[..take]);
+                rest = &rest[take..];
+            }
         }
-    }
-    upload.write(&sealer.seal(&pending, true).map_err(seal_failed)?)?;
-    if FileRoot(*hasher.finalize().as_bytes()) != plain_root {
-        return Err(FilesError::WrongRoot {
-            expected: plain_root,
-            actual: FileRoot(*hasher.finalize().as_bytes()),
+        upload.write(&sealer.seal(&pending, true).map_err(seal_failed)?)?;
+        if FileRoot(*hasher.finalize().as_bytes()) != plain_root {
+            return Err(FilesError::WrongRoot {
+                expected: plain_root,
+                actual: FileRoot(*hasher.finalize().as_bytes()),
+            }
+            .into());
         }
-        .into());
+        let (root, size_bytes) = (upload.root(), upload.size());
+        let blobs = s.files.blobs().clone();
+        tokio::task::spawn_blocking(move || blobs.keep(upload, &root))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
+        Ok::<_, ApiError>((root, size_bytes))
     }
-    let (root, size_bytes) = (upload.root(), upload.size());
-    let blobs = s.files.blobs().clone();
-    tokio::task::spawn_blocking(move || blobs.keep(upload, &root))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
+    .await;
+    let (root, size_bytes) = match received {
+        Ok(done) => done,
+        Err(e) => return Err(chunks.refuse(e).await),
+    };
     Ok((StatusCode::CREATED, Json(FileUploaded { root, size_bytes })))
 }
 
