@@ -37,6 +37,14 @@ pub fn staffroom_bin() -> &'static Path {
     })
 }
 
+/// A copy of the `staffroom` binary in `dir`, for a long test that starts nodes again and
+/// again: a build during the run cannot swap the binary under it.
+pub fn pinned_staffroom_bin(dir: &Path) -> PathBuf {
+    let copy = dir.join(format!("staffroom{}", std::env::consts::EXE_SUFFIX));
+    std::fs::copy(staffroom_bin(), &copy).expect("copy the staffroom binary");
+    copy
+}
+
 /// Runs `staffroom --data-dir DIR ARGS…`, with `stdin` piped in if given.
 pub fn staffroom(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     let mut child = Command::new(staffroom_bin())
@@ -92,6 +100,14 @@ impl NodeProcess {
         let mut args = NODE_RUN.to_vec();
         args.extend_from_slice(extra);
         NodeProcess::spawn(Command::new(staffroom_bin()), dir, &args)
+    }
+
+    /// Like [`NodeProcess::start`], running the binary at `bin` (a copy made by
+    /// [`pinned_staffroom_bin`], say).
+    pub fn start_bin(bin: &Path, dir: &Path, extra: &[&str]) -> NodeProcess {
+        let mut args = NODE_RUN.to_vec();
+        args.extend_from_slice(extra);
+        NodeProcess::spawn(Command::new(bin), dir, &args)
     }
 
     /// Like [`NodeProcess::start`], with the node's open-file limit (soft and hard) set to

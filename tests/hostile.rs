@@ -98,6 +98,28 @@ pub enum Seen {
 enum Command {
     Publish(Vec<u8>, oneshot::Sender<Result<(), String>>),
     Dial(Multiaddr),
+    /// Subscribes to this many topics shaped like network topics, of networks that do not
+    /// exist; replies with how many subscriptions were made.
+    SubscribeJunk(usize, oneshot::Sender<usize>),
+}
+
+/// How the hostile peer's own gossipsub differs from an honest node's.
+#[derive(Debug, Clone)]
+pub struct HostileOptions {
+    /// The largest message it will send (honest nodes refuse above theirs).
+    pub transmit_bytes_max: usize,
+    /// How long it remembers a message it sent, refusing to send it again meanwhile: a
+    /// replaying peer sets this short.
+    pub duplicate_cache: Duration,
+}
+
+impl Default for HostileOptions {
+    fn default() -> Self {
+        HostileOptions {
+            transmit_bytes_max: gossip::TRANSMIT_BYTES_MAX,
+            duplicate_cache: Duration::from_secs(60),
+        }
+    }
 }
 
 pub struct Hostile {
@@ -116,6 +138,21 @@ impl Hostile {
 
     /// Connects as [`Hostile::connect`], answering sync requests with `lie`.
     pub async fn connect_lying(target: Multiaddr, network: NetworkId, lie: SyncLie) -> Hostile {
+        Self::connect_with(target, network, lie, HostileOptions::default()).await
+    }
+
+    /// Connects as [`Hostile::connect_lying`], with its own gossip `options`.
+    pub async fn connect_with(
+        target: Multiaddr,
+        network: NetworkId,
+        lie: SyncLie,
+        options: HostileOptions,
+    ) -> Hostile {
+        let config = gossipsub::ConfigBuilder::from(gossip::config())
+            .max_transmit_size(options.transmit_bytes_max)
+            .duplicate_cache_time(options.duplicate_cache)
+            .build()
+            .expect("hostile gossip config");
         let mut swarm = libp2p::SwarmBuilder::with_new_identity()
             .with_tokio()
             .with_tcp(
@@ -125,11 +162,8 @@ impl Hostile {
             )
             .expect("tcp transport")
             .with_behaviour(|_| HostileBehaviour {
-                gossipsub: gossipsub::Behaviour::new(
-                    MessageAuthenticity::Anonymous,
-                    gossip::config(),
-                )
-                .expect("gossipsub"),
+                gossipsub: gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, config)
+                    .expect("gossipsub"),
                 sync: request_response::Behaviour::with_codec(
                     SyncCodec,
                     [(SYNC_PROTOCOL, ProtocolSupport::Full)],
@@ -163,6 +197,16 @@ impl Hostile {
                         }
                         Some(Command::Dial(addr)) => {
                             let _ = swarm.dial(addr);
+                        }
+                        Some(Command::SubscribeJunk(count, reply)) => {
+                            let made = (0..count)
+                                .filter(|n| {
+                                    let junk = NetworkId(*blake3::hash(&n.to_le_bytes()).as_bytes());
+                                    let topic = gossip::topic(&junk);
+                                    swarm.behaviour_mut().gossipsub.subscribe(&topic).unwrap_or(false)
+                                })
+                                .count();
+                            let _ = reply.send(made);
                         }
                         None => break,
                     },
@@ -211,6 +255,16 @@ impl Hostile {
         let (reply, rx) = oneshot::channel();
         self.commands
             .send(Command::Publish(bytes, reply))
+            .await
+            .expect("hostile task runs");
+        rx.await.expect("hostile task replies")
+    }
+
+    /// Subscribes to `count` topics of networks that do not exist; returns how many it made.
+    pub async fn subscribe_junk(&self, count: usize) -> usize {
+        let (reply, rx) = oneshot::channel();
+        self.commands
+            .send(Command::SubscribeJunk(count, reply))
             .await
             .expect("hostile task runs");
         rx.await.expect("hostile task replies")
