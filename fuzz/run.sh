@@ -15,11 +15,23 @@ export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4
 -Cllvm-args=-sanitizer-coverage-trace-compares -Cllvm-args=-sanitizer-coverage-stack-depth \
 --cfg fuzzing -Cdebug-assertions -Ccodegen-units=1"
 cargo build --release --target "$triple" --bins
+# Seeds for `entry`: the entries of the published test vectors (valid, refused and opaque,
+# up to 8 KiB), so the fuzzer starts from real entries and explores the body rules, not only
+# the header. libFuzzer reads them beside the corpus and writes new units to the corpus only.
+mkdir -p seeds/entry
+python3 - <<'PY'
+import json, pathlib
+vectors = json.load(open("../docs/protocol-vectors.json"))
+hexes = [d["expected"]["entry_hex"] for d in vectors["drafts"]]
+hexes += [v["entry_hex"] for v in vectors["accepted"] + vectors["refused"] if "entry_hex" in v]
+for n, h in enumerate(h for h in hexes if len(h) <= 16384):
+    pathlib.Path(f"seeds/entry/vector-{n:03}").write_bytes(bytes.fromhex(h))
+PY
 for target in "${targets[@]}"; do
-  mkdir -p "corpus/$target" "artifacts/$target"
+  mkdir -p "corpus/$target" "artifacts/$target" "seeds/$target"
   echo "== $target: $runs runs"
   "target/$triple/release/$target" -runs="$runs" -print_final_stats=1 \
-    -artifact_prefix="artifacts/$target/" "corpus/$target" 2>&1 \
+    -artifact_prefix="artifacts/$target/" "corpus/$target" "seeds/$target" 2>&1 \
     | grep -E '^(stat::|Done|==|.*(crash|panicked|ERROR))' || true
   # A crash makes libFuzzer exit non-zero and leave an artifact: fail the run on either.
   if compgen -G "artifacts/$target/crash-*" > /dev/null; then
