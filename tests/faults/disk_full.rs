@@ -162,3 +162,75 @@ fn post(n: u64, title: &str) -> Vec<u8> {
     )
     .encode()
 }
+
+/// A file a peer shares while the store's disk has room for entries but not for the file:
+/// the entry is stored, the file waits (saying why) without a byte written, and arrives once
+/// space is freed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_from_a_peer_waits_for_room_and_arrives_once_there_is_some() {
+    use staffroom_node::files::fetcher::FileState;
+    use staffroom_protocol::{Body, FileRef};
+    const FILE_MIB: u64 = 12;
+    let disk = SmallDisk::mount();
+    let data = tempfile::tempdir_in(&disk.path).unwrap();
+    let a = TestNode::start_in(data, &[], |c| c.store.reserve_mib = RESERVE_MIB).await;
+    let b = TestNode::start(&[a.addr()]).await;
+    let net = TestNetwork::open("full disk files");
+    a.adopt(&net).await;
+    b.adopt(&net).await;
+    a.wait_for_network_peers(net.id, 1).await;
+    // Room for entries, not for the file.
+    let filler = disk.fill_to((RESERVE_MIB + FILE_MIB / 2) * 1024 * 1024);
+
+    let bytes: Vec<u8> = (0..FILE_MIB * 1024 * 1024)
+        .map(|n| (n % 251) as u8)
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("scheme.bin");
+    std::fs::write(&path, &bytes).unwrap();
+    let up = b
+        .api()
+        .upload_file(&path, std::sync::Arc::new(|_| {}))
+        .await
+        .expect("uploaded on the peer");
+    let mut body = staffroom_protocol::fixtures::resource_body("Scheme of work");
+    if let Body::Resource(r) = &mut body {
+        r.files = vec![FileRef {
+            name: "scheme.bin".into(),
+            media_type: "application/octet-stream".into(),
+            size_bytes: up.size_bytes,
+            root: up.root,
+        }];
+    }
+    let entry = signed(&key(3), net.id, now_ms(), vec![], body);
+    b.api().submit(entry.encode()).await.expect("shared");
+    a.wait_for_entry(&entry.id()).await;
+    staffroom_tests::eventually("the file waiting for room", || async {
+        let files = a.api().resource_files(&entry.id(), false).await.unwrap();
+        let progress = &files.files[0].progress;
+        progress.state == FileState::Waiting
+            && progress
+                .note
+                .as_deref()
+                .is_some_and(|n| n.contains("disk is full"))
+    })
+    .await;
+    let files = a.api().resource_files(&entry.id(), false).await.unwrap();
+    assert_eq!(files.files[0].progress.bytes_here, 0, "nothing written");
+
+    std::fs::remove_file(&filler).unwrap();
+    // Asking for it now saves waiting out the retry's backoff.
+    let _ = a.api().fetch_resource_files(&entry.id()).await;
+    staffroom_tests::eventually_within(
+        "the file once there is room",
+        Duration::from_secs(90),
+        || async {
+            let files = a.api().resource_files(&entry.id(), false).await.unwrap();
+            files.files[0].progress.state == FileState::Complete
+        },
+    )
+    .await;
+    drop(b.stop().await);
+    drop(a.stop().await);
+    drop(disk);
+}

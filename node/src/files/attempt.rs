@@ -36,6 +36,11 @@ impl FetchTask {
     async fn attempt(mut self) -> Result<DownloadReport, String> {
         let held = sources(&self.net, &self.control, self.network, self.file.root).await;
         self.file = self.true_size(&held)?;
+        // The store's disk keeps its reserve: a file that would eat into it waits (and is
+        // tried again with the others) until there is room.
+        self.store
+            .room_for(self.file.size_bytes)
+            .map_err(|e| e.to_string())?;
         let sources: Vec<PeerId> = held
             .iter()
             .filter(|(_, size)| *size == self.file.size_bytes)
