@@ -139,22 +139,44 @@ async fn twelve_nodes_posting_and_churning_stay_flat_and_converge() {
     let bin_dir = tempfile::tempdir().expect("temp dir");
     let bin: PathBuf = pinned_staffroom_bin(bin_dir.path());
     let net = TestNetwork::open("soak");
-    let mut nodes: Vec<SoakNode> = Vec::new();
+    // Keys made at once; the first two nodes (the anchors) started, then the rest at once,
+    // each given both anchors: the DHT and peer books do the rest.
+    let dirs: Vec<tempfile::TempDir> = std::thread::scope(|s| {
+        let inits: Vec<_> = (0..count)
+            .map(|_| {
+                s.spawn(|| {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    staffroom_ok(dir.path(), &["init"], None);
+                    dir
+                })
+            })
+            .collect();
+        inits.into_iter().map(|i| i.join().expect("init")).collect()
+    });
     let mut addrs: Vec<String> = Vec::new();
-    for i in 0..count {
-        let dir = tempfile::tempdir().expect("temp dir");
-        staffroom_ok(dir.path(), &["init"], None);
-        // Each dials the two before it; the DHT and peer books do the rest.
-        let peers = &addrs[i.saturating_sub(2)..];
-        let process = start(&bin, dir.path(), peers);
-        let (api, addr) = started(dir.path()).await;
+    let mut processes = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        processes.push(start(&bin, dir.path(), &addrs[..i.min(ANCHORS)]));
+        if i < ANCHORS {
+            addrs.push(started(dir.path()).await.1);
+        }
+    }
+    for dir in &dirs[ANCHORS..] {
+        addrs.push(started(dir.path()).await.1);
+    }
+    let adopting = dirs.iter().map(|dir| async {
+        let (api, _) = started(dir.path()).await;
         api.adopt_network(&net.encoded()).await.expect("adopt");
-        addrs.push(addr);
-        nodes.push(SoakNode {
+    });
+    futures::future::join_all(adopting).await;
+    let mut nodes: Vec<SoakNode> = dirs
+        .into_iter()
+        .zip(processes)
+        .map(|(dir, process)| SoakNode {
             dir,
             process: Some(process),
-        });
-    }
+        })
+        .collect();
 
     let began = Instant::now();
     let sample_every = run_for / SAMPLES;
