@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 runs="${1:-100000}"
 shift || true
 targets=("$@")
-[ ${#targets[@]} -gt 0 ] || targets=(entry sync_message invite_token file_request)
+[ ${#targets[@]} -gt 0 ] || targets=(entry sync_message invite_token file_request config api_request peer_book store_files)
 triple="$(rustc -vV | sed -n 's/^host: //p')"
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
 -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
@@ -29,6 +29,12 @@ for n, h in enumerate(h for h in hexes if len(h) <= 16384):
 PY
 for target in "${targets[@]}"; do
   mkdir -p "corpus/$target" "artifacts/$target" "seeds/$target"
+  # Inputs that once crashed a target are kept in fuzz/regressions/<target>/ and replayed
+  # first, every run: a fixed bug stays fixed.
+  if compgen -G "regressions/$target/*" > /dev/null; then
+    echo "== $target: replaying $(ls "regressions/$target" | wc -l) regression inputs"
+    "target/$triple/release/$target" "regressions/$target"/*
+  fi
   echo "== $target: $runs runs"
   "target/$triple/release/$target" -runs="$runs" -print_final_stats=1 \
     -artifact_prefix="artifacts/$target/" "corpus/$target" "seeds/$target" 2>&1 \

@@ -98,29 +98,33 @@ impl NodeConfig {
             Some(p) => (p.to_path_buf(), true),
             None => (default_path, false),
         };
-        let mut config = match std::fs::metadata(&path) {
-            Ok(meta) if meta.len() > CONFIG_BYTES_MAX => {
-                return Err(ConfigError::TooLarge {
-                    path,
-                    len: meta.len(),
-                    max: CONFIG_BYTES_MAX,
-                });
-            }
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.len() > CONFIG_BYTES_MAX => Err(ConfigError::TooLarge {
+                path,
+                len: meta.len(),
+                max: CONFIG_BYTES_MAX,
+            }),
             Ok(_) => {
                 let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
                     path: path.clone(),
                     source,
                 })?;
-                toml::from_str::<NodeConfig>(&text).map_err(|e| ConfigError::Parse {
-                    path,
-                    message: e.message().to_owned(),
-                })?
+                NodeConfig::parse(&text, &path, data_dir)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => {
-                NodeConfig::default()
+                NodeConfig::parse("", &path, data_dir)
             }
-            Err(source) => return Err(ConfigError::Read { path, source }),
-        };
+            Err(source) => Err(ConfigError::Read { path, source }),
+        }
+    }
+
+    /// The config in `text` (TOML, read from `path`) over the defaults, checked; the data
+    /// directory is `data_dir` unless the text names one.
+    pub fn parse(text: &str, path: &Path, data_dir: &Path) -> Result<NodeConfig, ConfigError> {
+        let mut config = toml::from_str::<NodeConfig>(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.message().to_owned(),
+        })?;
         if config.data_dir.as_os_str().is_empty() {
             config.data_dir = data_dir.to_path_buf();
         }

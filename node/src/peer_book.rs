@@ -32,6 +32,12 @@ pub fn load(path: &Path) -> Vec<Multiaddr> {
         tracing::warn!(path = %path.display(), "peer book unreadable: starting without it");
         return Vec::new();
     }
+    parse(&text)
+}
+
+/// The addresses in a book's text: one per line; comments and lines that are not addresses
+/// are skipped, and at most [`PEERS_COUNT_MAX`] are taken.
+pub fn parse(text: &str) -> Vec<Multiaddr> {
     text.lines()
         .filter_map(|line| line.trim().parse().ok())
         .take(PEERS_COUNT_MAX)

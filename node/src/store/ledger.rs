@@ -141,9 +141,9 @@ fn record(op: u8, id: &[u8; 32]) -> [u8; RECORD_BYTES] {
     out
 }
 
-fn read(file: File) -> io::Result<Expected> {
+pub(super) fn read(source: impl io::Read) -> io::Result<Expected> {
     let mut expected = Expected::default();
-    let mut reader = io::BufReader::new(file);
+    let mut reader = io::BufReader::new(source);
     let mut buf = [0u8; RECORD_BYTES];
     loop {
         match reader.read_exact(&mut buf) {

@@ -616,3 +616,19 @@ impl Store {
 
 #[cfg(test)]
 mod tests;
+
+/// Entry points for the fuzz targets (`fuzz/`, built with `--cfg fuzzing`): the store's own
+/// files, parsed from bytes as they are read at open.
+#[cfg(fuzzing)]
+pub mod fuzzing {
+    /// The ledger's records: (records read, records damaged, ids expected).
+    pub fn ledger(bytes: &[u8]) -> (usize, usize, usize) {
+        super::ledger::read(bytes)
+            .map_or((0, 0, 0), |e| (e.records, e.damaged_records, e.ids.len()))
+    }
+
+    /// The state copy: its sequence number and how many records it holds, if intact.
+    pub fn state_copy(bytes: &[u8]) -> Option<(u64, usize)> {
+        super::state_copy::parse(bytes).map(|copy| (copy.seq, copy.records.len()))
+    }
+}

@@ -108,9 +108,9 @@ fn replace(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// A copy as read: its sequence number and records.
-struct Copy {
-    seq: u64,
-    records: Vec<Record>,
+pub(super) struct Copy {
+    pub(super) seq: u64,
+    pub(super) records: Vec<Record>,
 }
 
 fn read(dir: &Path) -> Option<Copy> {
@@ -121,9 +121,17 @@ fn read(dir: &Path) -> Option<Copy> {
         return None;
     }
     let bytes = std::fs::read(&path).ok()?;
+    let copy = parse(&bytes);
+    if copy.is_none() {
+        tracing::warn!(path = %path.display(), "the state copy is damaged: not used");
+    }
+    copy
+}
+
+/// A copy's bytes: its sequence number and records, checked by their hash; `None` if damaged.
+pub(super) fn parse(bytes: &[u8]) -> Option<Copy> {
     let (body, check) = bytes.split_at_checked(bytes.len().checked_sub(32)?)?;
     if blake3::hash(body).as_bytes() != check {
-        tracing::warn!(path = %path.display(), "the state copy is damaged: not used");
         return None;
     }
     let (seq, mut rest) = body.split_at_checked(8)?;
