@@ -13,6 +13,15 @@ use staffroom_node::net::sync_codec::{SyncCodec, SYNC_PROTOCOL};
 use staffroom_protocol::sync::{prefix, Bound, Message, Mode, SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
 
+/// An entry whose signature does not match the author it claims: written by teacher 41,
+/// claimed for teacher 42.
+pub fn forged(network: NetworkId, title: &str) -> staffroom_protocol::Entry {
+    use staffroom_protocol::fixtures::{blog_body, key, signed};
+    let mut entry = signed(&key(41), network, crate::now_ms(), vec![], blog_body(title));
+    entry.author = staffroom_protocol::AuthorId(key(42).verifying_key().to_bytes());
+    entry
+}
+
 /// How the hostile peer answers sync requests.
 #[derive(Debug, Clone)]
 pub enum SyncLie {

@@ -2,25 +2,11 @@
 //! nor forwarded, and the peer that sent them is penalised, then blocked.
 
 use staffroom_protocol::fixtures::{self, key};
-use staffroom_protocol::Entry;
-use staffroom_tests::hostile::{Hostile, Seen};
+use staffroom_tests::hostile::{forged, Hostile, Seen};
 use staffroom_tests::*;
 
 /// Membership entries every node of a [`TestNetwork`] holds.
 const M: u64 = TEST_NETWORK_ENTRIES;
-
-fn forged(network: staffroom_protocol::NetworkId, title: &str) -> Entry {
-    let mut entry = fixtures::signed(
-        &key(41),
-        network,
-        now_ms(),
-        vec![],
-        fixtures::blog_body(title),
-    );
-    // Claim the entry was written by another teacher: the signature no longer matches.
-    entry.author = staffroom_protocol::AuthorId(key(42).verifying_key().to_bytes());
-    entry
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_refuses_a_forged_signature_with_a_clear_error() {

@@ -16,7 +16,7 @@ use staffroom_node::config::NodeConfig;
 use staffroom_protocol::fixtures::{self, key};
 use staffroom_protocol::limits::CLOCK_SKEW_MS_MAX;
 use staffroom_protocol::{Entry, EntryId, NetworkId};
-use staffroom_tests::hostile::{Hostile, HostileOptions, Seen, SyncLie};
+use staffroom_tests::hostile::{forged, Hostile, HostileOptions, Seen, SyncLie};
 use staffroom_tests::*;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -152,19 +152,6 @@ async fn hostile_at(target: &TestNode, network: NetworkId, options: HostileOptio
         )
         .await;
     hostile
-}
-
-/// An entry whose signature does not match its claimed author.
-fn forged(network: NetworkId, title: &str) -> Entry {
-    let mut entry = fixtures::signed(
-        &key(41),
-        network,
-        now_ms(),
-        vec![],
-        fixtures::blog_body(title),
-    );
-    entry.author = staffroom_protocol::AuthorId(key(42).verifying_key().to_bytes());
-    entry
 }
 
 /// Forges under one identity after another until stopped: each must be blocked (disconnected)
