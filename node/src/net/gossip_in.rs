@@ -27,6 +27,8 @@ pub const VALIDATIONS_IN_FLIGHT_MAX: usize = 512;
 /// forgets an unreported message after five heartbeats (5 s), and accepting it after that
 /// would store it here without relaying it.
 pub const TURN_WAIT_MAX: Duration = Duration::from_secs(3);
+/// What one waiting message costs beyond its data, for the queue's byte bounds.
+const WAITING_OVERHEAD_BYTES: usize = 128;
 /// Entries stored by another path within this long before they arrive by gossip are relayed.
 const RECENT_WINDOW: Duration = Duration::from_secs(60);
 /// Recently stored ids remembered at most (a full catch-up stores more: the oldest go first).
@@ -112,7 +114,9 @@ impl Validations {
         network: NetworkId,
         data: Vec<u8>,
     ) -> Result<(), (Waiting, Refused)> {
-        let bytes = data.len();
+        // Counted with what each waiting message costs beyond its data (ids, queue slot), so
+        // a flood of tiny messages is bounded as well as one of large ones.
+        let bytes = data.len().saturating_add(WAITING_OVERHEAD_BYTES);
         let message = Waiting {
             message_id,
             network,
