@@ -14,7 +14,9 @@ use staffroom_protocol::{EntryKind, Stage};
     long_about = "Staffroom: blogs, shared resources and practitioner enquiry across schools, peer to peer.\n\n\
         Each school runs a node (`staffroom node run`); teachers write with their own signing key \
         (`staffroom init`), and nodes share what is posted with the other schools of a network.",
-    propagate_version = true
+    propagate_version = true,
+    // Our own `help` command, which takes `--help` like every other.
+    disable_help_subcommand = true
 )]
 pub struct Cli {
     /// Data directory of the teacher's key and the node [default: the user's data dir]
@@ -54,7 +56,7 @@ pub enum Command {
     List(ListArgs),
     /// Delete your own entry (every version) from every node; a facilitator removes another's
     Delete {
-        /// Entry id (full hex)
+        /// Entry id, or its first characters (at least 4, as `list` shows them)
         id: String,
         /// Why, as a code kept with the tombstone (never free text)
         #[arg(long, value_enum, default_value_t = Reason::Mistake)]
@@ -62,21 +64,39 @@ pub enum Command {
     },
     /// Hide an entry from listings on every node (facilitators); it is kept
     Hide {
-        /// Entry id (full hex)
+        /// Entry id, or its first characters (at least 4, as `list` shows them)
         id: String,
         /// Why, as a code kept with the hide
         #[arg(long, value_enum, default_value_t = Reason::Other)]
         reason: Reason,
     },
+    /// Print a completion script for your shell, e.g. `staffroom completions bash >
+    /// ~/.local/share/bash-completion/completions/staffroom`
+    Completions {
+        /// bash, zsh, fish, elvish or powershell
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), e.g. `staffroom man | man -l -`
+    Man,
+    /// Explain staffroom or one of its commands, e.g. `staffroom help network invite`
+    Help {
+        /// The command, and its subcommands, to explain
+        command: Vec<String>,
+    },
     /// Show one entry in full, with its signature checked
     Show {
-        /// Entry id (full hex)
+        /// Entry id, or its first characters (at least 4, as `list` shows them)
         id: String,
     },
     /// Peers this node is connected to
     Peers,
     /// Dial a peer node by its multiaddr (…/p2p/<peer id>)
-    Dial { addr: String },
+    Dial {
+        /// The peer's address, e.g. /ip4/192.0.2.1/tcp/4040/p2p/12D3… (`staffroom status` on
+        /// that node shows it)
+        addr: String,
+    },
     /// Catch up now with every connected peer: fetch what this node lacks, send what they lack
     Sync {
         /// Only this network (id or local name)
@@ -127,7 +147,7 @@ pub enum NodeCommand {
     /// Purge an entry and its files from this node only, for good (the school's admin; for
     /// legal reasons). Other nodes keep it: to take it back everywhere, `staffroom delete`
     Purge {
-        /// Entry id (full hex)
+        /// Entry id, or its first characters (at least 4, as `list` shows them)
         id: String,
     },
 }
@@ -184,7 +204,7 @@ pub enum NetworkCommand {
     },
     /// Make an invite token for others to join with (prints the token)
     Invite {
-        /// Network id or name [default: the only network followed]
+        /// Network id (or its first characters) or name [default: the only network followed]
         network: Option<String>,
         /// How many joins the invite admits
         #[arg(long, default_value_t = 1)]
@@ -200,33 +220,33 @@ pub enum NetworkCommand {
     },
     /// Members of a network, with their roles and profiles
     Members {
-        /// Network id or name [default: the only network followed]
+        /// Network id (or its first characters) or name [default: the only network followed]
         network: Option<String>,
     },
     /// Remove a member (facilitators only; a facilitator only by a more senior one)
     Remove {
-        /// Network id or name
+        /// Network id (or its first characters) or name
         network: String,
         /// The member's key (hex) or display name
         member: String,
     },
     /// Make a member a facilitator
     Promote {
-        /// Network id or name
+        /// Network id (or its first characters) or name
         network: String,
         /// The member's key (hex) or display name
         member: String,
     },
     /// Take the facilitator role from a member
     Demote {
-        /// Network id or name
+        /// Network id (or its first characters) or name
         network: String,
         /// The member's key (hex) or display name
         member: String,
     },
     /// Leave a network; this node stops following it too
     Leave {
-        /// Network id or name
+        /// Network id (or its first characters) or name
         network: String,
         /// Also delete the network's entries and files from this node (the school's admin)
         #[arg(long)]
@@ -236,7 +256,7 @@ pub enum NetworkCommand {
     List,
     /// How this node fetches a network's files: show it, or set it (the school's admin)
     Files {
-        /// Network id or name [default: the only network followed]
+        /// Network id (or its first characters) or name [default: the only network followed]
         network: Option<String>,
         /// Fetch files as soon as their resources arrive, within the quota
         #[arg(long, conflicts_with = "on_demand")]
@@ -269,7 +289,7 @@ pub enum ProfileCommand {
 /// Where an entry goes and what it replaces.
 #[derive(Args)]
 pub struct Target {
-    /// Network id or local name [default: the only network joined]
+    /// Network id (or its first characters) or local name [default: the only network joined]
     #[arg(long, short)]
     pub network: Option<String>,
     /// Publish as an edit of this earlier entry of yours
@@ -292,6 +312,7 @@ pub struct BodyArgs {
 pub struct PostArgs {
     #[command(flatten)]
     pub target: Target,
+    /// The post's title (one line)
     #[arg(long)]
     pub title: String,
     /// A tag (repeatable)
@@ -307,7 +328,7 @@ pub enum ResourceCommand {
     Add(Box<ResourceArgs>),
     /// Fetch a resource's files to this node, then save them in a directory
     Get {
-        /// The resource's entry id
+        /// The resource's entry id, or its first characters (at least 4)
         id: String,
         /// Directory to save the files in
         #[arg(long, short, value_name = "DIR", default_value = ".")]
@@ -318,7 +339,7 @@ pub enum ResourceCommand {
     },
     /// A resource's files: how much of each is on this node, and which nodes have them
     Files {
-        /// The resource's entry id
+        /// The resource's entry id, or its first characters (at least 4)
         id: String,
     },
 }
@@ -327,6 +348,7 @@ pub enum ResourceCommand {
 pub struct ResourceArgs {
     #[command(flatten)]
     pub target: Target,
+    /// The resource's title, as it is listed (one line)
     #[arg(long)]
     pub title: String,
     /// A subject (repeatable), e.g. mathematics
@@ -364,18 +386,20 @@ pub enum EnquiryCommand {
 pub struct EnquiryArgs {
     #[command(flatten)]
     pub target: Target,
+    /// The enquiry's question, e.g. "Does retrieval practice help Year 9 recall?"
     #[arg(long)]
     pub question: String,
     /// Description (markdown); empty if not given
     #[arg(long, value_name = "FILE", conflicts_with = "description")]
     pub description_file: Option<PathBuf>,
+    /// Description (markdown), given inline
     #[arg(long)]
     pub description: Option<String>,
 }
 
 #[derive(Args)]
 pub struct NoteArgs {
-    /// The enquiry's entry id
+    /// The enquiry's entry id, or its first characters (at least 4)
     pub enquiry: String,
     /// question, context, action, evidence or reflection
     #[arg(long)]
@@ -389,7 +413,7 @@ pub struct NoteArgs {
 
 #[derive(Args)]
 pub struct CommentArgs {
-    /// The id of the entry you comment on
+    /// The id of the entry you comment on, or its first characters (at least 4)
     pub on: String,
     /// Publish as an edit of this earlier comment of yours
     #[arg(long, value_name = "ENTRY_ID")]
@@ -400,13 +424,13 @@ pub struct CommentArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
-    /// Network id or local name
+    /// Network id (or its first characters) or local name
     #[arg(long, short)]
     pub network: Option<String>,
-    /// blog_post, resource, enquiry, enquiry_note or comment
-    #[arg(long)]
+    /// blog_post (or post), resource, enquiry, enquiry_note (or note) or comment
+    #[arg(long, value_parser = kind_arg)]
     pub kind: Option<EntryKind>,
-    /// Author key (hex), or "me"
+    /// Author key (hex, or its first characters), or "me"
     #[arg(long)]
     pub author: Option<String>,
     /// Notes of this enquiry
@@ -421,4 +445,59 @@ pub struct ListArgs {
     /// At most this many entries (1–1000)
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub limit: u16,
+}
+
+/// A kind as teachers write it: its name, or what they call it (`post`, `note`, a plural).
+fn kind_arg(text: &str) -> Result<EntryKind, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let name = match lower.as_str() {
+        "post" | "posts" | "blog" | "blogs" | "blog_posts" => "blog_post",
+        "note" | "notes" | "enquiry_notes" => "enquiry_note",
+        "resources" => "resource",
+        "enquiries" => "enquiry",
+        "comments" => "comment",
+        other => other,
+    };
+    name.parse()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every argument of every command, and every command, says what it is for.
+    #[test]
+    fn every_command_and_argument_has_help() {
+        use clap::CommandFactory;
+        fn missing(cmd: &clap::Command, path: &str, out: &mut Vec<String>) {
+            let path = format!("{path} {}", cmd.get_name());
+            if cmd.get_about().is_none() && path != " staffroom" {
+                out.push(path.clone());
+            }
+            for arg in cmd.get_arguments() {
+                let generated = matches!(arg.get_id().as_str(), "help" | "version");
+                if !generated && arg.get_help().is_none() && arg.get_long_help().is_none() {
+                    out.push(format!("{path} <{}>", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+                missing(sub, &path, out);
+            }
+        }
+        let mut out = Vec::new();
+        missing(&Cli::command(), "", &mut out);
+        assert!(out.is_empty(), "without help text: {out:#?}");
+    }
+
+    #[test]
+    fn kinds_are_taken_by_name_and_by_what_teachers_call_them() {
+        assert_eq!(kind_arg("post"), Ok(EntryKind::BlogPost));
+        assert_eq!(kind_arg("Posts"), Ok(EntryKind::BlogPost));
+        assert_eq!(kind_arg("blog_post"), Ok(EntryKind::BlogPost));
+        assert_eq!(kind_arg("blog-post"), Ok(EntryKind::BlogPost));
+        assert_eq!(kind_arg("note"), Ok(EntryKind::EnquiryNote));
+        assert_eq!(kind_arg("enquiries"), Ok(EntryKind::Enquiry));
+        let err = kind_arg("poster").unwrap_err();
+        assert!(err.contains("unknown kind \"poster\""), "{err}");
+    }
 }

@@ -91,6 +91,79 @@ id_type!(
     "node key"
 );
 
+/// The fewest hex characters of an id a person may give, as with git's short hashes.
+pub const ID_PREFIX_CHARS_MIN: usize = 4;
+
+/// Why a string is not an id prefix.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("not an id or the start of one: expected {ID_PREFIX_CHARS_MIN} to 64 hex characters, got {got:?}")]
+pub struct ParseIdPrefixError {
+    got: String,
+}
+
+/// The start of a 32-byte id as a person types it: 4 to 64 hex characters, either case.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdPrefix {
+    /// The whole bytes the characters give (the last odd character is in `half`).
+    bytes: Vec<u8>,
+    /// The high nibble of the next byte, for an odd number of characters.
+    half: Option<u8>,
+    text: String,
+}
+
+impl IdPrefix {
+    /// The whole bytes every matching id starts with (a store scans from these).
+    pub fn whole_bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Whether `id` starts with this prefix.
+    pub fn matches(&self, id: &[u8; 32]) -> bool {
+        id.starts_with(&self.bytes)
+            && self
+                .half
+                .is_none_or(|nibble| id.get(self.bytes.len()).is_some_and(|b| b >> 4 == nibble))
+    }
+
+    /// The prefix as given, in lowercase.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+}
+
+impl fmt::Display for IdPrefix {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+impl FromStr for IdPrefix {
+    type Err = ParseIdPrefixError;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let text = s.trim().to_ascii_lowercase();
+        let refused = || ParseIdPrefixError {
+            got: s.chars().take(80).collect(),
+        };
+        let hex_only = text.bytes().all(|b| b.is_ascii_hexdigit());
+        if !hex_only || !(ID_PREFIX_CHARS_MIN..=64).contains(&text.len()) {
+            return Err(refused());
+        }
+        let even = text.len() - text.len() % 2;
+        let bytes = hex::decode(&text[..even]).map_err(|_| refused())?;
+        let half = match text.as_bytes().get(even) {
+            Some(c) => Some(hex_value(*c).ok_or_else(refused)?),
+            None => None,
+        };
+        Ok(IdPrefix { bytes, half, text })
+    }
+}
+
+fn hex_value(c: u8) -> Option<u8> {
+    char::from(c)
+        .to_digit(16)
+        .and_then(|d| u8::try_from(d).ok())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -105,6 +178,29 @@ mod tests {
         let err = "xyz".parse::<NetworkId>().unwrap_err();
         assert!(err.to_string().contains("network id"), "{err}");
         assert!("ab".repeat(31).parse::<EntryId>().is_err());
+    }
+
+    #[test]
+    fn prefixes_match_the_ids_they_start() {
+        let id = EntryId([0xab; 32]);
+        for good in ["abab", "ABAB", "ababa", " ababab ", &id.to_hex()] {
+            let prefix: IdPrefix = good.parse().unwrap();
+            assert!(prefix.matches(id.as_bytes()), "{good}");
+        }
+        for other in ["abac", "ababb", "bbab"] {
+            let prefix: IdPrefix = other.parse().unwrap();
+            assert!(!prefix.matches(id.as_bytes()), "{other}");
+        }
+        let odd: IdPrefix = "ababa".parse().unwrap();
+        assert_eq!(odd.whole_bytes(), &[0xab, 0xab]);
+        assert_eq!(odd.as_str(), "ababa");
+        for bad in ["", "aba", "abcg", "ab ab", &"a".repeat(65), "ééé"] {
+            let err = bad.parse::<IdPrefix>().unwrap_err();
+            assert!(
+                err.to_string().contains("4 to 64 hex characters"),
+                "{bad}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -30,7 +30,10 @@ pub use envelope::Header;
 pub use erasure::{Erasure, ErasureAction, ErasureReason};
 pub use error::EntryError;
 pub use files::{FileRef, FileRoot};
-pub use ids::{AuthorId, EntryId, NetworkId, NodeKey, ParseIdError};
+pub use ids::{
+    AuthorId, EntryId, IdPrefix, NetworkId, NodeKey, ParseIdError, ParseIdPrefixError,
+    ID_PREFIX_CHARS_MIN,
+};
 pub use validate::{verify_entry, verify_entry_cached, KeyCache, VerifiedEntry};
 
 /// Re-exported so that callers sign and verify with the same ed25519 implementation.

@@ -5,6 +5,8 @@ mod churn;
 mod cli;
 mod cli_erasure;
 mod cli_files;
+mod cli_help;
+mod cli_ids;
 mod cli_private;
 mod erasure;
 mod files;

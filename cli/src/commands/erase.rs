@@ -24,8 +24,8 @@ impl From<Reason> for ErasureReason {
 /// Deletes the teacher's own entry, or (as a facilitator) removes another's: every version.
 pub async fn delete(ctx: &Ctx, id: &str, reason: Reason) -> anyhow::Result<()> {
     let me = teacher::author_id(&teacher::load(&ctx.data)?);
-    let target = parse_id(id)?;
     let api = ctx.api()?;
+    let target = super::ids::entry(&api, id, "entry").await?;
     let view = api.get(&target).await?;
     let action = match view.stored.entry.author == me {
         true => ErasureAction::Delete,
@@ -36,7 +36,8 @@ pub async fn delete(ctx: &Ctx, id: &str, reason: Reason) -> anyhow::Result<()> {
 
 /// Hides an entry (every version) from listings on every node: facilitators only.
 pub async fn hide(ctx: &Ctx, id: &str, reason: Reason) -> anyhow::Result<()> {
-    erase(ctx, parse_id(id)?, ErasureAction::Hide, reason.into()).await
+    let target = super::ids::entry(&ctx.api()?, id, "entry").await?;
+    erase(ctx, target, ErasureAction::Hide, reason.into()).await
 }
 
 /// Signs and submits one erasure per version of `target`, the original first.
@@ -93,8 +94,9 @@ async fn erase(
 
 /// The school's admin purges an entry from this node only.
 pub async fn purge(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    let id = parse_id(id)?;
-    ctx.api()?.purge_entry(&id).await?;
+    let api = ctx.api()?;
+    let id = super::ids::entry(&api, id, "entry").await?;
+    api.purge_entry(&id).await?;
     ctx.print(&serde_json::json!({ "purged": id }), || {
         format!(
             "Purged {} and its files from this node; it will not be stored here again. \
@@ -102,9 +104,4 @@ pub async fn purge(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
             id.short()
         )
     })
-}
-
-fn parse_id(id: &str) -> anyhow::Result<EntryId> {
-    id.parse()
-        .with_context(|| format!("{id:?} is not an entry's full id"))
 }

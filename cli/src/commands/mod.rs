@@ -3,6 +3,7 @@
 
 mod doctor;
 mod erase;
+mod ids;
 mod network;
 mod node;
 mod read;
@@ -61,6 +62,13 @@ impl Ctx {
 }
 
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    // Neither needs a data directory (packagers run them at build time, with no home).
+    match cli.command {
+        Command::Completions { shell } => return completions(shell),
+        Command::Man => return man_page(),
+        Command::Help { command } => return help(&command),
+        _ => {}
+    }
     let dir = match cli.data_dir {
         Some(dir) => dir,
         None => default_data_dir()?,
@@ -96,6 +104,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Comment(args) => write::comment(&ctx, args).await,
         Command::List(args) => read::list(&ctx, args).await,
         Command::Show { id } => read::show(&ctx, &id).await,
+        Command::Completions { .. } | Command::Man | Command::Help { .. } => Ok(()),
         Command::Peers => read::peers(&ctx).await,
         Command::Dial { addr } => read::dial(&ctx, &addr).await,
         Command::Sync { network } => read::sync(&ctx, network.as_deref()).await,
@@ -155,6 +164,73 @@ async fn network_command(ctx: &Ctx, command: NetworkCommand) -> anyhow::Result<(
 }
 
 /// A network given by id or by local name; with none given, the only network joined.
+/// Writes the completion script for `shell` to stdout. (Made in memory first:
+/// `clap_complete` panics on a write error, such as a closed pipe.)
+fn completions(shell: clap_complete::Shell) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "staffroom", &mut script);
+    write_out(&script)
+}
+
+/// Writes the manual page, in roff, to stdout.
+fn man_page() -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut page = Vec::new();
+    clap_mangen::Man::new(Cli::command()).render(&mut page)?;
+    write_out(&page)
+}
+
+/// `staffroom help [COMMAND…]`: the long help of the command named by `path`.
+fn help(path: &[String]) -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    for name in path {
+        let Some(sub) = cmd.find_subcommand(name).cloned() else {
+            let known: Vec<&str> = cmd.get_subcommands().map(|s| s.get_name()).collect();
+            bail!(
+                "no command {name:?} here; the commands are: {}",
+                known.join(", ")
+            );
+        };
+        cmd = sub.bin_name(format!(
+            "{} {name}",
+            cmd.get_bin_name().unwrap_or(cmd.get_name())
+        ));
+    }
+    write_out(cmd.render_long_help().to_string().as_bytes())
+}
+
+fn write_out(bytes: &[u8]) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(bytes)?;
+    Ok(out.flush()?)
+}
+
+/// The network whose id starts with `text` (names were tried first).
+fn network_by_prefix(
+    networks: &[staffroom_node::store::NetworkRecord],
+    text: &str,
+) -> anyhow::Result<NetworkId> {
+    let unknown = || anyhow::anyhow!("no network named {text:?}: see `staffroom network list`");
+    let Ok(prefix) = text.parse::<staffroom_protocol::IdPrefix>() else {
+        return Err(unknown());
+    };
+    let found: Vec<_> = networks
+        .iter()
+        .filter(|n| prefix.matches(n.id.as_bytes()))
+        .collect();
+    if found.is_empty() {
+        return Err(unknown());
+    }
+    let ids: Vec<NetworkId> = found.iter().map(|n| n.id).collect();
+    let described: Vec<String> = found
+        .iter()
+        .map(|n| format!("{}  {}", n.id, n.name))
+        .collect();
+    ids::pick(&prefix, "network", &ids, &described)
+}
+
 pub async fn resolve_network(api: &ApiClient, given: Option<&str>) -> anyhow::Result<NetworkId> {
     let networks = api.networks().await?;
     match given {
@@ -165,7 +241,7 @@ pub async fn resolve_network(api: &ApiClient, given: Option<&str>) -> anyhow::Re
             let named: Vec<_> = networks.iter().filter(|n| n.name == text).collect();
             match named.as_slice() {
                 [one] => Ok(one.id),
-                [] => bail!("no network named {text:?}: see `staffroom network list`"),
+                [] => network_by_prefix(&networks, text),
                 _ => bail!("several networks are named {text:?}: give the network's id"),
             }
         }

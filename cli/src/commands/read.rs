@@ -1,10 +1,9 @@
 //! Reading: list, show, peers, status; and dialling a peer.
 
-use anyhow::{bail, Context};
+use anyhow::bail;
 use staffroom_node::store::ListFilter;
-use staffroom_protocol::{AuthorId, EntryId};
 
-use super::{resolve_network, Ctx};
+use super::{ids, resolve_network, Ctx};
 use crate::args::ListArgs;
 use crate::{render, teacher};
 
@@ -16,20 +15,23 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
     };
     let author = match args.author.as_deref() {
         Some("me") => Some(teacher::author_id(&teacher::load(&ctx.data)?)),
-        Some(text) => Some(text.parse::<AuthorId>()?),
+        Some(text) => Some(ids::author(&api, text).await?),
         None => None,
     };
-    let entry_id = |text: &Option<String>| -> anyhow::Result<Option<EntryId>> {
-        text.as_deref()
-            .map(|t| t.parse().context("give the full entry id"))
-            .transpose()
+    let enquiry = match &args.enquiry {
+        Some(text) => Some(ids::entry(&api, text, "enquiry").await?),
+        None => None,
+    };
+    let reply_to = match &args.comments_on {
+        Some(text) => Some(ids::entry(&api, text, "entry").await?),
+        None => None,
     };
     let filter = ListFilter {
         network,
         kind: args.kind,
         author,
-        enquiry: entry_id(&args.enquiry)?,
-        reply_to: entry_id(&args.comments_on)?,
+        enquiry,
+        reply_to,
         all_versions: args.all_versions,
         limit: Some(args.limit.into()),
     };
@@ -51,10 +53,8 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
 }
 
 pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    let id: EntryId = id
-        .parse()
-        .context("show takes an entry's full id (see `staffroom list --json`)")?;
     let api = ctx.api()?;
+    let id = ids::entry(&api, id, "entry").await?;
     let view = api.get(&id).await?;
     // Check the author's signature here too: trust the author's key, not the node.
     let entry = &view.stored.entry;

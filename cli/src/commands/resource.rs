@@ -127,11 +127,6 @@ pub fn media_type(name: &str) -> &'static str {
     }
 }
 
-fn parse_id(id: &str) -> anyhow::Result<EntryId> {
-    id.parse()
-        .context("give the resource's full id (see `staffroom list --json`)")
-}
-
 #[derive(Serialize)]
 struct Saved {
     entry: EntryId,
@@ -149,8 +144,8 @@ struct SavedFile {
 /// `resource get`: asks the node to fetch every file, waits with a progress bar, then saves
 /// them into `out` (never over a different file of the same name).
 pub async fn get(ctx: &Ctx, id: &str, out: &Path, timeout: Duration) -> anyhow::Result<()> {
-    let id = parse_id(id)?;
     let api = ctx.api()?;
+    let id = super::ids::entry(&api, id, "resource").await?;
     let asked = api.fetch_resource_files(&id).await?;
     if asked.files.is_empty() {
         bail!("resource {} carries no files", id.short());
@@ -262,8 +257,8 @@ fn waiting_reason(files: &ResourceFiles) -> String {
 
 /// `resource files`: each file's size, how much is here, and which connected nodes have it.
 pub async fn files(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
-    let id = parse_id(id)?;
     let api = ctx.api()?;
+    let id = super::ids::entry(&api, id, "resource").await?;
     let files = api.resource_files(&id, true).await?;
     ctx.print(&files, || {
         let mut out = String::new();

@@ -128,9 +128,7 @@ async fn publish_about(
 }
 
 async fn fetch(api: &ApiClient, id: &str, what: &str) -> anyhow::Result<StoredEntry> {
-    let id: EntryId = id
-        .parse()
-        .with_context(|| format!("the {what} must be given by its full id"))?;
+    let id = super::ids::entry(api, id, what).await?;
     Ok(api.get(&id).await?.stored)
 }
 

@@ -14,6 +14,7 @@ mod join;
 mod listen;
 mod networks;
 mod private;
+pub mod resolve;
 mod server;
 mod teachers;
 pub mod tls;

@@ -118,6 +118,7 @@ pub async fn serve_with(
         .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry).delete(purge_entry))
         .route("/v1/sync", axum::routing::post(sync_now))
+        .route("/v1/resolve/{prefix}", get(super::resolve::resolve))
         .route(
             "/v1/files/{root}",
             get(super::files::download).put(super::files::upload),

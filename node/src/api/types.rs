@@ -257,3 +257,15 @@ pub struct SealRequest {
     pub created_at_ms: u64,
     pub body: staffroom_protocol::Body,
 }
+
+/// `GET /v1/resolve/{prefix}`: ids on this node that start with `prefix`. Each list holds at
+/// most [`crate::api::resolve::RESOLVE_CANDIDATES_MAX`] + 1: one more than that says there
+/// are more.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResolveView {
+    /// The prefix, lowercase.
+    pub prefix: String,
+    pub entries: Vec<staffroom_protocol::EntryId>,
+    pub authors: Vec<staffroom_protocol::AuthorId>,
+    pub networks: Vec<staffroom_protocol::NetworkId>,
+}

@@ -22,6 +22,7 @@ mod files;
 mod keys;
 mod migrate;
 mod open;
+mod prefix;
 mod versions;
 mod writer;
 

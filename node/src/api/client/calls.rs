@@ -26,6 +26,16 @@ impl ApiClient {
             .await
     }
 
+    /// The entries, authors and networks whose ids start with `prefix`.
+    pub async fn resolve(
+        &self,
+        prefix: &staffroom_protocol::IdPrefix,
+    ) -> Result<ResolveView, ClientError> {
+        // A parsed prefix is hex only: nothing in it needs escaping in a path.
+        let path = format!("/v1/resolve/{}", prefix.as_str());
+        self.send(self.http.get(self.url(&path))).await
+    }
+
     pub async fn networks(&self) -> Result<Vec<NetworkRecord>, ClientError> {
         self.send(self.http.get(self.url("/v1/networks"))).await
     }

@@ -283,3 +283,59 @@ async fn a_closed_store_reopens_at_once_on_a_busy_machine() {
         thread.join().unwrap();
     }
 }
+
+#[tokio::test]
+async fn ids_are_found_from_their_first_hex_characters() {
+    let (_dir, store) = joined(&[network(1)]).await;
+    let posts: Vec<_> = (0..300)
+        .map(|n| fixtures::numbered_post(&key((n % 5 + 1) as u8), network(1), n))
+        .collect();
+    store
+        .insert(posts.iter().map(verified).collect())
+        .await
+        .unwrap();
+    let prefix = |text: &str| text.parse::<staffroom_protocol::IdPrefix>().unwrap();
+    // Every post from its first six characters; many from four (some share them).
+    for post in &posts {
+        let six = prefix(&post.id().to_hex()[..6]);
+        assert_eq!(store.entries_with_prefix(&six, 10).unwrap(), [post.id()]);
+        let four = store
+            .entries_with_prefix(&prefix(&post.id().to_hex()[..4]), 10)
+            .unwrap();
+        assert!(four.contains(&post.id()));
+        assert!(four
+            .iter()
+            .all(|id| id.to_hex()[..4] == post.id().to_hex()[..4]));
+    }
+    // An odd number of characters narrows by the last half byte.
+    let id = posts[0].id().to_hex();
+    let five = store.entries_with_prefix(&prefix(&id[..5]), 300).unwrap();
+    assert!(
+        five.iter().all(|e| e.to_hex().starts_with(&id[..5])),
+        "{five:?}"
+    );
+    assert!(store
+        .entries_with_prefix(&prefix("0000000000"), 10)
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        store
+            .entries_with_prefix(&prefix(&id[..4]), 1)
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // Authors: each once, however many entries they wrote.
+    for seed in 1..=5u8 {
+        let author = key(seed).verifying_key().to_bytes();
+        let hex = hex::encode(author);
+        let found = store.authors_with_prefix(&prefix(&hex[..5]), 10).unwrap();
+        assert_eq!(found, [staffroom_protocol::AuthorId(author)], "seed {seed}");
+    }
+    let net = network(1).to_hex();
+    assert_eq!(
+        store.networks_with_prefix(&prefix(&net[..4]), 10).unwrap(),
+        [network(1)]
+    );
+}
