@@ -1,10 +1,12 @@
 //! `staffroom`: the command teachers use to run their school's node and to write and read
 //! blogs, resources and enquiry notes. `anyhow` lives here, at the binary's edge; exit codes
 //! are 0 for success (and for a closed pipe, as `staffroom list | head` expects), 1 for an
-//! error, 2 for a usage error (from clap).
+//! error, 2 for a usage error (from clap). Under `--json`, an error is one JSON object on
+//! stderr, `{"code": …, "error": …}`, with the same exit codes.
 
 mod args;
 mod commands;
+mod errors;
 mod render;
 mod teacher;
 
@@ -13,7 +15,15 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
-    let cli = args::Cli::parse();
+    let json = std::env::args().skip(1).any(|a| a == "--json");
+    let cli = match args::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) if json && e.use_stderr() => {
+            errors::print_json("usage", &e.to_string());
+            return ExitCode::from(2);
+        }
+        Err(e) => e.exit(),
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -26,18 +36,14 @@ fn main() -> ExitCode {
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if errors::is_broken_pipe(&e) => ExitCode::SUCCESS,
+        Err(e) if json => {
+            errors::print_json(errors::code(&e), &format!("{e:#}"));
+            ExitCode::FAILURE
+        }
         Err(e) => {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
     }
-}
-
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|cause| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }

@@ -1,9 +1,10 @@
-//! Help and shell conventions: `staffroom help` (which takes `--help` too), completion
-//! scripts for each shell, and the manual page — none of which needs a node or a key.
+//! Help, errors and shell conventions: `staffroom help` (which takes `--help` too),
+//! completion scripts for each shell and the manual page (none needs a node or a key), and
+//! errors as `{code, error}` JSON under `--json`.
 
 use std::process::Command;
 
-use staffroom_tests::cli_process::staffroom_ok;
+use staffroom_tests::cli_process::{staffroom, staffroom_ok};
 
 #[test]
 fn help_completions_and_the_man_page_come_without_a_node() {
@@ -58,4 +59,44 @@ fn help_completions_and_the_man_page_come_without_a_node() {
         1,
         "only the script written here"
     );
+}
+
+#[test]
+fn under_json_every_error_is_an_object_with_a_stable_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let error = |args: &[&str]| {
+        let out = staffroom(d, args, None);
+        let text = String::from_utf8_lossy(&out.stderr).into_owned();
+        let value: serde_json::Value = serde_json::from_str(text.trim())
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"));
+        (out.status.code(), value)
+    };
+    // No key yet.
+    let (status, value) = error(&["--json", "status"]);
+    assert_eq!(status, Some(1));
+    assert_eq!(value["code"], "teacher_key", "{value}");
+    assert!(
+        value["error"].as_str().unwrap().contains("staffroom init"),
+        "{value}"
+    );
+    // A key, but no node runs for this data directory (at the address its config names).
+    staffroom_ok(d, &["init"], None);
+    let (status, value) = error(&["--json", "status"]);
+    assert_eq!(
+        (status, &value["code"]),
+        (Some(1), &"node_not_running".into()),
+        "{value}"
+    );
+    // A usage error, still with clap's exit code.
+    let (status, value) = error(&["--json", "no-such-command"]);
+    assert_eq!(
+        (status, &value["code"]),
+        (Some(2), &"usage".into()),
+        "{value}"
+    );
+    // Without --json, the same error is one line for a person.
+    let plain = staffroom(d, &["status"], None);
+    let text = String::from_utf8_lossy(&plain.stderr);
+    assert!(text.starts_with("error: node not running at"), "{text}");
 }

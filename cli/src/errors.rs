@@ -1,0 +1,66 @@
+//! What went wrong, for scripts: a stable code for every error the CLI reports, and the
+//! `{"code", "error"}` object printed under `--json`.
+
+use staffroom_node::api::ClientError;
+use staffroom_node::config::ConfigError;
+
+/// The stable code of an error: the node's own code when it answered with one, else the
+/// kind of failure found along the error's chain.
+pub fn code(e: &anyhow::Error) -> &str {
+    for cause in e.chain() {
+        if let Some(client) = cause.downcast_ref::<ClientError>() {
+            return match client {
+                ClientError::Api { code, .. } => code,
+                ClientError::NotRunning { .. } => "node_not_running",
+                ClientError::NoNode { .. } => "no_node",
+                ClientError::WrongNode { .. } => "wrong_node",
+                ClientError::Key(_) => "teacher_key",
+                ClientError::Http(_) => "http",
+                ClientError::Io { .. } => "io",
+            };
+        }
+        if cause.downcast_ref::<ConfigError>().is_some() {
+            return "config";
+        }
+        if cause.downcast_ref::<std::io::Error>().is_some() {
+            return "io";
+        }
+    }
+    "error"
+}
+
+/// Prints `{"code": code, "error": message}` on stderr.
+pub fn print_json(code: &str, message: &str) {
+    let object = serde_json::json!({ "code": code, "error": message.trim_end() });
+    eprintln!("{object}");
+}
+
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn errors_carry_the_nodes_code_or_their_kind() {
+        let api = anyhow::Error::new(ClientError::Api {
+            status: 403,
+            code: "not_member".into(),
+            message: "no".into(),
+        });
+        assert_eq!(code(&api.context("posting")), "not_member");
+        let down = anyhow::Error::new(ClientError::NotRunning { addr: "x".into() });
+        assert_eq!(code(&down), "node_not_running");
+        let none = anyhow::Error::new(ClientError::NoNode { dir: "d".into() });
+        assert_eq!(code(&none), "no_node");
+        assert_eq!(code(&anyhow::anyhow!("plain")), "error");
+        let io = anyhow::Error::new(std::io::Error::other("disk"));
+        assert_eq!(code(&io), "io");
+    }
+}
