@@ -76,6 +76,16 @@ fn init_post_on_one_node_and_read_on_another() {
         None,
     ));
     let network = created["id"].as_str().unwrap().to_owned();
+    // A name must be given, and not one this node already uses (names pick networks).
+    let blank = staffroom(a, &["network", "create", "  "], None);
+    let said = String::from_utf8_lossy(&blank.stderr);
+    assert!(said.contains("a network needs a name"), "{said}");
+    let again = staffroom(a, &["network", "create", "Maths hub"], None);
+    let said = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        said.contains("already follows a network named \"Maths hub\""),
+        "{said}"
+    );
     let invited = json(&staffroom_ok(
         a,
         &["--json", "network", "invite", "Maths hub", "--uses", "1"],

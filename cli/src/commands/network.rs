@@ -21,6 +21,17 @@ pub async fn create(
 ) -> anyhow::Result<()> {
     let key = teacher::load(&ctx.data)?;
     let api = ctx.api()?;
+    let name = name.trim();
+    if name.is_empty() {
+        bail!("a network needs a name, e.g. `staffroom network create \"Maths hub\"`");
+    }
+    // Names pick networks in every command: two alike would make each of them ambiguous.
+    if let Some(same) = api.networks().await?.iter().find(|n| n.name == name) {
+        bail!(
+            "this node already follows a network named {name:?} ({}): choose another name",
+            same.id.short()
+        );
+    }
     let node = node_key(&api).await?;
     let mut nonce = [0u8; 16];
     getrandom::fill(&mut nonce).context("no randomness for the network's nonce")?;
@@ -31,7 +42,7 @@ pub async fn create(
         name: if private {
             String::new()
         } else {
-            name.trim().to_owned()
+            name.to_owned()
         },
         description_md: description.to_owned(),
         policy,
@@ -46,7 +57,7 @@ pub async fn create(
         &[genesis.id()],
         Action::BindNode { node },
     );
-    let local_name = private.then_some(name.trim());
+    let local_name = private.then_some(name);
     let record = api
         .adopt_network_named(&[genesis.encode(), bind.encode()], local_name)
         .await?;
