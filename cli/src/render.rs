@@ -8,29 +8,24 @@ use staffroom_node::store::StoredEntry;
 use staffroom_node::sync::SyncNowReport;
 use staffroom_protocol::{AuthorId, Body, Relation};
 
-/// A Unix time in milliseconds as `YYYY-MM-DD HH:MM` UTC.
+/// A Unix time in milliseconds in this computer's time zone, with its offset.
 pub fn date(ms: u64) -> String {
-    let secs = ms / 1000;
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    let (year, month, day) = civil_from_days(days as i64);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}",
-        rem / 3600,
-        rem % 3600 / 60
-    )
+    date_in(ms, &jiff::tz::TimeZone::system())
 }
 
-/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(month <= 2), month, day)
+/// A time as `date` shows it, in `zone`: `2026-01-01 09:30 +01:00`.
+pub fn date_in(ms: u64, zone: &jiff::tz::TimeZone) -> String {
+    let at = i64::try_from(ms)
+        .ok()
+        .and_then(|ms| jiff::Timestamp::from_millisecond(ms).ok());
+    match at {
+        Some(at) => at
+            .to_zoned(zone.clone())
+            .strftime("%Y-%m-%d %H:%M %:z")
+            .to_string(),
+        // Past what a calendar can show (year 9999): the number itself.
+        None => format!("{ms} ms"),
+    }
 }
 
 /// Authors' names from their profiles: "Name (School)".
@@ -80,7 +75,7 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
         None => writeln!(out, "author:    {}", entry.author),
     }
     .ok();
-    let _ = writeln!(out, "created:   {} UTC", date(entry.created_at_ms));
+    let _ = writeln!(out, "created:   {}", date(entry.created_at_ms));
     let verdict = if signature_ok {
         "valid (ed25519, checked here)"
     } else {
@@ -257,13 +252,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dates_are_utc_calendar_dates() {
-        assert_eq!(date(0), "1970-01-01 00:00");
-        assert_eq!(date(1_767_225_600_000), "2026-01-01 00:00");
+    fn dates_are_calendar_dates_in_a_zone_with_its_offset() {
+        let utc = jiff::tz::TimeZone::UTC;
+        assert_eq!(date_in(0, &utc), "1970-01-01 00:00 +00:00");
+        assert_eq!(date_in(1_767_225_600_000, &utc), "2026-01-01 00:00 +00:00");
+        let leap_day = 951_782_400_000 + 3_600_000 * 13 + 60_000 * 7;
+        assert_eq!(date_in(leap_day, &utc), "2000-02-29 13:07 +00:00");
+        let paris = jiff::tz::TimeZone::fixed(jiff::tz::offset(1));
         assert_eq!(
-            date(951_782_400_000 + 3_600_000 * 13 + 60_000 * 7),
-            "2000-02-29 13:07"
+            date_in(1_767_225_600_000, &paris),
+            "2026-01-01 01:00 +01:00"
         );
+        let posix = jiff::tz::TimeZone::posix("AAA-5:30").unwrap();
+        assert_eq!(date_in(0, &posix), "1970-01-01 05:30 +05:30");
+        assert_eq!(date_in(u64::MAX, &utc), format!("{} ms", u64::MAX));
     }
 
     /// The newcomer of issue 7 was told "No connected peer shares a network" while it was

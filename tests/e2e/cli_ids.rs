@@ -92,6 +92,28 @@ async fn entries_authors_and_networks_are_named_by_any_unique_start_of_their_id(
         "{shown:?}"
     );
 
+    // Times are shown in the reader's zone, with its offset.
+    let zoned = tokio::task::spawn_blocking({
+        let (dir, id) = (dir.clone(), one_hex.clone());
+        move || {
+            std::process::Command::new(staffroom_tests::cli_process::staffroom_bin())
+                .arg("--data-dir")
+                .arg(&dir)
+                .args(["show", &id])
+                .env("TZ", "AAA-5:30")
+                .output()
+                .expect("the CLI ran")
+        }
+    })
+    .await
+    .unwrap();
+    let text = String::from_utf8_lossy(&zoned.stdout);
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("created:") && l.ends_with("+05:30")),
+        "{text}"
+    );
+
     // An ambiguous start lists both candidates, with what they are.
     let ambiguous = stderr(&cli(dir.clone(), &["show", &one_hex[..4]]).await);
     assert!(

@@ -102,7 +102,7 @@ pub async fn invite(
     let text = token.encode();
     ctx.print(&serde_json::json!({ "token": text, "invite": invite.id(), "expires_at_ms": expires_at_ms, "uses": uses }), || {
         format!(
-            "{text}\n\nValid for {uses} join(s) until {} UTC. Share it with the teacher you invite: \
+            "{text}\n\nValid for {uses} join(s) until {}. Share it with the teacher you invite: \
              `staffroom network join TOKEN`.\n",
             render::date(expires_at_ms)
         )
