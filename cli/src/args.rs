@@ -173,8 +173,8 @@ pub struct NodeRunArgs {
     /// A peer to dial and keep connected (repeatable), e.g. /ip4/192.0.2.1/tcp/4040/p2p/12D3…
     #[arg(long, value_name = "MULTIADDR")]
     pub peer: Vec<String>,
-    /// Address of the local client API
-    #[arg(long, value_name = "ADDR")]
+    /// Address of the local client API, e.g. 127.0.0.1:4041 or localhost:4041
+    #[arg(long, value_name = "ADDR", value_parser = api_addr)]
     pub api: Option<SocketAddr>,
     /// Do not look for peers on the local network by mDNS
     #[arg(long)]
@@ -447,6 +447,20 @@ pub struct ListArgs {
     pub limit: u16,
 }
 
+/// An API address: an IP and port, or `localhost:PORT` (loopback, without asking DNS).
+fn api_addr(text: &str) -> Result<SocketAddr, String> {
+    let text = text.trim();
+    if let Some(port) = text.strip_prefix("localhost:") {
+        let port: u16 = port
+            .parse()
+            .map_err(|_| format!("{port:?} is not a port number (0 to 65535)"))?;
+        return Ok(SocketAddr::from(([127, 0, 0, 1], port)));
+    }
+    text.parse().map_err(|_| {
+        format!("{text:?} is not an address: give an IP and a port, e.g. 127.0.0.1:4041 or localhost:4041")
+    })
+}
+
 /// A kind as teachers write it: its name, or what they call it (`post`, `note`, a plural).
 fn kind_arg(text: &str) -> Result<EntryKind, String> {
     let lower = text.trim().to_ascii_lowercase();
@@ -487,6 +501,21 @@ mod tests {
         let mut out = Vec::new();
         missing(&Cli::command(), "", &mut out);
         assert!(out.is_empty(), "without help text: {out:#?}");
+    }
+
+    #[test]
+    fn api_addresses_take_localhost() {
+        assert_eq!(
+            api_addr("localhost:4041"),
+            Ok(SocketAddr::from(([127, 0, 0, 1], 4041)))
+        );
+        assert_eq!(api_addr("[::1]:9"), Ok("[::1]:9".parse().unwrap()));
+        assert!(api_addr("localhost:99999")
+            .unwrap_err()
+            .contains("not a port"));
+        assert!(api_addr("school.example:4041")
+            .unwrap_err()
+            .contains("e.g. 127.0.0.1:4041"));
     }
 
     #[test]
