@@ -50,6 +50,73 @@ fn shown_kind(e: &StoredEntry) -> String {
     }
 }
 
+/// An entry with its thread, for `staffroom show`: the entry in full, an enquiry's notes,
+/// then the comments, replies indented under what they answer.
+pub fn thread(thread: &crate::commands::Thread, signature_ok: bool, names: &Names) -> String {
+    let mut out = full(&thread.view, signature_ok, names);
+    if !thread.notes.is_empty() {
+        let _ = writeln!(out, "\nNotes ({}):", thread.notes.len());
+        for note in &thread.notes {
+            let stage = match shown_body(note) {
+                Body::EnquiryNote(n) => n.stage.name(),
+                _ => "",
+            };
+            let _ = writeln!(
+                out,
+                "\n  [{stage}] {} · {} · {}",
+                author(names, &note.entry.author),
+                date(note.entry.created_at_ms),
+                note.id.short()
+            );
+            indented(&mut out, body_text(note), 4);
+        }
+    }
+    let count = count_comments(&thread.comments);
+    if count > 0 {
+        let _ = writeln!(out, "\nComments ({count}):");
+        comments(&mut out, &thread.comments, 1, names);
+    }
+    if thread.cut_short {
+        let _ = writeln!(out, "\n(more than shown: the thread was cut short)");
+    }
+    out
+}
+
+fn count_comments(nodes: &[crate::commands::CommentNode]) -> usize {
+    nodes.iter().map(|n| 1 + count_comments(&n.replies)).sum()
+}
+
+fn comments(out: &mut String, nodes: &[crate::commands::CommentNode], depth: usize, names: &Names) {
+    for node in nodes {
+        let c = &node.comment;
+        let pad = "  ".repeat(depth);
+        let _ = writeln!(
+            out,
+            "\n{pad}{} · {} · {}",
+            author(names, &c.entry.author),
+            date(c.entry.created_at_ms),
+            c.id.short()
+        );
+        indented(out, body_text(c), depth * 2 + 2);
+        comments(out, &node.replies, depth + 1, names);
+    }
+}
+
+/// The text of a note or comment.
+fn body_text(e: &StoredEntry) -> &str {
+    match shown_body(e) {
+        Body::EnquiryNote(n) => &n.body_md,
+        Body::Comment(c) => &c.body_md,
+        _ => "",
+    }
+}
+
+fn indented(out: &mut String, text: &str, spaces: usize) {
+    for line in text.lines() {
+        let _ = writeln!(out, "{}{line}", " ".repeat(spaces));
+    }
+}
+
 /// One line: id, date, kind, author, headline.
 pub fn row(e: &StoredEntry, names: &Names) -> String {
     format!(

@@ -9,9 +9,11 @@ mod node;
 mod read;
 mod resource;
 mod school;
+mod thread;
 mod write;
 
 pub use resource::size;
+pub use thread::{CommentNode, Thread};
 
 use std::io::Write;
 

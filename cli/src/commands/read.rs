@@ -60,7 +60,8 @@ pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let entry = &view.stored.entry;
     let signature_ok = entry.verify_signature().is_ok() && entry.id() == id;
     let names = names(&api, std::iter::once(entry.network)).await;
-    ctx.print(&view, || render::full(&view, signature_ok, &names))
+    let thread = super::thread::fetch(&api, view).await?;
+    ctx.print(&thread, || render::thread(&thread, signature_ok, &names))
 }
 
 /// The profile names of the authors in these networks (best effort: a network whose members
