@@ -7,6 +7,7 @@
 mod args;
 mod commands;
 mod errors;
+mod markdown;
 mod render;
 mod teacher;
 

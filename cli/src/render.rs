@@ -52,8 +52,13 @@ fn shown_kind(e: &StoredEntry) -> String {
 
 /// An entry with its thread, for `staffroom show`: the entry in full, an enquiry's notes,
 /// then the comments, replies indented under what they answer.
-pub fn thread(thread: &crate::commands::Thread, signature_ok: bool, names: &Names) -> String {
-    let mut out = full(&thread.view, signature_ok, names);
+pub fn thread(
+    thread: &crate::commands::Thread,
+    signature_ok: bool,
+    names: &Names,
+    styled: bool,
+) -> String {
+    let mut out = full(&thread.view, signature_ok, names, styled);
     if !thread.notes.is_empty() {
         let _ = writeln!(out, "\nNotes ({}):", thread.notes.len());
         for note in &thread.notes {
@@ -68,13 +73,13 @@ pub fn thread(thread: &crate::commands::Thread, signature_ok: bool, names: &Name
                 date(note.entry.created_at_ms),
                 note.id.short()
             );
-            indented(&mut out, body_text(note), 4);
+            indented(&mut out, &md(body_text(note), styled), 4);
         }
     }
     let count = count_comments(&thread.comments);
     if count > 0 {
         let _ = writeln!(out, "\nComments ({count}):");
-        comments(&mut out, &thread.comments, 1, names);
+        comments(&mut out, &thread.comments, 1, names, styled);
     }
     if thread.cut_short {
         let _ = writeln!(out, "\n(more than shown: the thread was cut short)");
@@ -86,7 +91,13 @@ fn count_comments(nodes: &[crate::commands::CommentNode]) -> usize {
     nodes.iter().map(|n| 1 + count_comments(&n.replies)).sum()
 }
 
-fn comments(out: &mut String, nodes: &[crate::commands::CommentNode], depth: usize, names: &Names) {
+fn comments(
+    out: &mut String,
+    nodes: &[crate::commands::CommentNode],
+    depth: usize,
+    names: &Names,
+    styled: bool,
+) {
     for node in nodes {
         let c = &node.comment;
         let pad = "  ".repeat(depth);
@@ -97,9 +108,13 @@ fn comments(out: &mut String, nodes: &[crate::commands::CommentNode], depth: usi
             date(c.entry.created_at_ms),
             c.id.short()
         );
-        indented(out, body_text(c), depth * 2 + 2);
-        comments(out, &node.replies, depth + 1, names);
+        indented(out, &md(body_text(c), styled), depth * 2 + 2);
+        comments(out, &node.replies, depth + 1, names, styled);
     }
+}
+
+fn md(text: &str, styled: bool) -> String {
+    crate::markdown::render(text, styled)
 }
 
 /// The text of a note or comment.
@@ -130,7 +145,7 @@ pub fn row(e: &StoredEntry, names: &Names) -> String {
 }
 
 /// The whole entry, for `staffroom show`.
-pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
+pub fn full(view: &EntryView, signature_ok: bool, names: &Names, styled: bool) -> String {
     let e = &view.stored;
     let entry = &e.entry;
     let mut out = String::new();
@@ -169,7 +184,7 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
             if !b.tags.is_empty() {
                 let _ = writeln!(out, "tags: {}", b.tags.join(", "));
             }
-            let _ = writeln!(out, "\n{}", b.body_md);
+            let _ = writeln!(out, "\n{}", md(&b.body_md, styled));
         }
         Body::Resource(r) => {
             let _ = writeln!(out, "# {}", r.title);
@@ -190,17 +205,22 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names) -> String {
                 let size = crate::commands::size(f.size_bytes);
                 let _ = writeln!(out, "file:     {}  {size}  {}", f.name, f.media_type);
             }
-            let _ = writeln!(out, "\n{}", r.description_md);
+            let _ = writeln!(out, "\n{}", md(&r.description_md, styled));
         }
         Body::Enquiry(q) => {
             let _ = writeln!(out, "? {}", q.question);
-            let _ = writeln!(out, "\n{}", q.description_md);
+            let _ = writeln!(out, "\n{}", md(&q.description_md, styled));
         }
         Body::EnquiryNote(n) => {
-            let _ = writeln!(out, "stage: {}\n\n{}", n.stage.name(), n.body_md);
+            let _ = writeln!(
+                out,
+                "stage: {}\n\n{}",
+                n.stage.name(),
+                md(&n.body_md, styled)
+            );
         }
         Body::Comment(c) => {
-            let _ = writeln!(out, "{}", c.body_md);
+            let _ = writeln!(out, "{}", md(&c.body_md, styled));
         }
         Body::Network(g) => {
             let _ = writeln!(

@@ -61,7 +61,10 @@ pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let signature_ok = entry.verify_signature().is_ok() && entry.id() == id;
     let names = names(&api, std::iter::once(entry.network)).await;
     let thread = super::thread::fetch(&api, view).await?;
-    ctx.print(&thread, || render::thread(&thread, signature_ok, &names))
+    let styled = crate::markdown::styled_stdout();
+    ctx.print(&thread, || {
+        render::thread(&thread, signature_ok, &names, styled)
+    })
 }
 
 /// The profile names of the authors in these networks (best effort: a network whose members
