@@ -68,6 +68,19 @@ pub fn staffroom(dir: &Path, args: &[&str], stdin: Option<&str>) -> Output {
     child.wait_with_output().expect("staffroom finishes")
 }
 
+/// [`staffroom`] from async code, off the runtime's threads (an in-process node answering
+/// the command may run on them).
+pub async fn staffroom_async(dir: &Path, args: &[&str]) -> Output {
+    let dir = dir.to_path_buf();
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    tokio::task::spawn_blocking(move || {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        staffroom(&dir, &args, None)
+    })
+    .await
+    .expect("the CLI ran")
+}
+
 /// Runs a command that must succeed, returning its stdout.
 pub fn staffroom_ok(dir: &Path, args: &[&str], stdin: Option<&str>) -> String {
     let out = staffroom(dir, args, stdin);

@@ -66,13 +66,7 @@ pub fn thread(
                 Body::EnquiryNote(n) => n.stage.name(),
                 _ => "",
             };
-            let _ = writeln!(
-                out,
-                "\n  [{stage}] {} · {} · {}",
-                author(names, &note.entry.author),
-                date(note.entry.created_at_ms),
-                note.id.short()
-            );
+            let _ = writeln!(out, "\n  [{stage}] {}", byline(note, names));
             indented(&mut out, &md(body_text(note), styled), 4);
         }
     }
@@ -85,6 +79,16 @@ pub fn thread(
         let _ = writeln!(out, "\n(more than shown: the thread was cut short)");
     }
     out
+}
+
+/// Who wrote a note or comment, when, and its short id.
+fn byline(e: &StoredEntry, names: &Names) -> String {
+    format!(
+        "{} · {} · {}",
+        author(names, &e.entry.author),
+        date(e.entry.created_at_ms),
+        e.id.short()
+    )
 }
 
 fn count_comments(nodes: &[crate::commands::CommentNode]) -> usize {
@@ -101,13 +105,7 @@ fn comments(
     for node in nodes {
         let c = &node.comment;
         let pad = "  ".repeat(depth);
-        let _ = writeln!(
-            out,
-            "\n{pad}{} · {} · {}",
-            author(names, &c.entry.author),
-            date(c.entry.created_at_ms),
-            c.id.short()
-        );
+        let _ = writeln!(out, "\n{pad}{}", byline(c, names));
         indented(out, &md(body_text(c), styled), depth * 2 + 2);
         comments(out, &node.replies, depth + 1, names, styled);
     }

@@ -8,20 +8,13 @@ use std::process::Output;
 
 use staffroom_protocol::fixtures::{blog_body, comment_body, key, reply_to, signed};
 use staffroom_protocol::Entry;
-use staffroom_tests::cli_process::staffroom;
+use staffroom_tests::cli_process::staffroom_async;
 use staffroom_tests::*;
 
 use super::cli::json;
 
-/// Runs the CLI on `dir` off the runtime's threads (the node answering it runs on them).
 async fn cli(dir: PathBuf, args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        staffroom(&dir, &args, None)
-    })
-    .await
-    .expect("the CLI ran")
+    staffroom_async(&dir, args).await
 }
 
 fn stderr(out: &Output) -> String {

@@ -9,15 +9,12 @@ use staffroom_tests::*;
 
 use super::cli::json;
 
-/// Runs the CLI on `dir` off the runtime's threads (the node answering it runs on them).
+/// The stdout of a CLI command on `dir` that must succeed.
 async fn cli_ok(dir: std::path::PathBuf, args: &[&str]) -> String {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    tokio::task::spawn_blocking(move || {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        staffroom_tests::cli_process::staffroom_ok(&dir, &args, None)
-    })
-    .await
-    .expect("the CLI ran")
+    let out = staffroom_tests::cli_process::staffroom_async(&dir, args).await;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "staffroom {args:?} failed: {stderr}");
+    String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -10,6 +10,7 @@ pub mod auth;
 mod client;
 mod conns;
 mod files;
+mod guard;
 mod join;
 mod listen;
 mod networks;
