@@ -52,8 +52,12 @@ pub enum Command {
     Enquiry(EnquiryCommand),
     /// Comment on any entry
     Comment(CommentArgs),
-    /// List entries, newest first
+    /// List entries, newest first, narrowed by any filters
     List(ListArgs),
+    /// Search titles, bodies, tags and subjects; best matches first, with the same filters as
+    /// `list` (`--json` adds counts per tag, subject, key stage, licence, kind, network and
+    /// author)
+    Search(SearchArgs),
     /// Delete your own entry (every version) from every node; a facilitator removes another's
     Delete {
         /// Entry id, or its first characters (at least 4, as `list` shows them)
@@ -442,9 +446,77 @@ pub struct ListArgs {
     /// Also list earlier versions of edited entries
     #[arg(long)]
     pub all_versions: bool,
+    #[command(flatten)]
+    pub filters: Filters,
     /// At most this many entries (1–1000)
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u16).range(1..=1000))]
     pub limit: u16,
+    /// Skip this many entries first (the next page: what the "more" line says)
+    #[arg(long, default_value_t = 0)]
+    pub offset: u16,
+}
+
+#[derive(Args)]
+pub struct SearchArgs {
+    /// Words to find (all of them; "…" for a phrase, -word to leave out); none lists
+    /// everything the filters allow, newest first
+    pub words: Vec<String>,
+    /// Network id (or its first characters) or local name
+    #[arg(long, short)]
+    pub network: Option<String>,
+    /// blog_post (or post), resource, enquiry, enquiry_note (or note) or comment
+    #[arg(long, value_parser = kind_arg)]
+    pub kind: Option<EntryKind>,
+    /// Author key (hex, or its first characters), or "me"
+    #[arg(long)]
+    pub author: Option<String>,
+    #[command(flatten)]
+    pub filters: Filters,
+    /// At most this many results (1–1000)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+    /// Skip this many results first (the next page: what the "more" line says)
+    #[arg(long, default_value_t = 0)]
+    pub offset: u16,
+}
+
+/// Filters `list` and `search` share. Values match whatever their case.
+#[derive(Args, Default)]
+pub struct Filters {
+    /// Only blog posts with this tag
+    #[arg(long)]
+    pub tag: Option<String>,
+    /// Only resources for this subject
+    #[arg(long)]
+    pub subject: Option<String>,
+    /// Only resources for this key stage (or level), e.g. KS2
+    #[arg(long)]
+    pub key_stage: Option<String>,
+    /// Only resources under this licence, e.g. CC-BY-4.0
+    #[arg(long)]
+    pub licence: Option<String>,
+    /// Only authors whose name contains this
+    #[arg(long, value_name = "NAME")]
+    pub author_name: Option<String>,
+    /// Written on or after this day (YYYY-MM-DD, local time) or time (RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub since: Option<String>,
+    /// Written before this day (YYYY-MM-DD: the day itself is left out) or time (RFC 3339)
+    #[arg(long, value_name = "DATE")]
+    pub until: Option<String>,
+}
+
+impl Filters {
+    /// Whether any filter only the search index can apply is set.
+    pub fn any(&self) -> bool {
+        self.tag.is_some()
+            || self.subject.is_some()
+            || self.key_stage.is_some()
+            || self.licence.is_some()
+            || self.author_name.is_some()
+            || self.since.is_some()
+            || self.until.is_some()
+    }
 }
 
 /// An API address: an IP and port, or `localhost:PORT` (loopback, without asking DNS).

@@ -18,6 +18,7 @@ mod node;
 pub mod peer_book;
 pub mod private;
 pub mod roster;
+pub mod search;
 pub mod secret_file;
 pub mod store;
 pub mod sync;

@@ -45,6 +45,8 @@ pub enum NodeError {
     Files(#[from] crate::files::FilesError),
     #[error("while stopping: {0}")]
     Stop(String),
+    #[error("cannot open the search index: {0}")]
+    Search(String),
     #[error(
         "the p2p address {addr} is already in use on this machine (another Staffroom node, or \
          another program): stop it, or give this node another port with --listen"
@@ -102,6 +104,7 @@ pub struct RunningNode {
     admin: staffroom_protocol::SigningKey,
     store: Store,
     ingest: crate::ingest::Ingest,
+    search: crate::search::SearchIndex,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
@@ -133,6 +136,9 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         dir: data.store().display().to_string(),
         error,
     })?;
+    let search =
+        crate::search::SearchIndex::open(&crate::search::dir_in(data.path()), store.clone())
+            .map_err(|e| NodeError::Search(e.to_string()))?;
     let (unfollow_tx, mut unfollow_rx) = mpsc::channel(crate::ingest::UNFOLLOW_QUEUE_MAX);
     let mut ingest = Ingest::new(store.clone(), config.clock);
     if let Some(key) = crate::roster::node_key(&peer_id) {
@@ -265,6 +271,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         peer_id.to_string(),
         config.clock,
         fetch,
+        search.clone(),
     );
     let pin = tls.as_ref().map(api::tls::ApiCert::pin);
     let acceptor = tls.as_ref().map(api::tls::acceptor).transpose()?;
@@ -292,6 +299,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         admin,
         store,
         ingest: watcher,
+        search,
         shutdown,
         tasks: [net.task, api_task, scheduler, release, unfollower]
             .into_iter()
@@ -409,6 +417,12 @@ impl RunningNode {
             .flush()
             .await
             .map_err(|e| NodeError::Stop(e.to_string()))?;
+        // Nothing writes to the store any more: the index's last commit can say so.
+        let search = self.search.clone();
+        tokio::task::spawn_blocking(move || search.close())
+            .await
+            .map_err(|e| NodeError::Stop(e.to_string()))?;
+        drop(self.search);
         // Other handles died with the tasks; dropping the last joins the writer thread, so the
         // data directory can be opened again as soon as this returns.
         drop(self.ingest);

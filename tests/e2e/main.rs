@@ -8,6 +8,7 @@ mod cli_files;
 mod cli_help;
 mod cli_ids;
 mod cli_private;
+mod cli_search;
 mod cli_threads;
 mod erasure;
 mod files;

@@ -9,6 +9,7 @@ mod node;
 mod read;
 mod resource;
 mod school;
+mod search;
 mod thread;
 mod write;
 
@@ -105,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Enquiry(EnquiryCommand::Note(args)) => write::note(&ctx, args).await,
         Command::Comment(args) => write::comment(&ctx, args).await,
         Command::List(args) => read::list(&ctx, args).await,
+        Command::Search(args) => search::search(&ctx, args).await,
         Command::Show { id } => read::show(&ctx, &id).await,
         Command::Completions { .. } | Command::Man | Command::Help { .. } => Ok(()),
         Command::Peers => read::peers(&ctx).await,

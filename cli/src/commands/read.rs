@@ -5,7 +5,7 @@ use staffroom_node::store::ListFilter;
 
 use super::{ids, resolve_network, Ctx};
 use crate::args::ListArgs;
-use crate::{render, teacher};
+use crate::render;
 
 pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
     let api = ctx.api()?;
@@ -13,11 +13,22 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
         Some(n) => Some(resolve_network(&api, Some(n)).await?),
         None => None,
     };
-    let author = match args.author.as_deref() {
-        Some("me") => Some(teacher::author_id(&teacher::load(&ctx.data)?)),
-        Some(text) => Some(ids::author(&api, text).await?),
-        None => None,
-    };
+    let author = super::search::author(ctx, &api, args.author.as_deref()).await?;
+    let threaded = args.enquiry.is_some() || args.comments_on.is_some() || args.all_versions;
+    if !threaded && super::search::indexed_kind(args.kind) {
+        return list_indexed(ctx, &api, args, network, author).await;
+    }
+    if args.filters.any() {
+        bail!(
+            "--tag, --subject, --key-stage, --licence, --author-name, --since and --until \
+             apply to content listed by itself, not with --enquiry, --comments-on, \
+             --all-versions or --kind {}",
+            args.kind.map_or("", |k| k.name())
+        );
+    }
+    if args.offset > 0 {
+        bail!("--offset pages through content listed by itself, not threads or versions");
+    }
     let enquiry = match &args.enquiry {
         Some(text) => Some(ids::entry(&api, text, "enquiry").await?),
         None => None,
@@ -52,6 +63,31 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
     })
 }
 
+/// `list` through the node's search index: newest first, every filter, and how many more.
+/// `--json` prints the entries alone, as the other listings do.
+async fn list_indexed(
+    ctx: &Ctx,
+    api: &staffroom_node::api::ApiClient,
+    args: ListArgs,
+    network: Option<staffroom_protocol::NetworkId>,
+    author: Option<staffroom_protocol::AuthorId>,
+) -> anyhow::Result<()> {
+    let mut query = super::search::query_for(&args.filters)?;
+    query.network = network;
+    query.kind = args.kind;
+    query.author = author;
+    query.limit = Some(args.limit.into());
+    query.offset = args.offset.into();
+    let view = api.search(&query).await?;
+    let names = match ctx.json {
+        true => render::Names::new(),
+        false => names(api, view.entries.iter().map(|e| e.entry.network)).await,
+    };
+    ctx.print(&view.entries, || {
+        super::search::page_text(&view, &names, "No entries.")
+    })
+}
+
 pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let api = ctx.api()?;
     let id = ids::entry(&api, id, "entry").await?;
@@ -69,7 +105,7 @@ pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
 
 /// The profile names of the authors in these networks (best effort: a network whose members
 /// cannot be read just shows keys).
-async fn names(
+pub(super) async fn names(
     api: &staffroom_node::api::ApiClient,
     networks: impl Iterator<Item = staffroom_protocol::NetworkId>,
 ) -> render::Names {

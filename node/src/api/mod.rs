@@ -16,6 +16,7 @@ mod listen;
 mod networks;
 mod private;
 pub mod resolve;
+pub mod search;
 mod server;
 mod teachers;
 pub mod tls;

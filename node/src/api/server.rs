@@ -37,6 +37,8 @@ pub struct ApiState {
     pub sync: SyncHandle,
     /// Fetching and progress of the files resources carry.
     pub files: crate::files::FetchHandle,
+    /// Full-text search over the entries here.
+    pub search: crate::search::SearchIndex,
     /// This node's peer id, as text: what requests are signed for.
     pub node_id: Arc<str>,
     /// The random id of this run of the node, as hex: requests are signed for it too.
@@ -55,6 +57,7 @@ impl ApiState {
         node_id: String,
         clock: Clock,
         files: crate::files::FetchHandle,
+        search: crate::search::SearchIndex,
     ) -> Self {
         let mut boot = [0u8; 16];
         // Without randomness, a run id still differs per run by time; replay protection
@@ -67,6 +70,7 @@ impl ApiState {
             net,
             sync,
             files,
+            search,
             node_id: node_id.into(),
             boot: hex::encode(boot).into(),
             replays: Arc::new(Mutex::new(ReplayGuard::new(boot))),
@@ -119,6 +123,7 @@ pub async fn serve_with(
         .route("/v1/entries/{id}", get(get_entry).delete(purge_entry))
         .route("/v1/sync", axum::routing::post(sync_now))
         .route("/v1/resolve/{prefix}", get(super::resolve::resolve))
+        .route("/v1/search", get(super::search::search))
         .route(
             "/v1/files/{root}",
             get(super::files::download).put(super::files::upload),

@@ -6,6 +6,7 @@
 //! sled's lock-free trees and check each entry's bytes against its id, so a corrupted record is
 //! reported, never served.
 
+pub mod changes;
 mod content_keys;
 pub use content_keys::KeyIndex;
 mod durable;
@@ -248,6 +249,8 @@ pub(crate) struct Trees {
     ledger: std::sync::Mutex<ledger::Ledger>,
     /// The free space on the store's disk, against the reserve.
     space: space::Space,
+    /// What changed lately, for the search index to follow.
+    changes: changes::Changes,
 }
 
 /// How a store is opened.

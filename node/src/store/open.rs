@@ -139,6 +139,7 @@ impl Store {
             salvaged: None,
             ledger: std::sync::Mutex::new(ledger),
             space: space::Space::new(dir, options.config),
+            changes: Default::default(),
             db,
         };
         // Before anything reads the indexes, and before the writer starts.

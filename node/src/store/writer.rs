@@ -14,9 +14,12 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::membership::Action;
-use staffroom_protocol::{AuthorId, Body, Entry, EntryId, Header, NetworkId, VerifiedEntry};
+use staffroom_protocol::{
+    AuthorId, Body, Entry, EntryId, EntryKind, Header, NetworkId, VerifiedEntry,
+};
 use tokio::sync::{mpsc, oneshot};
 
+use super::changes::Change;
 use super::durable::Durable;
 
 mod commit;
@@ -346,6 +349,7 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
                 .remove(id.as_bytes())
                 .map(|old| old.is_some())
                 .map_err(StoreError::from);
+            trees.changes.push(Change::Network(id));
             Pending::Join(reply, result)
         }
         Command::PutTeacher { record, reply } => {
@@ -437,7 +441,30 @@ pub(super) fn insert_one(
         .insert((header.created_at_ms, id.0));
     drop(sync);
     super::erased::apply(trees, verified)?;
+    // Followers hear of it once a reader sees it, and what it erased or hid (see
+    // `changes.rs`).
+    if let Some(change) = change_for(header, &id) {
+        trees.changes.push(change);
+    }
     Ok(InsertOutcome::Inserted)
+}
+
+/// What storing an entry with `header` changes for readers: content is a change of its own;
+/// an erasure (which may remove or hide others) or a key grant (which may open sealed
+/// entries) changes its network; membership changes nothing a listing shows.
+fn change_for(header: &Header, id: &EntryId) -> Option<Change> {
+    let kind = EntryKind::from_tag(header.kind).ok()?;
+    if header.version != 1 {
+        return None;
+    }
+    match kind {
+        EntryKind::Erasure | EntryKind::KeyGrants => Some(Change::Network(header.network)),
+        k if k.is_content() => Some(Change::Stored {
+            id: *id,
+            network: header.network,
+        }),
+        _ => None,
+    }
 }
 
 pub(super) fn index_for_listing(
@@ -522,6 +549,8 @@ pub(super) fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<
         if let Some(index) = sync.get_mut(&header.network) {
             index.remove(&(header.created_at_ms, id.0));
         }
+        drop(sync);
+        trees.changes.push(Change::Network(header.network));
     }
     Ok(())
 }
@@ -552,5 +581,6 @@ fn join(trees: &Trees, record: &NetworkRecord, replace: bool) -> Result<bool, St
     }
     let value = serde_json::to_vec(record).expect("a network record always serializes");
     trees.networks.insert(record.id.as_bytes(), value)?;
+    trees.changes.push(Change::Network(record.id));
     Ok(!exists)
 }

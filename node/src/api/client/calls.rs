@@ -183,6 +183,15 @@ impl ApiClient {
             .await
     }
 
+    /// Searches the entries on the node (see `GET /v1/search`).
+    pub async fn search(
+        &self,
+        query: &crate::api::search::SearchQuery,
+    ) -> Result<crate::api::search::SearchView, ClientError> {
+        self.send(self.http.get(self.url("/v1/search")).query(query))
+            .await
+    }
+
     /// Syncs now with every peer sharing `network` (or any network), returning each session.
     pub async fn sync(
         &self,

@@ -1,0 +1,310 @@
+//! The search index's writer: one thread that follows the store's changes and keeps one
+//! document per shown entry. Searches never wait on it for long: they read the last commit.
+//!
+//! A stored entry replaces its family's document (its original and every edit share one);
+//! anything wider (a removal, an erasure or hide, a key grant, a network joined or left)
+//! reindexes that network from the store. Falling behind the store's change log, or finding
+//! an index that does not match the store at open, rebuilds everything. The index is a view:
+//! losing it loses nothing.
+
+use std::collections::HashSet;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use staffroom_protocol::{Body, EntryId, NetworkId};
+use tantivy::schema::Term;
+use tantivy::{IndexReader, IndexWriter};
+
+use super::schema::Fields;
+use super::{Payload, SearchError, Shared};
+use crate::store::changes::{Change, Since};
+use crate::store::{Store, StoredEntry};
+
+/// A commit at most this long after the first change it holds (searches that want newer
+/// results ask for a commit at once).
+const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// A commit at least every this many changes, so a rebuild shows progress.
+const COMMIT_CHANGES_MAX: usize = 20_000;
+/// Entries read from the store at a time when a network is reindexed.
+const REINDEX_CHUNK: usize = 4_096;
+/// After a failure, the wait before trying again (a full disk, say).
+const RETRY_AFTER: Duration = Duration::from_secs(5);
+
+pub(super) struct Indexer {
+    pub store: Store,
+    pub writer: IndexWriter,
+    pub reader: IndexReader,
+    pub fields: Fields,
+    pub shared: Arc<Shared>,
+    /// The store's change sequence this index has applied.
+    pub applied: u64,
+    /// Changes applied and not yet committed, and since when.
+    pub uncommitted: usize,
+    pub first_uncommitted: Option<Instant>,
+    /// Documents were deleted since the last merge: erased words must leave the disk.
+    pub deleted: bool,
+    /// The index must be rebuilt before anything else (at open, or after a failure).
+    pub rebuild: bool,
+}
+
+impl Indexer {
+    pub fn run(mut self) {
+        while !self.shared.stop.load(Ordering::Acquire) {
+            if let Err(e) = self.step() {
+                tracing::error!(error = %e, "search index: cannot keep up with the store");
+                self.shared.set_failed(Some(e.to_string()));
+                self.rebuild = true;
+                self.writer.rollback().ok();
+                self.uncommitted = 0;
+                self.first_uncommitted = None;
+                std::thread::sleep(RETRY_AFTER);
+            }
+        }
+        // The node has stopped writing: a last commit that says what it holds, so the next
+        // start need not rebuild.
+        if let Err(e) = self.close_commit() {
+            tracing::warn!(error = %e, "search index: not closed cleanly; rebuilt at next start");
+        }
+        if let Err(e) = self.writer.wait_merging_threads() {
+            tracing::warn!(error = %e, "search index: a merge failed at shutdown");
+        }
+    }
+
+    fn step(&mut self) -> Result<(), SearchError> {
+        if self.rebuild {
+            self.rebuild_all()?;
+        }
+        let wait = match self.first_uncommitted {
+            Some(_) => Duration::from_millis(20),
+            None => COMMIT_INTERVAL,
+        };
+        match self.store.changes().since(self.applied, wait) {
+            Since::Lagged { latest } => {
+                tracing::info!("search index: fell behind the store; rebuilding");
+                self.applied = latest;
+                self.rebuild_all()?;
+            }
+            Since::Changes { changes, latest } => {
+                self.apply(&changes)?;
+                self.note_uncommitted(changes.len());
+                self.applied = latest;
+            }
+        }
+        if self.commit_due() {
+            self.commit(None)?;
+        }
+        Ok(())
+    }
+
+    fn note_uncommitted(&mut self, changes: usize) {
+        self.uncommitted = self.uncommitted.saturating_add(changes);
+        if changes > 0 && self.first_uncommitted.is_none() {
+            self.first_uncommitted = Some(Instant::now());
+        }
+    }
+
+    fn commit_due(&self) -> bool {
+        let wanted = self.shared.wanted.load(Ordering::Acquire) > self.shared.visible_seq();
+        let behind = self.applied > self.shared.visible_seq();
+        let old = self
+            .first_uncommitted
+            .is_some_and(|t| t.elapsed() >= COMMIT_INTERVAL);
+        (behind && wanted) || old || self.uncommitted >= COMMIT_CHANGES_MAX
+    }
+
+    /// Applies a batch: networks that changed as a whole are reindexed once; entries stored
+    /// in them need nothing more.
+    fn apply(&mut self, changes: &[Change]) -> Result<(), SearchError> {
+        let wide: HashSet<NetworkId> = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Network(n) => Some(*n),
+                Change::Stored { .. } => None,
+            })
+            .collect();
+        for network in &wide {
+            self.reindex_network(network)?;
+        }
+        for change in changes {
+            if let Change::Stored { id, network } = change {
+                if !wide.contains(network) {
+                    self.refresh_family(id)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Replaces the document of the family `id` belongs to with its current version's.
+    fn refresh_family(&mut self, id: &EntryId) -> Result<(), SearchError> {
+        let Some(stored) = self.store.get(id)? else {
+            // Removed since; its removal reindexes its network.
+            return Ok(());
+        };
+        let versions = self.store.versions(&stored)?;
+        let original = versions.original;
+        self.writer.delete_term(Term::from_field_text(
+            self.fields.original,
+            &original.to_string(),
+        ));
+        let current = match versions.current == stored.id {
+            true => Some(stored),
+            false => self.store.get(&versions.current)?,
+        };
+        if let Some(current) = current {
+            self.add_if_shown(&current, &original)?;
+        }
+        Ok(())
+    }
+
+    /// Adds the document of `stored` (the current version of `original`), unless hidden or of
+    /// a network no longer joined.
+    fn add_if_shown(
+        &mut self,
+        stored: &StoredEntry,
+        original: &EntryId,
+    ) -> Result<(), SearchError> {
+        if !stored.entry.kind().is_content()
+            || self.store.network(&stored.entry.network)?.is_none()
+            || self.store.is_hidden(stored)?
+        {
+            return Ok(());
+        }
+        let opened = self.opened(stored)?;
+        let body = match &stored.entry.body {
+            Body::Sealed(_) => opened.as_ref(),
+            body => Some(body),
+        };
+        let doc = self.fields.document(stored, body, original);
+        self.writer.add_document(doc)?;
+        Ok(())
+    }
+
+    /// A sealed entry's content, where this node holds its network's key.
+    fn opened(&self, stored: &StoredEntry) -> Result<Option<Body>, SearchError> {
+        let Body::Sealed(sealed) = &stored.entry.body else {
+            return Ok(None);
+        };
+        let keys = self.store.content_keys(&stored.entry.network)?;
+        Ok(keys.get(&sealed.key_id).and_then(|key| {
+            staffroom_protocol::private::crypto::open_body(&stored.entry, key).ok()
+        }))
+    }
+
+    /// Drops a network's documents and adds back its shown entries, from the store.
+    fn reindex_network(&mut self, network: &NetworkId) -> Result<(), SearchError> {
+        self.writer.delete_term(Term::from_field_text(
+            self.fields.network,
+            &network.to_string(),
+        ));
+        self.deleted = true;
+        if self.store.network(network)?.is_none() {
+            return Ok(());
+        }
+        let mut from = 0;
+        loop {
+            let ids: Vec<EntryId> = self.store.with_sync_index(network, |index| {
+                let to = index.len().min(from + REINDEX_CHUNK);
+                index
+                    .items(from.min(to), to)
+                    .map(|(_, id)| EntryId(*id))
+                    .collect()
+            });
+            if ids.is_empty() {
+                return Ok(());
+            }
+            from += ids.len();
+            for id in ids {
+                self.add_if_current(&id)?;
+            }
+        }
+    }
+
+    /// Adds `id`'s document if it is the current version of its family.
+    fn add_if_current(&mut self, id: &EntryId) -> Result<(), SearchError> {
+        let Some(stored) = self.store.get(id)? else {
+            return Ok(());
+        };
+        if !stored.entry.kind().is_content() {
+            return Ok(());
+        }
+        let versions = self.store.versions(&stored)?;
+        if versions.current == stored.id {
+            self.add_if_shown(&stored, &versions.original)?;
+        }
+        Ok(())
+    }
+
+    fn rebuild_all(&mut self) -> Result<(), SearchError> {
+        let started = Instant::now();
+        self.shared.rebuilding.store(true, Ordering::Release);
+        self.writer.delete_all_documents()?;
+        self.deleted = true;
+        for record in self.store.networks()? {
+            self.reindex_network(&record.id)?;
+            // Progress becomes searchable network by network.
+            self.commit(None)?;
+        }
+        self.commit(None)?;
+        self.rebuild = false;
+        self.shared.rebuilding.store(false, Ordering::Release);
+        self.shared.rebuilds.fetch_add(1, Ordering::AcqRel);
+        tracing::info!(
+            entries = self.reader.searcher().num_docs(),
+            took_ms = started.elapsed().as_millis() as u64,
+            "search index rebuilt"
+        );
+        Ok(())
+    }
+
+    /// Commits what was applied and makes it searchable. Deleted documents are merged away,
+    /// so an erased entry's words leave the disk with the commit that dropped it.
+    fn commit(&mut self, payload: Option<Payload>) -> Result<(), SearchError> {
+        let payload = payload.unwrap_or_default();
+        let mut prepared = self.writer.prepare_commit()?;
+        prepared.set_payload(&payload.to_json());
+        prepared.commit()?;
+        if std::mem::take(&mut self.deleted) {
+            self.merge_deleted()?;
+        }
+        self.reader.reload()?;
+        self.uncommitted = 0;
+        self.first_uncommitted = None;
+        self.shared.set_failed(None);
+        self.shared.publish(self.applied);
+        Ok(())
+    }
+
+    /// Rewrites every segment that holds deleted documents without them.
+    fn merge_deleted(&mut self) -> Result<(), SearchError> {
+        let index = self.writer.index().clone();
+        for meta in index.searchable_segment_metas()? {
+            if meta.has_deletes() {
+                self.writer.merge(&[meta.id()]).wait()?;
+            }
+        }
+        self.writer.garbage_collect_files().wait()?;
+        Ok(())
+    }
+
+    /// The last commit, once the node stopped writing: with the digest of the store it
+    /// matches.
+    fn close_commit(&mut self) -> Result<(), SearchError> {
+        if self.rebuild {
+            return Ok(());
+        }
+        let Since::Changes { changes, latest } =
+            self.store.changes().since(self.applied, Duration::ZERO)
+        else {
+            return Ok(());
+        };
+        self.apply(&changes)?;
+        self.applied = latest;
+        let digest = self.store.contents_digest()?;
+        if self.store.changes().latest() != self.applied {
+            return Ok(());
+        }
+        self.commit(Some(Payload::clean(digest)))
+    }
+}

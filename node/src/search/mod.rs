@@ -1,0 +1,313 @@
+//! Full-text search and faceted filtering over the entries a node holds (tantivy, on disk
+//! beside the store). The index is a view of the store, kept by one thread that follows the
+//! store's change log (`indexer.rs`); it holds one document per shown entry and stores only
+//! ids, so results are always read back from the store. Deleting the index directory loses
+//! nothing: it is rebuilt at the next start.
+//!
+//! Searches are read-your-writes: one first asks for a commit of every change the store had
+//! when it began, and waits for it up to [`FRESH_WAIT`].
+
+mod indexer;
+pub mod query;
+pub mod schema;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tantivy::directory::MmapDirectory;
+use tantivy::indexer::IndexWriterOptions;
+use tantivy::{Index, IndexReader, ReloadPolicy};
+
+use crate::store::{Store, StoreError};
+pub use query::{FacetCount, Facets, SearchHits, SearchRequest};
+use schema::{Fields, SCHEMA_VERSION};
+
+/// The indexer's memory for documents not yet written to disk (tantivy's least: 15 MB).
+pub const WRITER_MEMORY_BYTES: usize = 15_000_000;
+/// How long a search waits for the index to catch up with the store before it answers from
+/// what is committed (and says the index is behind).
+pub const FRESH_WAIT: Duration = Duration::from_secs(2);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SearchError {
+    #[error("search index: {0}")]
+    Index(#[from] tantivy::TantivyError),
+    #[error("search index directory {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("search index unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a commit says of the index, in tantivy's commit payload.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Payload {
+    schema: u32,
+    /// The store's contents digest the index matched at a clean shutdown, hex; empty for any
+    /// other commit (the store may be ahead of it).
+    digest: String,
+}
+
+impl Payload {
+    fn clean(digest: [u8; 32]) -> Payload {
+        Payload {
+            schema: SCHEMA_VERSION,
+            digest: hex::encode(digest),
+        }
+    }
+
+    fn to_json(&self) -> String {
+        let payload = Payload {
+            schema: SCHEMA_VERSION,
+            ..self.clone()
+        };
+        serde_json::to_string(&payload).unwrap_or_default()
+    }
+}
+
+/// What the indexer and the searches share.
+#[derive(Default)]
+pub(crate) struct Shared {
+    /// The store's change sequence the committed index reflects.
+    visible: Mutex<u64>,
+    published: Condvar,
+    /// The highest sequence a search waits for.
+    wanted: AtomicU64,
+    stop: AtomicBool,
+    rebuilding: AtomicBool,
+    /// Rebuilds finished since open.
+    rebuilds: AtomicU64,
+    /// Why the indexer is failing, if it is.
+    failed: Mutex<Option<String>>,
+}
+
+impl Shared {
+    fn visible_seq(&self) -> u64 {
+        *self.visible.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn publish(&self, seq: u64) {
+        *self.visible.lock().unwrap_or_else(|e| e.into_inner()) = seq;
+        self.published.notify_all();
+    }
+
+    fn set_failed(&self, why: Option<String>) {
+        *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = why;
+    }
+
+    /// Waits until the index shows sequence `seq`, for at most `wait`; whether it does.
+    fn wait_visible(&self, seq: u64, wait: Duration) -> bool {
+        let visible = self.visible.lock().unwrap_or_else(|e| e.into_inner());
+        let (visible, _) = self
+            .published
+            .wait_timeout_while(visible, wait, |v| *v < seq)
+            .unwrap_or_else(|e| e.into_inner());
+        *visible >= seq
+    }
+}
+
+/// A node's search index: cloneable; searches run on the caller's thread.
+#[derive(Clone)]
+pub struct SearchIndex {
+    store: Store,
+    reader: IndexReader,
+    fields: Fields,
+    shared: Arc<Shared>,
+    /// Stops the indexer when the last handle goes (a node that failed to start, say).
+    thread: Arc<Closer>,
+}
+
+struct Closer {
+    store: Store,
+    shared: Arc<Shared>,
+    thread: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl Closer {
+    fn close(&self) {
+        self.shared.stop.store(true, Ordering::Release);
+        self.store.changes().poke();
+        let thread = self.thread.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(thread) = thread {
+            if thread.join().is_err() {
+                tracing::error!("search indexer panicked");
+            }
+        }
+    }
+}
+
+impl Drop for Closer {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl SearchIndex {
+    /// Opens the index in `dir` for `store` (creating it, or starting it afresh if it is
+    /// damaged or of another schema) and starts its indexer. An index that does not match the
+    /// store is rebuilt in the background; searches meanwhile see what it holds so far.
+    pub fn open(dir: &Path, store: Store) -> Result<SearchIndex, SearchError> {
+        // Read before the digest: a change made meanwhile is applied again, which is harmless.
+        let latest = store.changes().latest();
+        let (index, current) = match open_existing(dir, &store) {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %dir.display(), "search index unreadable; rebuilding it");
+                (create_fresh(dir)?, false)
+            }
+        };
+        let fields = Fields::of(&index).ok_or_else(|| {
+            SearchError::Unavailable("the index's schema changed while opening".into())
+        })?;
+        let options = IndexWriterOptions::builder()
+            .memory_budget_per_thread(WRITER_MEMORY_BYTES)
+            .num_worker_threads(1)
+            .num_merge_threads(1)
+            .build();
+        let writer = index.writer_with_options(options)?;
+        let reader = index
+            .reader_builder()
+            .reload_policy(ReloadPolicy::Manual)
+            .try_into()?;
+        let shared = Arc::new(Shared::default());
+        shared.publish(if current { latest } else { 0 });
+        let indexer = indexer::Indexer {
+            store: store.clone(),
+            writer,
+            reader: reader.clone(),
+            fields,
+            shared: shared.clone(),
+            applied: latest,
+            uncommitted: 0,
+            first_uncommitted: None,
+            deleted: false,
+            rebuild: !current,
+        };
+        shared.rebuilding.store(!current, Ordering::Release);
+        let thread = std::thread::Builder::new()
+            .name("search-indexer".into())
+            .spawn(move || indexer.run())
+            .map_err(|source| SearchError::Io {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        let closer = Closer {
+            store: store.clone(),
+            shared: shared.clone(),
+            thread: Mutex::new(Some(thread)),
+        };
+        Ok(SearchIndex {
+            store,
+            reader,
+            fields,
+            shared,
+            thread: Arc::new(closer),
+        })
+    }
+
+    /// Runs `request` against the index once it has caught up with the store (or after
+    /// [`FRESH_WAIT`]), hiding documents of `hidden_networks` (private networks whose content
+    /// the reader may not see).
+    pub fn search(
+        &self,
+        request: &SearchRequest,
+        hidden_networks: &[staffroom_protocol::NetworkId],
+    ) -> Result<SearchHits, SearchError> {
+        let wanted = self.store.changes().latest();
+        self.shared.wanted.fetch_max(wanted, Ordering::AcqRel);
+        self.store.changes().poke();
+        let fresh = self.shared.wait_visible(wanted, FRESH_WAIT);
+        let mut hits = query::run(
+            &self.reader.searcher(),
+            &self.fields,
+            request,
+            hidden_networks,
+        )?;
+        hits.behind = !fresh || self.shared.rebuilding.load(Ordering::Acquire);
+        if let Some(why) = self
+            .shared
+            .failed
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+        {
+            hits.behind = true;
+            tracing::warn!(error = %why, "search answered from a stale index");
+        }
+        Ok(hits)
+    }
+
+    /// Rebuilds finished since the index was opened.
+    pub fn rebuilds(&self) -> u64 {
+        self.shared.rebuilds.load(Ordering::Acquire)
+    }
+
+    /// Whether the index is being rebuilt from the store.
+    pub fn rebuilding(&self) -> bool {
+        self.shared.rebuilding.load(Ordering::Acquire)
+    }
+
+    /// Stops the indexer after a last commit (call once the node no longer writes to the
+    /// store) and waits for it.
+    pub fn close(&self) {
+        self.thread.close();
+    }
+}
+
+/// The index in `dir` and whether it matches the store (a clean shutdown's commit of this
+/// schema whose digest is the store's). A fresh index is created where there is none.
+fn open_existing(dir: &Path, store: &Store) -> Result<(Index, bool), SearchError> {
+    let io = |source| SearchError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let directory =
+        MmapDirectory::open(dir).map_err(|e| SearchError::Unavailable(e.to_string()))?;
+    if !Index::exists(&directory).map_err(|e| SearchError::Unavailable(e.to_string()))? {
+        return Ok((create_fresh(dir)?, false));
+    }
+    let index = Index::open(directory)?;
+    if Fields::of(&index).is_none() {
+        drop(index);
+        return Ok((create_fresh(dir)?, false));
+    }
+    let payload: Payload = index
+        .load_metas()?
+        .payload
+        .and_then(|p| serde_json::from_str(&p).ok())
+        .unwrap_or_default();
+    let current = payload.schema == SCHEMA_VERSION
+        && !payload.digest.is_empty()
+        && payload.digest == hex::encode(store.contents_digest()?);
+    Ok((index, current))
+}
+
+/// Empties `dir` and creates an index there.
+fn create_fresh(dir: &Path) -> Result<Index, SearchError> {
+    let io = |source| SearchError::Io {
+        path: dir.display().to_string(),
+        source,
+    };
+    if dir.exists() {
+        std::fs::remove_dir_all(dir).map_err(io)?;
+    }
+    std::fs::create_dir_all(dir).map_err(io)?;
+    let (schema, _) = Fields::schema();
+    Ok(Index::create_in_dir(dir, schema)?)
+}
+
+/// The index's directory in a node's data directory.
+pub fn dir_in(data_dir: &Path) -> PathBuf {
+    data_dir.join("search")
+}
+
+#[cfg(test)]
+mod tests;

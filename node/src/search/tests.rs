@@ -1,0 +1,363 @@
+//! The search index against a real store: ranking, filters and facets, paging, edits,
+//! erasures (whose words leave the disk), networks left, and rebuilds after a crash, a lag
+//! or damage.
+
+use std::path::Path;
+use std::time::Duration;
+
+use staffroom_protocol::fixtures::{self, key, network};
+use staffroom_protocol::{
+    verify_entry, BlogPost, Body, Entry, ErasureAction, ErasureReason, Ref, Relation,
+};
+
+use super::*;
+use crate::store::changes::Change;
+use crate::store::{NetworkRecord, Store};
+
+const T: u64 = 1_767_225_600_000;
+const DAY_MS: u64 = 86_400_000;
+
+fn post(n: u8, at: u64, title: &str, body: &str, tags: &[&str]) -> Entry {
+    let body = Body::BlogPost(BlogPost {
+        title: title.into(),
+        body_md: body.into(),
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+    });
+    fixtures::signed(&key(n), network(1), at, vec![], body)
+}
+
+async fn store_in(dir: &Path, networks: &[u8]) -> Store {
+    let store = Store::open(&dir.join("store")).unwrap();
+    for n in networks {
+        let record = NetworkRecord {
+            id: network(*n),
+            name: format!("net {n}"),
+            joined_at_ms: 0,
+        };
+        store.join_network(record).await.unwrap();
+    }
+    store
+}
+
+async fn insert(store: &Store, entries: &[&Entry]) {
+    let verified = entries
+        .iter()
+        .map(|e| verify_entry(&e.encode(), u64::MAX / 2).unwrap())
+        .collect();
+    store.insert(verified).await.unwrap();
+}
+
+fn find(index: &SearchIndex, q: &str) -> Vec<EntryIdT> {
+    let request = SearchRequest {
+        q: q.into(),
+        ..Default::default()
+    };
+    ids(index, &request)
+}
+
+type EntryIdT = staffroom_protocol::EntryId;
+
+fn ids(index: &SearchIndex, request: &SearchRequest) -> Vec<EntryIdT> {
+    let hits = index.search(request, &[]).unwrap();
+    assert!(!hits.behind, "the index caught up within the wait");
+    hits.ids.into_iter().map(|(id, _)| id).collect()
+}
+
+#[tokio::test]
+async fn words_find_entries_best_first_with_facets_over_every_match() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1]).await;
+    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+    let in_title = post(
+        1,
+        T,
+        "Fractions with paper strips",
+        "Cut and stick.",
+        &["maths"],
+    );
+    let in_body = post(
+        2,
+        T + 1,
+        "Year 5 week",
+        "We folded fractions today.",
+        &["maths"],
+    );
+    let other = post(1, T + 2, "Phonics", "Sounds and letters.", &["literacy"]);
+    let resource = fixtures::signed(
+        &key(1),
+        network(1),
+        T + 3,
+        vec![],
+        fixtures::resource_body("Fraction wall"),
+    );
+    insert(&store, &[&in_title, &in_body, &other, &resource]).await;
+
+    // Stemmed: "fraction" finds "fractions"; the title match ranks first.
+    let found = find(&index, "fraction");
+    assert_eq!(found.len(), 3);
+    assert!(found[..2].contains(&in_title.id()) && found[..2].contains(&resource.id()));
+    assert_eq!(found[2], in_body.id());
+    // Every word must match; a phrase matches in order only.
+    assert_eq!(find(&index, "folded fractions"), vec![in_body.id()]);
+    assert_eq!(find(&index, "\"fractions folded\""), vec![]);
+    assert_eq!(find(&index, "fractions -paper").len(), 2);
+    // A stray quote or colon is no error.
+    assert_eq!(find(&index, "phonics\"").len(), 1);
+    assert_eq!(find(&index, "title:phonics:").len(), 1);
+
+    let hits = index
+        .search(
+            &SearchRequest {
+                q: "fraction".into(),
+                limit: Some(1),
+                ..Default::default()
+            },
+            &[],
+        )
+        .unwrap();
+    assert_eq!((hits.total, hits.ids.len()), (3, 1));
+    let counts = |name: &str| -> Vec<(String, u64)> {
+        hits.facets[name]
+            .iter()
+            .map(|f| (f.value.clone(), f.count))
+            .collect()
+    };
+    assert_eq!(counts("tag"), [("maths".to_string(), 2)]);
+    assert_eq!(
+        counts("kind"),
+        [("blog_post".to_string(), 2), ("resource".to_string(), 1)]
+    );
+    assert_eq!(counts("subject"), [("mathematics".to_string(), 1)]);
+    assert_eq!(counts("key_stage"), [("ks3".to_string(), 1)]);
+    assert_eq!(counts("licence"), [("cc-by-4.0".to_string(), 1)]);
+    assert_eq!(counts("author").len(), 2);
+    index.close();
+}
+
+#[tokio::test]
+async fn filters_narrow_and_pages_follow_newest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1, 2]).await;
+    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+    let posts: Vec<Entry> = (0..30u64)
+        .map(|i| {
+            let tags: &[&str] = if i % 3 == 0 { &["Maths"] } else { &["art"] };
+            post(
+                (i % 2) as u8 + 1,
+                T + i * DAY_MS,
+                &format!("Day {i}"),
+                "Notes",
+                tags,
+            )
+        })
+        .collect();
+    let elsewhere = fixtures::signed(&key(1), network(2), T, vec![], fixtures::blog_body("x"));
+    insert(
+        &store,
+        &posts.iter().chain([&elsewhere]).collect::<Vec<_>>(),
+    )
+    .await;
+
+    let all = SearchRequest {
+        limit: Some(200),
+        ..Default::default()
+    };
+    let newest: Vec<_> = posts.iter().rev().map(Entry::id).collect();
+    assert_eq!(ids(&index, &all).len(), 31);
+    let in_one = SearchRequest {
+        network: Some(network(1)),
+        limit: Some(10),
+        offset: 10,
+        ..Default::default()
+    };
+    assert_eq!(ids(&index, &in_one), newest[10..20].to_vec());
+    // Facet values match whatever their case.
+    let maths = SearchRequest {
+        tag: Some("MATHS".into()),
+        network: Some(network(1)),
+        ..Default::default()
+    };
+    assert_eq!(ids(&index, &maths).len(), 10);
+    let by_author = SearchRequest {
+        authors: vec![staffroom_protocol::AuthorId(
+            key(2).verifying_key().to_bytes(),
+        )],
+        ..Default::default()
+    };
+    assert_eq!(index.search(&by_author, &[]).unwrap().total, 15);
+    // Dates: since is inclusive, until exclusive.
+    let week = SearchRequest {
+        since_ms: Some(T + 7 * DAY_MS),
+        until_ms: Some(T + 14 * DAY_MS),
+        ..Default::default()
+    };
+    assert_eq!(ids(&index, &week), newest[16..23].to_vec());
+    let kind = SearchRequest {
+        kind: Some(staffroom_protocol::EntryKind::Resource),
+        ..Default::default()
+    };
+    assert_eq!(ids(&index, &kind), vec![]);
+    index.close();
+}
+
+#[tokio::test]
+async fn an_edit_replaces_its_original_and_an_erasure_leaves_no_word_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1]).await;
+    let index_dir = dir.path().join("search");
+    let index = SearchIndex::open(&index_dir, store.clone()).unwrap();
+    let original = post(1, T, "Zanzibarish draft", "first", &[]);
+    let edit = fixtures::signed(
+        &key(1),
+        network(1),
+        T + 1,
+        vec![Ref {
+            relation: Relation::Supersedes,
+            id: original.id(),
+        }],
+        Body::BlogPost(BlogPost {
+            title: "Quokkaesque final".into(),
+            body_md: "second".into(),
+            tags: vec![],
+        }),
+    );
+    insert(&store, &[&original]).await;
+    assert_eq!(find(&index, "zanzibarish"), vec![original.id()]);
+    insert(&store, &[&edit]).await;
+    assert_eq!(find(&index, "zanzibarish"), vec![]);
+    assert_eq!(find(&index, "quokkaesque"), vec![edit.id()]);
+
+    let erasure = fixtures::signed(
+        &key(1),
+        network(1),
+        T + 2,
+        vec![],
+        fixtures::erasure_body(&edit, ErasureAction::Delete, ErasureReason::PersonalData),
+    );
+    insert(&store, &[&erasure]).await;
+    assert_eq!(find(&index, "quokkaesque"), vec![]);
+    assert!(
+        !dir_contains(&index_dir, b"quokkaesque"),
+        "an erased word is still in the index's files"
+    );
+    index.close();
+}
+
+/// Whether any file in `dir` holds `needle`.
+fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().any(|f| {
+        let bytes = std::fs::read(f.unwrap().path()).unwrap_or_default();
+        bytes.windows(needle.len()).any(|w| w == needle)
+    })
+}
+
+#[tokio::test]
+async fn a_network_left_leaves_the_results_and_hidden_private_content_stays_hidden() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1, 2]).await;
+    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+    let here = post(1, T, "Owls", "in network one", &[]);
+    let there = fixtures::signed(&key(1), network(2), T, vec![], fixtures::blog_body("Owls"));
+    insert(&store, &[&here, &there]).await;
+    assert_eq!(find(&index, "owls").len(), 2);
+    store.leave_network(network(2)).await.unwrap();
+    assert_eq!(find(&index, "owls"), vec![here.id()]);
+    index.close();
+}
+
+#[tokio::test]
+async fn a_clean_close_is_trusted_and_anything_else_is_rebuilt() {
+    let dir = tempfile::tempdir().unwrap();
+    let index_dir = dir.path().join("search");
+    let first = post(1, T, "Beekeeping club", "Hives.", &[]);
+    let second = post(2, T + 1, "Beekeeping trip", "Honey.", &[]);
+    {
+        let store = store_in(dir.path(), &[1]).await;
+        let index = SearchIndex::open(&index_dir, store.clone()).unwrap();
+        insert(&store, &[&first]).await;
+        assert_eq!(find(&index, "beekeeping").len(), 1);
+        index.close();
+    }
+    {
+        let store = Store::open(&dir.path().join("store")).unwrap();
+        let index = SearchIndex::open(&index_dir, store.clone()).unwrap();
+        assert!(
+            !index.rebuilding(),
+            "a cleanly closed index matching its store is kept"
+        );
+        assert_eq!(find(&index, "beekeeping").len(), 1);
+        // Written while the index is not running (as if it crashed): the store moves on.
+        index.close();
+        insert(&store, &[&second]).await;
+    }
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let index = SearchIndex::open(&index_dir, store.clone()).unwrap();
+    wait_rebuilt(&index);
+    assert_eq!(find(&index, "beekeeping").len(), 2);
+    index.close();
+    drop((index, store));
+
+    // Damaged files: the index is started afresh and rebuilt.
+    for file in std::fs::read_dir(&index_dir).unwrap() {
+        std::fs::write(file.unwrap().path(), b"garbage").unwrap();
+    }
+    let store = Store::open(&dir.path().join("store")).unwrap();
+    let index = SearchIndex::open(&index_dir, store.clone()).unwrap();
+    wait_rebuilt(&index);
+    assert_eq!(find(&index, "beekeeping").len(), 2);
+    index.close();
+}
+
+fn wait_rebuilt(index: &SearchIndex) {
+    let started = std::time::Instant::now();
+    while index.rebuilding() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "rebuild never finished"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[tokio::test]
+async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1]).await;
+    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+    let kept = post(1, T, "Orchard", "Apples.", &[]);
+    insert(&store, &[&kept]).await;
+    assert_eq!(find(&index, "orchard").len(), 1);
+    // More changes than the log keeps, faster than the indexer can read them.
+    let rebuilds = index.rebuilds();
+    store.changes().push_all(
+        (0..crate::store::changes::CHANGES_MAX + 1)
+            .map(|i| Change::Network(network((i % 2) as u8 + 3))),
+    );
+    let late = post(2, T + 1, "Orchard visit", "Pears.", &[]);
+    insert(&store, &[&late]).await;
+    assert_eq!(find(&index, "orchard").len(), 2);
+    assert_eq!(index.rebuilds(), rebuilds + 1);
+    index.close();
+}
+
+/// Regression: changes were once announced before the store showed them, and an indexer
+/// that read the store at once skipped the entry.
+#[tokio::test]
+async fn entries_stored_one_at_a_time_are_all_found() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1]).await;
+    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+    for n in 0..200u64 {
+        insert(
+            &store,
+            &[&post(1, T + n, &format!("Lesson {n}"), "Starter.", &[])],
+        )
+        .await;
+    }
+    let all = SearchRequest {
+        q: "lesson".into(),
+        ..Default::default()
+    };
+    assert_eq!(index.search(&all, &[]).unwrap().total, 200);
+    index.close();
+}

@@ -1,0 +1,228 @@
+//! What changed in the store, in order, for views derived from it (the search index) to
+//! follow without re-reading everything. In memory only and bounded: a follower that falls
+//! more than [`CHANGES_MAX`] behind is told it lagged and rebuilds from the store.
+//!
+//! A change is pushed once the store shows it (see `writer.rs`): a follower that reads the
+//! store on hearing of a change always finds it there.
+
+use std::collections::VecDeque;
+use std::sync::{Condvar, Mutex};
+use std::time::Duration;
+
+use staffroom_protocol::{EntryId, NetworkId};
+
+/// Changes kept for followers at most (about 80 bytes each).
+pub const CHANGES_MAX: usize = 16_384;
+
+/// One change to what a reader of the store would see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// A content entry was stored (a new entry, or a new version of one).
+    Stored { id: EntryId, network: NetworkId },
+    /// Something that may change many of a network's entries at once: a removal, an
+    /// erasure or hide, or the network joined, left or renamed.
+    Network(NetworkId),
+}
+
+/// What a follower gets: the changes after the sequence it asked from, or word that it lagged.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Since {
+    Changes {
+        changes: Vec<Change>,
+        latest: u64,
+    },
+    /// Changes were dropped before the follower read them: rebuild from the store, then
+    /// follow from `latest`.
+    Lagged {
+        latest: u64,
+    },
+}
+
+#[derive(Default)]
+struct Log {
+    /// The sequence of the newest change (0 when none yet).
+    latest: u64,
+    recent: VecDeque<Change>,
+    /// Bumped to wake followers without a change (someone wants them to act now).
+    pokes: u64,
+}
+
+#[derive(Default)]
+pub struct Changes {
+    log: Mutex<Log>,
+    changed: Condvar,
+}
+
+impl Changes {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Log> {
+        self.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub(crate) fn push(&self, change: Change) {
+        let mut log = self.lock();
+        // Consecutive changes to one network say nothing more than the first.
+        if log.recent.back() == Some(&change) && matches!(change, Change::Network(_)) {
+            return;
+        }
+        log.latest = log.latest.saturating_add(1);
+        if log.recent.len() == CHANGES_MAX {
+            log.recent.pop_front();
+        }
+        log.recent.push_back(change);
+        drop(log);
+        self.changed.notify_all();
+    }
+
+    /// Pushes `changes` at once, before any follower can read one (to test a lag).
+    #[cfg(test)]
+    pub(crate) fn push_all(&self, changes: impl IntoIterator<Item = Change>) {
+        let mut log = self.lock();
+        for change in changes {
+            log.latest = log.latest.saturating_add(1);
+            if log.recent.len() == CHANGES_MAX {
+                log.recent.pop_front();
+            }
+            log.recent.push_back(change);
+        }
+        drop(log);
+        self.changed.notify_all();
+    }
+
+    /// The sequence of the newest change.
+    pub fn latest(&self) -> u64 {
+        self.lock().latest
+    }
+
+    /// Wakes followers waiting in [`Changes::since`] even with nothing new.
+    pub fn poke(&self) {
+        let mut log = self.lock();
+        log.pokes = log.pokes.wrapping_add(1);
+        drop(log);
+        self.changed.notify_all();
+    }
+
+    /// The changes after sequence `after`, waiting up to `wait` for one when there are none
+    /// (or until poked).
+    pub fn since(&self, after: u64, wait: Duration) -> Since {
+        let mut log = self.lock();
+        if log.latest == after && !wait.is_zero() {
+            let pokes = log.pokes;
+            log = self
+                .changed
+                .wait_timeout_while(log, wait, |l| l.latest == after && l.pokes == pokes)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        let missing = log.latest.saturating_sub(after);
+        if missing > log.recent.len() as u64 || after > log.latest {
+            return Since::Lagged { latest: log.latest };
+        }
+        let skip = log.recent.len() - missing as usize;
+        Since::Changes {
+            changes: log.recent.iter().skip(skip).copied().collect(),
+            latest: log.latest,
+        }
+    }
+}
+
+impl super::Store {
+    /// What changed lately, to follow.
+    pub fn changes(&self) -> &Changes {
+        &self.trees.changes
+    }
+
+    /// A digest of what the store holds for readers: the networks joined and, for each, the
+    /// set of its entries. Equal digests mean equal listings, so a view derived from the store
+    /// can tell whether it is still current (the search index keeps one with each commit).
+    pub fn contents_digest(&self) -> Result<[u8; 32], super::StoreError> {
+        let mut hasher = blake3::Hasher::new();
+        for record in self.networks()? {
+            hasher.update(record.id.as_bytes());
+            self.with_sync_index(&record.id, |index| {
+                hasher.update(&(index.len() as u64).to_le_bytes());
+                hasher.update(&index.fingerprint(0, index.len()));
+            });
+        }
+        Ok(*hasher.finalize().as_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn net(n: u8) -> NetworkId {
+        NetworkId([n; 32])
+    }
+
+    #[test]
+    fn followers_get_what_came_after_them() {
+        let changes = Changes::default();
+        changes.push(Change::Network(net(1)));
+        changes.push(Change::Network(net(2)));
+        let Since::Changes {
+            changes: got,
+            latest,
+        } = changes.since(1, Duration::ZERO)
+        else {
+            panic!("not lagged");
+        };
+        assert_eq!((got, latest), (vec![Change::Network(net(2))], 2));
+        assert_eq!(
+            changes.since(2, Duration::ZERO),
+            Since::Changes {
+                changes: vec![],
+                latest: 2
+            }
+        );
+    }
+
+    #[test]
+    fn repeated_network_changes_count_once() {
+        let changes = Changes::default();
+        changes.push(Change::Network(net(1)));
+        changes.push(Change::Network(net(1)));
+        assert_eq!(changes.latest(), 1);
+    }
+
+    #[test]
+    fn a_follower_too_far_behind_is_told_to_rebuild() {
+        let changes = Changes::default();
+        for i in 0..=CHANGES_MAX {
+            changes.push(Change::Network(net((i % 2) as u8)));
+        }
+        let latest = CHANGES_MAX as u64 + 1;
+        assert_eq!(changes.since(0, Duration::ZERO), Since::Lagged { latest });
+        // One behind the oldest kept is still fine.
+        assert!(matches!(
+            changes.since(1, Duration::ZERO),
+            Since::Changes { .. }
+        ));
+        // A sequence from the future (a follower of an older store) is a lag too.
+        assert_eq!(
+            changes.since(latest + 5, Duration::ZERO),
+            Since::Lagged { latest }
+        );
+    }
+
+    #[test]
+    fn a_poke_wakes_a_waiting_follower() {
+        let changes = std::sync::Arc::new(Changes::default());
+        let poker = changes.clone();
+        let started = std::time::Instant::now();
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            poker.poke();
+        });
+        let got = changes.since(0, Duration::from_secs(10));
+        t.join().expect("poker thread");
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert_eq!(
+            got,
+            Since::Changes {
+                changes: vec![],
+                latest: 0
+            }
+        );
+    }
+}
