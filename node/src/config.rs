@@ -24,8 +24,13 @@ pub enum ConfigError {
     },
     #[error("config file {path} is {len} bytes, more than the {max}-byte limit")]
     TooLarge { path: PathBuf, len: u64, max: u64 },
-    #[error("config file {path} is invalid: {message}")]
-    Parse { path: PathBuf, message: String },
+    #[error("config file {path}, {place}: {message}")]
+    Parse {
+        path: PathBuf,
+        /// Where: `line N, at `value``, or `whole file`.
+        place: String,
+        message: String,
+    },
     #[error("too many peers configured ({count}; at most {max})")]
     TooManyPeers { count: usize, max: usize },
     #[error(transparent)]
@@ -123,7 +128,8 @@ impl NodeConfig {
     pub fn parse(text: &str, path: &Path, data_dir: &Path) -> Result<NodeConfig, ConfigError> {
         let mut config = toml::from_str::<NodeConfig>(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.message().to_owned(),
+            place: place_of(text, e.span()),
+            message: e.message().trim().to_owned(),
         })?;
         if config.data_dir.as_os_str().is_empty() {
             config.data_dir = data_dir.to_path_buf();
@@ -209,6 +215,32 @@ impl DataDir {
     }
 }
 
+/// Config values quoted in an error at most, in characters.
+const QUOTED_CHARS_MAX: usize = 60;
+
+/// Where in `text` the byte range `span` is, for a person: its line and the value there.
+fn place_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+    let Some(span) = span.filter(|s| s.start <= text.len()) else {
+        return "whole file".into();
+    };
+    let line = text.get(..span.start).unwrap_or("").matches('\n').count() + 1;
+    let end = span.end.clamp(span.start, text.len());
+    let value: String = text
+        .get(span.start..end)
+        .unwrap_or("")
+        .lines()
+        .next()
+        .unwrap_or("")
+        .trim()
+        .chars()
+        .take(QUOTED_CHARS_MAX)
+        .collect();
+    match value.is_empty() {
+        true => format!("line {line}"),
+        false => format!("line {line}, at `{value}`"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -257,6 +289,12 @@ mod tests {
         let err = NodeConfig::load(dir.path(), Some(&path)).unwrap_err();
         assert!(matches!(err, ConfigError::Parse { .. }), "{err}");
         assert!(err.to_string().contains("mdsn"), "{err}");
+        assert!(err.to_string().contains("line 1, at `mdsn`"), "{err}");
+        // The file, the line and the value, for a wrong value deeper in.
+        std::fs::write(&path, "# mine\n[store]\nreserve_mib = \"lots\"\n").unwrap();
+        let err = NodeConfig::load(dir.path(), Some(&path)).unwrap_err().to_string();
+        assert!(err.contains(&path.display().to_string()), "{err}");
+        assert!(err.contains("line 3, at `\"lots\"`"), "{err}");
         let err = NodeConfig::load(dir.path(), Some(&dir.path().join("none.toml"))).unwrap_err();
         assert!(matches!(err, ConfigError::Read { .. }));
         std::fs::write(&path, "x".repeat(70_000)).unwrap();
@@ -266,3 +304,4 @@ mod tests {
         ));
     }
 }
+
