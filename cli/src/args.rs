@@ -74,6 +74,24 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Reason::Other)]
         reason: Reason,
     },
+    /// Back up your teacher key, the node's key and config and — while the node is stopped —
+    /// its store and files, into a new directory (keep it offline: it holds your identity)
+    Backup {
+        /// The directory to create (it must not exist, or be empty)
+        dest: PathBuf,
+        /// Only the keys and config, even when the node is stopped
+        #[arg(long)]
+        keys_only: bool,
+    },
+    /// Restore a backup into the data directory (stop the node first); the store and files it
+    /// replaces are kept aside as store.before-restore-…
+    Restore {
+        /// The backup's directory
+        src: PathBuf,
+        /// Replace a different teacher key already in the data directory
+        #[arg(long)]
+        force: bool,
+    },
     /// Print a completion script for your shell, e.g. `staffroom completions bash >
     /// ~/.local/share/bash-completion/completions/staffroom`
     Completions {

@@ -13,6 +13,7 @@ pub fn code(e: &anyhow::Error) -> &str {
                 ClientError::Api { code, .. } => code,
                 ClientError::NotRunning { .. } => "node_not_running",
                 ClientError::NoNode { .. } => "no_node",
+                ClientError::NoDataDir { .. } => "no_data_dir",
                 ClientError::WrongNode { .. } => "wrong_node",
                 ClientError::Key(_) => "teacher_key",
                 ClientError::Http(_) => "http",
@@ -21,6 +22,15 @@ pub fn code(e: &anyhow::Error) -> &str {
         }
         if cause.downcast_ref::<ConfigError>().is_some() {
             return "config";
+        }
+        if let Some(b) = cause.downcast_ref::<staffroom_node::backup::BackupError>() {
+            use staffroom_node::backup::BackupError as B;
+            return match b {
+                B::NodeRunning(_) => "node_running",
+                B::Damaged { .. } | B::NotABackup(_) => "bad_backup",
+                B::OtherTeacherKey { .. } => "other_teacher_key",
+                _ => "backup",
+            };
         }
         if cause.downcast_ref::<std::io::Error>().is_some() {
             return "io";

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use staffroom_node::search::{SearchIndex, SearchRequest};
 use staffroom_node::store::{NetworkRecord, Store};
 use staffroom_protocol::fixtures::{key, network, signed};
-use staffroom_protocol::{Body, BlogPost, Entry, EntryKind, Resource};
+use staffroom_protocol::{BlogPost, Body, Entry, EntryKind, Resource};
 
 const VOCABULARY: usize = 5_000;
 const BODY_WORDS: usize = 140;
@@ -48,7 +48,9 @@ fn vocabulary() -> Vec<String> {
         .to_vec();
     let mut n = 0usize;
     while words.len() < VOCABULARY {
-        let word: String = (0..3).map(|i| SYLLABLES[(n / 24usize.pow(i)) % 24]).collect();
+        let word: String = (0..3)
+            .map(|i| SYLLABLES[(n / 24usize.pow(i)) % 24])
+            .collect();
         words.push(word);
         n += 1;
     }
@@ -64,8 +66,8 @@ fn entry(rng: &mut Rng, words: &[String], n: usize, base_ms: u64) -> Entry {
     };
     let title = text(6);
     let body_text = text(BODY_WORDS);
-    let tags = vec![format!("tag{}", n % 50), format!("tag{}", n % 7)];
-    let body = if n % 4 == 0 {
+    let tags = vec![format!("topic{}", n % 50), format!("year{}", n % 7)];
+    let body = if n.is_multiple_of(4) {
         Body::Resource(Resource {
             title,
             description_md: body_text,
@@ -153,7 +155,9 @@ fn fill(
 ) -> f64 {
     let mut rng = Rng(0x5eed_1234_abcd_ef01);
     let base_ms = 1_767_225_600_000;
-    let entries: Vec<Entry> = (0..count).map(|n| entry(&mut rng, words, n, base_ms)).collect();
+    let entries: Vec<Entry> = (0..count)
+        .map(|n| entry(&mut rng, words, n, base_ms))
+        .collect();
     let started = Instant::now();
     for chunk in entries.chunks(BATCH) {
         let verified = chunk
@@ -164,9 +168,13 @@ fn fill(
     }
     // Caught up: a search waits (a while) for every change so far, and says if it is behind.
     let deadline = Instant::now() + Duration::from_secs(600);
-    let mut hits = index.search(&SearchRequest::default(), &[]).expect("search");
+    let mut hits = index
+        .search(&SearchRequest::default(), &[])
+        .expect("search");
     while hits.behind && Instant::now() < deadline {
-        hits = index.search(&SearchRequest::default(), &[]).expect("search");
+        hits = index
+            .search(&SearchRequest::default(), &[])
+            .expect("search");
     }
     assert_eq!(hits.total as usize, count, "every entry indexed");
     count as f64 / started.elapsed().as_secs_f64()
@@ -183,7 +191,7 @@ fn queries() -> Vec<SearchRequest> {
                 0 => q.q = word(&mut rng),
                 1 => q.q = format!("{} {}", word(&mut rng), word(&mut rng)),
                 2 => q.q = format!("\"{} {}\"", word(&mut rng), word(&mut rng)),
-                3 => q.tag = Some(format!("tag{}", rng.next() % 50)),
+                3 => q.tag = Some(format!("topic{}", rng.next() % 50)),
                 4 => {
                     q.kind = Some(EntryKind::Resource);
                     q.subject = Some(format!("subject{}", rng.next() % 20));
@@ -202,7 +210,10 @@ fn queries() -> Vec<SearchRequest> {
 
 /// 0: words alone; 1: filters alone; 2: both.
 fn query_kind(q: &SearchRequest) -> u8 {
-    match (q.q.is_empty(), q.tag.is_some() || q.subject.is_some() || q.licence.is_some()) {
+    match (
+        q.q.is_empty(),
+        q.tag.is_some() || q.subject.is_some() || q.licence.is_some(),
+    ) {
         (false, false) => 0,
         (true, _) => 1,
         (false, true) => 2,
@@ -277,7 +288,12 @@ fn entry_bytes(store: &Store) -> u64 {
         index.items(0, index.len()).map(|(_, id)| *id).collect()
     });
     ids.iter()
-        .filter_map(|id| store.get_bytes(&staffroom_protocol::EntryId(*id)).ok().flatten())
+        .filter_map(|id| {
+            store
+                .get_bytes(&staffroom_protocol::EntryId(*id))
+                .ok()
+                .flatten()
+        })
         .map(|b| b.len() as u64)
         .sum()
 }

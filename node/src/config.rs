@@ -292,7 +292,9 @@ mod tests {
         assert!(err.to_string().contains("line 1, at `mdsn`"), "{err}");
         // The file, the line and the value, for a wrong value deeper in.
         std::fs::write(&path, "# mine\n[store]\nreserve_mib = \"lots\"\n").unwrap();
-        let err = NodeConfig::load(dir.path(), Some(&path)).unwrap_err().to_string();
+        let err = NodeConfig::load(dir.path(), Some(&path))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains(&path.display().to_string()), "{err}");
         assert!(err.contains("line 3, at `\"lots\"`"), "{err}");
         let err = NodeConfig::load(dir.path(), Some(&dir.path().join("none.toml"))).unwrap_err();
@@ -304,4 +306,3 @@ mod tests {
         ));
     }
 }
-

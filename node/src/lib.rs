@@ -6,6 +6,7 @@
 
 pub mod admission;
 pub mod api;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod fd_limit;

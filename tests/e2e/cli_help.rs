@@ -72,6 +72,19 @@ fn under_json_every_error_is_an_object_with_a_stable_code() {
             .unwrap_or_else(|e| panic!("not one JSON object ({e}): {text}"));
         (out.status.code(), value)
     };
+    // A data directory that is not there (a typo): said so, not "no teacher key".
+    let missing = d.join("no-such-dir");
+    let out = staffroom(&missing, &["--json", "status"], None);
+    let text = String::from_utf8_lossy(&out.stderr);
+    let value: serde_json::Value = serde_json::from_str(text.trim()).expect("one object");
+    assert_eq!(value["code"], "no_data_dir", "{value}");
+    assert!(
+        value["error"].as_str().unwrap().contains(&format!(
+            "no Staffroom data directory at {}",
+            missing.display()
+        )),
+        "{value}"
+    );
     // No key yet.
     let (status, value) = error(&["--json", "status"]);
     assert_eq!(status, Some(1));
@@ -80,8 +93,31 @@ fn under_json_every_error_is_an_object_with_a_stable_code() {
         value["error"].as_str().unwrap().contains("staffroom init"),
         "{value}"
     );
-    // A key, but no node runs for this data directory (at the address its config names).
+    // A key, but no node has ever run with this data directory.
     staffroom_ok(d, &["init"], None);
+    let (status, value) = error(&["--json", "status"]);
+    assert_eq!(
+        (status, &value["code"]),
+        (Some(1), &"no_node".into()),
+        "{value}"
+    );
+    assert!(
+        value["error"]
+            .as_str()
+            .unwrap()
+            .contains("no node has run with data directory"),
+        "{value}"
+    );
+    // A node ran here, and is down now: its address no longer answers.
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = free.local_addr().unwrap();
+    drop(free);
+    std::fs::write(d.join("api.addr"), addr.to_string()).unwrap();
+    std::fs::write(
+        d.join("node.id"),
+        "12D3KooWAJjbRkp8FPF5MKgMU53aUTxWkqvDrs4zc1VMbwRwfsbE",
+    )
+    .unwrap();
     let (status, value) = error(&["--json", "status"]);
     assert_eq!(
         (status, &value["code"]),
@@ -98,5 +134,8 @@ fn under_json_every_error_is_an_object_with_a_stable_code() {
     // Without --json, the same error is one line for a person.
     let plain = staffroom(d, &["status"], None);
     let text = String::from_utf8_lossy(&plain.stderr);
-    assert!(text.starts_with("error: node not running at"), "{text}");
+    assert!(
+        text.starts_with(&format!("error: node not running at {addr}")),
+        "{text}"
+    );
 }

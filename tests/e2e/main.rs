@@ -3,6 +3,7 @@
 mod api_abuse;
 mod churn;
 mod cli;
+mod cli_backup;
 mod cli_erasure;
 mod cli_files;
 mod cli_help;

@@ -1,6 +1,7 @@
 //! Dispatch of each command, and what commands share: finding the node, naming networks,
 //! printing text or JSON.
 
+mod backup;
 mod doctor;
 mod erase;
 mod ids;
@@ -82,6 +83,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     };
     match cli.command {
         Command::Init => node::init(&ctx),
+        Command::Backup { dest, keys_only } => backup::backup(&ctx, &dest, keys_only),
+        Command::Restore { src, force } => backup::restore(&ctx, &src, force),
         Command::Node(NodeCommand::Run(args)) => node::run(&ctx, args).await,
         Command::Node(NodeCommand::Purge { id }) => erase::purge(&ctx, &id).await,
         Command::Node(NodeCommand::Doctor) => doctor::doctor(&ctx).await,

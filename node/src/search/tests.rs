@@ -252,7 +252,7 @@ fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
 }
 
 #[tokio::test]
-async fn a_network_left_leaves_the_results_and_hidden_private_content_stays_hidden() {
+async fn a_network_left_leaves_the_results() {
     let dir = tempfile::tempdir().unwrap();
     let store = store_in(dir.path(), &[1, 2]).await;
     let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();

@@ -30,8 +30,10 @@ const RESPONSE_BYTES_MAX: usize = 128 * 1024 * 1024;
 pub enum ClientError {
     #[error("node not running at {addr}: start it with `staffroom node run`")]
     NotRunning { addr: String },
-    #[error("no node found for data directory {dir}: start one with `staffroom node run`")]
+    #[error("no node has run with data directory {dir}: start one with `staffroom node run`, or, on a teacher's own computer, pin the school's node with `staffroom connect HOST:PORT --pin PIN`")]
     NoNode { dir: String },
+    #[error("no Staffroom data directory at {dir}: give the one `staffroom init` made (--data-dir or STAFFROOM_DATA_DIR), or run `staffroom --data-dir {dir} init`")]
+    NoDataDir { dir: String },
     #[error("{message}")]
     Api {
         status: u16,
@@ -220,6 +222,12 @@ impl ApiClient {
     /// (`client.toml`), or else the node that runs on `dir` itself; signing as `dir`'s teacher.
     pub fn from_data_dir(dir: &Path) -> Result<Self, ClientError> {
         let files = DataDir::new(dir);
+        // The commonest slip: a data directory that is not there (a typo, another user's).
+        if !dir.is_dir() {
+            return Err(ClientError::NoDataDir {
+                dir: dir.display().to_string(),
+            });
+        }
         let key = crate::teacher_key::load(&files.teacher_key())
             .map_err(|e| ClientError::Key(e.to_string()))?;
         if let Some(text) = read_small(&files.client_config())? {
@@ -247,8 +255,8 @@ impl ApiClient {
             });
         };
         // No node id means no node has ever run here: whatever answers at `addr` is not ours.
-        let node_id = read_small(&files.node_id())?.ok_or_else(|| ClientError::NotRunning {
-            addr: addr.to_string(),
+        let node_id = read_small(&files.node_id())?.ok_or_else(|| ClientError::NoNode {
+            dir: dir.display().to_string(),
         })?;
         let client = ApiClient::new(addr, node_id, key);
         Ok(match read_small(&files.api_pin())? {
