@@ -446,15 +446,8 @@ pub struct CommentArgs {
 
 #[derive(Args)]
 pub struct ListArgs {
-    /// Network id (or its first characters) or local name
-    #[arg(long, short)]
-    pub network: Option<String>,
-    /// blog_post (or post), resource, enquiry, enquiry_note (or note) or comment
-    #[arg(long, value_parser = kind_arg)]
-    pub kind: Option<EntryKind>,
-    /// Author key (hex, or its first characters), or "me"
-    #[arg(long)]
-    pub author: Option<String>,
+    #[command(flatten)]
+    pub scope: Scope,
     /// Notes of this enquiry
     #[arg(long)]
     pub enquiry: Option<String>,
@@ -479,6 +472,21 @@ pub struct SearchArgs {
     /// Words to find (all of them; "…" for a phrase, -word to leave out); none lists
     /// everything the filters allow, newest first
     pub words: Vec<String>,
+    #[command(flatten)]
+    pub scope: Scope,
+    #[command(flatten)]
+    pub filters: Filters,
+    /// At most this many results (1–1000)
+    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub limit: u16,
+    /// Skip this many results first (the next page: what the "more" line says)
+    #[arg(long, default_value_t = 0)]
+    pub offset: u16,
+}
+
+/// Where and whose: what `list` and `search` narrow by first.
+#[derive(Args)]
+pub struct Scope {
     /// Network id (or its first characters) or local name
     #[arg(long, short)]
     pub network: Option<String>,
@@ -488,14 +496,6 @@ pub struct SearchArgs {
     /// Author key (hex, or its first characters), or "me"
     #[arg(long)]
     pub author: Option<String>,
-    #[command(flatten)]
-    pub filters: Filters,
-    /// At most this many results (1–1000)
-    #[arg(long, default_value_t = 20, value_parser = clap::value_parser!(u16).range(1..=1000))]
-    pub limit: u16,
-    /// Skip this many results first (the next page: what the "more" line says)
-    #[arg(long, default_value_t = 0)]
-    pub offset: u16,
 }
 
 /// Filters `list` and `search` share. Values match whatever their case.

@@ -9,13 +9,13 @@ use crate::render;
 
 pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
     let api = ctx.api()?;
-    let network = match &args.network {
+    let network = match &args.scope.network {
         Some(n) => Some(resolve_network(&api, Some(n)).await?),
         None => None,
     };
-    let author = super::search::author(ctx, &api, args.author.as_deref()).await?;
+    let author = super::search::author(ctx, &api, args.scope.author.as_deref()).await?;
     let threaded = args.enquiry.is_some() || args.comments_on.is_some() || args.all_versions;
-    if !threaded && super::search::indexed_kind(args.kind) {
+    if !threaded && super::search::indexed_kind(args.scope.kind) {
         return list_indexed(ctx, &api, args, network, author).await;
     }
     if args.filters.any() {
@@ -23,7 +23,7 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
             "--tag, --subject, --key-stage, --licence, --author-name, --since and --until \
              apply to content listed by itself, not with --enquiry, --comments-on, \
              --all-versions or --kind {}",
-            args.kind.map_or("", |k| k.name())
+            args.scope.kind.map_or("", |k| k.name())
         );
     }
     if args.offset > 0 {
@@ -39,7 +39,7 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
     };
     let filter = ListFilter {
         network,
-        kind: args.kind,
+        kind: args.scope.kind,
         author,
         enquiry,
         reply_to,
@@ -74,7 +74,7 @@ async fn list_indexed(
 ) -> anyhow::Result<()> {
     let mut query = super::search::query_for(&args.filters)?;
     query.network = network;
-    query.kind = args.kind;
+    query.kind = args.scope.kind;
     query.author = author;
     query.limit = Some(args.limit.into());
     query.offset = args.offset.into();

@@ -15,12 +15,12 @@ pub async fn search(ctx: &Ctx, args: SearchArgs) -> anyhow::Result<()> {
     let api = ctx.api()?;
     let mut query = query_for(&args.filters)?;
     query.q = args.words.join(" ");
-    query.network = match &args.network {
+    query.network = match &args.scope.network {
         Some(n) => Some(resolve_network(&api, Some(n)).await?),
         None => None,
     };
-    query.kind = args.kind;
-    query.author = author(ctx, &api, args.author.as_deref()).await?;
+    query.kind = args.scope.kind;
+    query.author = author(ctx, &api, args.scope.author.as_deref()).await?;
     query.limit = Some(args.limit.into());
     query.offset = args.offset.into();
     let view = api.search(&query).await?;

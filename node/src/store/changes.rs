@@ -47,6 +47,16 @@ struct Log {
     pokes: u64,
 }
 
+impl Log {
+    fn append(&mut self, change: Change) {
+        self.latest = self.latest.saturating_add(1);
+        if self.recent.len() == CHANGES_MAX {
+            self.recent.pop_front();
+        }
+        self.recent.push_back(change);
+    }
+}
+
 #[derive(Default)]
 pub struct Changes {
     log: Mutex<Log>,
@@ -64,11 +74,7 @@ impl Changes {
         if log.recent.back() == Some(&change) && matches!(change, Change::Network(_)) {
             return;
         }
-        log.latest = log.latest.saturating_add(1);
-        if log.recent.len() == CHANGES_MAX {
-            log.recent.pop_front();
-        }
-        log.recent.push_back(change);
+        log.append(change);
         drop(log);
         self.changed.notify_all();
     }
@@ -77,13 +83,7 @@ impl Changes {
     #[cfg(test)]
     pub(crate) fn push_all(&self, changes: impl IntoIterator<Item = Change>) {
         let mut log = self.lock();
-        for change in changes {
-            log.latest = log.latest.saturating_add(1);
-            if log.recent.len() == CHANGES_MAX {
-                log.recent.pop_front();
-            }
-            log.recent.push_back(change);
-        }
+        changes.into_iter().for_each(|c| log.append(c));
         drop(log);
         self.changed.notify_all();
     }
