@@ -83,8 +83,8 @@ pub enum Command {
         #[arg(long)]
         keys_only: bool,
     },
-    /// Restore a backup into the data directory (stop the node first); the store and files it
-    /// replaces are kept aside as store.before-restore-…
+    /// Restore a backup into the data directory (stop the node first), each file checked;
+    /// what it replaces is kept aside in before-restore-<time>/
     Restore {
         /// The backup's directory
         src: PathBuf,

@@ -39,6 +39,23 @@ pub fn code(e: &anyhow::Error) -> &str {
     "error"
 }
 
+/// The error and its causes on one line, each cause once: many errors already end with the
+/// text of their source, which a plain `{:#}` would print twice ("in use: in use").
+pub fn message(e: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in e.chain() {
+        let part = cause.to_string();
+        if text.ends_with(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
 /// Prints `{"code": code, "error": message}` on stderr.
 pub fn print_json(code: &str, message: &str) {
     let object = serde_json::json!({ "code": code, "error": message.trim_end() });
@@ -72,5 +89,20 @@ mod tests {
         assert_eq!(code(&anyhow::anyhow!("plain")), "error");
         let io = anyhow::Error::new(std::io::Error::other("disk"));
         assert_eq!(code(&io), "io");
+    }
+
+    #[test]
+    fn each_cause_is_said_once() {
+        let in_use = std::io::Error::new(std::io::ErrorKind::AddrInUse, "Address already in use");
+        let e = anyhow::Error::new(staffroom_node::NodeError::Api {
+            addr: "127.0.0.1:4041".parse().unwrap(),
+            source: in_use,
+        });
+        assert_eq!(
+            message(&e),
+            "cannot start the API on 127.0.0.1:4041: Address already in use"
+        );
+        let e = anyhow::Error::new(std::io::Error::other("disk gone")).context("saving");
+        assert_eq!(message(&e), "saving: disk gone");
     }
 }

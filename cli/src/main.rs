@@ -39,11 +39,11 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) if errors::is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) if json => {
-            errors::print_json(errors::code(&e), &format!("{e:#}"));
+            errors::print_json(errors::code(&e), &errors::message(&e));
             ExitCode::FAILURE
         }
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", errors::message(&e));
             ExitCode::FAILURE
         }
     }

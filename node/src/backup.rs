@@ -26,6 +26,8 @@ const FORMAT: u32 = 1;
 /// Files and directories of a data directory a backup holds, when present.
 const KEYS_AND_CONFIG: [&str; 4] = ["teacher.key", "node.key", "config.toml", "client.toml"];
 const DATA: [&str; 2] = ["store", "files"];
+/// The store's copy of the node's own state (see `store/state_copy.rs`).
+const STATE_COPY: &str = "staffroom.state";
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackupError {
@@ -35,6 +37,8 @@ pub enum BackupError {
     NoTeacherKey(String),
     #[error("{0} exists and is not empty: back up into a new directory")]
     DestinationNotEmpty(String),
+    #[error("{0} is inside the data directory: back up to another place (another disk, ideally)")]
+    DestinationInside(String),
     #[error("{0} is not a Staffroom backup (no {MANIFEST})")]
     NotABackup(String),
     #[error("the backup is damaged: {path} {problem}; nothing was restored")]
@@ -113,6 +117,13 @@ pub fn backup(
     if !DataDir::new(data).teacher_key().is_file() {
         return Err(BackupError::NoTeacherKey(data.display().to_string()));
     }
+    let inside = |real_data: PathBuf| {
+        let parent = dest.parent().filter(|p| !p.as_os_str().is_empty());
+        fs::canonicalize(parent.unwrap_or(Path::new("."))).is_ok_and(|p| p.starts_with(&real_data))
+    };
+    if fs::canonicalize(data).is_ok_and(inside) {
+        return Err(BackupError::DestinationInside(dest.display().to_string()));
+    }
     let occupied = fs::read_dir(dest).is_ok_and(|mut d| d.next().is_some());
     if occupied {
         return Err(BackupError::DestinationNotEmpty(dest.display().to_string()));
@@ -131,6 +142,11 @@ pub fn backup(
         for name in DATA {
             copy_tree(data, dest, Path::new(name), &mut files)?;
         }
+    } else {
+        // The node's own state (networks, teachers, content keys, local purges): written
+        // whole, so consistent even while the node runs.
+        crate::secret_file::private_dir(&dest.join("store")).map_err(io_at(dest))?;
+        copy_tree(data, dest, &Path::new("store").join(STATE_COPY), &mut files)?;
     }
     let manifest = Manifest {
         format: FORMAT,
@@ -154,7 +170,15 @@ fn copy_tree(
     files: &mut Vec<ManifestFile>,
 ) -> Result<(), BackupError> {
     let source = from.join(rel);
-    let meta = match fs::symlink_metadata(&source) {
+    // A top-level store or files directory may be a link to a larger disk: followed. Links
+    // deeper in are not (nothing of the node's makes them).
+    let top_level = rel.components().count() == 1;
+    let meta = if top_level {
+        fs::metadata(&source)
+    } else {
+        fs::symlink_metadata(&source)
+    };
+    let meta = match meta {
         Ok(meta) => meta,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(e) => return Err(io_at(&source)(e)),
@@ -284,67 +308,88 @@ fn hash_file(path: &Path) -> io::Result<(u64, blake3::Hash)> {
 }
 
 /// Restores the backup in `src` into `data` (created if missing), once it checks out whole.
-/// The store and files it replaces are moved aside, not deleted.
-pub fn restore(src: &Path, data: &Path, force: bool) -> Result<Manifest, BackupError> {
+/// Everything is first copied into `data/.restoring`, each copy checked against the
+/// manifest; only then is each top-level file or directory swapped in, what it replaces kept
+/// aside in `data/before-restore-<now_ms>`. A keys-only backup brings the node's state copy
+/// into a data directory without a store, and leaves an existing store alone.
+pub fn restore(src: &Path, data: &Path, force: bool, now_ms: u64) -> Result<Manifest, BackupError> {
     let manifest = check(src)?;
     crate::secret_file::private_dir(data).map_err(io_at(data))?;
     let Some(_lock) = StoreLock::take(data)? else {
         return Err(BackupError::NodeRunning(data.display().to_string()));
     };
-    let key_path = DataDir::new(data).teacher_key();
-    if !force && key_path.is_file() {
-        let here = hash_file(&key_path).map_err(io_at(&key_path))?.1;
-        let backed = manifest.files.iter().find(|f| f.path == "teacher.key");
-        if backed.is_some_and(|f| f.blake3 != here.to_hex().as_str()) {
-            return Err(BackupError::OtherTeacherKey {
-                path: key_path.display().to_string(),
-            });
-        }
+    refuse_other_teacher(&manifest, data, force)?;
+    let stage = data.join(".restoring");
+    if stage.exists() {
+        fs::remove_dir_all(&stage).map_err(io_at(&stage))?;
     }
-    // The store and files are staged whole beside the live ones, then swapped in; keys and
-    // config are written beside and renamed: a crash leaves the old or the new, never half.
-    let staged = |rel: &Path| -> PathBuf {
-        let mut parts = rel.components();
-        let top = parts
-            .next()
-            .map(|c| c.as_os_str().to_string_lossy().into_owned());
-        match top {
-            Some(top) if DATA.contains(&top.as_str()) => {
-                data.join(format!("{top}.restoring")).join(parts.as_path())
-            }
-            _ => data.join(rel).with_extension("restoring"),
-        }
-    };
-    for name in DATA {
-        let stage = data.join(format!("{name}.restoring"));
-        if stage.exists() {
-            fs::remove_dir_all(&stage).map_err(io_at(&stage))?;
-        }
-    }
+    crate::secret_file::private_dir(&stage).map_err(io_at(&stage))?;
     for file in &manifest.files {
         let rel = safe_relative(&file.path)?;
-        let target = staged(&rel);
+        let target = stage.join(&rel);
         if let Some(parent) = target.parent() {
             crate::secret_file::private_dir(parent).map_err(io_at(parent))?;
         }
-        copy_hashed(&src.join(&rel), &target)?;
-        if !rel.starts_with("store") && !rel.starts_with("files") {
-            fs::rename(&target, data.join(&rel)).map_err(io_at(&target))?;
+        let (bytes, hash) = copy_hashed(&src.join(&rel), &target)?;
+        if bytes != file.bytes || hash.to_hex().as_str() != file.blake3 {
+            return Err(damaged(&file.path, "changed while it was copied"));
         }
     }
-    if manifest.with_data {
-        for name in DATA {
-            let (current, stage) = (data.join(name), data.join(format!("{name}.restoring")));
-            if current.exists() {
-                let aside = data.join(format!("{name}.before-restore-{}", manifest.created_at_ms));
-                fs::rename(&current, &aside).map_err(io_at(&current))?;
-            }
-            if stage.exists() {
-                fs::rename(&stage, &current).map_err(io_at(&stage))?;
-            }
+    let aside = unique_aside(data, now_ms);
+    let mut tops: Vec<String> = Vec::new();
+    for file in &manifest.files {
+        let top = file.path.split('/').next().unwrap_or("").to_owned();
+        if !top.is_empty() && !tops.contains(&top) {
+            tops.push(top);
         }
     }
+    for top in &tops {
+        let current = data.join(top);
+        // A keys-only backup's state copy seeds a new store; an existing store keeps its own.
+        if !manifest.with_data && top == "store" && current.exists() {
+            continue;
+        }
+        if fs::symlink_metadata(&current).is_ok() {
+            crate::secret_file::private_dir(&aside).map_err(io_at(&aside))?;
+            fs::rename(&current, aside.join(top)).map_err(io_at(&current))?;
+        }
+        let staged = stage.join(top);
+        fs::rename(&staged, &current).map_err(io_at(&staged))?;
+    }
+    fs::remove_dir_all(&stage).map_err(io_at(&stage))?;
     Ok(manifest)
+}
+
+/// Refuses to replace a teacher key other than the backup's, unless `force`.
+fn refuse_other_teacher(manifest: &Manifest, data: &Path, force: bool) -> Result<(), BackupError> {
+    let key_path = DataDir::new(data).teacher_key();
+    if force || !key_path.is_file() {
+        return Ok(());
+    }
+    let here = hash_file(&key_path).map_err(io_at(&key_path))?.1;
+    let backed = manifest.files.iter().find(|f| f.path == "teacher.key");
+    match backed.is_some_and(|f| f.blake3 != here.to_hex().as_str()) {
+        true => Err(BackupError::OtherTeacherKey {
+            path: key_path.display().to_string(),
+        }),
+        false => Ok(()),
+    }
+}
+
+/// A directory name in `data` for what a restore replaces, not used before.
+fn unique_aside(data: &Path, now_ms: u64) -> PathBuf {
+    let mut n = 0u32;
+    loop {
+        let name = match n {
+            0 => format!("before-restore-{now_ms}"),
+            n => format!("before-restore-{now_ms}-{n}"),
+        };
+        let path = data.join(name);
+        if !path.exists() {
+            return path;
+        }
+        n = n.saturating_add(1);
+    }
 }
 
 #[cfg(test)]

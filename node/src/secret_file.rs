@@ -37,7 +37,12 @@ pub fn write(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// Creates `dir` if needed and makes it the owner's only (0700): it holds the node's keys.
 /// The umask cannot loosen it, and a directory found looser is tightened, with a warning.
 pub fn private_dir(dir: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
+    // Created private, so only a directory someone else made loose earns the warning.
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)?;
     tighten(dir, 0o700)
 }
 

@@ -46,7 +46,11 @@ async fn a_backup_restored_elsewhere_is_the_same_node_with_every_entry() {
     let live = root.path().join("live");
     let said = stdout(&run(&data, &["backup", live.to_str().unwrap()]).await);
     assert!(said.contains("The node is running"), "{said}");
-    assert!(live.join("teacher.key").is_file() && !live.join("store").exists());
+    assert!(live.join("teacher.key").is_file() && live.join("store/staffroom.state").is_file());
+    assert!(
+        !live.join("store/db").exists(),
+        "no store copied from a running node"
+    );
     let refused = run(&data, &["--json", "restore", live.to_str().unwrap()]).await;
     assert!(!refused.status.success());
     let error = json(&String::from_utf8_lossy(&refused.stderr));

@@ -18,6 +18,7 @@ mod kill;
 mod membership;
 mod peers;
 mod private;
+mod readme;
 mod replication;
 mod restart;
 mod scale;

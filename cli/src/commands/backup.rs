@@ -49,7 +49,8 @@ pub fn backup(ctx: &Ctx, dest: &Path, keys_only: bool) -> anyhow::Result<()> {
 }
 
 pub fn restore(ctx: &Ctx, src: &Path, force: bool) -> anyhow::Result<()> {
-    let manifest = backup::restore(src, ctx.data.path(), force)?;
+    let now_ms = staffroom_node::clock::Clock::system().now_ms();
+    let manifest = backup::restore(src, ctx.data.path(), force, now_ms)?;
     let summary = done(ctx.data.path(), &manifest);
     ctx.print(&summary, || {
         let mut text = format!(

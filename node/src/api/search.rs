@@ -1,7 +1,7 @@
 //! `GET /v1/search`: full-text search and faceted listing of the entries on this node, for
-//! the teacher asking. Sealed entries come opened where they may read them; the ones this node
-//! opened for its index in private networks the teacher is not a member of are left out (their
-//! words and tags would say what they hold); those it cannot open are listed sealed.
+//! the teacher asking. Sealed entries come opened where they may read them. Documents the
+//! index opened from sealed entries match only for members of their private network (their
+//! words and tags would say what they hold): denied unless the teacher is a member now.
 
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
@@ -65,8 +65,8 @@ pub async fn search(
     tokio::task::spawn_blocking(move || {
         let request = request_for(&ingest, query)?;
         request.check().map_err(bad_request)?;
-        let hidden = hidden_networks(&ingest, &teacher.key)?;
-        let hits = index.search(&request, &hidden).map_err(search_error)?;
+        let readable = readable_networks(&ingest, &teacher.key)?;
+        let hits = index.search(&request, &readable).map_err(search_error)?;
         let store = ingest.store();
         let mut entries = Vec::with_capacity(hits.ids.len());
         for (id, _score) in &hits.ids {
@@ -122,7 +122,21 @@ fn request_for(
                 named.len()
             )));
         }
-        authors.extend(named);
+        match query.author {
+            // Every filter narrows: with an author's key as well, the name must be theirs.
+            Some(key) if !named.contains(&key) => {
+                return Err(ApiError(
+                    StatusCode::NOT_FOUND,
+                    "no_such_author",
+                    format!(
+                        "author {} is not called anything like '{name}'",
+                        key.short()
+                    ),
+                ))
+            }
+            Some(_) => {}
+            None => authors.extend(named),
+        }
     }
     Ok(SearchRequest {
         q: query.q,
@@ -166,17 +180,18 @@ fn authors_named(ingest: &crate::ingest::Ingest, name: &str) -> Result<Vec<Autho
     Ok(found.into_iter().collect())
 }
 
-/// The private networks joined here that `reader` is not a member of.
-fn hidden_networks(
+/// The private networks joined here that `reader` is a member of now: the only ones whose
+/// opened words they may search.
+fn readable_networks(
     ingest: &crate::ingest::Ingest,
     reader: &AuthorId,
 ) -> Result<Vec<NetworkId>, ApiError> {
-    let mut hidden = Vec::new();
+    let mut readable = Vec::new();
     for record in ingest.store().networks()? {
         let roster = ingest.rosters().get(&record.id)?;
-        if roster.policy.is_some_and(|p| p.is_private()) && !roster.is_member(reader) {
-            hidden.push(record.id);
+        if roster.policy.is_some_and(|p| p.is_private()) && roster.is_member(reader) {
+            readable.push(record.id);
         }
     }
-    Ok(hidden)
+    Ok(readable)
 }

@@ -50,7 +50,7 @@ fn a_stopped_node_is_backed_up_whole_and_restored_byte_for_byte() {
     }
 
     let fresh = root.path().join("fresh");
-    restore(&dest, &fresh, false).unwrap();
+    restore(&dest, &fresh, false, 9).unwrap();
     for file in &manifest.files {
         assert_eq!(
             fs::read(fresh.join(&file.path)).unwrap(),
@@ -66,12 +66,16 @@ fn a_stopped_node_is_backed_up_whole_and_restored_byte_for_byte() {
 
     // Restoring over a data directory keeps what it replaces aside.
     fs::write(data.join("store/db"), b"newer, damaged").unwrap();
-    restore(&dest, &data, false).unwrap();
+    restore(&dest, &data, false, 9).unwrap();
     assert_eq!(fs::read(data.join("store/db")).unwrap(), b"sled db");
     assert_eq!(
-        fs::read(data.join("store.before-restore-7/db")).unwrap(),
+        fs::read(data.join("before-restore-9/store/db")).unwrap(),
         b"newer, damaged"
     );
+    assert!(!data.join(".restoring").exists(), "nothing left staged");
+    // Restoring the same backup again keeps this copy aside too, under another name.
+    restore(&dest, &data, false, 9).unwrap();
+    assert!(data.join("before-restore-9-1/store/db").is_file());
 }
 
 #[test]
@@ -82,17 +86,33 @@ fn while_a_node_runs_only_keys_and_config_are_backed_up_and_nothing_is_restored(
     let db = File::open(data.join("store/db")).unwrap();
     rustix::fs::flock(&db, rustix::fs::FlockOperation::NonBlockingLockExclusive).unwrap();
     let dest = root.path().join("backup");
+    fs::write(data.join("store/staffroom.state"), b"networks and teachers").unwrap();
     let manifest = backup(&data, &dest, false, 1).unwrap();
     assert!(!manifest.with_data);
-    assert_eq!(paths(&manifest), ["teacher.key", "node.key", "config.toml"]);
-    let refused = restore(&dest, &data, false).unwrap_err();
+    assert_eq!(
+        paths(&manifest),
+        [
+            "teacher.key",
+            "node.key",
+            "config.toml",
+            "store/staffroom.state"
+        ]
+    );
+    let refused = restore(&dest, &data, false, 9).unwrap_err();
     assert!(matches!(refused, BackupError::NodeRunning(_)), "{refused}");
     drop(db);
-    restore(&dest, &data, false).unwrap();
+    restore(&dest, &data, false, 9).unwrap();
     assert_eq!(
         fs::read(data.join("store/db")).unwrap(),
         b"sled db",
         "the store is kept"
+    );
+    // On a new machine, the state copy seeds the store: networks and teachers come back.
+    let fresh = root.path().join("fresh");
+    restore(&dest, &fresh, false, 9).unwrap();
+    assert_eq!(
+        fs::read(fresh.join("store/staffroom.state")).unwrap(),
+        b"networks and teachers"
     );
 }
 
@@ -105,7 +125,7 @@ fn a_damaged_backup_restores_nothing_and_says_which_file() {
     let fresh = root.path().join("fresh");
 
     fs::write(dest.join("store/blobs/7"), b"a blub").unwrap();
-    let err = restore(&dest, &fresh, false).unwrap_err().to_string();
+    let err = restore(&dest, &fresh, false, 9).unwrap_err().to_string();
     assert!(
         err.contains("store/blobs/7 does not match its hash"),
         "{err}"
@@ -113,7 +133,7 @@ fn a_damaged_backup_restores_nothing_and_says_which_file() {
     assert!(!fresh.exists(), "nothing written");
 
     fs::remove_file(dest.join("store/blobs/7")).unwrap();
-    let err = restore(&dest, &fresh, false).unwrap_err().to_string();
+    let err = restore(&dest, &fresh, false, 9).unwrap_err().to_string();
     assert!(err.contains("store/blobs/7 is missing"), "{err}");
 
     // A manifest that names a path outside the data directory.
@@ -123,10 +143,10 @@ fn a_damaged_backup_restores_nothing_and_says_which_file() {
         text.replace("store/blobs/7", "../escape"),
     )
     .unwrap();
-    let err = restore(&dest, &fresh, false).unwrap_err().to_string();
+    let err = restore(&dest, &fresh, false, 9).unwrap_err().to_string();
     assert!(err.contains("points outside the data directory"), "{err}");
 
-    let err = restore(&root.path().join("nothing"), &fresh, false).unwrap_err();
+    let err = restore(&root.path().join("nothing"), &fresh, false, 9).unwrap_err();
     assert!(matches!(err, BackupError::NotABackup(_)), "{err}");
 }
 
@@ -137,10 +157,10 @@ fn another_teacher_key_is_replaced_only_when_forced() {
     let dest = root.path().join("backup");
     backup(&data, &dest, true, 1).unwrap();
     fs::write(data.join("teacher.key"), b"someone else").unwrap();
-    let err = restore(&dest, &data, false).unwrap_err();
+    let err = restore(&dest, &data, false, 9).unwrap_err();
     assert!(matches!(err, BackupError::OtherTeacherKey { .. }), "{err}");
     assert_eq!(fs::read(data.join("teacher.key")).unwrap(), b"someone else");
-    restore(&dest, &data, true).unwrap();
+    restore(&dest, &data, true, 9).unwrap();
     assert_eq!(
         fs::read(data.join("teacher.key")).unwrap(),
         b"teacher key bytes"
@@ -156,6 +176,8 @@ fn backups_need_a_key_and_a_fresh_destination() {
     fs::write(dest.join("old"), b"x").unwrap();
     let err = backup(&data, &dest, false, 1).unwrap_err();
     assert!(matches!(err, BackupError::DestinationNotEmpty(_)), "{err}");
+    let err = backup(&data, &data.join("store/backup"), false, 1).unwrap_err();
+    assert!(matches!(err, BackupError::DestinationInside(_)), "{err}");
     fs::remove_file(data.join("teacher.key")).unwrap();
     let err = backup(&data, &root.path().join("b2"), false, 1).unwrap_err();
     assert!(matches!(err, BackupError::NoTeacherKey(_)), "{err}");

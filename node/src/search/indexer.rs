@@ -12,6 +12,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use staffroom_protocol::sync::Item;
 use staffroom_protocol::{Body, EntryId, NetworkId};
 use tantivy::schema::Term;
 use tantivy::{IndexReader, IndexWriter};
@@ -46,19 +47,29 @@ pub(super) struct Indexer {
     pub deleted: bool,
     /// The index must be rebuilt before anything else (at open, or after a failure).
     pub rebuild: bool,
+    /// Failures in a row, for the wait before the next try.
+    pub failures: u32,
 }
 
 impl Indexer {
     pub fn run(mut self) {
         while !self.shared.stop.load(Ordering::Acquire) {
             if let Err(e) = self.step() {
+                if matches!(e, SearchError::Stopping) {
+                    // Half-done work is dropped; the last commit was not a clean one, so the
+                    // next start rebuilds.
+                    self.writer.rollback().ok();
+                    self.rebuild = true;
+                    break;
+                }
                 tracing::error!(error = %e, "search index: cannot keep up with the store");
                 self.shared.set_failed(Some(e.to_string()));
                 self.rebuild = true;
+                self.shared.rebuilding.store(true, Ordering::Release);
                 self.writer.rollback().ok();
                 self.uncommitted = 0;
                 self.first_uncommitted = None;
-                std::thread::sleep(RETRY_AFTER);
+                self.pause_after_failure();
             }
         }
         // The node has stopped writing: a last commit that says what it holds, so the next
@@ -68,6 +79,17 @@ impl Indexer {
         }
         if let Err(e) = self.writer.wait_merging_threads() {
             tracing::warn!(error = %e, "search index: a merge failed at shutdown");
+        }
+    }
+
+    /// Waits before trying again, longer after each failure in a row (a full disk would
+    /// otherwise mean a full rebuild every few seconds), waking at once to stop.
+    fn pause_after_failure(&mut self) {
+        let wait = RETRY_AFTER.saturating_mul(1 << self.failures.min(6));
+        self.failures = self.failures.saturating_add(1);
+        let until = Instant::now() + wait;
+        while Instant::now() < until && !self.shared.stop.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(100));
         }
     }
 
@@ -106,7 +128,7 @@ impl Indexer {
 
     fn commit_due(&self) -> bool {
         let wanted = self.shared.wanted.load(Ordering::Acquire) > self.shared.visible_seq();
-        let behind = self.applied > self.shared.visible_seq();
+        let behind = self.applied.saturating_add(1) > self.shared.visible_seq();
         let old = self
             .first_uncommitted
             .is_some_and(|t| t.elapsed() >= COMMIT_INTERVAL);
@@ -148,6 +170,11 @@ impl Indexer {
             self.fields.original,
             &original.to_string(),
         ));
+        // An edit stored before its original was its own family's original then.
+        for version in &versions.all {
+            let id = Term::from_field_text(self.fields.id, &version.to_string());
+            self.writer.delete_term(id);
+        }
         let current = match versions.current == stored.id {
             true => Some(stored),
             false => self.store.get(&versions.current)?,
@@ -202,21 +229,27 @@ impl Indexer {
         if self.store.network(network)?.is_none() {
             return Ok(());
         }
-        let mut from = 0;
+        // Read in chunks after the last item read, not by position: entries stored or removed
+        // meanwhile shift positions (and come as changes of their own).
+        let mut after: Option<Item> = None;
         loop {
-            let ids: Vec<EntryId> = self.store.with_sync_index(network, |index| {
-                let to = index.len().min(from + REINDEX_CHUNK);
-                index
-                    .items(from.min(to), to)
-                    .map(|(_, id)| EntryId(*id))
-                    .collect()
-            });
-            if ids.is_empty() {
-                return Ok(());
+            if self.shared.stop.load(Ordering::Acquire) {
+                return Err(SearchError::Stopping);
             }
-            from += ids.len();
-            for id in ids {
-                self.add_if_current(&id)?;
+            let items: Vec<Item> = self.store.with_sync_index(network, |index| {
+                let from = after.map_or(0, |last| {
+                    let at = index.lower_bound(&last);
+                    at + usize::from(index.item_at(at) == Some(&last))
+                });
+                let to = index.len().min(from.saturating_add(REINDEX_CHUNK));
+                index.items(from.min(to), to).copied().collect()
+            });
+            let Some(last) = items.last().copied() else {
+                return Ok(());
+            };
+            after = Some(last);
+            for (_, id) in items {
+                self.add_if_current(&EntryId(id))?;
             }
         }
     }
@@ -236,20 +269,23 @@ impl Indexer {
         Ok(())
     }
 
+    /// Builds the index afresh from the store, in one commit: searches meanwhile see the
+    /// index as it was, never a half-built one.
     fn rebuild_all(&mut self) -> Result<(), SearchError> {
         let started = Instant::now();
+        self.rebuild = true;
         self.shared.rebuilding.store(true, Ordering::Release);
         self.writer.delete_all_documents()?;
         self.deleted = true;
         for record in self.store.networks()? {
             self.reindex_network(&record.id)?;
-            // Progress becomes searchable network by network.
-            self.commit(None)?;
         }
-        self.commit(None)?;
-        self.rebuild = false;
+        // Cleared before the commit publishes, so a search woken by it is not told the index
+        // is still being rebuilt (a failed commit sets it again).
         self.shared.rebuilding.store(false, Ordering::Release);
         self.shared.rebuilds.fetch_add(1, Ordering::AcqRel);
+        self.commit(None)?;
+        self.rebuild = false;
         tracing::info!(
             entries = self.reader.searcher().num_docs(),
             took_ms = started.elapsed().as_millis() as u64,
@@ -272,7 +308,8 @@ impl Indexer {
         self.uncommitted = 0;
         self.first_uncommitted = None;
         self.shared.set_failed(None);
-        self.shared.publish(self.applied);
+        self.failures = 0;
+        self.shared.publish(self.applied.saturating_add(1));
         Ok(())
     }
 
@@ -280,11 +317,19 @@ impl Indexer {
     fn merge_deleted(&mut self) -> Result<(), SearchError> {
         let index = self.writer.index().clone();
         for meta in index.searchable_segment_metas()? {
-            if meta.has_deletes() {
-                self.writer.merge(&[meta.id()]).wait()?;
+            if !meta.has_deletes() {
+                continue;
+            }
+            // tantivy's own merge policy may have started on this segment and win the race:
+            // then it is merged again after the next commit (not an error of the index).
+            if let Err(e) = self.writer.merge(&[meta.id()]).wait() {
+                tracing::debug!(error = %e, "search index: merge raced; retried later");
+                self.deleted = true;
             }
         }
-        self.writer.garbage_collect_files().wait()?;
+        if let Err(e) = self.writer.garbage_collect_files().wait() {
+            tracing::debug!(error = %e, "search index: old files not collected yet");
+        }
         Ok(())
     }
 

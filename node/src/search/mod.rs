@@ -19,7 +19,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tantivy::directory::MmapDirectory;
 use tantivy::indexer::IndexWriterOptions;
-use tantivy::{Index, IndexReader, ReloadPolicy};
+use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
 use crate::store::{Store, StoreError};
 pub use query::{FacetCount, Facets, SearchHits, SearchRequest};
@@ -44,6 +44,9 @@ pub enum SearchError {
     Store(#[from] StoreError),
     #[error("search index unavailable: {0}")]
     Unavailable(String),
+    /// The node is stopping: work in hand is dropped (and redone at the next start).
+    #[error("search index: stopping")]
+    Stopping,
 }
 
 /// What a commit says of the index, in tantivy's commit payload.
@@ -75,10 +78,11 @@ impl Payload {
 /// What the indexer and the searches share.
 #[derive(Default)]
 pub(crate) struct Shared {
-    /// The store's change sequence the committed index reflects.
+    /// One past the store's change sequence the committed index reflects (0: nothing yet,
+    /// as before the first commit of a rebuild).
     visible: Mutex<u64>,
     published: Condvar,
-    /// The highest sequence a search waits for.
+    /// One past the highest change sequence a search waits for.
     wanted: AtomicU64,
     stop: AtomicBool,
     rebuilding: AtomicBool,
@@ -156,28 +160,15 @@ impl SearchIndex {
     pub fn open(dir: &Path, store: Store) -> Result<SearchIndex, SearchError> {
         // Read before the digest: a change made meanwhile is applied again, which is harmless.
         let latest = store.changes().latest();
-        let (index, current) = match open_existing(dir, &store) {
-            Ok(found) => found,
+        let (fields, writer, reader, current) = match open_parts(dir, &store, false) {
+            Ok(parts) => parts,
             Err(e) => {
                 tracing::warn!(error = %e, dir = %dir.display(), "search index unreadable; rebuilding it");
-                (create_fresh(dir)?, false)
+                open_parts(dir, &store, true)?
             }
         };
-        let fields = Fields::of(&index).ok_or_else(|| {
-            SearchError::Unavailable("the index's schema changed while opening".into())
-        })?;
-        let options = IndexWriterOptions::builder()
-            .memory_budget_per_thread(WRITER_MEMORY_BYTES)
-            .num_worker_threads(1)
-            .num_merge_threads(1)
-            .build();
-        let writer = index.writer_with_options(options)?;
-        let reader = index
-            .reader_builder()
-            .reload_policy(ReloadPolicy::Manual)
-            .try_into()?;
         let shared = Arc::new(Shared::default());
-        shared.publish(if current { latest } else { 0 });
+        shared.publish(if current { latest.saturating_add(1) } else { 0 });
         let indexer = indexer::Indexer {
             store: store.clone(),
             writer,
@@ -189,6 +180,7 @@ impl SearchIndex {
             first_uncommitted: None,
             deleted: false,
             rebuild: !current,
+            failures: 0,
         };
         shared.rebuilding.store(!current, Ordering::Release);
         let thread = std::thread::Builder::new()
@@ -213,23 +205,18 @@ impl SearchIndex {
     }
 
     /// Runs `request` against the index once it has caught up with the store (or after
-    /// [`FRESH_WAIT`]), hiding documents of `hidden_networks` (private networks whose content
-    /// the reader may not see).
+    /// [`FRESH_WAIT`]). Documents opened from sealed entries match only in `readable`: the
+    /// private networks the reader is a member of now.
     pub fn search(
         &self,
         request: &SearchRequest,
-        hidden_networks: &[staffroom_protocol::NetworkId],
+        readable: &[staffroom_protocol::NetworkId],
     ) -> Result<SearchHits, SearchError> {
-        let wanted = self.store.changes().latest();
+        let wanted = self.store.changes().latest().saturating_add(1);
         self.shared.wanted.fetch_max(wanted, Ordering::AcqRel);
         self.store.changes().poke();
         let fresh = self.shared.wait_visible(wanted, FRESH_WAIT);
-        let mut hits = query::run(
-            &self.reader.searcher(),
-            &self.fields,
-            request,
-            hidden_networks,
-        )?;
+        let mut hits = query::run(&self.reader.searcher(), &self.fields, request, readable)?;
         hits.behind = !fresh || self.shared.rebuilding.load(Ordering::Acquire);
         if let Some(why) = self
             .shared
@@ -259,6 +246,33 @@ impl SearchIndex {
     pub fn close(&self) {
         self.thread.close();
     }
+}
+
+/// The index in `dir` (started afresh when `fresh`), its writer and reader, and whether it
+/// matches the store. Any failure, a damaged segment included, is for the caller to answer by
+/// starting afresh.
+fn open_parts(
+    dir: &Path,
+    store: &Store,
+    fresh: bool,
+) -> Result<(Fields, IndexWriter, IndexReader, bool), SearchError> {
+    let (index, current) = match fresh {
+        true => (create_fresh(dir)?, false),
+        false => open_existing(dir, store)?,
+    };
+    let fields = Fields::of(&index)
+        .ok_or_else(|| SearchError::Unavailable("the index has another schema".into()))?;
+    let options = IndexWriterOptions::builder()
+        .memory_budget_per_thread(WRITER_MEMORY_BYTES)
+        .num_worker_threads(1)
+        .num_merge_threads(1)
+        .build();
+    let writer = index.writer_with_options(options)?;
+    let reader = index
+        .reader_builder()
+        .reload_policy(ReloadPolicy::Manual)
+        .try_into()?;
+    Ok((fields, writer, reader, current))
 }
 
 /// The index in `dir` and whether it matches the store (a clean shutdown's commit of this

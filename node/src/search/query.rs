@@ -118,7 +118,7 @@ fn facet_term(fields: &Fields, name: &str, value: &str) -> Box<dyn Query> {
     ))
 }
 
-/// The query for `request`, without the reader's hidden networks.
+/// The query for `request`, before the reader's access is applied.
 fn build(
     searcher: &Searcher,
     fields: &Fields,
@@ -135,8 +135,9 @@ fn build(
         parser.set_conjunction_by_default();
         parser.set_field_boost(fields.title, TITLE_BOOST);
         parser.set_field_boost(fields.labels, LABELS_BOOST);
-        // Lenient: a stray quote or colon in what a teacher typed is not an error.
-        let (query, _ignored) = parser.parse_query_lenient(&request.q);
+        // Lenient: a stray quote in what a teacher typed is not an error. Syntax beyond
+        // words, phrases and `-word` (fields, ranges, boosts, groups) is taken as spaces.
+        let (query, _ignored) = parser.parse_query_lenient(&plain_words(&request.q));
         clauses.push((Occur::Must, query));
     }
     let exact = [
@@ -173,20 +174,39 @@ fn build(
     clauses
 }
 
-/// Runs `request`, leaving out documents opened from sealed entries of `hidden_networks`.
+/// `text` with only what the documented syntax uses: words, `"` for phrases, `-` and `+`.
+fn plain_words(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '"' | '-' | '+' => c,
+            c if c.is_alphanumeric() || c.is_whitespace() => c,
+            _ => ' ',
+        })
+        .collect()
+}
+
+/// Runs `request`. Documents opened from sealed entries are left out unless of a network in
+/// `readable`: denied by default, so a network left, or whose roster is not known yet, hides
+/// its words too.
 pub fn run(
     searcher: &Searcher,
     fields: &Fields,
     request: &SearchRequest,
-    hidden_networks: &[NetworkId],
+    readable: &[NetworkId],
 ) -> Result<SearchHits, SearchError> {
     let mut clauses = build(searcher, fields, request);
-    for network in hidden_networks {
-        clauses.push((
+    let any_opened: Box<dyn Query> = Box::new(TermQuery::new(
+        Term::from_facet(fields.facet, &Facet::from_path(["opened"])),
+        IndexRecordOption::Basic,
+    ));
+    let mut unreadable = vec![(Occur::Must, any_opened)];
+    for network in readable {
+        unreadable.push((
             Occur::MustNot,
             facet_term(fields, "opened", &network.to_string()),
         ));
     }
+    clauses.push((Occur::MustNot, Box::new(BooleanQuery::new(unreadable))));
     let query = BooleanQuery::new(clauses);
     let mut facets = FacetCollector::for_field("facet");
     for name in FACETS {

@@ -19,7 +19,14 @@ pub const CONTENT_KEYS_MAX: usize = 4096;
 pub(super) fn put(trees: &Trees, network: &NetworkId, key: &[u8; 32]) -> Result<bool, StoreError> {
     let mut k = network.as_bytes().to_vec();
     k.extend_from_slice(&crypto::key_id(key).0);
-    Ok(trees.content_keys.insert(k, key.as_slice())?.is_none())
+    let new = trees.content_keys.insert(k, key.as_slice())?.is_none();
+    // Sealed entries this key opens become searchable.
+    if new {
+        trees
+            .changes
+            .push(super::changes::Change::Network(*network));
+    }
+    Ok(new)
 }
 
 impl Store {

@@ -58,6 +58,8 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// restarting in the same process) may find it still held: that is retried, briefly. A store
 /// really held by another process still fails, after [`LOCK_WAIT`].
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
+    // Made private before sled makes it with the umask's mode (the store holds content keys).
+    crate::secret_file::private_dir(dir).map_err(sled::Error::Io)?;
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
