@@ -16,6 +16,7 @@ pub fn code(e: &anyhow::Error) -> &str {
                 ClientError::NoDataDir { .. } => "no_data_dir",
                 ClientError::WrongNode { .. } => "wrong_node",
                 ClientError::Key(_) => "teacher_key",
+                ClientError::Config(_) => "config",
                 ClientError::Http(_) => "http",
                 ClientError::Io { .. } => "io",
             };

@@ -219,7 +219,7 @@ impl DataDir {
 const QUOTED_CHARS_MAX: usize = 60;
 
 /// Where in `text` the byte range `span` is, for a person: its line and the value there.
-fn place_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
+pub(crate) fn place_of(text: &str, span: Option<std::ops::Range<usize>>) -> String {
     let Some(span) = span.filter(|s| s.start <= text.len()) else {
         return "whole file".into();
     };

@@ -139,3 +139,57 @@ fn under_json_every_error_is_an_object_with_a_stable_code() {
         "{text}"
     );
 }
+
+/// `node run --json` logs one JSON object a line (for journald or a log shipper), the
+/// start with the API's address among its fields.
+#[test]
+fn under_json_a_node_logs_one_object_a_line() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    staffroom_ok(dir.path(), &["init"], None);
+    let mut child = std::process::Command::new(staffroom_tests::cli_process::staffroom_bin())
+        .arg("--data-dir")
+        .arg(dir.path())
+        .arg("--json")
+        .args(staffroom_tests::cli_process::NODE_RUN)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("node starts");
+    let stderr = child.stderr.take().expect("stderr");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if tx.send(line).is_err() {
+                return;
+            }
+        }
+    });
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let mut started = None;
+    while started.is_none() && std::time::Instant::now() < deadline {
+        let Ok(line) = rx.recv_timeout(std::time::Duration::from_secs(1)) else {
+            continue;
+        };
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not one JSON object ({e}): {line}"));
+        assert!(
+            event["level"].is_string() && event["fields"].is_object(),
+            "{event}"
+        );
+        if event["fields"]["message"] == "node started" {
+            started = Some(event);
+        }
+    }
+    let _ = std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
+    let started = started.expect("the node logged its start within 60 s");
+    let api = started["fields"]["api_addr"].as_str().expect("api_addr");
+    assert!(api.starts_with("127.0.0.1:"), "{started}");
+}

@@ -59,7 +59,7 @@ fn logical_lines(block: &str) -> Vec<String> {
 
 /// One quickstart line as bash runs it here.
 fn rewrite(line: &str, work: &Path, ports: &[u16; 4]) -> Option<String> {
-    if line.starts_with("alias staffroom=") {
+    if line.starts_with("export PATH=") {
         // The script defines `staffroom` itself, as the test binary.
         return None;
     }
@@ -76,22 +76,33 @@ fn rewrite(line: &str, work: &Path, ports: &[u16; 4]) -> Option<String> {
         .replace("<enquiry id>", "$ENQUIRY")
         .replace("<entry id>", "$POST");
     let line = if line.contains(" node run ") {
-        let dir = if line.contains("school-a") { "a" } else { "b" };
+        // The node's own data directory (B's line names A's too, for A's peer id).
+        let dir = if line.contains("school-a node run") {
+            "a"
+        } else {
+            "b"
+        };
         // The binary itself in the background, so the trap's kill reaches it.
         let line = line.replacen("staffroom ", "\"$STAFFROOM_BIN\" ", 1);
         format!("{line} > node-{dir}.log 2>&1 &\nwait_for_node school-{dir}")
     } else if line.contains("network invite") {
-        format!("TOKEN=$(retry {} | head -1)", strip_comment(&line))
+        first_line("TOKEN", &format!("retry {}", strip_comment(&line)))
     } else if line.contains("resource add") {
-        format!("RESOURCE=$(retry {} | head -1)", strip_comment(&line))
+        first_line("RESOURCE", &format!("retry {}", strip_comment(&line)))
     } else if line.contains("enquiry start") {
-        format!("ENQUIRY=$(retry {} | head -1)", strip_comment(&line))
+        first_line("ENQUIRY", &format!("retry {}", strip_comment(&line)))
     } else if line.contains(" post ") {
-        format!("POST=$({} | head -1)", strip_comment(&line))
+        first_line("POST", strip_comment(&line))
     } else {
         format!("retry {line}")
     };
     Some(line)
+}
+
+/// `NAME=` the first line `command` prints. Not `| head -1`: under `pipefail`, the command
+/// killed by the closed pipe would fail the script.
+fn first_line(name: &str, command: &str) -> String {
+    format!("{name}=$({command})\n{name}=${{{name}%%$'\\n'*}}")
 }
 
 fn strip_comment(line: &str) -> &str {

@@ -70,7 +70,7 @@ pub fn init(ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 pub async fn run(ctx: &Ctx, args: NodeRunArgs) -> anyhow::Result<()> {
-    init_tracing();
+    init_tracing(ctx.json);
     let mut config = NodeConfig::load(ctx.data.path(), args.config.as_deref())?;
     if !args.listen.is_empty() {
         config.listen = parse_addrs(&args.listen, "--listen")?;
@@ -97,15 +97,18 @@ fn parse_addrs(texts: &[String], flag: &str) -> anyhow::Result<Vec<staffroom_nod
         .collect()
 }
 
-/// Logs to stderr; `RUST_LOG` chooses what (default: info for Staffroom, warnings for libp2p).
-fn init_tracing() {
+/// Logs to stderr, one JSON object a line under `--json` (for journald or a log shipper);
+/// `RUST_LOG` chooses what (default: info for Staffroom, warnings for libp2p).
+fn init_tracing(json: bool) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,libp2p=warn"));
-    let _ = tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+        .with_writer(std::io::stderr);
+    let _ = match json {
+        true => logs.json().with_current_span(true).try_init(),
+        false => logs.with_ansi(std::io::stderr().is_terminal()).try_init(),
+    };
 }
 
 /// Completes on Ctrl-C or, on Unix, SIGTERM.

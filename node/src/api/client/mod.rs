@@ -44,6 +44,9 @@ pub enum ClientError {
     Http(String),
     #[error("{0}")]
     Key(String),
+    /// The teacher's `client.toml` does not parse: where, and why.
+    #[error("{0}")]
+    Config(String),
     #[error("the node answering at {addr} is {found}, not {expected}, the node this data directory uses: refusing to send it anything")]
     WrongNode {
         addr: String,
@@ -232,10 +235,11 @@ impl ApiClient {
             .map_err(|e| ClientError::Key(e.to_string()))?;
         if let Some(text) = read_small(&files.client_config())? {
             let config: ClientConfig = toml::from_str(&text).map_err(|e| {
-                ClientError::Key(format!(
-                    "{} is invalid: {}",
+                ClientError::Config(format!(
+                    "{}, {}: {}",
                     files.client_config().display(),
-                    e.message()
+                    crate::config::place_of(&text, e.span()),
+                    e.message().trim()
                 ))
             })?;
             let client = ApiClient::new(config.node, config.node_id, key);
