@@ -23,8 +23,10 @@ use crate::store::changes::{Change, Since};
 use crate::store::{Store, StoredEntry};
 
 /// A commit at most this long after the first change it holds (searches that want newer
-/// results ask for a commit at once).
-const COMMIT_INTERVAL: Duration = Duration::from_secs(1);
+/// results ask for a commit at once). Each commit starts a new segment writer, whose memory
+/// the allocator keeps: at one commit a second the soak saw a node's RSS double in a
+/// minute (117 → 229 MiB); at 30 s it stayed flat.
+const COMMIT_INTERVAL: Duration = Duration::from_secs(30);
 /// A commit at least every this many changes, so a rebuild shows progress.
 const COMMIT_CHANGES_MAX: usize = 20_000;
 /// Entries read from the store at a time when a network is reindexed.

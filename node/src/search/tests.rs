@@ -26,6 +26,26 @@ fn post(n: u8, at: u64, title: &str, body: &str, tags: &[&str]) -> Entry {
     fixtures::signed(&key(n), network(1), at, vec![], body)
 }
 
+/// Teacher 1's edit of their post `original`, a moment later, with a new title.
+fn edit_of(original: &Entry, title: &str) -> Entry {
+    let supersedes = Ref {
+        relation: Relation::Supersedes,
+        id: original.id(),
+    };
+    let body = Body::BlogPost(BlogPost {
+        title: title.into(),
+        body_md: "second".into(),
+        tags: vec![],
+    });
+    fixtures::signed(
+        &key(1),
+        network(1),
+        original.created_at_ms + 1,
+        vec![supersedes],
+        body,
+    )
+}
+
 async fn store_in(dir: &Path, networks: &[u8]) -> Store {
     let store = Store::open(&dir.join("store")).unwrap();
     for n in networks {
@@ -207,20 +227,7 @@ async fn an_edit_replaces_its_original_and_an_erasure_leaves_no_word_on_disk() {
     let index_dir = dir.path().join("search");
     let index = SearchIndex::open(&index_dir, store.clone()).unwrap();
     let original = post(1, T, "Zanzibarish draft", "first", &[]);
-    let edit = fixtures::signed(
-        &key(1),
-        network(1),
-        T + 1,
-        vec![Ref {
-            relation: Relation::Supersedes,
-            id: original.id(),
-        }],
-        Body::BlogPost(BlogPost {
-            title: "Quokkaesque final".into(),
-            body_md: "second".into(),
-            tags: vec![],
-        }),
-    );
+    let edit = edit_of(&original, "Quokkaesque final");
     insert(&store, &[&original]).await;
     assert_eq!(find(&index, "zanzibarish"), vec![original.id()]);
     insert(&store, &[&edit]).await;
@@ -417,20 +424,7 @@ async fn an_edit_before_its_original_is_listed_once() {
     let store = store_in(dir.path(), &[1]).await;
     let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
     let original = post(1, T, "Kestrel draft", "first", &[]);
-    let edit = fixtures::signed(
-        &key(1),
-        network(1),
-        T + 1,
-        vec![Ref {
-            relation: Relation::Supersedes,
-            id: original.id(),
-        }],
-        Body::BlogPost(BlogPost {
-            title: "Kestrel final".into(),
-            body_md: "second".into(),
-            tags: vec![],
-        }),
-    );
+    let edit = edit_of(&original, "Kestrel final");
     insert(&store, &[&edit]).await;
     assert_eq!(find(&index, "kestrel"), vec![edit.id()]);
     insert(&store, &[&original]).await;
