@@ -160,11 +160,15 @@ impl SearchIndex {
     pub fn open(dir: &Path, store: Store) -> Result<SearchIndex, SearchError> {
         // Read before the digest: a change made meanwhile is applied again, which is harmless.
         let latest = store.changes().latest();
-        let (fields, writer, reader, current) = match open_parts(dir, &store, false) {
+        let (fields, writer, reader, current) = match open_parts(dir, &store, Start::AsItIs) {
             Ok(parts) => parts,
             Err(e) => {
                 tracing::warn!(error = %e, dir = %dir.display(), "search index unreadable; rebuilding it");
-                open_parts(dir, &store, true)?
+                // A node must start even on a full disk: then the index lives in memory.
+                open_parts(dir, &store, Start::Afresh).or_else(|e| {
+                    tracing::warn!(error = %e, "search index kept in memory until the next start");
+                    open_parts(dir, &store, Start::InMemory)
+                })?
             }
         };
         let shared = Arc::new(Shared::default());
@@ -248,17 +252,26 @@ impl SearchIndex {
     }
 }
 
-/// The index in `dir` (started afresh when `fresh`), its writer and reader, and whether it
-/// matches the store. Any failure, a damaged segment included, is for the caller to answer by
+/// How an index is opened: as found, afresh on disk, or in memory (no room on the disk).
+#[derive(Clone, Copy)]
+enum Start {
+    AsItIs,
+    Afresh,
+    InMemory,
+}
+
+/// The index in `dir` (or in memory), its writer and reader, and whether it matches the
+/// store. Any failure, a damaged segment included, is for the caller to answer by
 /// starting afresh.
 fn open_parts(
     dir: &Path,
     store: &Store,
-    fresh: bool,
+    start: Start,
 ) -> Result<(Fields, IndexWriter, IndexReader, bool), SearchError> {
-    let (index, current) = match fresh {
-        true => (create_fresh(dir)?, false),
-        false => open_existing(dir, store)?,
+    let (index, current) = match start {
+        Start::AsItIs => open_existing(dir, store)?,
+        Start::Afresh => (create_fresh(dir)?, false),
+        Start::InMemory => (Index::create_in_ram(Fields::schema().0), false),
     };
     let fields = Fields::of(&index)
         .ok_or_else(|| SearchError::Unavailable("the index has another schema".into()))?;

@@ -479,3 +479,19 @@ async fn a_large_network_reindexed_while_older_entries_arrive_has_each_once() {
     assert_eq!(index.search(&all, &[]).unwrap().total, 12_000);
     index.close();
 }
+
+/// A node must start even where the index cannot be written (a full disk, say): the index
+/// then lives in memory, rebuilt from the store, until the next start.
+#[tokio::test]
+async fn an_index_that_cannot_be_written_lives_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1]).await;
+    insert(&store, &[&post(1, T, "Puffin", "a bird", &[])]).await;
+    // A file where the index's directory should be: nothing can be created there.
+    let blocked = dir.path().join("search");
+    std::fs::write(&blocked, b"not a directory").unwrap();
+    let index = SearchIndex::open(&blocked, store.clone()).unwrap();
+    wait_rebuilt(&index);
+    assert_eq!(find(&index, "puffin").len(), 1);
+    index.close();
+}
