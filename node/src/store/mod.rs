@@ -21,6 +21,8 @@ pub use space::{StoreConfig, StoreConfigError};
 mod erased;
 mod files;
 mod keys;
+mod list;
+pub use list::ListFilter;
 mod migrate;
 mod open;
 mod prefix;
@@ -35,7 +37,7 @@ use std::sync::{Arc, RwLock};
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::sync::SyncIndex;
 use staffroom_protocol::{
-    AuthorId, Entry, EntryError, EntryId, EntryKind, Header, NetworkId, Relation, VerifiedEntry,
+    AuthorId, Entry, EntryError, EntryId, EntryKind, Header, NetworkId, VerifiedEntry,
 };
 
 pub use files::FilePolicy;
@@ -120,68 +122,6 @@ pub struct TeacherRecord {
     /// The school's admin: may register and remove teachers.
     pub admin: bool,
     pub added_at_ms: u64,
-}
-
-/// Which entries to list. Every field narrows the result; `limit` is capped at
-/// [`LIST_LIMIT_MAX`]. Results are newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ListFilter {
-    pub network: Option<NetworkId>,
-    pub kind: Option<EntryKind>,
-    pub author: Option<AuthorId>,
-    /// Only notes that belong to this enquiry.
-    pub enquiry: Option<EntryId>,
-    /// Only comments on this entry.
-    pub reply_to: Option<EntryId>,
-    /// Include entries that their author has since edited (by default only the latest
-    /// version of each entry is listed).
-    #[serde(default)]
-    pub all_versions: bool,
-    pub limit: Option<usize>,
-}
-
-impl ListFilter {
-    fn matches(&self, e: &Entry) -> bool {
-        self.matches_besides_target(e)
-            && self
-                .enquiry
-                .is_none_or(|q| e.reference(Relation::InEnquiry) == Some(q))
-            && self
-                .reply_to
-                .is_none_or(|t| e.reference(Relation::ReplyTo) == Some(t))
-    }
-
-    /// Every narrowing but the enquiry or entry the listing is about.
-    fn matches_besides_target(&self, e: &Entry) -> bool {
-        // Membership entries and erasures are listed only when asked for by kind: they are
-        // not content.
-        let shown_kind = match self.kind {
-            Some(k) => k == e.kind(),
-            None => e.kind().is_content(),
-        };
-        shown_kind
-            && self.network.is_none_or(|n| n == e.network)
-            && self.author.is_none_or(|a| a == e.author)
-    }
-
-    /// Every narrowing, the listing's target (`relation`) matched by any of its versions
-    /// rather than by id.
-    fn matches_about(&self, e: &Entry, relation: Relation) -> bool {
-        let exact =
-            |wanted: Option<EntryId>, rel| wanted.is_none_or(|w| e.reference(rel) == Some(w));
-        self.matches_besides_target(e)
-            && match relation {
-                Relation::InEnquiry => exact(self.reply_to, Relation::ReplyTo),
-                _ => exact(self.enquiry, Relation::InEnquiry),
-            }
-    }
-
-    /// The entry this listing is about (an enquiry's notes, or comments on an entry).
-    fn about(&self) -> Option<(EntryId, Relation)> {
-        self.enquiry
-            .map(|q| (q, Relation::InEnquiry))
-            .or(self.reply_to.map(|t| (t, Relation::ReplyTo)))
-    }
 }
 
 /// A stored entry with its id.
@@ -503,98 +443,6 @@ impl Store {
         self.trees.entry_count.load(Ordering::Relaxed)
     }
 
-    /// Lists entries matching `filter`, newest first, walking the most selective index.
-    /// Unless `all_versions`, only the current version of each edited entry is listed, and
-    /// comments or notes on an entry include those made on any of its versions.
-    pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredEntry>, StoreError> {
-        if filter.kind != Some(EntryKind::Resource) {
-            return self.list_exact(filter);
-        }
-        // Resources with files are resources to a reader: list both kinds, merged.
-        let mut out = self.list_exact(filter)?;
-        let with_files = ListFilter {
-            kind: Some(EntryKind::ResourceWithFiles),
-            ..filter.clone()
-        };
-        out.extend(self.list_exact(&with_files)?);
-        out.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
-        out.truncate(filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX));
-        Ok(out)
-    }
-
-    /// [`Store::list`] of exactly the kind asked for.
-    fn list_exact(&self, filter: &ListFilter) -> Result<Vec<StoredEntry>, StoreError> {
-        let limit = filter.limit.unwrap_or(100).min(LIST_LIMIT_MAX);
-        if let Some((target, relation)) = filter.about() {
-            return self.list_about(filter, target, relation, limit);
-        }
-        if filter.network.is_none() && filter.author.is_none() {
-            // Time indexes are per network: merge each joined network's newest entries.
-            let mut out = Vec::new();
-            for record in self.networks()? {
-                let scoped = ListFilter {
-                    network: Some(record.id),
-                    ..filter.clone()
-                };
-                out.extend(self.list_exact(&scoped)?);
-            }
-            out.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
-            out.truncate(limit);
-            return Ok(out);
-        }
-        let (tree, prefix) = self.index_for(filter);
-        let mut out = Vec::new();
-        for item in tree.scan_prefix(&prefix).rev() {
-            if out.len() >= limit {
-                break;
-            }
-            let (key, _) = item?;
-            // An index key without its entry is a write a crash cut short: not committed.
-            // Entries this node does not understand are never listed.
-            let Some(stored) = self.get(&keys::id_suffix(&key))? else {
-                continue;
-            };
-            if filter.matches(&stored.entry) && self.shown(filter, &stored)? {
-                out.push(stored);
-            }
-        }
-        Ok(out)
-    }
-
-    /// Comments on, or notes in, any version of `target`.
-    fn list_about(
-        &self,
-        filter: &ListFilter,
-        target: EntryId,
-        relation: Relation,
-        limit: usize,
-    ) -> Result<Vec<StoredEntry>, StoreError> {
-        let mut out: Vec<StoredEntry> = Vec::new();
-        for version in self.version_ids(&target)? {
-            let prefix = keys::ref_prefix(&version, relation);
-            for item in self.trees.by_ref.scan_prefix(prefix).take(ABOUT_SCAN_MAX) {
-                let (key, _) = item?;
-                let Some(stored) = self.get(&keys::id_suffix(&key))? else {
-                    continue;
-                };
-                let duplicate = out.iter().any(|o| o.id == stored.id);
-                let matches = filter.matches_about(&stored.entry, relation);
-                if !duplicate && matches && self.shown(filter, &stored)? {
-                    out.push(stored);
-                }
-            }
-        }
-        out.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
-        out.truncate(limit);
-        Ok(out)
-    }
-
-    /// Listed: the current version (unless all are asked for), and not hidden by a facilitator.
-    fn shown(&self, filter: &ListFilter, stored: &StoredEntry) -> Result<bool, StoreError> {
-        let current = filter.all_versions || self.is_current(stored)?;
-        Ok(current && !self.is_hidden(stored)?)
-    }
-
     /// Whether a facilitator has hidden this entry from listings.
     pub fn is_hidden(&self, stored: &StoredEntry) -> Result<bool, StoreError> {
         let e = &stored.entry;
@@ -605,18 +453,6 @@ impl Store {
             &e.author,
             e.created_at_ms,
         )
-    }
-
-    fn index_for(&self, f: &ListFilter) -> (&sled::Tree, Vec<u8>) {
-        let t = &self.trees;
-        if let Some(author) = f.author {
-            (&t.by_author, author.as_bytes().to_vec())
-        } else if let (Some(network), Some(kind)) = (f.network, f.kind) {
-            (&t.by_kind, keys::kind_prefix(&network, kind))
-        } else {
-            let network = f.network.expect("list() handles filters without a network");
-            (&t.by_time, network.as_bytes().to_vec())
-        }
     }
 }
 

@@ -9,21 +9,20 @@
 //! presence is what marks the entry as stored, so a crash between the two leaves only index
 //! keys that readers skip and a later insert rewrites.
 
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use staffroom_protocol::membership::Action;
-use staffroom_protocol::{
-    AuthorId, Body, Entry, EntryId, EntryKind, Header, NetworkId, VerifiedEntry,
-};
+use staffroom_protocol::{AuthorId, EntryId, NetworkId, VerifiedEntry};
 use tokio::sync::{mpsc, oneshot};
 
 use super::changes::Change;
 use super::durable::Durable;
 
+mod apply;
 mod commit;
-use super::{keys, FilePolicy, NetworkRecord, StoreError, TeacherRecord, Trees};
+use super::{FilePolicy, NetworkRecord, StoreError, TeacherRecord, Trees};
+pub(super) use apply::{index_for_listing, insert_one, remove_entry, unindex};
+use apply::{join, purge};
 use commit::run;
 pub(crate) use commit::StateCopy;
 
@@ -409,178 +408,4 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
         }
         Command::Flush { reply } => Pending::Flush(reply),
     }
-}
-
-pub(super) fn insert_one(
-    trees: &Trees,
-    verified: &VerifiedEntry,
-) -> Result<InsertOutcome, StoreError> {
-    let id = verified.id();
-    if trees.entries.contains_key(id.as_bytes())? {
-        return Ok(InsertOutcome::AlreadyStored);
-    }
-    let header = verified.header();
-    if super::erased::covered(trees, &id, header)? {
-        return Ok(InsertOutcome::Erased);
-    }
-    // Every entry is in its network's time index, which sync reconciles; only understood
-    // entries get the listing indexes. Opaque ones are marked, to be looked at again.
-    trees.by_time.insert(keys::by_time(header, &id), &[])?;
-    match verified.entry() {
-        Some(entry) => index_for_listing(trees, entry, &id)?,
-        None => {
-            trees.opaque.insert(id.as_bytes(), &[])?;
-        }
-    }
-    trees.entries.insert(id.as_bytes(), verified.bytes())?;
-    trees.ledger().added(&id.0);
-    trees.entry_count.fetch_add(1, Ordering::Relaxed);
-    let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
-    sync.entry(header.network)
-        .or_default()
-        .insert((header.created_at_ms, id.0));
-    drop(sync);
-    super::erased::apply(trees, verified)?;
-    // Followers hear of it once a reader sees it, and what it erased or hid (see
-    // `changes.rs`).
-    if let Some(change) = change_for(header, &id) {
-        trees.changes.push(change);
-    }
-    Ok(InsertOutcome::Inserted)
-}
-
-/// What storing an entry with `header` changes for readers: content is a change of its own;
-/// an erasure (which may remove or hide others) or a key grant (which may open sealed
-/// entries) changes its network; membership changes nothing a listing shows.
-fn change_for(header: &Header, id: &EntryId) -> Option<Change> {
-    let kind = EntryKind::from_tag(header.kind).ok()?;
-    if header.version != 1 {
-        return None;
-    }
-    match kind {
-        EntryKind::Erasure | EntryKind::KeyGrants => Some(Change::Network(header.network)),
-        k if k.is_content() => Some(Change::Stored {
-            id: *id,
-            network: header.network,
-        }),
-        _ => None,
-    }
-}
-
-pub(super) fn index_for_listing(
-    trees: &Trees,
-    entry: &Entry,
-    id: &EntryId,
-) -> Result<(), StoreError> {
-    trees.by_author.insert(keys::by_author(entry, id), &[])?;
-    trees.by_kind.insert(keys::by_kind(entry, id), &[])?;
-    for key in keys::by_ref(entry, id) {
-        trees.by_ref.insert(key, &[])?;
-    }
-    for (key, size) in keys::by_file(entry, id) {
-        trees.files_by_network.insert(key, &size)?;
-    }
-    super::content_keys::index_grants(trees, entry, id)
-}
-
-/// Entries one purge deletes at most (a removed member's entries made after their removal:
-/// few in practice); what is left waits for the next.
-const PURGE_MAX: usize = 10_000;
-
-/// Deletes `author`'s entries in `network` made at or after `from_ms` — except joins, with
-/// which a former member may come back. Returns how many.
-fn purge(
-    trees: &Trees,
-    network: &NetworkId,
-    author: &AuthorId,
-    from_ms: u64,
-) -> Result<usize, StoreError> {
-    let mut start = network.as_bytes().to_vec();
-    start.extend_from_slice(&from_ms.to_be_bytes());
-    let mut doomed = Vec::new();
-    for item in trees.by_time.range(start..) {
-        let (key, _) = item?;
-        if !key.starts_with(network.as_bytes()) || doomed.len() >= PURGE_MAX {
-            break;
-        }
-        let id = keys::id_suffix(&key);
-        let Some(bytes) = trees.entries.get(id.as_bytes())? else {
-            continue;
-        };
-        let by_author = Header::parse(&bytes).is_ok_and(|h| h.author == *author);
-        // Kept: joins (a former member may rejoin) and deletions of their own entries (which
-        // outlive membership).
-        let kept = matches!(
-            Entry::decode(&bytes).map(|e| e.body),
-            Ok(Body::Membership(Action::Join { .. }))
-                | Ok(Body::Erasure(staffroom_protocol::Erasure {
-                    action: staffroom_protocol::ErasureAction::Delete,
-                    ..
-                }))
-        );
-        if by_author && !kept {
-            doomed.push((id, bytes.to_vec()));
-        }
-    }
-    for (id, bytes) in &doomed {
-        remove_entry(trees, id, bytes)?;
-    }
-    Ok(doomed.len())
-}
-
-/// Deletes one stored entry: its record first (a record present means stored, so a crash
-/// midway leaves only index keys that readers skip), then its index keys and sync item.
-pub(super) fn remove_entry(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
-    if !trees.entries.contains_key(id.as_bytes())? {
-        return Ok(());
-    }
-    trees.note_removal(id);
-    trees.entries.remove(id.as_bytes())?;
-    trees.entry_count.fetch_sub(1, Ordering::Relaxed);
-    // Its files' bytes go too, once nothing else lists them (the fetcher checks).
-    if let Ok(entry) = Entry::decode(bytes) {
-        for (key, _) in keys::by_file(&entry, id) {
-            trees.files_erased.insert(&key[32..64], &[])?;
-        }
-    }
-    unindex(trees, id, bytes)?;
-    if let Ok(header) = Header::parse(bytes) {
-        let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(index) = sync.get_mut(&header.network) {
-            index.remove(&(header.created_at_ms, id.0));
-        }
-        drop(sync);
-        trees.changes.push(Change::Network(header.network));
-    }
-    Ok(())
-}
-
-/// Removes an entry's keys from every index (not its record).
-pub(super) fn unindex(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreError> {
-    if let Ok(header) = Header::parse(bytes) {
-        trees.by_time.remove(keys::by_time(&header, id))?;
-    }
-    if let Ok(entry) = Entry::decode(bytes) {
-        trees.by_author.remove(keys::by_author(&entry, id))?;
-        trees.by_kind.remove(keys::by_kind(&entry, id))?;
-        for key in keys::by_ref(&entry, id) {
-            trees.by_ref.remove(key)?;
-        }
-        for (key, _) in keys::by_file(&entry, id) {
-            trees.files_by_network.remove(key)?;
-        }
-    }
-    trees.opaque.remove(id.as_bytes())?;
-    Ok(())
-}
-
-fn join(trees: &Trees, record: &NetworkRecord, replace: bool) -> Result<bool, StoreError> {
-    let exists = trees.networks.contains_key(record.id.as_bytes())?;
-    if exists && !replace {
-        return Ok(false);
-    }
-    let value = serde_json::to_vec(record).expect("a network record always serializes");
-    trees.networks.insert(record.id.as_bytes(), value)?;
-    trees.changes.push(Change::Network(record.id));
-    Ok(!exists)
 }
