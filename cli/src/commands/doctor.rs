@@ -390,6 +390,7 @@ mod tests {
             reach: Default::default(),
             problems: vec![],
             runtime_tasks: 0,
+            gossip_copies_received: 0,
         }
     }
 

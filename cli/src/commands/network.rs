@@ -377,6 +377,7 @@ mod tests {
             reach: Default::default(),
             problems: vec![],
             runtime_tasks: 0,
+            gossip_copies_received: 0,
         };
         let shown: Vec<String> = invite_addrs(&status)
             .iter()

@@ -229,6 +229,7 @@ async fn status(State(s): State<ApiState>) -> Result<Json<StatusResponse>, ApiEr
         runtime_tasks: tokio::runtime::Handle::current()
             .metrics()
             .num_alive_tasks() as u64,
+        gossip_copies_received: net.gossip_copies_received,
     }))
 }
 

@@ -170,6 +170,10 @@ pub struct StatusResponse {
     /// Tasks alive in the node's async runtime: flat while the node idles, so a leak shows.
     #[serde(default)]
     pub runtime_tasks: u64,
+    /// Copies of gossip messages received since the node started, duplicates included:
+    /// beside the entries stored, how much of the gossip traffic was redundant.
+    #[serde(default)]
+    pub gossip_copies_received: u64,
 }
 
 /// One entry as `GET /v1/entries/{id}` returns it.

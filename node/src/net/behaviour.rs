@@ -64,6 +64,8 @@ pub struct BehaviourConfig {
     pub sync_request_timeout: Duration,
     pub relay: super::relay::RelayConfig,
     pub relay_admission: super::relay::Admission,
+    /// Counts the gossip copies received (see [`super::gossip::CountingTransform`]).
+    pub gossip_counter: super::gossip::CountingTransform,
 }
 
 /// The relay server, not advertised until `reach` finds this node public: its own status
@@ -122,7 +124,7 @@ impl Behaviour {
         Behaviour {
             limits: connection_limits::Behaviour::new(limits),
             blocked: Default::default(),
-            gossipsub: super::gossip::behaviour(),
+            gossipsub: super::gossip::behaviour(config.gossip_counter.clone()),
             // Identify announces the protocols this node speaks (sync versions included), so
             // peers learn what it supports without trying.
             identify: identify::Behaviour::new(
@@ -230,6 +232,7 @@ mod tests {
                 sharing: Default::default(),
                 may_share: std::sync::Arc::new(|_, _| true),
             },
+            gossip_counter: Default::default(),
         }
     }
 

@@ -91,6 +91,9 @@ pub struct NetStatus {
     /// Reachability, relays served and reserved.
     #[serde(default)]
     pub reach: super::reach::ReachStatus,
+    /// Copies of gossip messages received since the node started, duplicates included.
+    #[serde(default)]
+    pub gossip_copies_received: u64,
 }
 
 pub(super) enum Command {

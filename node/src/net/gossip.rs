@@ -5,11 +5,14 @@
 //! lives in one place that tests and benchmarks reuse.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::gossipsub::{
-    self, IdentTopic, MaxCountSubscriptionFilter, MessageAuthenticity, MessageId, PeerScoreParams,
-    PeerScoreThresholds, TopicHash, TopicScoreParams, TopicSubscriptionFilter, ValidationMode,
+    self, DataTransform, IdentTopic, MaxCountSubscriptionFilter, MessageAuthenticity, MessageId,
+    PeerScoreParams, PeerScoreThresholds, RawMessage, TopicHash, TopicScoreParams,
+    TopicSubscriptionFilter, ValidationMode,
 };
 use staffroom_protocol::limits::ENTRY_BYTES_MAX;
 use staffroom_protocol::NetworkId;
@@ -114,7 +117,43 @@ impl TopicSubscriptionFilter for NetworkTopics {
 /// The subscription filter: network topics only, a bounded number per peer and per message.
 pub type TopicFilter = MaxCountSubscriptionFilter<NetworkTopics>;
 
-pub type Gossipsub = gossipsub::Behaviour<gossipsub::IdentityTransform, TopicFilter>;
+pub type Gossipsub = gossipsub::Behaviour<CountingTransform, TopicFilter>;
+
+/// Passes gossip data through unchanged and counts every copy of a message that arrives.
+/// gossipsub transforms a message before it drops the copies it has already seen, so the count
+/// includes duplicates: against the entries stored, it says how much of the gossip traffic was
+/// redundant (the node's status shows it; the propagation benchmark reports it).
+#[derive(Debug, Clone, Default)]
+pub struct CountingTransform {
+    received: Arc<AtomicU64>,
+}
+
+impl CountingTransform {
+    /// Copies of gossip messages received since the node started, duplicates included.
+    pub fn received(&self) -> u64 {
+        self.received.load(Ordering::Relaxed)
+    }
+}
+
+impl DataTransform for CountingTransform {
+    fn inbound_transform(&self, raw: RawMessage) -> Result<gossipsub::Message, std::io::Error> {
+        self.received.fetch_add(1, Ordering::Relaxed);
+        Ok(gossipsub::Message {
+            source: raw.source,
+            data: raw.data,
+            sequence_number: raw.sequence_number,
+            topic: raw.topic,
+        })
+    }
+
+    fn outbound_transform(
+        &self,
+        _topic: &TopicHash,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, std::io::Error> {
+        Ok(data)
+    }
+}
 
 pub fn topic_filter() -> TopicFilter {
     MaxCountSubscriptionFilter {
@@ -124,12 +163,14 @@ pub fn topic_filter() -> TopicFilter {
     }
 }
 
-/// A gossipsub behaviour with Staffroom's config, subscription filter and peer scoring.
-pub fn behaviour() -> Gossipsub {
-    let mut behaviour = gossipsub::Behaviour::new_with_subscription_filter(
+/// A gossipsub behaviour with Staffroom's config, subscription filter and peer scoring;
+/// `counter` counts the copies it receives.
+pub fn behaviour(counter: CountingTransform) -> Gossipsub {
+    let mut behaviour = gossipsub::Behaviour::new_with_subscription_filter_and_transform(
         MessageAuthenticity::Anonymous,
         config(),
         topic_filter(),
+        counter,
     )
     .expect("anonymous authenticity matches anonymous validation");
     let params = PeerScoreParams {
@@ -188,7 +229,7 @@ mod tests {
 
     #[test]
     fn config_and_scores_are_valid() {
-        let _ = behaviour();
+        let _ = behaviour(CountingTransform::default());
         topic_score_params().validate().expect("valid topic params");
         assert_eq!(config().max_transmit_size(), TRANSMIT_BYTES_MAX);
     }
