@@ -173,6 +173,20 @@ impl Ingest {
         batch: Vec<Vec<u8>>,
         channel: Option<NetworkId>,
     ) -> Result<Vec<Result<Ingested, IngestError>>, IngestError> {
+        self.ingest_relaying(batch, channel, None).await
+    }
+
+    /// [`Ingest::ingest_many`] for entries that came by gossip: `relay` is told each content
+    /// entry's id once it is verified, admitted and not erased here — before it is stored, so
+    /// that the node can forward it while the store works. Membership entries change who is
+    /// admitted, so they are stored first and never announced early. A store that fails after
+    /// `relay` loses nothing others need: the entry was valid, and sync brings it back here.
+    pub async fn ingest_relaying(
+        &self,
+        batch: Vec<Vec<u8>>,
+        channel: Option<NetworkId>,
+        relay: Option<&Relay<'_>>,
+    ) -> Result<Vec<Result<Ingested, IngestError>>, IngestError> {
         let mut results: Vec<Option<Result<Ingested, IngestError>>> = Vec::new();
         let (mut membership, mut content) = (Vec::new(), Vec::new());
         for (at, verdict) in self.verify_all(batch).await.into_iter().enumerate() {
@@ -188,7 +202,8 @@ impl Ingest {
         let changed = self
             .store_membership(membership, channel, &mut results)
             .await?;
-        self.admit_and_store(content, channel, &mut results).await?;
+        self.admit_and_store(content, channel, &mut results, relay)
+            .await?;
         if !changed.is_empty() {
             self.release_awaiting(&changed);
         }
@@ -220,13 +235,14 @@ impl Ingest {
             // waits on them must see the roster they make.
             let touched: BTreeSet<NetworkId> =
                 now.iter().map(|(_, v)| v.header().network).collect();
-            changed.extend(self.admit_and_store(now, channel, results).await?);
+            changed.extend(self.admit_and_store(now, channel, results, None).await?);
             for network in &touched {
                 self.refresh_roster(*network).await?;
             }
         }
         // What still waits is held (from a peer) or refused (from the API) as usual.
-        self.admit_and_store(pending, channel, results).await?;
+        self.admit_and_store(pending, channel, results, None)
+            .await?;
         Ok(changed)
     }
 
@@ -277,13 +293,15 @@ impl Ingest {
         }
     }
 
-    /// Admits each verified entry (at its place in `results`) and stores those admitted in one
-    /// durable group. Returns the networks in which something new was stored.
+    /// Admits each verified entry (at its place in `results`), tells `relay` of those admitted
+    /// and not erased here, and stores them in one durable group. Returns the networks in which
+    /// something new was stored.
     async fn admit_and_store(
         &self,
         verified: Vec<(usize, VerifiedEntry)>,
         channel: Option<NetworkId>,
         results: &mut [Option<Result<Ingested, IngestError>>],
+        relay: Option<&Relay<'_>>,
     ) -> Result<BTreeSet<NetworkId>, IngestError> {
         let mut admitted = Vec::new();
         let mut places = Vec::new();
@@ -291,6 +309,13 @@ impl Ingest {
             let summary = (v.id(), v.header().network, v.entry().is_some());
             match self.admit(v, channel) {
                 Ok(v) => {
+                    // Erased here: stored nowhere, relayed from nowhere. (The store checks
+                    // again as it inserts: an erasure may land in between.)
+                    if let Some(relay) = relay {
+                        if !self.store.is_erased(&v.id(), v.header())? {
+                            relay(v.id());
+                        }
+                    }
                     admitted.push(v);
                     places.push((at, summary));
                 }
@@ -420,3 +445,6 @@ enum Refusal {
 }
 
 type Verdict = Result<VerifiedEntry, Refusal>;
+
+/// Told the id of each gossiped entry that may be forwarded before it is stored.
+pub type Relay<'a> = dyn Fn(EntryId) + Send + Sync + 'a;

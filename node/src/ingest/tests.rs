@@ -295,3 +295,88 @@ async fn operations_after_an_entry_someone_else_stored_first_are_admitted() {
     let roster = ingest.rosters().get(&net).unwrap();
     assert!(roster.is_member(&member(2)) && roster.is_member(&member(3)));
 }
+
+/// Gossip's path: a content entry is announced for relaying once verified and admitted, before
+/// it is stored; membership entries, refused entries and erased ones never are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gossip_relays_content_once_admitted_before_it_is_stored() {
+    use staffroom_protocol::{ErasureAction, ErasureReason};
+    use std::sync::Mutex;
+    let t = now_ms() - 100_000;
+    let genesis = fixtures::genesis(&key(1), "Cluster", Policy::InviteOnly, t);
+    let (_dir, ingest) = node_in(&genesis).await;
+    let net = genesis.network;
+    // (id, whether the store held it when the relay was announced)
+    let announced: Mutex<Vec<(EntryId, bool)>> = Mutex::default();
+    let relay = |id: EntryId| {
+        let stored = ingest.store().contains(&id).unwrap();
+        announced.lock().unwrap().push((id, stored));
+    };
+    let offer =
+        |entry: &Entry| ingest.ingest_relaying(vec![entry.encode()], Some(net), Some(&relay));
+
+    let post_1 = post(1, &genesis, t + 10);
+    let results = offer(&post_1).await.unwrap();
+    assert!(results[0].is_ok());
+    assert_eq!(
+        *announced.lock().unwrap(),
+        [(post_1.id(), false)],
+        "before the store"
+    );
+    assert!(
+        ingest.store().contains(&post_1.id()).unwrap(),
+        "then stored"
+    );
+
+    let add = fixtures::membership(
+        &key(1),
+        net,
+        t + 1,
+        &[genesis.id()],
+        Action::Add { member: member(2) },
+    );
+    let stranger = post(9, &genesis, t + 20);
+    let mut forged = post(1, &genesis, t + 30).encode();
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    for entry in [&add, &stranger] {
+        let _ = offer(entry).await.unwrap();
+    }
+    let forged = ingest
+        .ingest_relaying(vec![forged], Some(net), Some(&relay))
+        .await
+        .unwrap();
+    assert!(forged[0].as_ref().is_err_and(|e| e.blames_sender()));
+    assert!(
+        ingest.store().contains(&add.id()).unwrap(),
+        "membership stored first"
+    );
+    assert_eq!(
+        announced.lock().unwrap().len(),
+        1,
+        "none of these announced"
+    );
+
+    // An erasure stored here: the entry it covers is neither relayed nor stored.
+    let target = post(1, &genesis, t + 40);
+    let body = fixtures::erasure_body(&target, ErasureAction::Delete, ErasureReason::PersonalData);
+    let erasure = fixtures::signed(&key(1), net, t + 50, vec![], body);
+    let _ = offer(&erasure).await.unwrap();
+    let results = offer(&target).await.unwrap();
+    assert!(
+        matches!(results[0], Err(IngestError::Erased(_))),
+        "{:?}",
+        results[0]
+    );
+    let ids: Vec<EntryId> = announced
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    assert_eq!(
+        ids,
+        [post_1.id(), erasure.id()],
+        "the erased entry was not announced"
+    );
+}

@@ -84,6 +84,7 @@ pub async fn spawn(
 ) -> Result<NetHandle, NetError> {
     let peer_id = config.keypair.public().to_peer_id();
     let sharing = super::relay::SharingPeers::default();
+    let gossip_counter = gossip::CountingTransform::default();
     let behaviour = BehaviourConfig {
         mdns: config.mdns,
         dht: config.dht,
@@ -93,6 +94,7 @@ pub async fn spawn(
             sharing: sharing.clone(),
             may_share: config.relay_may_share,
         },
+        gossip_counter: gossip_counter.clone(),
     };
     let mut swarm = super::swarm::build(config.keypair, &behaviour)?;
     let listen_addrs = super::swarm::listen(&mut swarm, &config.listen).await?;
@@ -112,6 +114,7 @@ pub async fn spawn(
         sharing,
         clock: config.clock,
         clocks_asked: HashMap::new(),
+        gossip_counter,
     };
     for network in config.networks {
         event_loop.subscribe(network)?;
@@ -146,6 +149,8 @@ struct EventLoop {
     clock: Clock,
     /// Clock probes in flight, with this node's time when each was sent.
     clocks_asked: HashMap<request_response::OutboundRequestId, u64>,
+    /// The gossip copies received, counted by the gossipsub behaviour's transform.
+    gossip_counter: gossip::CountingTransform,
 }
 
 impl EventLoop {
@@ -383,6 +388,7 @@ impl EventLoop {
                         .collect(),
                     external_addrs: swarm.external_addresses().cloned().collect(),
                     reach: self.reach.status(),
+                    gossip_copies_received: self.gossip_counter.received(),
                 });
             }
         }
@@ -523,8 +529,18 @@ impl EventLoop {
     fn report(&mut self, v: Validated) {
         let _span =
             tracing::info_span!("gossip", peer = %v.source, network = %v.network.short()).entered();
-        let (acceptance, penalise) = gossip_in::verdict(&v.result);
+        let verdict = gossip_in::verdict(&v.result);
+        let penalise = verdict.is_some_and(|(_, penalise)| penalise);
         match &v.result {
+            Checked::Admitted(id) => {
+                tracing::trace!(entry = %id.short(), "gossiped entry verified; relayed while stored")
+            }
+            Checked::StoredAfterRelay(Ok(done)) => {
+                tracing::debug!(entry = %done.id.short(), outcome = ?done.outcome, "gossiped entry stored")
+            }
+            Checked::StoredAfterRelay(Err(e)) => {
+                tracing::debug!(error = %e, "gossiped entry relayed but not stored here")
+            }
             Checked::Known(id) => {
                 tracing::trace!(entry = %id.short(), "gossiped entry already stored")
             }
@@ -545,7 +561,9 @@ impl EventLoop {
         if penalise && self.peers.penalise(v.source) {
             self.block(v.source, "too many invalid entries");
         }
-        self.validate_now(&v.message_id, &v.source, acceptance);
+        if let Some((acceptance, _)) = verdict {
+            self.validate_now(&v.message_id, &v.source, acceptance);
+        }
     }
 
     fn handle_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {

@@ -1,5 +1,7 @@
 //! Incoming gossip: each message waits its sender's turn (see [`super::gossip_queue`]), then
 //! is verified and stored by a task in a bounded set, and its verdict goes back to gossipsub.
+//! A content entry is relayed as soon as it is verified and admitted, while it is being stored
+//! (a hop never waits for a disk); anything else gets its verdict once the store has answered.
 //! Only an entry that breaks a rule every node shares is rejected (and counted against the
 //! peer that sent it); anything that depends on this node — its clock, membership, storage, a
 //! full queue — is ignored: not forwarded, nobody blamed. An entry already stored is not
@@ -7,13 +9,13 @@
 //! it is relayed, since peers gossip reaches first may not have it yet; otherwise it is a
 //! replay, ignored, so replaying old entries costs a lookup and travels no further.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::time::{Duration, Instant};
 
 use libp2p::gossipsub::{MessageAcceptance, MessageId};
 use libp2p::PeerId;
 use staffroom_protocol::{EntryId, Header, NetworkId};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
@@ -23,6 +25,12 @@ use crate::store::InsertOutcome;
 
 /// Gossip messages being verified and stored at once, from all peers.
 pub const VALIDATIONS_IN_FLIGHT_MAX: usize = 512;
+/// Validation tasks at once. Messages that arrive while all are busy wait, and start together
+/// in one task: one blocking hop, one verification batch over the cores and one store command
+/// for what arrived together. A message that finds a task free starts alone, at once.
+const TASKS_MAX: usize = 16;
+/// Messages one task takes at most.
+const BATCH_MAX: usize = 64;
 /// A message that waited longer than this for its turn is ignored unverified: gossipsub
 /// forgets an unreported message after five heartbeats (5 s), and accepting it after that
 /// would store it here without relaying it.
@@ -51,15 +59,22 @@ pub enum Checked {
     KnownRecently(EntryId),
     /// Waited too long for its turn: ignored unverified (catch-up sync brings it if needed).
     Expired,
+    /// Verified and admitted: relayed now, while it is stored.
+    Admitted(EntryId),
     /// Verified, then stored or refused.
     Ingested(Result<Ingested, IngestError>),
+    /// How storing an entry relayed already ([`Checked::Admitted`]) ended: for the log only,
+    /// its verdict went to gossipsub then.
+    StoredAfterRelay(Result<Ingested, IngestError>),
 }
 
-/// What to tell gossipsub about a message, and whether to count it against its sender.
-pub fn verdict(checked: &Checked) -> (MessageAcceptance, bool) {
-    match checked {
+/// What to tell gossipsub about a message, and whether to count it against its sender; `None`
+/// when gossipsub was told already.
+pub fn verdict(checked: &Checked) -> Option<(MessageAcceptance, bool)> {
+    Some(match checked {
+        Checked::StoredAfterRelay(_) => return None,
         Checked::Known(_) | Checked::Expired => (MessageAcceptance::Ignore, false),
-        Checked::KnownRecently(_) => (MessageAcceptance::Accept, false),
+        Checked::KnownRecently(_) | Checked::Admitted(_) => (MessageAcceptance::Accept, false),
         // Stored meanwhile by another path (sync, the same entry from another peer): it went
         // on from there, or will by sync; relaying it again would only echo it.
         Checked::Ingested(Ok(i)) if i.outcome == InsertOutcome::AlreadyStored => {
@@ -68,7 +83,7 @@ pub fn verdict(checked: &Checked) -> (MessageAcceptance, bool) {
         Checked::Ingested(Ok(_)) => (MessageAcceptance::Accept, false),
         Checked::Ingested(Err(e)) if e.blames_sender() => (MessageAcceptance::Reject, true),
         Checked::Ingested(Err(_)) => (MessageAcceptance::Ignore, false),
-    }
+    })
 }
 
 /// A message waiting for its sender's turn.
@@ -82,27 +97,44 @@ pub struct Waiting {
 pub struct Validations {
     ingest: Ingest,
     waiting: FairQueue<PeerId, Waiting>,
-    tasks: JoinSet<Validated>,
-    /// The sender of each task, to give its turn back even if the task fails.
-    senders: HashMap<tokio::task::Id, PeerId>,
+    tasks: JoinSet<Vec<Validated>>,
+    /// The senders of each task's messages, to give their turns back even if the task fails.
+    senders: HashMap<tokio::task::Id, Vec<PeerId>>,
+    /// Messages in the tasks.
+    in_flight: usize,
+    /// Tasks started since the node started (a task takes one message or a batch).
+    tasks_started: u64,
+    /// Validations finished, not yet taken by [`Validations::next`].
+    finished: VecDeque<Validated>,
     stored: broadcast::Receiver<Ingested>,
     recent: RecentlyStored,
+    /// Entries verified and admitted, to relay before their tasks finish storing them (one
+    /// at most per task, so bounded by [`VALIDATIONS_IN_FLIGHT_MAX`]).
+    admitted: mpsc::UnboundedReceiver<Validated>,
+    admitted_tx: mpsc::UnboundedSender<Validated>,
 }
 
 impl Validations {
     pub fn new(ingest: Ingest) -> Self {
+        let (admitted_tx, admitted) = mpsc::unbounded_channel();
         Validations {
+            admitted,
+            admitted_tx,
             stored: ingest.watch_stored(),
             ingest,
             waiting: FairQueue::default(),
             tasks: JoinSet::new(),
             senders: HashMap::new(),
+            in_flight: 0,
+            tasks_started: 0,
+            finished: VecDeque::new(),
             recent: RecentlyStored::default(),
         }
     }
 
+    /// Nothing in flight, finished or admitted to report.
     pub fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
+        self.tasks.is_empty() && self.finished.is_empty() && self.admitted.is_empty()
     }
 
     /// Queues a message from `source` and starts whatever may start. A message that does not
@@ -134,32 +166,66 @@ impl Validations {
     }
 
     fn start_turns(&mut self) {
-        while self.tasks.len() < VALIDATIONS_IN_FLIGHT_MAX {
-            let Some((source, message)) = self.waiting.start_next() else {
+        while self.tasks.len() < TASKS_MAX {
+            let mut batch = Vec::new();
+            while batch.len() < BATCH_MAX && self.in_flight < VALIDATIONS_IN_FLIGHT_MAX {
+                let Some(next) = self.waiting.start_next() else {
+                    break;
+                };
+                self.in_flight += 1;
+                batch.push(next);
+            }
+            if batch.is_empty() {
                 return;
-            };
-            let handle = self
-                .tasks
-                .spawn(check(self.ingest.clone(), source, message));
-            self.senders.insert(handle.id(), source);
+            }
+            self.tasks_started += 1;
+            tracing::trace!(
+                messages = batch.len(),
+                tasks = self.tasks_started,
+                "validating"
+            );
+            let senders = batch.iter().map(|(source, _)| *source).collect();
+            let early = self.admitted_tx.clone();
+            let handle = self.tasks.spawn(check(self.ingest.clone(), batch, early));
+            self.senders.insert(handle.id(), senders);
         }
     }
 
-    /// The next finished validation. `None` if a task failed (it took its message with it:
-    /// gossipsub drops an unreported message after a few heartbeats, blaming nobody).
+    /// The next entry admitted (to relay now), or the next finished validation. `None` if a
+    /// task failed (it took its message with it: gossipsub drops an unreported message after
+    /// a few heartbeats, blaming nobody).
     pub async fn next(&mut self) -> Option<Validated> {
-        let (id, done) = match self.tasks.join_next_with_id().await? {
-            Ok((id, validated)) => (id, Some(validated)),
+        if let Ok(admitted) = self.admitted.try_recv() {
+            return Some(admitted);
+        }
+        if let Some(done) = self.finished.pop_front() {
+            return Some(self.relay_if_recent(done));
+        }
+        let joined = tokio::select! {
+            biased;
+            Some(admitted) = self.admitted.recv() => return Some(admitted),
+            joined = self.tasks.join_next_with_id() => joined?,
+        };
+        let (id, done) = match joined {
+            Ok((id, validated)) => (id, validated),
             Err(e) => {
                 tracing::error!(error = %e, "gossip validation task failed");
-                (e.id(), None)
+                (e.id(), Vec::new())
             }
         };
-        if let Some(source) = self.senders.remove(&id) {
+        for source in self.senders.remove(&id).unwrap_or_default() {
             self.waiting.finished(source);
+            self.in_flight = self.in_flight.saturating_sub(1);
         }
         self.start_turns();
-        done.map(|v| self.relay_if_recent(v))
+        self.finished.extend(done);
+        // A task sends what it relays before it ends: those go first, so a message's early
+        // verdict always comes before its final one.
+        if let Ok(admitted) = self.admitted.try_recv() {
+            return Some(admitted);
+        }
+        let done = self.finished.pop_front()?;
+        Some(self.relay_if_recent(done))
     }
 
     /// Tells a replay from an entry stored moments ago by another path.
@@ -187,37 +253,111 @@ impl Validations {
     }
 }
 
-/// Checks one message: a lookup for entries already stored, else verification and storage.
-async fn check(ingest: Ingest, source: PeerId, message: Waiting) -> Validated {
-    let Waiting {
-        message_id,
-        network,
-        data,
-        queued_at,
-    } = message;
-    let span = tracing::debug_span!("gossip", peer = %source, network = %network.short());
-    let result = async {
-        if queued_at.elapsed() > TURN_WAIT_MAX {
-            return Checked::Expired;
+/// Checks messages that started together: a lookup for entries already stored, else
+/// verification and storage, one batch per network. Each message goes to `early` as soon as
+/// its entry may be relayed.
+async fn check(
+    ingest: Ingest,
+    batch: Vec<(PeerId, Waiting)>,
+    early: mpsc::UnboundedSender<Validated>,
+) -> Vec<Validated> {
+    let span = tracing::debug_span!("gossip", messages = batch.len());
+    async {
+        let mut done = Vec::with_capacity(batch.len());
+        let mut unknown: BTreeMap<NetworkId, Vec<(PeerId, Waiting, EntryId)>> = BTreeMap::new();
+        for (source, message) in batch {
+            let validated = |result| Validated {
+                message_id: message.message_id.clone(),
+                source,
+                network: message.network,
+                result,
+            };
+            if message.queued_at.elapsed() > TURN_WAIT_MAX {
+                done.push(validated(Checked::Expired));
+                continue;
+            }
+            let id = EntryId(*blake3::hash(&message.data).as_bytes());
+            // Known only on its own network's topic: on another, full ingest refuses it as
+            // `WrongNetwork` and blames the sender.
+            let on_its_topic =
+                Header::parse(&message.data).is_ok_and(|h| h.network == message.network);
+            match ingest.store().contains(&id) {
+                Ok(true) if on_its_topic => done.push(validated(Checked::Known(id))),
+                // A failed lookup only costs a verification.
+                _ => unknown
+                    .entry(message.network)
+                    .or_default()
+                    .push((source, message, id)),
+            }
         }
-        let id = EntryId(*blake3::hash(&data).as_bytes());
-        // Known only on its own network's topic: on another, full ingest refuses it as
-        // `WrongNetwork` and blames the sender.
-        let on_its_topic = Header::parse(&data).is_ok_and(|h| h.network == network);
-        match ingest.store().contains(&id) {
-            Ok(true) if on_its_topic => Checked::Known(id),
-            // A failed lookup only costs a verification.
-            _ => Checked::Ingested(ingest.ingest(data, Some(network)).await),
+        for (network, messages) in unknown {
+            done.extend(ingest_relaying(&ingest, network, messages, &early).await);
         }
+        done
     }
     .instrument(span)
-    .await;
-    Validated {
-        message_id,
-        source,
-        network,
-        result,
-    }
+    .await
+}
+
+/// Verifies and stores gossiped entries of one network, sending each message to `early` once
+/// its entry may be forwarded.
+async fn ingest_relaying(
+    ingest: &Ingest,
+    network: NetworkId,
+    messages: Vec<(PeerId, Waiting, EntryId)>,
+    early: &mpsc::UnboundedSender<Validated>,
+) -> Vec<Validated> {
+    let by_id: HashMap<EntryId, (PeerId, MessageId)> = messages
+        .iter()
+        .map(|(source, m, id)| (*id, (*source, m.message_id.clone())))
+        .collect();
+    let relayed = std::sync::Mutex::new(HashSet::new());
+    let relay = |id: EntryId| {
+        let Some((source, message_id)) = by_id.get(&id) else {
+            return;
+        };
+        relayed.lock().unwrap_or_else(|e| e.into_inner()).insert(id);
+        let _ = early.send(Validated {
+            message_id: message_id.clone(),
+            source: *source,
+            network,
+            result: Checked::Admitted(id),
+        });
+    };
+    let (heads, data): (Vec<_>, Vec<_>) = messages
+        .into_iter()
+        .map(|(source, m, id)| ((source, m.message_id, id), m.data))
+        .unzip();
+    let results = ingest
+        .ingest_relaying(data, Some(network), Some(&relay))
+        .await;
+    let relayed = relayed.into_inner().unwrap_or_else(|e| e.into_inner());
+    let mut results = match results {
+        Ok(results) => results.into_iter().map(Some).collect(),
+        Err(e) => {
+            // The batch failed here (the store, a worker): nobody is blamed.
+            tracing::debug!(error = %e, "gossiped entries could not be stored");
+            Vec::new()
+        }
+    };
+    results.resize_with(heads.len(), || None);
+    heads
+        .into_iter()
+        .zip(results)
+        .map(|((source, message_id, id), result)| {
+            let result =
+                result.unwrap_or_else(|| Err(IngestError::Worker("not stored here".into())));
+            Validated {
+                message_id,
+                source,
+                network,
+                result: match relayed.contains(&id) {
+                    true => Checked::StoredAfterRelay(result),
+                    false => Checked::Ingested(result),
+                },
+            }
+        })
+        .collect()
 }
 
 /// Ids stored in the last [`RECENT_WINDOW`], at most [`RECENT_IDS_MAX`].
@@ -259,11 +399,73 @@ impl RecentlyStored {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use staffroom_protocol::fixtures::{key, numbered_post, open_network_of};
     use staffroom_protocol::EntryError;
+
+    /// A burst from several peers: the first messages start alone, the rest wait for a task
+    /// and start in batches; each is relayed once admitted, then stored, and reported once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_burst_is_verified_in_batches_and_each_message_relayed_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let membership = open_network_of(1..=4);
+        let network = membership[0].network;
+        let record = crate::store::NetworkRecord {
+            id: network,
+            name: "burst".into(),
+            joined_at_ms: 0,
+        };
+        store.join_network(record).await.unwrap();
+        let ingest = Ingest::new(store, crate::clock::Clock::system());
+        let encoded = membership.iter().map(|e| e.encode()).collect();
+        ingest.ingest_many(encoded, None).await.unwrap();
+        let mut validations = Validations::new(ingest.clone());
+        let peers: Vec<PeerId> = (0..4).map(|_| PeerId::random()).collect();
+        const BURST: u64 = 300;
+        for n in 0..BURST {
+            let entry = numbered_post(&key(1 + (n % 4) as u8), network, n);
+            let message_id = MessageId::from(entry.id().0.to_vec());
+            let peer = peers[n as usize % peers.len()];
+            validations
+                .offer(peer, message_id, network, entry.encode())
+                .map_err(|(_, refused)| refused)
+                .unwrap();
+        }
+        let (mut admitted, mut stored) = (HashSet::new(), HashSet::new());
+        while !validations.is_empty() {
+            let v = tokio::time::timeout(Duration::from_secs(20), validations.next())
+                .await
+                .expect("validations finish")
+                .expect("no task failed");
+            match v.result {
+                Checked::Admitted(id) => assert!(admitted.insert(id), "relayed once"),
+                Checked::StoredAfterRelay(Ok(i)) => {
+                    assert!(admitted.contains(&i.id), "relayed before its store ended");
+                    assert!(stored.insert(i.id));
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(
+            (admitted.len(), stored.len()),
+            (BURST as usize, BURST as usize)
+        );
+        assert_eq!(
+            ingest.store().entry_count(),
+            BURST + membership.len() as u64
+        );
+        assert!(
+            validations.tasks_started < BURST / 2,
+            "{} tasks for {BURST} messages",
+            validations.tasks_started
+        );
+        assert_eq!(validations.in_flight, 0);
+    }
 
     #[test]
     fn only_shared_rule_breaks_are_rejected_and_counted() {
-        let verdict = |r: Result<Ingested, IngestError>| super::verdict(&Checked::Ingested(r));
+        let verdict =
+            |r: Result<Ingested, IngestError>| super::verdict(&Checked::Ingested(r)).unwrap();
         let invalid = Err(IngestError::Invalid(EntryError::BadSignature));
         assert_eq!(verdict(invalid), (MessageAcceptance::Reject, true));
         let early = Err(IngestError::TooEarly {
@@ -293,12 +495,18 @@ mod tests {
     fn entries_already_stored_are_neither_blamed_nor_relayed_again() {
         let id = EntryId([3; 32]);
         let known = Checked::Known(id);
-        assert_eq!(super::verdict(&known), (MessageAcceptance::Ignore, false));
+        assert_eq!(
+            super::verdict(&known),
+            Some((MessageAcceptance::Ignore, false))
+        );
         let recent = Checked::KnownRecently(id);
-        assert_eq!(super::verdict(&recent), (MessageAcceptance::Accept, false));
+        assert_eq!(
+            super::verdict(&recent),
+            Some((MessageAcceptance::Accept, false))
+        );
         assert_eq!(
             super::verdict(&Checked::Expired),
-            (MessageAcceptance::Ignore, false)
+            Some((MessageAcceptance::Ignore, false))
         );
         let stored = |outcome| {
             Checked::Ingested(Ok(Ingested {
@@ -309,9 +517,24 @@ mod tests {
             }))
         };
         let again = stored(InsertOutcome::AlreadyStored);
-        assert_eq!(super::verdict(&again), (MessageAcceptance::Ignore, false));
+        assert_eq!(
+            super::verdict(&again),
+            Some((MessageAcceptance::Ignore, false))
+        );
         let new = stored(InsertOutcome::Inserted);
-        assert_eq!(super::verdict(&new), (MessageAcceptance::Accept, false));
+        assert_eq!(
+            super::verdict(&new),
+            Some((MessageAcceptance::Accept, false))
+        );
+        // Relayed once admitted, before the store answered: its verdict is not given twice,
+        // whatever the store then says.
+        let admitted = Checked::Admitted(id);
+        assert_eq!(
+            super::verdict(&admitted),
+            Some((MessageAcceptance::Accept, false))
+        );
+        let failed = Err(IngestError::Store(crate::store::StoreError::Closed));
+        assert_eq!(super::verdict(&Checked::StoredAfterRelay(failed)), None);
     }
 
     #[test]

@@ -443,6 +443,11 @@ impl Store {
         self.trees.entry_count.load(Ordering::Relaxed)
     }
 
+    /// Whether an erasure stored here covers this entry: it is then never stored or relayed.
+    pub fn is_erased(&self, id: &EntryId, header: &Header) -> Result<bool, StoreError> {
+        erased::covered(&self.trees, id, header)
+    }
+
     /// Whether a facilitator has hidden this entry from listings.
     pub fn is_hidden(&self, stored: &StoredEntry) -> Result<bool, StoreError> {
         let e = &stored.entry;
