@@ -38,8 +38,9 @@ pub(super) fn run(
         committer.group(&mut group);
     }
     if committer.failed.is_none() {
-        if let Err(e) = committer.commit() {
-            tracing::error!(error = %e, "final store flush failed");
+        match committer.commit() {
+            Ok(_) => committer.write_ledger(),
+            Err(e) => tracing::error!(error = %e, "final store flush failed"),
         }
     }
 }
@@ -99,16 +100,26 @@ impl Committer {
         for pending in applied {
             pending.acknowledge(&flushed);
         }
+        // After the acknowledgements: the ledger's own sync is not on their path. A crash in
+        // between leaves durable entries out of the ledger, which only means their loss to
+        // later damage would go unnoticed; an id in the ledger is still always durable.
+        if flushed.is_ok() {
+            self.write_ledger();
+        }
     }
 
-    /// Makes what the group applied durable: sled's flush, then the syncs it leaves out;
-    /// then the additions go into the ledger (a failure there is reported, not fatal: the
-    /// entries are stored, and the ledger is rewritten at the next open).
+    /// Makes what the group applied durable: sled's flush, then the syncs it leaves out.
     fn commit(&mut self) -> sled::Result<usize> {
         let flushed = self.trees.db.flush()?;
         if let Some(durable) = self.durable.as_mut() {
             durable.sync().map_err(sled::Error::Io)?;
         }
+        Ok(flushed)
+    }
+
+    /// Appends the ids a durable commit added to the ledger (a failure there is reported, not
+    /// fatal: the entries are stored, and the ledger is rewritten at the next open).
+    fn write_ledger(&mut self) {
         let written = self.trees.ledger().write(self.durable.is_some());
         match written {
             Ok(()) => self.trees.health.clear("ledger_failed"),
@@ -117,7 +128,6 @@ impl Committer {
                 format!("cannot append to the store's ledger: {e}; losses to damage may go unnoticed until the next start"),
             ),
         }
-        Ok(flushed)
     }
 }
 
