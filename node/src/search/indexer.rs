@@ -55,6 +55,8 @@ pub(super) struct Indexer {
 
 impl Indexer {
     pub fn run(mut self) {
+        // The commits it makes start tantivy's next indexing threads, which inherit this.
+        super::background_priority();
         while !self.shared.stop.load(Ordering::Acquire) {
             if let Err(e) = self.step() {
                 if matches!(e, SearchError::Stopping) {

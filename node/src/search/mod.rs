@@ -30,6 +30,18 @@ pub const WRITER_MEMORY_BYTES: usize = 15_000_000;
 /// How long a search waits for the index to catch up with the store before it answers from
 /// what is committed (and says the index is behind).
 pub const FRESH_WAIT: Duration = Duration::from_secs(2);
+/// The nice value of the index's threads. Indexing is background work: while the cores are
+/// busy, relaying, verifying and storing entries go first (each node of a large network
+/// indexes every entry at the moment it relays it), and the index catches up after.
+const INDEX_NICE: i32 = 10;
+
+/// Lowers the calling thread's priority to [`INDEX_NICE`] (on Linux a nice value is per
+/// thread, and threads it starts inherit it). Where that is refused, it runs as it is.
+pub(crate) fn background_priority() {
+    if let Err(e) = rustix::process::setpriority_process(None, INDEX_NICE) {
+        tracing::debug!(error = %e, "search index: cannot lower its threads' priority");
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
@@ -280,7 +292,16 @@ fn open_parts(
         .num_worker_threads(1)
         .num_merge_threads(1)
         .build();
-    let writer = index.writer_with_options(options)?;
+    // Made on a thread of low priority, whose scheduling tantivy's own threads inherit.
+    let writer = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                background_priority();
+                index.writer_with_options(options)
+            })
+            .join()
+    })
+    .map_err(|_| SearchError::Unavailable("the index writer could not start".into()))??;
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)
