@@ -10,7 +10,7 @@ use futures::StreamExt;
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity};
 use libp2p::swarm::SwarmEvent;
 use libp2p::{noise, tcp, yamux, Multiaddr, Swarm};
-use staffroom_node::net::gossip::{CountingTransform, TRANSMIT_BYTES_MAX};
+use staffroom_node::net::gossip::{self, CountingTransform};
 use tokio::sync::{mpsc, Mutex};
 use tokio::time::Instant;
 
@@ -35,18 +35,11 @@ pub struct BareNode {
     task: tokio::task::JoinHandle<()>,
 }
 
-/// The same mesh, heartbeat, lazy gossip and size bound as a Staffroom node
-/// (`staffroom_node::net::gossip::config`), with the engine's own signing and validation.
+/// The same mesh, heartbeat, lazy gossip and size bound as a Staffroom node, with the
+/// engine's own signing and validation.
 fn config() -> gossipsub::Config {
-    gossipsub::ConfigBuilder::default()
-        .max_transmit_size(TRANSMIT_BYTES_MAX)
-        .mesh_n(3)
-        .mesh_n_low(1)
-        .mesh_n_high(6)
-        .mesh_outbound_min(1)
-        .gossip_lazy(3)
-        .heartbeat_initial_delay(Duration::from_millis(200))
-        .heartbeat_interval(Duration::from_secs(1))
+    let mut builder = gossipsub::ConfigBuilder::default();
+    gossip::mesh(&mut builder)
         .build()
         .expect("valid gossipsub config")
 }
