@@ -409,14 +409,17 @@ impl RunningNode {
 
     /// Stops the API and the swarm, waits for their tasks, flushes and closes the store.
     pub async fn stop(self) -> Result<(), NodeError> {
+        let started = std::time::Instant::now();
         let _ = self.shutdown.send(true);
         for task in self.tasks {
             task.await.map_err(|e| NodeError::Stop(e.to_string()))?;
         }
+        let tasks_ms = started.elapsed().as_millis() as u64;
         self.store
             .flush()
             .await
             .map_err(|e| NodeError::Stop(e.to_string()))?;
+        let flushed_ms = started.elapsed().as_millis() as u64;
         // Nothing writes to the store any more: the index's last commit can say so.
         let search = self.search.clone();
         tokio::task::spawn_blocking(move || search.close())
@@ -428,7 +431,13 @@ impl RunningNode {
         drop(self.ingest);
         drop(self.store);
         drop(self.net);
-        tracing::info!("node stopped");
+        // Each phase's end, from the stop's start: a slow stop says where it waited.
+        tracing::info!(
+            tasks_ms,
+            flushed_ms,
+            took_ms = started.elapsed().as_millis() as u64,
+            "node stopped"
+        );
         Ok(())
     }
 }

@@ -42,6 +42,8 @@ pub(super) struct Indexer {
     pub shared: Arc<Shared>,
     /// The store's change sequence this index has applied.
     pub applied: u64,
+    /// The store's pokes (a stop, a search wanting a commit) this indexer has seen.
+    pub pokes_seen: u64,
     /// Changes applied and not yet committed, and since when.
     pub uncommitted: usize,
     pub first_uncommitted: Option<Instant>,
@@ -105,7 +107,11 @@ impl Indexer {
             Some(_) => Duration::from_millis(20),
             None => COMMIT_INTERVAL,
         };
-        match self.store.changes().since(self.applied, wait) {
+        match self
+            .store
+            .changes()
+            .wait_since(self.applied, &mut self.pokes_seen, wait)
+        {
             Since::Lagged { latest } => {
                 tracing::info!("search index: fell behind the store; rebuilding");
                 self.applied = latest;
@@ -343,9 +349,7 @@ impl Indexer {
         if self.rebuild {
             return Ok(());
         }
-        let Since::Changes { changes, latest } =
-            self.store.changes().since(self.applied, Duration::ZERO)
-        else {
+        let Since::Changes { changes, latest } = self.store.changes().since(self.applied) else {
             return Ok(());
         };
         self.apply(&changes)?;

@@ -192,6 +192,7 @@ impl SearchIndex {
             fields,
             shared: shared.clone(),
             applied: latest,
+            pokes_seen: 0,
             uncommitted: 0,
             first_uncommitted: None,
             deleted: false,

@@ -99,11 +99,18 @@ impl Changes {
         self.changed.notify_all();
     }
 
-    /// The changes after sequence `after`, waiting up to `wait` for one when there are none
-    /// (or until poked).
-    pub fn since(&self, after: u64, wait: Duration) -> Since {
+    /// The changes after sequence `after`, at once (none is a `Changes` with none).
+    pub fn since(&self, after: u64) -> Since {
+        Since::read(&self.lock(), after)
+    }
+
+    /// Like [`Changes::since`], waiting up to `wait` for a change or a poke when there is
+    /// none. `pokes_seen` is the follower's own count of pokes: a poke made while it was busy
+    /// elsewhere wakes its next wait at once instead of being lost (a stop asked during a
+    /// rebuild once waited out a whole commit interval).
+    pub fn wait_since(&self, after: u64, pokes_seen: &mut u64, wait: Duration) -> Since {
         let mut log = self.lock();
-        if log.latest == after && !wait.is_zero() {
+        if log.latest == after && log.pokes == *pokes_seen && !wait.is_zero() {
             let pokes = log.pokes;
             log = self
                 .changed
@@ -111,6 +118,13 @@ impl Changes {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        *pokes_seen = log.pokes;
+        Since::read(&log, after)
+    }
+}
+
+impl Since {
+    fn read(log: &Log, after: u64) -> Since {
         let missing = log.latest.saturating_sub(after);
         if missing > log.recent.len() as u64 || after > log.latest {
             return Since::Lagged { latest: log.latest };
@@ -166,13 +180,13 @@ mod tests {
         let Since::Changes {
             changes: got,
             latest,
-        } = changes.since(1, Duration::ZERO)
+        } = changes.since(1)
         else {
             panic!("not lagged");
         };
         assert_eq!((got, latest), (vec![Change::Network(net(2))], 2));
         assert_eq!(
-            changes.since(2, Duration::ZERO),
+            changes.since(2),
             Since::Changes {
                 changes: vec![],
                 latest: 2
@@ -186,12 +200,12 @@ mod tests {
     fn a_repeated_change_reaches_a_follower_that_read_the_first() {
         let changes = Changes::default();
         changes.push(Change::Network(net(1)));
-        let Since::Changes { latest, .. } = changes.since(0, Duration::ZERO) else {
+        let Since::Changes { latest, .. } = changes.since(0) else {
             panic!("not lagged");
         };
         changes.push(Change::Network(net(1)));
         assert_eq!(
-            changes.since(latest, Duration::ZERO),
+            changes.since(latest),
             Since::Changes {
                 changes: vec![Change::Network(net(1))],
                 latest: 2
@@ -206,17 +220,11 @@ mod tests {
             changes.push(Change::Network(net((i % 2) as u8)));
         }
         let latest = CHANGES_MAX as u64 + 1;
-        assert_eq!(changes.since(0, Duration::ZERO), Since::Lagged { latest });
+        assert_eq!(changes.since(0), Since::Lagged { latest });
         // One behind the oldest kept is still fine.
-        assert!(matches!(
-            changes.since(1, Duration::ZERO),
-            Since::Changes { .. }
-        ));
+        assert!(matches!(changes.since(1), Since::Changes { .. }));
         // A sequence from the future (a follower of an older store) is a lag too.
-        assert_eq!(
-            changes.since(latest + 5, Duration::ZERO),
-            Since::Lagged { latest }
-        );
+        assert_eq!(changes.since(latest + 5), Since::Lagged { latest });
     }
 
     #[test]
@@ -228,7 +236,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             poker.poke();
         });
-        let got = changes.since(0, Duration::from_secs(10));
+        let got = changes.wait_since(0, &mut 0, Duration::from_secs(10));
         t.join().expect("poker thread");
         assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(
@@ -238,5 +246,24 @@ mod tests {
                 latest: 0
             }
         );
+    }
+
+    /// Regression: a poke made while the follower was not waiting (the search indexer in a
+    /// rebuild, asked to stop) was lost, and its next wait ran its whole length.
+    #[test]
+    fn a_poke_made_before_the_wait_is_not_lost() {
+        let changes = Changes::default();
+        let mut seen = 0;
+        changes.poke();
+        let started = std::time::Instant::now();
+        changes.wait_since(0, &mut seen, Duration::from_secs(10));
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "the poke was lost"
+        );
+        // Seen now: the next wait waits.
+        let started = std::time::Instant::now();
+        changes.wait_since(0, &mut seen, Duration::from_millis(100));
+        assert!(started.elapsed() >= Duration::from_millis(100));
     }
 }
