@@ -263,6 +263,21 @@ pub fn now_ms() -> u64 {
 /// data directory `dir`, as a node that had received them would hold them. Signing and
 /// verifying run on every core; the store is flushed and closed before this returns.
 pub async fn fill_store(dir: &std::path::Path, net: &TestNetwork, count: u64, seed: u8) {
+    fill_store_with(dir, net, count, seed, |n| {
+        staffroom_protocol::fixtures::blog_body(&format!("Post {n} of a large network"))
+    })
+    .await;
+}
+
+/// [`fill_store`] with post `n`'s body made by `body`. Returns the entries' encoded bytes
+/// in all (membership included).
+pub async fn fill_store_with(
+    dir: &std::path::Path,
+    net: &TestNetwork,
+    count: u64,
+    seed: u8,
+    body: impl Fn(u64) -> staffroom_protocol::Body + Sync,
+) -> u64 {
     use staffroom_node::store::{NetworkRecord, Store};
     let network = net.id;
     let store = Store::open(&staffroom_node::config::DataDir::new(dir).store()).expect("store");
@@ -272,13 +287,15 @@ pub async fn fill_store(dir: &std::path::Path, net: &TestNetwork, count: u64, se
         joined_at_ms: 0,
     };
     store.join_network(record).await.expect("join");
-    let membership = net
+    let membership: Vec<_> = net
         .encoded()
         .iter()
         .map(|e| staffroom_protocol::verify_entry(e, now_ms()).expect("valid"))
         .collect();
+    let mut bytes: u64 = membership.iter().map(|v| v.bytes().len() as u64).sum();
     store.insert(membership).await.expect("membership stored");
     let key = staffroom_protocol::fixtures::key(seed);
+    let body = &body;
     let t0 = now_ms() - count - 1_000_000;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get()) as u64;
     const BATCH: u64 = 10_000;
@@ -293,15 +310,12 @@ pub async fn fill_store(dir: &std::path::Path, net: &TestNetwork, count: u64, se
                         let from = start + t * per;
                         (from..(from + per).min(end))
                             .map(|n| {
-                                let body = staffroom_protocol::fixtures::blog_body(&format!(
-                                    "Post {n} of a large network"
-                                ));
                                 let e = staffroom_protocol::fixtures::signed(
                                     key,
                                     network,
                                     t0 + n,
                                     vec![],
-                                    body,
+                                    body(n),
                                 );
                                 staffroom_protocol::verify_entry(&e.encode(), now_ms())
                                     .expect("valid")
@@ -315,7 +329,9 @@ pub async fn fill_store(dir: &std::path::Path, net: &TestNetwork, count: u64, se
                 .flat_map(|h| h.join().expect("signer"))
                 .collect()
         });
+        bytes += verified.iter().map(|v| v.bytes().len() as u64).sum::<u64>();
         store.insert(verified).await.expect("stored");
     }
     store.flush().await.expect("flushed");
+    bytes
 }
