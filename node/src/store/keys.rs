@@ -100,20 +100,33 @@ pub fn id_suffix(key: &[u8]) -> EntryId {
     EntryId(id)
 }
 
+/// Every stored entry's id, sorted: one pass over the records' keys, in sled's (byte)
+/// order. A key that is not an id (none is written) is skipped.
+pub fn stored_ids(entries: &sled::Tree) -> sled::Result<Vec<[u8; 32]>> {
+    let mut ids = Vec::new();
+    for key in entries.iter().keys() {
+        if let Ok(id) = <[u8; 32]>::try_from(&key?[..]) {
+            ids.push(id);
+        }
+    }
+    Ok(ids)
+}
+
 /// Rebuilds every network's sync index from the `by_network_time` keys alone (no entry is
-/// decoded), skipping keys whose entry record a crash cut short.
+/// decoded), skipping keys whose entry record a crash cut short: those not in `stored` (every
+/// stored id, sorted).
 pub fn sync_indexes(
     by_time: &sled::Tree,
-    entries: &sled::Tree,
+    stored: &[[u8; 32]],
 ) -> sled::Result<HashMap<NetworkId, SyncIndex>> {
     let mut out: HashMap<NetworkId, SyncIndex> = HashMap::new();
-    for item in by_time.iter() {
-        let (key, _) = item?;
+    for key in by_time.iter().keys() {
+        let key = key?;
         if key.len() != 32 + 8 + 32 {
             continue;
         }
         let id = id_suffix(&key);
-        if !entries.contains_key(id.as_bytes())? {
+        if stored.binary_search(&id.0).is_err() {
             continue;
         }
         let network = NetworkId(key[..32].try_into().expect("32 bytes"));
