@@ -254,6 +254,18 @@ where
     panic!("timed out after {deadline:?} waiting for {what}");
 }
 
+/// The numeric fields of `/proc/PROCESS/status` (`process`: a pid, or `self`), by name with
+/// its colon (`VmRSS:`): each line's first number (sizes are in KiB). None if unreadable.
+pub fn proc_status(process: &str) -> Option<std::collections::HashMap<String, u64>> {
+    let status = std::fs::read_to_string(format!("/proc/{process}/status")).ok()?;
+    let fields = status.lines().filter_map(|line| {
+        let (name, value) = line.split_once(char::is_whitespace)?;
+        let value = value.split_whitespace().next()?.parse().ok()?;
+        Some((name.to_owned(), value))
+    });
+    Some(fields.collect())
+}
+
 /// Milliseconds since the Unix epoch, for entries created now.
 pub fn now_ms() -> u64 {
     staffroom_node::ingest::now_ms()

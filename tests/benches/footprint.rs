@@ -164,24 +164,16 @@ fn child(dir: &Path) {
         }
         let index_ready_ms = started.elapsed().as_secs_f64() * 1e3;
         tokio::time::sleep(IDLE).await;
-        let (rss_kib, peak_kib) = (status_kib("VmRSS:"), status_kib("VmHWM:"));
-        let (anon_kib, file_kib) = (status_kib("RssAnon:"), status_kib("RssFile:"));
+        let status = staffroom_tests::proc_status("self").expect("/proc/self/status");
+        let kib = |name: &str| *status.get(name).unwrap_or_else(|| panic!("{name}"));
+        let (rss_kib, peak_kib) = (kib("VmRSS:"), kib("VmHWM:"));
+        let (anon_kib, file_kib) = (kib("RssAnon:"), kib("RssFile:"));
         println!(
             "measured start_ms={start_ms:.1} index_ready_ms={index_ready_ms:.1} \
              rss_kib={rss_kib} peak_kib={peak_kib} anon_kib={anon_kib} file_kib={file_kib}"
         );
         node.stop().await.expect("node stops");
     });
-}
-
-/// A field of `/proc/self/status`, in KiB.
-fn status_kib(field: &str) -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("/proc/self/status");
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("field in /proc/self/status")
 }
 
 /// Bytes allocated on disk to everything under `dir` (what `du` counts).

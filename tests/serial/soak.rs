@@ -48,15 +48,9 @@ struct Sample {
 }
 
 fn read_proc(pid: u32) -> Option<(u64, u64, u64)> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-    };
+    let status = staffroom_tests::proc_status(&pid.to_string())?;
     let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?.count() as u64;
-    Some((field("VmRSS:")?, fds, field("Threads:")?))
+    Some((*status.get("VmRSS:")?, fds, *status.get("Threads:")?))
 }
 
 struct SoakNode {

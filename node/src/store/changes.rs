@@ -110,11 +110,11 @@ impl Changes {
     /// rebuild once waited out a whole commit interval).
     pub fn wait_since(&self, after: u64, pokes_seen: &mut u64, wait: Duration) -> Since {
         let mut log = self.lock();
-        if log.latest == after && log.pokes == *pokes_seen && !wait.is_zero() {
-            let pokes = log.pokes;
+        let seen = *pokes_seen;
+        if log.latest == after && log.pokes == seen && !wait.is_zero() {
             log = self
                 .changed
-                .wait_timeout_while(log, wait, |l| l.latest == after && l.pokes == pokes)
+                .wait_timeout_while(log, wait, |l| l.latest == after && l.pokes == seen)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
