@@ -20,7 +20,7 @@ use staffroom_protocol::{
     AuthorId, Body, EntryId, EntryKind, ErasureAction, Header, NetworkId, VerifiedEntry,
 };
 
-use super::{keys, StoreError, Trees};
+use super::{StoreError, Trees};
 
 /// The action recorded for an admin's purge of an entry from this node alone (no erasure
 /// entry: the value is all zeros).
@@ -151,18 +151,14 @@ pub(super) const NETWORK_PURGE_MAX: usize = 4096;
 /// anew.
 pub(super) fn purge_network(trees: &Trees, network: &NetworkId) -> Result<usize, StoreError> {
     let mut doomed = Vec::new();
-    for item in trees.by_time.scan_prefix(network.as_bytes()) {
+    for id in trees.ids_from(network, 0) {
         if doomed.len() >= NETWORK_PURGE_MAX {
             break;
         }
-        let (key, _) = item?;
-        let id = keys::id_suffix(&key);
-        match trees.entries.get(id.as_bytes())? {
-            Some(bytes) => doomed.push((id, bytes)),
-            // An index key a crash left without its record.
-            None => {
-                trees.by_time.remove(key)?;
-            }
+        let id = EntryId(id);
+        // The sync index holds only stored records (rebuilt from them at open).
+        if let Some(bytes) = trees.entries.get(id.as_bytes())? {
+            doomed.push((id, bytes));
         }
     }
     for (id, bytes) in &doomed {

@@ -4,7 +4,6 @@
 //! | tree                   | key                                          |
 //! |------------------------|----------------------------------------------|
 //! | `entries`              | id → canonical bytes                         |
-//! | `by_network_time`      | network ‖ created_at_ms ‖ id                 |
 //! | `by_author_time`       | author ‖ created_at_ms ‖ id                  |
 //! | `by_network_kind_time` | network ‖ kind ‖ created_at_ms ‖ id          |
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
@@ -14,8 +13,11 @@
 //! | `meta`                 | `rules_version` → u32, rules last checked;   |
 //! |                        | `understood_kinds` → version and kind tags   |
 //!
-//! Every entry is in `by_network_time` (sync reconciles it); only understood entries are in
-//! the author, kind and reference indexes that listings use.
+//! A network's time order is not a tree: it is the network's sync index, held in memory and
+//! rebuilt from the records' headers at open (see [`scan_records`]). sled rewrites a leaf
+//! and its parent for keys appended in order, so each such tree took about the entries' own
+//! bytes again on disk (issue 14). Only understood entries are in the author, kind and
+//! reference indexes that listings use.
 
 use std::collections::HashMap;
 
@@ -30,10 +32,6 @@ fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     k.extend_from_slice(&at_ms.to_be_bytes());
     k.extend_from_slice(id.as_bytes());
     k
-}
-
-pub fn by_time(h: &Header, id: &EntryId) -> Vec<u8> {
-    key(&[h.network.as_bytes()], h.created_at_ms, id)
 }
 
 pub fn by_author(e: &Entry, id: &EntryId) -> Vec<u8> {
@@ -100,38 +98,39 @@ pub fn id_suffix(key: &[u8]) -> EntryId {
     EntryId(id)
 }
 
-/// Every stored entry's id, sorted: one pass over the records' keys, in sled's (byte)
-/// order. A key that is not an id (none is written) is skipped.
-pub fn stored_ids(entries: &sled::Tree) -> sled::Result<Vec<[u8; 32]>> {
-    let mut ids = Vec::new();
-    for key in entries.iter().keys() {
-        if let Ok(id) = <[u8; 32]>::try_from(&key?[..]) {
-            ids.push(id);
-        }
-    }
-    Ok(ids)
+/// What one pass over the stored records gives: every id, sorted, and every network's sync
+/// index.
+pub struct Scanned {
+    pub ids: Vec<[u8; 32]>,
+    pub sync: HashMap<NetworkId, SyncIndex>,
+    /// Records whose header does not parse (none is written): counted, not synced.
+    pub unreadable: usize,
 }
 
-/// Rebuilds every network's sync index from the `by_network_time` keys alone (no entry is
-/// decoded), skipping keys whose entry record a crash cut short: those not in `stored` (every
-/// stored id, sorted).
-pub fn sync_indexes(
-    by_time: &sled::Tree,
-    stored: &[[u8; 32]],
-) -> sled::Result<HashMap<NetworkId, SyncIndex>> {
-    let mut out: HashMap<NetworkId, SyncIndex> = HashMap::new();
-    for key in by_time.iter().keys() {
-        let key = key?;
-        if key.len() != 32 + 8 + 32 {
+/// One pass over the records, in sled's (byte) order: the ids, and each record's network and
+/// time from its fixed-offset header, for the sync indexes. A key that is not an id (none is
+/// written) is skipped.
+pub fn scan_records(entries: &sled::Tree) -> sled::Result<Scanned> {
+    let mut out = Scanned {
+        ids: Vec::new(),
+        sync: HashMap::new(),
+        unreadable: 0,
+    };
+    for item in entries.iter() {
+        let (key, bytes) = item?;
+        let Ok(id) = <[u8; 32]>::try_from(&key[..]) else {
             continue;
+        };
+        out.ids.push(id);
+        match Header::parse(&bytes) {
+            Ok(h) => {
+                out.sync
+                    .entry(h.network)
+                    .or_default()
+                    .insert((h.created_at_ms, id));
+            }
+            Err(_) => out.unreadable += 1,
         }
-        let id = id_suffix(&key);
-        if stored.binary_search(&id.0).is_err() {
-            continue;
-        }
-        let network = NetworkId(key[..32].try_into().expect("32 bytes"));
-        let time = u64::from_be_bytes(key[32..40].try_into().expect("8 bytes"));
-        out.entry(network).or_default().insert((time, id.0));
     }
     Ok(out)
 }

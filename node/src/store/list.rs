@@ -108,16 +108,14 @@ impl Store {
             out.truncate(limit);
             return Ok(out);
         }
-        let (tree, prefix) = self.index_for(filter);
         let mut out = Vec::new();
-        for item in tree.scan_prefix(&prefix).rev() {
+        for id in self.newest_first(filter) {
             if out.len() >= limit {
                 break;
             }
-            let (key, _) = item?;
             // An index key without its entry is a write a crash cut short: not committed.
             // Entries this node does not understand are never listed.
-            let Some(stored) = self.get(&keys::id_suffix(&key))? else {
+            let Some(stored) = self.get(&id?)? else {
                 continue;
             };
             if filter.matches(&stored.entry) && self.shown(filter, &stored)? {
@@ -161,15 +159,27 @@ impl Store {
         Ok(current && !self.is_hidden(stored)?)
     }
 
-    fn index_for(&self, f: &ListFilter) -> (&sled::Tree, Vec<u8>) {
+    /// The ids `f` may select, newest first, from its most selective index: an author's or a
+    /// kind's tree, else the network's time order (its sync index).
+    fn newest_first<'a>(
+        &'a self,
+        f: &ListFilter,
+    ) -> Box<dyn Iterator<Item = Result<EntryId, StoreError>> + 'a> {
         let t = &self.trees;
+        let keyed = |tree: &'a sled::Tree, prefix: Vec<u8>| {
+            let ids = tree.scan_prefix(prefix).rev().map(|item| {
+                let (key, _) = item?;
+                Ok(keys::id_suffix(&key))
+            });
+            Box::new(ids) as Box<dyn Iterator<Item = _>>
+        };
         if let Some(author) = f.author {
-            (&t.by_author, author.as_bytes().to_vec())
+            keyed(&t.by_author, author.as_bytes().to_vec())
         } else if let (Some(network), Some(kind)) = (f.network, f.kind) {
-            (&t.by_kind, keys::kind_prefix(&network, kind))
+            keyed(&t.by_kind, keys::kind_prefix(&network, kind))
         } else {
             let network = f.network.expect("list() handles filters without a network");
-            (&t.by_time, network.as_bytes().to_vec())
+            Box::new(t.ids_newest_first(&network).map(|id| Ok(EntryId(id))))
         }
     }
 }

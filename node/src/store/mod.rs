@@ -17,6 +17,7 @@ pub use health::Problem;
 mod repair;
 mod space;
 mod state_copy;
+mod time_order;
 pub use space::{StoreConfig, StoreConfigError};
 mod erased;
 mod files;
@@ -149,7 +150,6 @@ pub enum Lookup {
 pub(crate) struct Trees {
     db: sled::Db,
     entries: sled::Tree,
-    by_time: sled::Tree,
     by_author: sled::Tree,
     by_kind: sled::Tree,
     by_ref: sled::Tree,

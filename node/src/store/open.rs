@@ -118,7 +118,6 @@ impl Store {
         let (ledger, expected) = ledger::Ledger::open(dir).map_err(sled::Error::Io)?;
         let mut trees = Trees {
             entries: db.open_tree("entries")?,
-            by_time: db.open_tree("by_network_time")?,
             by_author: db.open_tree("by_author_time")?,
             by_kind: db.open_tree("by_network_kind_time")?,
             by_ref: db.open_tree("by_reference")?,
@@ -161,12 +160,18 @@ impl Store {
         }
         // One pass over the records serves the count, the ledger's check and the sync
         // indexes (three passes of lookups took 2.3 s at 100,000 entries; this takes ~0.2 s).
-        let stored = keys::stored_ids(&trees.entries)?;
+        let scanned = keys::scan_records(&trees.entries)?;
         let scanned_ms = started.elapsed().as_millis() as u64;
-        trees.entry_count = AtomicU64::new(stored.len() as u64);
-        let lost = trees.check_ledger(&expected, &stored)?;
-        trees.sync = RwLock::new(keys::sync_indexes(&trees.by_time, &stored)?);
-        drop(stored);
+        trees.entry_count = AtomicU64::new(scanned.ids.len() as u64);
+        let lost = trees.check_ledger(&expected, &scanned.ids)?;
+        trees.sync = RwLock::new(scanned.sync);
+        if scanned.unreadable > 0 {
+            tracing::warn!(
+                records = scanned.unreadable,
+                "stored records without a header"
+            );
+        }
+        drop_time_tree(&trees.db)?;
         tracing::info!(
             entries = trees.entry_count.load(Ordering::Relaxed),
             sled_ms,
@@ -223,4 +228,21 @@ impl Store {
         );
         self.trees.health.set("store_repaired", message);
     }
+}
+
+/// Stores written before issue 14 kept each network's time order in a `by_network_time` tree,
+/// now rebuilt in memory at open; dropping it gives its disk space back (about the entries'
+/// own bytes again). A node older than this one opening the store afterwards would see no
+/// entries to sync: downgrading is not supported (`docs/deploy.md`).
+fn drop_time_tree(db: &sled::Db) -> Result<(), StoreError> {
+    const OLD: &[u8] = b"by_network_time";
+    if db.tree_names().iter().any(|n| n == OLD) {
+        let started = std::time::Instant::now();
+        db.drop_tree(OLD)?;
+        tracing::info!(
+            took_ms = started.elapsed().as_millis() as u64,
+            "dropped the time index of an older store (now kept in memory)"
+        );
+    }
+    Ok(())
 }

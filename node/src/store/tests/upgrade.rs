@@ -42,12 +42,7 @@ async fn entries_stored_opaquely_are_indexed_once_understood() {
         let store = joined_in(dir.path(), &[network(1)]).await;
         // What an older node's writer leaves: the record, the time key, the opaque mark.
         let t = &store.trees;
-        t.by_time
-            .insert(
-                keys::by_time(&Header::parse(&post.encode()).unwrap(), &id),
-                &[],
-            )
-            .unwrap();
+        old_time_index(t, &post);
         t.entries.insert(id.as_bytes(), post.encode()).unwrap();
         t.opaque.insert(id.as_bytes(), &[]).unwrap();
         // ... and a record of understanding fewer kinds than this node does.
@@ -90,12 +85,7 @@ async fn entries_the_present_rules_refuse_are_quarantined_on_upgrade() {
         // What an older node's writer left: every index, and rules version 1.
         let t = &store.trees;
         let e = &old_rules;
-        t.by_time
-            .insert(
-                keys::by_time(&Header::parse(&e.encode()).unwrap(), &id),
-                &[],
-            )
-            .unwrap();
+        old_time_index(t, e);
         t.by_author.insert(keys::by_author(e, &id), &[]).unwrap();
         t.by_kind.insert(keys::by_kind(e, &id), &[]).unwrap();
         t.entries.insert(id.as_bytes(), e.encode()).unwrap();
@@ -122,4 +112,27 @@ async fn entries_the_present_rules_refuse_are_quarantined_on_upgrade() {
     drop(store);
     let again = Store::open(dir.path()).unwrap();
     assert_eq!(again.entry_count(), 1, "checked once, not at every open");
+    assert!(
+        !again
+            .trees
+            .db
+            .tree_names()
+            .iter()
+            .any(|n| n == OLD_TIME_TREE),
+        "the old time index is dropped: its order is the sync index's"
+    );
+}
+
+/// The tree where stores before issue 14 kept each network's time order.
+const OLD_TIME_TREE: &[u8] = b"by_network_time";
+
+/// Writes `e`'s key as those stores did: network ‖ created_at_ms ‖ id.
+fn old_time_index(t: &Trees, e: &staffroom_protocol::Entry) {
+    let mut key = e.network.as_bytes().to_vec();
+    key.extend_from_slice(&e.created_at_ms.to_be_bytes());
+    key.extend_from_slice(e.id().as_bytes());
+    t.db.open_tree(OLD_TIME_TREE)
+        .unwrap()
+        .insert(key, &[])
+        .unwrap();
 }

@@ -24,9 +24,9 @@ pub(in crate::store) fn insert_one(
     if crate::store::erased::covered(trees, &id, header)? {
         return Ok(InsertOutcome::Erased);
     }
-    // Every entry is in its network's time index, which sync reconciles; only understood
-    // entries get the listing indexes. Opaque ones are marked, to be looked at again.
-    trees.by_time.insert(keys::by_time(header, &id), &[])?;
+    // Every entry is in its network's sync index (in memory, rebuilt from the records at
+    // open); only understood entries get the listing indexes. Opaque ones are marked, to be
+    // looked at again.
     match verified.entry() {
         Some(entry) => index_for_listing(trees, entry, &id)?,
         None => {
@@ -96,15 +96,12 @@ pub(super) fn purge(
     author: &AuthorId,
     from_ms: u64,
 ) -> Result<usize, StoreError> {
-    let mut start = network.as_bytes().to_vec();
-    start.extend_from_slice(&from_ms.to_be_bytes());
     let mut doomed = Vec::new();
-    for item in trees.by_time.range(start..) {
-        let (key, _) = item?;
-        if !key.starts_with(network.as_bytes()) || doomed.len() >= PURGE_MAX {
+    for id in trees.ids_from(network, from_ms) {
+        if doomed.len() >= PURGE_MAX {
             break;
         }
-        let id = keys::id_suffix(&key);
+        let id = EntryId(id);
         let Some(bytes) = trees.entries.get(id.as_bytes())? else {
             continue;
         };
@@ -166,9 +163,6 @@ pub(in crate::store) fn unindex(
     id: &EntryId,
     bytes: &[u8],
 ) -> Result<(), StoreError> {
-    if let Ok(header) = Header::parse(bytes) {
-        trees.by_time.remove(keys::by_time(&header, id))?;
-    }
     if let Ok(entry) = Entry::decode(bytes) {
         trees.by_author.remove(keys::by_author(&entry, id))?;
         trees.by_kind.remove(keys::by_kind(&entry, id))?;
