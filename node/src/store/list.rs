@@ -160,7 +160,8 @@ impl Store {
     }
 
     /// The ids `f` may select, newest first, from its most selective index: an author's or a
-    /// kind's tree, else the network's time order (its sync index).
+    /// kind's tree, else the network's time order (its sync index). The trees' keys carry
+    /// short ids, so what they give is checked against `f` in full by the caller.
     fn newest_first<'a>(
         &'a self,
         f: &ListFilter,
@@ -174,7 +175,7 @@ impl Store {
             Box::new(ids) as Box<dyn Iterator<Item = _>>
         };
         if let Some(author) = f.author {
-            keyed(&t.by_author, author.as_bytes().to_vec())
+            keyed(&t.by_author, keys::author_prefix(&author))
         } else if let (Some(network), Some(kind)) = (f.network, f.kind) {
             keyed(&t.by_kind, keys::kind_prefix(&network, kind))
         } else {

@@ -8,10 +8,13 @@
 //! - Entries stored opaquely (a kind this node did not know) that it now understands, and that
 //!   pass every rule of their kind, get their listing indexes.
 //!
-//! Both check signatures again, spread over every core.
+//! - Stores whose author and kind indexes carry whole 32-byte ids (before issue 14) get them
+//!   again with short ids (`keys.rs`), from the records, once.
+//!
+//! The first two check signatures again, spread over every core.
 
 use staffroom_protocol::entry::FORMAT_VERSION;
-use staffroom_protocol::{verify_entry, EntryId, EntryKind, VerifiedEntry};
+use staffroom_protocol::{verify_entry, Entry, EntryId, EntryKind, VerifiedEntry};
 
 use super::keys;
 use super::writer::index_for_listing;
@@ -21,6 +24,12 @@ use super::{StoreError, Trees};
 pub const RULES_VERSION: u32 = 2;
 const RULES_VERSION_KEY: &[u8] = b"rules_version";
 const UNDERSTOOD_KEY: &[u8] = b"understood_kinds";
+/// The layout of the author and kind index keys. 1: whole author and network ids; 2: their
+/// first [`keys::SHORT_BYTES`] bytes.
+pub const INDEX_LAYOUT: u32 = 2;
+const INDEX_LAYOUT_KEY: &[u8] = b"index_layout";
+/// Index keys written per sled batch while re-keying.
+const REKEY_BATCH_ENTRIES: usize = 4096;
 /// Entries checked per batch of parallel verification.
 const BATCH_ENTRIES: usize = 4096;
 
@@ -29,6 +38,8 @@ const BATCH_ENTRIES: usize = 4096;
 pub struct Migrated {
     pub quarantined: usize,
     pub newly_understood: usize,
+    /// Entries whose author and kind index keys were written again in a newer layout.
+    pub rekeyed: usize,
 }
 
 pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
@@ -50,8 +61,50 @@ pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
         done.newly_understood = index_newly_understood(trees)?;
         trees.meta.insert(UNDERSTOOD_KEY, understood)?;
     }
+    let layout = trees
+        .meta
+        .get(INDEX_LAYOUT_KEY)?
+        .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+        .map_or(1, u32::from_be_bytes);
+    if layout < INDEX_LAYOUT {
+        done.rekeyed = rekey_listing_indexes(trees)?;
+        trees
+            .meta
+            .insert(INDEX_LAYOUT_KEY, &INDEX_LAYOUT.to_be_bytes())?;
+    }
     trees.db.flush()?;
     Ok(done)
+}
+
+/// Writes the author and kind indexes again from the records, in the present layout. Only
+/// understood entries are indexed (as the writer does); opaque ones keep their mark. A crash
+/// midway leaves the layout unrecorded, so the next open starts again.
+fn rekey_listing_indexes(trees: &Trees) -> Result<usize, StoreError> {
+    trees.by_author.clear()?;
+    trees.by_kind.clear()?;
+    let mut rekeyed = 0;
+    let mut authors = sled::Batch::default();
+    let mut kinds = sled::Batch::default();
+    for item in trees.entries.iter() {
+        let (key, bytes) = item?;
+        if key.len() != 32 || trees.opaque.contains_key(&key)? {
+            continue;
+        }
+        let Ok(entry) = Entry::decode(&bytes) else {
+            continue;
+        };
+        let id = keys::id_suffix(&key);
+        authors.insert(keys::by_author(&entry, &id), &[]);
+        kinds.insert(keys::by_kind(&entry, &id), &[]);
+        rekeyed += 1;
+        if rekeyed % REKEY_BATCH_ENTRIES == 0 {
+            trees.by_author.apply_batch(std::mem::take(&mut authors))?;
+            trees.by_kind.apply_batch(std::mem::take(&mut kinds))?;
+        }
+    }
+    trees.by_author.apply_batch(authors)?;
+    trees.by_kind.apply_batch(kinds)?;
+    Ok(rekeyed)
 }
 
 /// The format version and kinds this node understands, as the store records them.

@@ -315,8 +315,10 @@ impl Store {
                     return Ok(out);
                 }
                 let (key, _) = item?;
-                if let Some(stored) = self.get(&keys::id_suffix(&key))? {
-                    out.push(stored);
+                // Keys carry a short network id: another network may share it.
+                match self.get(&keys::id_suffix(&key))? {
+                    Some(stored) if stored.entry.network == *network => out.push(stored),
+                    _ => {}
                 }
             }
         }

@@ -1,9 +1,9 @@
 //! Ids from the start of their hex, as people type them (`staffroom show 5fe6`): the entries,
 //! authors and networks whose ids start with a prefix, a bounded number of each.
 
-use staffroom_protocol::{AuthorId, EntryId, IdPrefix, NetworkId};
+use staffroom_protocol::{AuthorId, EntryId, Header, IdPrefix, NetworkId};
 
-use super::{Store, StoreError};
+use super::{keys, Store, StoreError};
 
 impl Store {
     /// Up to `limit` stored entries (understood or not) whose ids start with `prefix`.
@@ -41,23 +41,34 @@ impl Store {
             .map(|t| t.key)
             .filter(|key| prefix.matches(key.as_bytes()))
             .collect();
-        let mut from = prefix.whole_bytes().to_vec();
+        // The index's keys start with a short author id: scan by that, read the whole id
+        // from an entry, then skip past every key with the same short id.
+        let scanned = &prefix.whole_bytes()[..prefix.whole_bytes().len().min(keys::SHORT_BYTES)];
+        let mut from = scanned.to_vec();
         while found.len() < limit {
             let Some(item) = self.trees.by_author.range(from.as_slice()..).next() else {
                 break;
             };
             let (key, _) = item?;
-            if !key.starts_with(prefix.whole_bytes()) {
-                break;
-            }
-            let Some(author) = key.get(..32).and_then(|a| <[u8; 32]>::try_from(a).ok()) else {
+            let Some(short) = key.get(..keys::SHORT_BYTES) else {
                 break;
             };
-            if prefix.matches(&author) && !found.contains(&AuthorId(author)) {
-                found.push(AuthorId(author));
+            if !short.starts_with(scanned) {
+                break;
             }
-            match after(&author) {
-                Some(next) => from = next.to_vec(),
+            let author = self
+                .trees
+                .entries
+                .get(keys::id_suffix(&key).as_bytes())?
+                .and_then(|bytes| Header::parse(&bytes).ok())
+                .map(|h| h.author);
+            if let Some(author) = author {
+                if prefix.matches(author.as_bytes()) && !found.contains(&author) {
+                    found.push(author);
+                }
+            }
+            match after(short) {
+                Some(next) => from = next,
                 None => break,
             }
         }
@@ -81,9 +92,10 @@ impl Store {
     }
 }
 
-/// The smallest 32 bytes after `id` in byte order (`None` after the last).
-fn after(id: &[u8; 32]) -> Option<[u8; 32]> {
-    let mut next = *id;
+/// The smallest key after every key starting with `start`, as long as `start` (`None` after
+/// the last).
+fn after(start: &[u8]) -> Option<Vec<u8>> {
+    let mut next = start.to_vec();
     for byte in next.iter_mut().rev() {
         if *byte == u8::MAX {
             *byte = 0;
@@ -106,7 +118,8 @@ mod tests {
         id[30] = 0x01;
         let mut want = [0u8; 32];
         want[30] = 0x02;
-        assert_eq!(after(&id), Some(want));
+        assert_eq!(after(&id), Some(want.to_vec()));
         assert_eq!(after(&[0xff; 32]), None);
+        assert_eq!(after(&[0x01, 0xff]), Some(vec![0x02, 0x00]));
     }
 }

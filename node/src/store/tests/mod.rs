@@ -330,8 +330,11 @@ async fn ids_are_found_from_their_first_hex_characters() {
     for seed in 1..=5u8 {
         let author = key(seed).verifying_key().to_bytes();
         let hex = hex::encode(author);
-        let found = store.authors_with_prefix(&prefix(&hex[..5]), 10).unwrap();
-        assert_eq!(found, [staffroom_protocol::AuthorId(author)], "seed {seed}");
+        // Longer than the index keys' short ids too, up to the whole id.
+        for len in [5, 17, 40, 64] {
+            let found = store.authors_with_prefix(&prefix(&hex[..len]), 10).unwrap();
+            assert_eq!(found, [staffroom_protocol::AuthorId(author)], "seed {seed}");
+        }
     }
     let net = network(1).to_hex();
     assert_eq!(

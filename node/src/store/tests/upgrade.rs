@@ -136,3 +136,60 @@ fn old_time_index(t: &Trees, e: &staffroom_protocol::Entry) {
         .insert(key, &[])
         .unwrap();
 }
+
+/// A store whose author and kind indexes carry whole ids (before issue 14) gets them again
+/// with short ids, once, at open: listings by author and by kind find every entry, and no
+/// key of the old layout is left.
+#[tokio::test]
+async fn listing_indexes_with_whole_ids_are_rekeyed_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let posts: Vec<_> = (0..3)
+        .map(|n| fixtures::numbered_post(&key(1), network(1), n))
+        .collect();
+    {
+        let store = joined_in(dir.path(), &[network(1)]).await;
+        store
+            .insert(posts.iter().map(verified).collect())
+            .await
+            .unwrap();
+        let t = &store.trees;
+        t.by_author.clear().unwrap();
+        t.by_kind.clear().unwrap();
+        for post in &posts {
+            let whole = |start: &[u8]| {
+                let mut key = start.to_vec();
+                key.extend_from_slice(&post.created_at_ms.to_be_bytes());
+                key.extend_from_slice(post.id().as_bytes());
+                key
+            };
+            t.by_author
+                .insert(whole(post.author.as_bytes()), &[])
+                .unwrap();
+            let mut kind = post.network.as_bytes().to_vec();
+            kind.push(post.kind().tag());
+            t.by_kind.insert(whole(&kind), &[]).unwrap();
+        }
+        t.meta.remove(b"index_layout").unwrap();
+        store.flush().await.unwrap();
+    }
+    for open in ["re-keyed", "again"] {
+        let store = Store::open(dir.path()).unwrap();
+        let by_author = ListFilter {
+            author: Some(posts[0].author),
+            ..Default::default()
+        };
+        let by_kind = ListFilter {
+            network: Some(network(1)),
+            kind: Some(EntryKind::BlogPost),
+            ..Default::default()
+        };
+        assert_eq!(store.list(&by_author).unwrap().len(), 3, "{open}");
+        assert_eq!(store.list(&by_kind).unwrap().len(), 3, "{open}");
+        let short_key = 8 + 8 + 32;
+        for tree in [&store.trees.by_author, &store.trees.by_kind] {
+            let lens: Vec<usize> = tree.iter().keys().map(|k| k.unwrap().len()).collect();
+            assert_eq!(lens.len(), 3, "{open}: one key an entry");
+            assert!(lens.iter().all(|&l| l <= short_key + 1), "{open}: {lens:?}");
+        }
+    }
+}
