@@ -14,6 +14,7 @@ pub mod files;
 pub mod hold;
 pub mod identity;
 pub mod ingest;
+mod memory;
 pub mod net;
 mod node;
 pub mod peer_book;

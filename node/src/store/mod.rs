@@ -86,7 +86,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
 /// Membership entries loaded for one network at most.
 pub const MEMBERSHIP_ENTRIES_MAX: usize = 2 * staffroom_protocol::membership::OPS_MAX;
 /// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+const CACHE_BYTES: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
