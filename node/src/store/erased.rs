@@ -104,7 +104,7 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
     if !erasure.action.purges() {
         return Ok(());
     }
-    let Some(bytes) = trees.entries.get(erasure.target.as_bytes())? else {
+    let Some(bytes) = trees.record(&erasure.target)? else {
         return Ok(());
     };
     let held = Header::parse(&bytes).is_ok_and(|h| {
@@ -125,7 +125,7 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
 /// go, and a record keeps it from being stored here again; other nodes are not told. Returns
 /// whether the entry was here (and is content: the network's own record is never purged).
 pub(super) fn purge_local(trees: &Trees, id: &EntryId) -> Result<bool, StoreError> {
-    let Some(bytes) = trees.entries.get(id.as_bytes())? else {
+    let Some(bytes) = trees.record(id)? else {
         return Ok(false);
     };
     let Ok(header) = Header::parse(&bytes) else {
@@ -157,7 +157,7 @@ pub(super) fn purge_network(trees: &Trees, network: &NetworkId) -> Result<usize,
         }
         let id = EntryId(id);
         // The sync index holds only stored records (rebuilt from them at open).
-        if let Some(bytes) = trees.entries.get(id.as_bytes())? {
+        if let Some(bytes) = trees.record(&id)? {
             doomed.push((id, bytes));
         }
     }

@@ -3,7 +3,8 @@
 //!
 //! | tree                   | key                                          |
 //! |------------------------|----------------------------------------------|
-//! | `entries`              | id → canonical bytes                         |
+//! | `entries`              | id → record (`record.rs`: tag ‖ header ‖ rest, |
+//! |                        | the rest zstd-compressed where that pays)     |
 //! | `by_author_time`       | author[..8] ‖ created_at_ms ‖ id             |
 //! | `by_network_kind_time` | network[..8] ‖ kind ‖ created_at_ms ‖ id     |
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
@@ -28,7 +29,7 @@
 use std::collections::HashMap;
 
 use staffroom_protocol::sync::SyncIndex;
-use staffroom_protocol::{AuthorId, Body, Entry, EntryId, EntryKind, Header, NetworkId, Relation};
+use staffroom_protocol::{AuthorId, Body, Entry, EntryId, EntryKind, NetworkId, Relation};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
@@ -136,19 +137,19 @@ pub fn scan_records(entries: &sled::Tree) -> sled::Result<Scanned> {
         unreadable: 0,
     };
     for item in entries.iter() {
-        let (key, bytes) = item?;
+        let (key, record) = item?;
         let Ok(id) = <[u8; 32]>::try_from(&key[..]) else {
             continue;
         };
         out.ids.push(id);
-        match Header::parse(&bytes) {
-            Ok(h) => {
+        match super::record::header(&record) {
+            Some(h) => {
                 out.sync
                     .entry(h.network)
                     .or_default()
                     .insert((h.created_at_ms, id));
             }
-            Err(_) => out.unreadable += 1,
+            None => out.unreadable += 1,
         }
     }
     Ok(out)

@@ -8,6 +8,8 @@
 //! - Entries stored opaquely (a kind this node did not know) that it now understands, and that
 //!   pass every rule of their kind, get their listing indexes.
 //!
+//! - Stores that kept entries' canonical bytes as they are get them again as records
+//!   (`record.rs`, compressed where that pays), once, first.
 //! - Stores whose author and kind indexes carry whole 32-byte ids (before issue 14) get them
 //!   again with short ids (`keys.rs`), from the records, once.
 //!
@@ -27,9 +29,13 @@ const UNDERSTOOD_KEY: &[u8] = b"understood_kinds";
 /// The layout of the author and kind index keys. 1: whole author and network ids; 2: their
 /// first [`keys::SHORT_BYTES`] bytes.
 pub const INDEX_LAYOUT: u32 = 2;
+/// The layout of the `entries` tree's values. 1: the canonical bytes; 2: records
+/// (`record.rs`: a tag, the header, the rest compressed or not).
+pub const RECORD_LAYOUT: u32 = 2;
+const RECORD_LAYOUT_KEY: &[u8] = b"record_layout";
 const INDEX_LAYOUT_KEY: &[u8] = b"index_layout";
-/// Index keys written per sled batch while re-keying.
-const REKEY_BATCH_ENTRIES: usize = 4096;
+/// Records or index keys written per sled batch while a layout changes.
+const REWRITE_BATCH_ENTRIES: usize = 4096;
 /// Entries checked per batch of parallel verification.
 const BATCH_ENTRIES: usize = 4096;
 
@@ -38,12 +44,21 @@ const BATCH_ENTRIES: usize = 4096;
 pub struct Migrated {
     pub quarantined: usize,
     pub newly_understood: usize,
+    /// Entries stored again as records (`record.rs`).
+    pub packed: usize,
     /// Entries whose author and kind index keys were written again in a newer layout.
     pub rekeyed: usize,
 }
 
 pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
     let mut done = Migrated::default();
+    // First: everything after reads records.
+    if layout(trees, RECORD_LAYOUT_KEY)? < RECORD_LAYOUT {
+        done.packed = pack_records(trees)?;
+        trees
+            .meta
+            .insert(RECORD_LAYOUT_KEY, &RECORD_LAYOUT.to_be_bytes())?;
+    }
     let checked = trees
         .meta
         .get(RULES_VERSION_KEY)?
@@ -61,12 +76,7 @@ pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
         done.newly_understood = index_newly_understood(trees)?;
         trees.meta.insert(UNDERSTOOD_KEY, understood)?;
     }
-    let layout = trees
-        .meta
-        .get(INDEX_LAYOUT_KEY)?
-        .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
-        .map_or(1, u32::from_be_bytes);
-    if layout < INDEX_LAYOUT {
+    if layout(trees, INDEX_LAYOUT_KEY)? < INDEX_LAYOUT {
         done.rekeyed = rekey_listing_indexes(trees)?;
         trees
             .meta
@@ -74,6 +84,38 @@ pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
     }
     trees.db.flush()?;
     Ok(done)
+}
+
+/// A layout version the store records under `key` in `meta`; 1 where it records none.
+fn layout(trees: &Trees, key: &[u8]) -> Result<u32, StoreError> {
+    Ok(trees
+        .meta
+        .get(key)?
+        .and_then(|v| <[u8; 4]>::try_from(v.as_ref()).ok())
+        .map_or(1, u32::from_be_bytes))
+}
+
+/// Stores each entry's bytes again as a record (`record.rs`). A value that already is one (a
+/// crash cut an earlier pass short) or that is neither (damage) is left as it is.
+fn pack_records(trees: &Trees) -> Result<usize, StoreError> {
+    let mut packed = 0;
+    let mut batch = sled::Batch::default();
+    for item in trees.entries.iter() {
+        let (key, value) = item?;
+        let Ok(id) = <[u8; 32]>::try_from(&key[..]) else {
+            continue;
+        };
+        if blake3::hash(&value).as_bytes() != &id {
+            continue;
+        }
+        batch.insert(key, super::record::pack(&value));
+        packed += 1;
+        if packed % REWRITE_BATCH_ENTRIES == 0 {
+            trees.entries.apply_batch(std::mem::take(&mut batch))?;
+        }
+    }
+    trees.entries.apply_batch(batch)?;
+    Ok(packed)
 }
 
 /// Writes the author and kind indexes again from the records, in the present layout. Only
@@ -86,18 +128,21 @@ fn rekey_listing_indexes(trees: &Trees) -> Result<usize, StoreError> {
     let mut authors = sled::Batch::default();
     let mut kinds = sled::Batch::default();
     for item in trees.entries.iter() {
-        let (key, bytes) = item?;
+        let (key, record) = item?;
         if key.len() != 32 || trees.opaque.contains_key(&key)? {
             continue;
         }
-        let Ok(entry) = Entry::decode(&bytes) else {
+        let Some(entry) = super::record::unpack(&record)
+            .ok()
+            .and_then(|bytes| Entry::decode(&bytes).ok())
+        else {
             continue;
         };
         let id = keys::id_suffix(&key);
         authors.insert(keys::by_author(&entry, &id), &[]);
         kinds.insert(keys::by_kind(&entry, &id), &[]);
         rekeyed += 1;
-        if rekeyed % REKEY_BATCH_ENTRIES == 0 {
+        if rekeyed % REWRITE_BATCH_ENTRIES == 0 {
             trees.by_author.apply_batch(std::mem::take(&mut authors))?;
             trees.by_kind.apply_batch(std::mem::take(&mut kinds))?;
         }
@@ -144,9 +189,12 @@ fn quarantine_invalid(trees: &Trees) -> Result<usize, StoreError> {
     loop {
         batch.clear();
         for item in entries.by_ref().take(BATCH_ENTRIES) {
-            let (key, bytes) = item?;
+            let (key, record) = item?;
             let id = keys::id_suffix(&key);
-            batch.push((id, bytes.to_vec()));
+            // A record that does not unpack is damage, reported when read; not judged here.
+            if let Ok(bytes) = super::record::unpack(&record) {
+                batch.push((id, bytes));
+            }
         }
         if batch.is_empty() {
             return Ok(quarantined);
@@ -179,7 +227,11 @@ fn index_newly_understood(trees: &Trees) -> Result<usize, StoreError> {
         let (key, _) = item?;
         let id = keys::id_suffix(&key);
         match trees.entries.get(&key)? {
-            Some(bytes) => batch.push((id, bytes.to_vec())),
+            Some(record) => {
+                if let Ok(bytes) = super::record::unpack(&record) {
+                    batch.push((id, bytes));
+                }
+            }
             None => {
                 trees.opaque.remove(&key)?;
             }

@@ -27,6 +27,7 @@ pub use list::ListFilter;
 mod migrate;
 mod open;
 mod prefix;
+mod record;
 mod versions;
 mod writer;
 
@@ -86,7 +87,7 @@ fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
 /// Membership entries loaded for one network at most.
 pub const MEMBERSHIP_ENTRIES_MAX: usize = 2 * staffroom_protocol::membership::OPS_MAX;
 /// sled's page cache. Its default (1 GiB) would balloon an idle school node's memory.
-const CACHE_BYTES: u64 = 16 * 1024 * 1024;
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -351,13 +352,13 @@ impl Store {
 
     /// The canonical bytes of an entry, checked against its id.
     pub fn get_bytes(&self, id: &EntryId) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(bytes) = self.trees.entries.get(id.as_bytes())? else {
+        let Some(bytes) = self.trees.record(id)? else {
             return Ok(None);
         };
         if blake3::hash(&bytes).as_bytes() != id.as_bytes() {
             return Err(StoreError::Corrupt(*id));
         }
-        Ok(Some(bytes.to_vec()))
+        Ok(Some(bytes))
     }
 
     /// The canonical bytes of up to `limit` entries whose ids start with `prefix`, each checked
@@ -365,12 +366,13 @@ impl Store {
     pub fn get_by_prefix(&self, prefix: &[u8], limit: usize) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut out = Vec::new();
         for item in self.trees.entries.scan_prefix(prefix).take(limit) {
-            let (key, bytes) = item?;
+            let (key, record) = item?;
+            let id = keys::id_suffix(&key);
+            let bytes = record::unpack(&record).map_err(|_| StoreError::Corrupt(id))?;
             if blake3::hash(&bytes).as_bytes()[..] != key[..] {
-                let id = keys::id_suffix(&key);
                 return Err(StoreError::Corrupt(id));
             }
-            out.push(bytes.to_vec());
+            out.push(bytes);
         }
         Ok(out)
     }
@@ -474,6 +476,12 @@ pub mod fuzzing {
     pub fn ledger(bytes: &[u8]) -> (usize, usize, usize) {
         super::ledger::read(bytes)
             .map_or((0, 0, 0), |e| (e.records, e.damaged_records, e.ids.len()))
+    }
+
+    /// A record of the `entries` tree, as read from disk: the length of the entry it holds,
+    /// if it unpacks (never more than the largest entry).
+    pub fn record(bytes: &[u8]) -> Option<usize> {
+        super::record::unpack(bytes).ok().map(|b| b.len())
     }
 
     /// The state copy: its sequence number and how many records it holds, if intact.

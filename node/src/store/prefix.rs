@@ -1,7 +1,7 @@
 //! Ids from the start of their hex, as people type them (`staffroom show 5fe6`): the entries,
 //! authors and networks whose ids start with a prefix, a bounded number of each.
 
-use staffroom_protocol::{AuthorId, EntryId, Header, IdPrefix, NetworkId};
+use staffroom_protocol::{AuthorId, EntryId, IdPrefix, NetworkId};
 
 use super::{keys, Store, StoreError};
 
@@ -60,7 +60,7 @@ impl Store {
                 .trees
                 .entries
                 .get(keys::id_suffix(&key).as_bytes())?
-                .and_then(|bytes| Header::parse(&bytes).ok())
+                .and_then(|record| super::record::header(&record))
                 .map(|h| h.author);
             if let Some(author) = author {
                 if prefix.matches(author.as_bytes()) && !found.contains(&author) {

@@ -185,9 +185,13 @@ fn copy_entries(from: &sled::Db, trees: &Trees, stored: &mut usize) -> Result<()
         batch.clear();
         for item in items.by_ref().take(SALVAGE_BATCH) {
             let (key, value) = item?;
-            // A damaged key is skipped (the entry's id is recomputed from its bytes anyway).
+            // A damaged key is skipped (the entry's id is recomputed from its bytes anyway),
+            // and so is a value that holds no entry with that id, in either layout.
             if key.len() == 32 {
-                batch.push((super::keys::id_suffix(&key), value.to_vec()));
+                let id = super::keys::id_suffix(&key);
+                if let Some(bytes) = super::record::canonical(&id, &value) {
+                    batch.push((id, bytes));
+                }
             }
         }
         if batch.is_empty() {

@@ -44,6 +44,7 @@ async fn entries_stored_opaquely_are_indexed_once_understood() {
         let t = &store.trees;
         old_time_index(t, &post);
         t.entries.insert(id.as_bytes(), post.encode()).unwrap();
+        t.meta.remove(b"record_layout").unwrap();
         t.opaque.insert(id.as_bytes(), &[]).unwrap();
         // ... and a record of understanding fewer kinds than this node does.
         t.meta.insert(b"understood_kinds", &[1u8][..]).unwrap();
@@ -90,6 +91,7 @@ async fn entries_the_present_rules_refuse_are_quarantined_on_upgrade() {
         t.by_kind.insert(keys::by_kind(e, &id), &[]).unwrap();
         t.entries.insert(id.as_bytes(), e.encode()).unwrap();
         t.meta.remove(b"rules_version").unwrap();
+        t.meta.remove(b"record_layout").unwrap();
         store.flush().await.unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
@@ -192,4 +194,67 @@ async fn listing_indexes_with_whole_ids_are_rekeyed_once() {
             assert!(lens.iter().all(|&l| l <= short_key + 1), "{open}: {lens:?}");
         }
     }
+}
+
+/// A store that kept entries' canonical bytes as they are (before issue 14) has them stored
+/// again as records at open, once, compressed where that pays; a pass a crash cut short
+/// (some values records already, some not) is finished the same way. Every entry reads back
+/// as the bytes it was.
+#[tokio::test]
+async fn raw_values_are_packed_into_records_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "Pupils explain their reasoning to a partner before writing. ".repeat(30);
+    let posts: Vec<_> = (0..4u64)
+        .map(|n| {
+            fixtures::signed(
+                &key(1),
+                network(1),
+                1_700_000_000_000 + n,
+                vec![],
+                staffroom_protocol::Body::BlogPost(staffroom_protocol::BlogPost {
+                    title: "Talk before writing".into(),
+                    body_md: text.clone(),
+                    tags: vec![],
+                }),
+            )
+        })
+        .collect();
+    {
+        let store = joined_in(dir.path(), &[network(1)]).await;
+        store
+            .insert(posts.iter().map(verified).collect())
+            .await
+            .unwrap();
+        // Half as an older node left them, half already records (an interrupted pass).
+        let t = &store.trees;
+        for post in &posts[..2] {
+            t.entries
+                .insert(post.id().as_bytes(), post.encode())
+                .unwrap();
+        }
+        t.meta.remove(b"record_layout").unwrap();
+        store.flush().await.unwrap();
+    }
+    let mut sizes = Vec::new();
+    for open in ["packed", "again"] {
+        let store = Store::open(dir.path()).unwrap();
+        for post in &posts {
+            let bytes = store.get_bytes(&post.id()).unwrap();
+            assert_eq!(bytes, Some(post.encode()), "{open}");
+            let record = store
+                .trees
+                .entries
+                .get(post.id().as_bytes())
+                .unwrap()
+                .unwrap();
+            assert!(record.len() < post.encode().len() / 2, "{open}: compressed");
+            sizes.push(record.len());
+        }
+        assert_eq!(
+            store.with_sync_index(&network(1), |ix| ix.len()),
+            4,
+            "{open}"
+        );
+    }
+    assert_eq!(sizes[..4], sizes[4..], "the second open changes nothing");
 }

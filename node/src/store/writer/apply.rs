@@ -33,7 +33,9 @@ pub(in crate::store) fn insert_one(
             trees.opaque.insert(id.as_bytes(), &[])?;
         }
     }
-    trees.entries.insert(id.as_bytes(), verified.bytes())?;
+    trees
+        .entries
+        .insert(id.as_bytes(), crate::store::record::pack(verified.bytes()))?;
     trees.ledger().added(&id.0);
     trees.entry_count.fetch_add(1, Ordering::Relaxed);
     let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
@@ -102,7 +104,7 @@ pub(super) fn purge(
             break;
         }
         let id = EntryId(id);
-        let Some(bytes) = trees.entries.get(id.as_bytes())? else {
+        let Some(bytes) = trees.record(&id)? else {
             continue;
         };
         let by_author = Header::parse(&bytes).is_ok_and(|h| h.author == *author);
@@ -117,7 +119,7 @@ pub(super) fn purge(
                 }))
         );
         if by_author && !kept {
-            doomed.push((id, bytes.to_vec()));
+            doomed.push((id, bytes));
         }
     }
     for (id, bytes) in &doomed {
