@@ -476,7 +476,16 @@ async fn a_large_network_reindexed_while_older_entries_arrive_has_each_once() {
         q: "wren".into(),
         ..Default::default()
     };
-    assert_eq!(index.search(&all, &[]).unwrap().total, 12_000);
+    // The indexer runs at nice 10: on a loaded machine a search may come before it has
+    // caught up, and says so. Asked until it has (bounded), then every entry counts once.
+    let started = std::time::Instant::now();
+    let hits = loop {
+        let hits = index.search(&all, &[]).unwrap();
+        if !hits.behind || started.elapsed() > Duration::from_secs(60) {
+            break hits;
+        }
+    };
+    assert_eq!((hits.total, hits.behind), (12_000, false));
     index.close();
 }
 

@@ -104,8 +104,14 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
     if !erasure.action.purges() {
         return Ok(());
     }
-    let Some(bytes) = trees.record(&erasure.target)? else {
-        return Ok(());
+    let bytes = match trees.record(&erasure.target) {
+        Ok(Some(bytes)) => bytes,
+        Ok(None) => return Ok(()),
+        // Damaged past reading: what the erasure asks for anyway.
+        Err(StoreError::Corrupt(_)) => {
+            return super::writer::remove_unreadable(trees, &erasure.target);
+        }
+        Err(e) => return Err(e),
     };
     let held = Header::parse(&bytes).is_ok_and(|h| {
         h.network == network
@@ -125,10 +131,20 @@ pub(super) fn apply(trees: &Trees, verified: &VerifiedEntry) -> Result<(), Store
 /// go, and a record keeps it from being stored here again; other nodes are not told. Returns
 /// whether the entry was here (and is content: the network's own record is never purged).
 pub(super) fn purge_local(trees: &Trees, id: &EntryId) -> Result<bool, StoreError> {
-    let Some(bytes) = trees.record(id)? else {
-        return Ok(false);
+    // A record damaged past unpacking still has its header as it was written.
+    let (bytes, header) = match trees.record(id) {
+        Ok(Some(bytes)) => {
+            let header = Header::parse(&bytes).ok();
+            (Some(bytes), header)
+        }
+        Ok(None) => return Ok(false),
+        Err(StoreError::Corrupt(_)) => {
+            let record = trees.entries.get(id.as_bytes())?;
+            (None, record.and_then(|r| super::record::header(&r)))
+        }
+        Err(e) => return Err(e),
     };
-    let Ok(header) = Header::parse(&bytes) else {
+    let Some(header) = header else {
         return Ok(false);
     };
     if header.version != 1 || !erasable(header.kind) {
@@ -137,7 +153,10 @@ pub(super) fn purge_local(trees: &Trees, id: &EntryId) -> Result<bool, StoreErro
     let target = (&header.author, header.created_at_ms);
     let key = record_key(&header.network, id, target, LOCAL_PURGE);
     trees.erased.insert(key, &[0u8; 32])?;
-    super::writer::remove_entry(trees, id, &bytes)?;
+    match bytes {
+        Some(bytes) => super::writer::remove_entry(trees, id, &bytes)?,
+        None => super::writer::remove_unreadable(trees, id)?,
+    }
     tracing::info!(entry = %id.short(), "purged from this node by its admin");
     Ok(true)
 }
@@ -157,12 +176,18 @@ pub(super) fn purge_network(trees: &Trees, network: &NetworkId) -> Result<usize,
         }
         let id = EntryId(id);
         // The sync index holds only stored records (rebuilt from them at open).
-        if let Some(bytes) = trees.record(&id)? {
-            doomed.push((id, bytes));
+        match trees.record(&id) {
+            Ok(Some(bytes)) => doomed.push((id, Some(bytes))),
+            Ok(None) => {}
+            Err(StoreError::Corrupt(_)) => doomed.push((id, None)),
+            Err(e) => return Err(e),
         }
     }
     for (id, bytes) in &doomed {
-        super::writer::remove_entry(trees, id, bytes)?;
+        match bytes {
+            Some(bytes) => super::writer::remove_entry(trees, id, bytes)?,
+            None => super::writer::remove_unreadable(trees, id)?,
+        }
     }
     trees.file_policies.remove(network.as_bytes())?;
     if doomed.is_empty() {

@@ -12,7 +12,8 @@
 //! | `opaque`               | id → () for entries not understood here      |
 //! | `quarantine`           | id → bytes the present rules refuse (kept)   |
 //! | `meta`                 | `rules_version` → u32, rules last checked;   |
-//! |                        | `understood_kinds` → version and kind tags   |
+//! |                        | `understood_kinds` → version and kind tags;  |
+//! |                        | `index_layout`, `record_layout` → u32        |
 //!
 //! A network's time order is not a tree: it is the network's sync index, held in memory and
 //! rebuilt from the records' headers at open (see [`scan_records`]). sled rewrites a leaf
@@ -29,7 +30,7 @@
 use std::collections::HashMap;
 
 use staffroom_protocol::sync::SyncIndex;
-use staffroom_protocol::{AuthorId, Body, Entry, EntryId, EntryKind, NetworkId, Relation};
+use staffroom_protocol::{AuthorId, Body, Entry, EntryId, EntryKind, Header, NetworkId, Relation};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
@@ -59,6 +60,18 @@ pub fn by_kind(e: &Entry, id: &EntryId) -> Vec<u8> {
         e.created_at_ms,
         id,
     )
+}
+
+/// The author and kind keys of the entry `id` with `header`, from the header alone (for a
+/// record whose body can no longer be read).
+pub fn listing_keys(header: &Header, id: &EntryId) -> (Vec<u8>, Vec<u8>) {
+    let author = key(&[short(header.author.as_bytes())], header.created_at_ms, id);
+    let kind = key(
+        &[short(header.network.as_bytes()), &[header.kind]],
+        header.created_at_ms,
+        id,
+    );
+    (author, kind)
 }
 
 /// The keys of `author`'s entries start with this.
@@ -131,26 +144,39 @@ pub struct Scanned {
 /// time from its fixed-offset header, for the sync indexes. A key that is not an id (none is
 /// written) is skipped.
 pub fn scan_records(entries: &sled::Tree) -> sled::Result<Scanned> {
-    let mut out = Scanned {
-        ids: Vec::new(),
-        sync: HashMap::new(),
-        unreadable: 0,
-    };
+    let mut ids = Vec::new();
+    let mut unreadable = 0;
+    // Gathered first and sorted: records come in id order, and a sync index takes items in
+    // time order at almost no cost (appends), out of order at a block's shift each.
+    let mut items: HashMap<NetworkId, Vec<(u64, [u8; 32])>> = HashMap::new();
     for item in entries.iter() {
         let (key, record) = item?;
         let Ok(id) = <[u8; 32]>::try_from(&key[..]) else {
             continue;
         };
-        out.ids.push(id);
+        ids.push(id);
         match super::record::header(&record) {
-            Some(h) => {
-                out.sync
-                    .entry(h.network)
-                    .or_default()
-                    .insert((h.created_at_ms, id));
-            }
-            None => out.unreadable += 1,
+            Some(h) => items
+                .entry(h.network)
+                .or_default()
+                .push((h.created_at_ms, id)),
+            None => unreadable += 1,
         }
     }
-    Ok(out)
+    let sync = items
+        .into_iter()
+        .map(|(network, mut items)| {
+            items.sort_unstable();
+            let mut index = SyncIndex::new();
+            for item in items {
+                index.insert(item);
+            }
+            (network, index)
+        })
+        .collect();
+    Ok(Scanned {
+        ids,
+        sync,
+        unreadable,
+    })
 }

@@ -36,6 +36,8 @@ const RECORD_LAYOUT_KEY: &[u8] = b"record_layout";
 const INDEX_LAYOUT_KEY: &[u8] = b"index_layout";
 /// Records or index keys written per sled batch while a layout changes.
 const REWRITE_BATCH_ENTRIES: usize = 4096;
+/// ... and at most this many bytes of records.
+const REWRITE_BATCH_BYTES: usize = 16 * 1024 * 1024;
 /// Entries checked per batch of parallel verification.
 const BATCH_ENTRIES: usize = 4096;
 
@@ -100,6 +102,7 @@ fn layout(trees: &Trees, key: &[u8]) -> Result<u32, StoreError> {
 fn pack_records(trees: &Trees) -> Result<usize, StoreError> {
     let mut packed = 0;
     let mut batch = sled::Batch::default();
+    let mut batch_bytes = 0;
     for item in trees.entries.iter() {
         let (key, value) = item?;
         let Ok(id) = <[u8; 32]>::try_from(&key[..]) else {
@@ -108,10 +111,13 @@ fn pack_records(trees: &Trees) -> Result<usize, StoreError> {
         if blake3::hash(&value).as_bytes() != &id {
             continue;
         }
+        batch_bytes += value.len();
         batch.insert(key, super::record::pack(&value));
         packed += 1;
-        if packed % REWRITE_BATCH_ENTRIES == 0 {
+        // Bounded by bytes too: entries go up to 64 KiB.
+        if packed % REWRITE_BATCH_ENTRIES == 0 || batch_bytes >= REWRITE_BATCH_BYTES {
             trees.entries.apply_batch(std::mem::take(&mut batch))?;
+            batch_bytes = 0;
         }
     }
     trees.entries.apply_batch(batch)?;
@@ -188,7 +194,9 @@ fn quarantine_invalid(trees: &Trees) -> Result<usize, StoreError> {
     let mut entries = trees.entries.iter();
     loop {
         batch.clear();
+        let mut read = 0;
         for item in entries.by_ref().take(BATCH_ENTRIES) {
+            read += 1;
             let (key, record) = item?;
             let id = keys::id_suffix(&key);
             // A record that does not unpack is damage, reported when read; not judged here.
@@ -196,7 +204,8 @@ fn quarantine_invalid(trees: &Trees) -> Result<usize, StoreError> {
                 batch.push((id, bytes));
             }
         }
-        if batch.is_empty() {
+        // Ends when the records do, not at a run of damaged ones.
+        if read == 0 {
             return Ok(quarantined);
         }
         let verdicts = verify_all(&batch);

@@ -45,6 +45,7 @@ impl Store {
         // from an entry, then skip past every key with the same short id.
         let scanned = &prefix.whole_bytes()[..prefix.whole_bytes().len().min(keys::SHORT_BYTES)];
         let mut from = scanned.to_vec();
+        let mut orphans = 0;
         while found.len() < limit {
             let Some(item) = self.trees.by_author.range(from.as_slice()..).next() else {
                 break;
@@ -62,10 +63,18 @@ impl Store {
                 .get(keys::id_suffix(&key).as_bytes())?
                 .and_then(|record| super::record::header(&record))
                 .map(|h| h.author);
-            if let Some(author) = author {
-                if prefix.matches(author.as_bytes()) && !found.contains(&author) {
-                    found.push(author);
+            let Some(author) = author else {
+                // A key a crash left without its record: the next key may have one.
+                orphans += 1;
+                if orphans > ORPHAN_KEYS_MAX {
+                    break;
                 }
+                from = key.to_vec();
+                from.push(0);
+                continue;
+            };
+            if prefix.matches(author.as_bytes()) && !found.contains(&author) {
+                found.push(author);
             }
             match after(short) {
                 Some(next) => from = next,
@@ -91,6 +100,9 @@ impl Store {
             .collect())
     }
 }
+
+/// Index keys without a record (left by crashes) one author lookup steps over at most.
+const ORPHAN_KEYS_MAX: usize = 1024;
 
 /// The smallest key after every key starting with `start`, as long as `start` (`None` after
 /// the last).

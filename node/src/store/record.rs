@@ -101,7 +101,10 @@ const MIN_RECORD_BYTES: usize = 1 + HEADER_BYTES + SIGNATURE_BYTES;
 
 /// The entry's header, read from a record without unpacking it.
 pub fn header(record: &[u8]) -> Option<Header> {
-    Header::parse(record.get(1..)?).ok()
+    match record.first()? {
+        &RAW | &ZSTD => Header::parse(record.get(1..)?).ok(),
+        _ => None,
+    }
 }
 
 /// The canonical bytes of the entry `id` in a stored value from a store of either layout: the

@@ -183,7 +183,9 @@ fn copy_entries(from: &sled::Db, trees: &Trees, stored: &mut usize) -> Result<()
     let mut items = source.iter();
     loop {
         batch.clear();
+        let mut read = 0;
         for item in items.by_ref().take(SALVAGE_BATCH) {
+            read += 1;
             let (key, value) = item?;
             // A damaged key is skipped (the entry's id is recomputed from its bytes anyway),
             // and so is a value that holds no entry with that id, in either layout.
@@ -194,7 +196,8 @@ fn copy_entries(from: &sled::Db, trees: &Trees, stored: &mut usize) -> Result<()
                 }
             }
         }
-        if batch.is_empty() {
+        // Ends when the source does, not at a run of skipped values (damage comes in runs).
+        if read == 0 {
             return Ok(());
         }
         for verified in migrate::verify_all(&batch).into_iter().flatten() {

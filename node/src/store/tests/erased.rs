@@ -183,3 +183,39 @@ async fn no_erasure_takes_out_the_networks_own_record() {
     let again = store.insert(vec![verified(&target)]).await.unwrap();
     assert_eq!(again, [InsertOutcome::Erased], "and keep covering");
 }
+
+/// A record damaged past unpacking (its header still readable, its body not) does not stop
+/// an admin's purge or a network's: it goes, with its sync item and listing keys.
+#[tokio::test]
+async fn records_damaged_past_reading_are_still_purged() {
+    let (_dir, store) = joined(&[network(1)]).await;
+    let posts: Vec<_> = (0..3)
+        .map(|n| fixtures::numbered_post(&key(1), network(1), n))
+        .collect();
+    store
+        .insert(posts.iter().map(verified).collect())
+        .await
+        .unwrap();
+    let header_bytes = staffroom_protocol::envelope::HEADER_BYTES;
+    for post in &posts[..2] {
+        // Tagged compressed, with a true header and a body that is not zstd.
+        let mut record = vec![1u8];
+        record.extend_from_slice(&post.encode()[..header_bytes]);
+        record.extend_from_slice(&[0xA5; 80]);
+        store
+            .trees
+            .entries
+            .insert(post.id().as_bytes(), record)
+            .unwrap();
+    }
+    assert!(matches!(
+        store.get(&posts[0].id()),
+        Err(StoreError::Corrupt(_))
+    ));
+    assert!(store.purge_entry(posts[0].id()).await.unwrap());
+    assert_eq!(store.with_sync_index(&network(1), |ix| ix.len()), 2);
+    assert_eq!(store.trees.by_author.len(), 2, "its author key went too");
+    assert_eq!(store.purge_network(network(1)).await.unwrap(), 2);
+    assert_eq!(store.entry_count(), 0);
+    assert_eq!(store.with_sync_index(&network(1), |ix| ix.len()), 0);
+}

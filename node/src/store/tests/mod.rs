@@ -188,8 +188,10 @@ async fn corrupted_record_is_reported_not_served() {
     store
         .trees
         .entries
-        .insert(post.id().as_bytes(), bytes)
+        .insert(post.id().as_bytes(), record::pack(&bytes))
         .unwrap();
+    // The record unpacks; its bytes no longer hash to the id.
+    assert!(record::unpack(&record::pack(&bytes)).is_ok());
     assert!(matches!(store.get(&post.id()), Err(StoreError::Corrupt(id)) if id == post.id()));
 }
 

@@ -104,7 +104,8 @@ pub(super) fn purge(
             break;
         }
         let id = EntryId(id);
-        let Some(bytes) = trees.record(&id)? else {
+        // A damaged record is left to the admin (it is never served): not this purge's to judge.
+        let Some(bytes) = trees.record(&id).ok().flatten() else {
             continue;
         };
         let by_author = Header::parse(&bytes).is_ok_and(|h| h.author == *author);
@@ -149,6 +150,32 @@ pub(in crate::store) fn remove_entry(
     }
     unindex(trees, id, bytes)?;
     if let Ok(header) = Header::parse(bytes) {
+        let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(index) = sync.get_mut(&header.network) {
+            index.remove(&(header.created_at_ms, id.0));
+        }
+        drop(sync);
+        trees.changes.push(Change::Network(header.network));
+    }
+    Ok(())
+}
+
+/// Deletes a record that no longer unpacks (damage), with what its header — kept as it is in
+/// every record — names: its sync item and its author and kind keys. Its reference keys stay;
+/// readers skip index keys without a record.
+pub(in crate::store) fn remove_unreadable(trees: &Trees, id: &EntryId) -> Result<(), StoreError> {
+    let Some(record) = trees.entries.get(id.as_bytes())? else {
+        return Ok(());
+    };
+    tracing::warn!(entry = %id.short(), "removing a damaged record");
+    trees.note_removal(id);
+    trees.entries.remove(id.as_bytes())?;
+    trees.entry_count.fetch_sub(1, Ordering::Relaxed);
+    trees.opaque.remove(id.as_bytes())?;
+    if let Some(header) = crate::store::record::header(&record) {
+        let (author, kind) = keys::listing_keys(&header, id);
+        trees.by_author.remove(author)?;
+        trees.by_kind.remove(kind)?;
         let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
         if let Some(index) = sync.get_mut(&header.network) {
             index.remove(&(header.created_at_ms, id.0));
