@@ -150,14 +150,19 @@ pub(in crate::store) fn remove_entry(
     }
     unindex(trees, id, bytes)?;
     if let Ok(header) = Header::parse(bytes) {
-        let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(index) = sync.get_mut(&header.network) {
-            index.remove(&(header.created_at_ms, id.0));
-        }
-        drop(sync);
-        trees.changes.push(Change::Network(header.network));
+        forget(trees, &header, id);
     }
     Ok(())
+}
+
+/// Takes a removed entry out of its network's sync index, and tells followers.
+fn forget(trees: &Trees, header: &Header, id: &EntryId) {
+    let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
+    if let Some(index) = sync.get_mut(&header.network) {
+        index.remove(&(header.created_at_ms, id.0));
+    }
+    drop(sync);
+    trees.changes.push(Change::Network(header.network));
 }
 
 /// Deletes a record that no longer unpacks (damage), with what its header — kept as it is in
@@ -176,12 +181,7 @@ pub(in crate::store) fn remove_unreadable(trees: &Trees, id: &EntryId) -> Result
         let (author, kind) = keys::listing_keys(&header, id);
         trees.by_author.remove(author)?;
         trees.by_kind.remove(kind)?;
-        let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
-        if let Some(index) = sync.get_mut(&header.network) {
-            index.remove(&(header.created_at_ms, id.0));
-        }
-        drop(sync);
-        trees.changes.push(Change::Network(header.network));
+        forget(trees, &header, id);
     }
     Ok(())
 }
