@@ -62,50 +62,29 @@ impl Trees {
     /// Flushes sled, closes it (every handle) and opens it again in `dir`, keeping the rest.
     fn reopened(self, dir: &Path) -> Result<Trees, StoreError> {
         self.db.flush()?;
-        let Trees {
-            db,
-            entries,
-            by_author,
-            by_kind,
-            by_ref,
-            files_by_network,
-            opaque,
-            quarantine,
-            meta,
-            networks,
-            teachers,
-            file_policies,
-            erased,
-            files_erased,
-            content_keys,
-            key_rows,
-            key_intro,
-            entry_count,
-            sync,
-            health,
-            salvaged,
-            ledger,
-            space,
-            changes,
-        } = self;
-        drop((
-            entries,
-            by_author,
-            by_kind,
-            by_ref,
-            files_by_network,
-            opaque,
-        ));
-        drop((quarantine, meta, networks, teachers, file_policies, erased));
-        drop((files_erased, content_keys, key_rows, key_intro, db));
-        let carried = Carried {
-            entry_count,
-            sync,
-            health,
-            salvaged,
-            ledger,
-            space,
-            changes,
+        // Every sled handle left in `trees` (all but the carried state) is dropped at the end
+        // of this block, releasing sled's lock before it is opened again.
+        let carried = {
+            let trees = self;
+            let Trees {
+                entry_count,
+                sync,
+                health,
+                salvaged,
+                ledger,
+                space,
+                changes,
+                ..
+            } = trees;
+            Carried {
+                entry_count,
+                sync,
+                health,
+                salvaged,
+                ledger,
+                space,
+                changes,
+            }
         };
         Trees::assemble(open_db(dir)?, carried)
     }
