@@ -149,6 +149,21 @@ impl TestNode {
         .await;
     }
 
+    /// Waits until the node's search index has caught up with its store (a node started on
+    /// a store written directly builds it first), for at most `deadline`.
+    pub async fn wait_for_search_index(&self, deadline: Duration) {
+        let api = self.api();
+        let query = staffroom_node::api::search::SearchQuery {
+            limit: Some(1),
+            ..Default::default()
+        };
+        eventually_within("the search index", deadline, || {
+            let (api, query) = (api.clone(), query.clone());
+            async move { api.search(&query).await.is_ok_and(|view| !view.behind) }
+        })
+        .await;
+    }
+
     /// Waits until at least `count` connected peers are subscribed to `network`.
     pub async fn wait_for_network_peers(&self, network: NetworkId, count: usize) {
         let api = self.api();

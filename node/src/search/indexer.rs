@@ -17,6 +17,7 @@ use staffroom_protocol::{Body, EntryId, NetworkId};
 use tantivy::schema::Term;
 use tantivy::{IndexReader, IndexWriter};
 
+use super::rebuild_gate::{Decision, RebuildGate, QUIET_WINDOW};
 use super::schema::Fields;
 use super::{Payload, SearchError, Shared};
 use crate::store::changes::{Change, Since};
@@ -49,8 +50,11 @@ pub(super) struct Indexer {
     pub first_uncommitted: Option<Instant>,
     /// Documents were deleted since the last merge: erased words must leave the disk.
     pub deleted: bool,
-    /// The index must be rebuilt before anything else (at open, or after a failure).
+    /// The index must be rebuilt before anything else (at open, after a failure, or after
+    /// falling behind the store's change log).
     pub rebuild: bool,
+    /// While a rebuild waits for the store to go quiet.
+    pub gate: Option<RebuildGate>,
     /// Failures in a row, for the wait before the next try.
     pub failures: u32,
 }
@@ -101,7 +105,7 @@ impl Indexer {
 
     fn step(&mut self) -> Result<(), SearchError> {
         if self.rebuild {
-            self.rebuild_all()?;
+            return self.rebuild_when_quiet();
         }
         let wait = match self.first_uncommitted {
             Some(_) => Duration::from_millis(20),
@@ -112,10 +116,11 @@ impl Indexer {
             .changes()
             .wait_since(self.applied, &mut self.pokes_seen, wait)
         {
-            Since::Lagged { latest } => {
-                tracing::info!("search index: fell behind the store; rebuilding");
-                self.applied = latest;
-                self.rebuild_all()?;
+            Since::Lagged { .. } => {
+                tracing::info!("search index: fell behind the store; rebuilding once it is quiet");
+                self.rebuild = true;
+                self.shared.rebuilding.store(true, Ordering::Release);
+                return Ok(());
             }
             Since::Changes { changes, latest } => {
                 self.apply(&changes)?;
@@ -277,6 +282,24 @@ impl Indexer {
             self.add_if_shown(&stored, &versions.original)?;
         }
         Ok(())
+    }
+
+    /// Holds a pending rebuild until the store is quiet (see `rebuild_gate.rs`), then runs
+    /// it. Changes meanwhile are not applied one by one: the rebuild reads them all.
+    fn rebuild_when_quiet(&mut self) -> Result<(), SearchError> {
+        let changes = self.store.changes();
+        let now = Instant::now();
+        let gate = self
+            .gate
+            .get_or_insert_with(|| RebuildGate::new(now, changes.latest()));
+        if gate.observe(now, changes.latest()) == Decision::Wait {
+            changes.wait_poke(&mut self.pokes_seen, QUIET_WINDOW / 5);
+            return Ok(());
+        }
+        self.gate = None;
+        // Read before the store is: a change made meanwhile is applied again, harmlessly.
+        self.applied = changes.latest();
+        self.rebuild_all()
     }
 
     /// Builds the index afresh from the store, in one commit: searches meanwhile see the

@@ -8,6 +8,7 @@
 //! when it began, and waits for it up to [`FRESH_WAIT`].
 
 mod indexer;
+mod rebuild_gate;
 pub mod query;
 pub mod schema;
 
@@ -197,6 +198,7 @@ impl SearchIndex {
             first_uncommitted: None,
             deleted: false,
             rebuild: !current,
+            gate: None,
             failures: 0,
         };
         shared.rebuilding.store(!current, Ordering::Release);

@@ -3,7 +3,7 @@
 //! or damage.
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use staffroom_protocol::fixtures::{self, key, network};
 use staffroom_protocol::{
@@ -344,6 +344,39 @@ async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
     insert(&store, &[&late]).await;
     assert_eq!(find(&index, "orchard").len(), 2);
     assert_eq!(index.rebuilds(), rebuilds + 1);
+    index.close();
+}
+
+/// Regression: an indexer that fell behind during a large catch-up rebuilt at once, fell
+/// behind again while rebuilding a still-growing store, and spent half the catch-up's CPU on
+/// rebuilds. It now rebuilds once, when the store has gone quiet.
+#[tokio::test]
+async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1]).await;
+    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+    let kept = post(1, T, "Orchard", "Apples.", &[]);
+    insert(&store, &[&kept]).await;
+    assert_eq!(find(&index, "orchard").len(), 1);
+    let rebuilds = index.rebuilds();
+    let busy = |n: usize| (0..n).map(|i| Change::Network(network((i % 2) as u8 + 3)));
+    store
+        .changes()
+        .push_all(busy(crate::store::changes::CHANGES_MAX + 1));
+    // A catch-up goes on for two seconds, far above live posting's rate.
+    for _ in 0..20 {
+        store.changes().push_all(busy(200));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(index.rebuilds(), rebuilds, "no rebuild while the store is busy");
+        assert!(index.rebuilding(), "searches are told the index is behind");
+    }
+    let ended = Instant::now();
+    while index.rebuilds() == rebuilds && ended.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(index.rebuilds(), rebuilds + 1, "rebuilt once, after the catch-up");
+    assert!(ended.elapsed() < Duration::from_secs(3), "{:?}", ended.elapsed());
+    assert_eq!(find(&index, "orchard").len(), 1);
     index.close();
 }
 

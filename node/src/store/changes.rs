@@ -104,6 +104,19 @@ impl Changes {
         Since::read(&self.lock(), after)
     }
 
+    /// Waits up to `wait` for a poke not yet seen (a stop, a search wanting a commit),
+    /// ignoring changes.
+    pub fn wait_poke(&self, pokes_seen: &mut u64, wait: Duration) {
+        let log = self.lock();
+        let seen = *pokes_seen;
+        let log = self
+            .changed
+            .wait_timeout_while(log, wait, |l| l.pokes == seen)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+        *pokes_seen = log.pokes;
+    }
+
     /// Like [`Changes::since`], waiting up to `wait` for a change or a poke when there is
     /// none. `pokes_seen` is the follower's own count of pokes: a poke made while it was busy
     /// elsewhere wakes its next wait at once instead of being lost (a stop asked during a
