@@ -1,19 +1,36 @@
-//! Giving freed memory back to the system. glibc's allocator keeps what a large piece of work
-//! freed (the store's scan at open: ~110 MiB at 100,000 entries) unless asked, so an idle node
-//! would hold it for ever; other allocators do this on their own.
+//! The node's allocator, and giving freed memory back to the system.
+//!
+//! mimalloc is the global allocator (feature `mimalloc`, on by default) of every binary that
+//! links the node. sled allocates and frees a page's worth of small objects for every page it
+//! reads and evicts; once a store outgrows sled's cache (a million entries) that churn went
+//! through glibc's allocator, whose free lists fragmented until `malloc` and `free` alone took
+//! a quarter of a catch-up's CPU (`docs/performance.md`: a fresh node caught up a million
+//! entries at ~5,500/s with glibc, ~11,000/s with mimalloc).
+//!
+//! glibc's allocator also keeps what a large piece of work freed (the store's scan at open,
+//! ~110 MiB at 100,000 entries) unless asked; C libraries linked in still use it.
 
-/// Returns the allocator's free memory to the system, where the allocator is glibc's.
+#[cfg(feature = "mimalloc")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// Returns free memory to the system after a large piece of work: mimalloc's (this thread's
+/// heap and abandoned ones) and glibc's, where they are in use.
 pub fn give_back_freed() {
+    let started = std::time::Instant::now();
+    #[cfg(feature = "mimalloc")]
+    // SAFETY: mi_collect takes no pointers; it only walks the allocator's own free pages.
+    unsafe {
+        libmimalloc_sys::mi_collect(true)
+    };
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        let started = std::time::Instant::now();
-        // SAFETY: malloc_trim takes no pointers and has no preconditions; it only walks the
-        // allocator's own free lists, under the allocator's locks.
-        let released = unsafe { libc::malloc_trim(0) };
-        tracing::debug!(
-            released = released != 0,
-            took_ms = started.elapsed().as_millis() as u64,
-            "freed memory given back"
-        );
-    }
+    // SAFETY: malloc_trim takes no pointers and has no preconditions; it only walks the
+    // allocator's own free lists, under the allocator's locks.
+    unsafe {
+        libc::malloc_trim(0)
+    };
+    tracing::debug!(
+        took_ms = started.elapsed().as_millis() as u64,
+        "freed memory given back"
+    );
 }
