@@ -8,8 +8,8 @@
 //! when it began, and waits for it up to [`FRESH_WAIT`].
 
 mod indexer;
-mod rebuild_gate;
 pub mod query;
+mod rebuild_gate;
 pub mod schema;
 
 use std::path::{Path, PathBuf};

@@ -78,7 +78,10 @@ mod tests {
     fn live_posting_does_not_hold_a_rebuild() {
         let t0 = Instant::now();
         let mut gate = RebuildGate::new(t0, 0);
-        assert_eq!(gate.observe(t0 + QUIET_WINDOW, QUIET_CHANGES_MAX), Decision::Rebuild);
+        assert_eq!(
+            gate.observe(t0 + QUIET_WINDOW, QUIET_CHANGES_MAX),
+            Decision::Rebuild
+        );
     }
 
     #[test]
@@ -89,14 +92,21 @@ mod tests {
         let mut seq = 0;
         for tick in 1..=100u32 {
             seq += 200;
-            assert_eq!(gate.observe(t0 + STEP * tick, seq), Decision::Wait, "tick {tick}");
+            assert_eq!(
+                gate.observe(t0 + STEP * tick, seq),
+                Decision::Wait,
+                "tick {tick}"
+            );
         }
         // Then nothing more: quiet within two windows.
         let end = t0 + STEP * 100;
         let rebuilt_at = (1..=10u32)
             .find(|tick| gate.observe(end + STEP * *tick, seq) == Decision::Rebuild)
             .map(|tick| STEP * tick);
-        assert!(rebuilt_at.is_some_and(|after| after <= QUIET_WINDOW * 2), "{rebuilt_at:?}");
+        assert!(
+            rebuilt_at.is_some_and(|after| after <= QUIET_WINDOW * 2),
+            "{rebuilt_at:?}"
+        );
     }
 
     #[test]

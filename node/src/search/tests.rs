@@ -367,15 +367,27 @@ async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
     for _ in 0..20 {
         store.changes().push_all(busy(200));
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(index.rebuilds(), rebuilds, "no rebuild while the store is busy");
+        assert_eq!(
+            index.rebuilds(),
+            rebuilds,
+            "no rebuild while the store is busy"
+        );
         assert!(index.rebuilding(), "searches are told the index is behind");
     }
     let ended = Instant::now();
     while index.rebuilds() == rebuilds && ended.elapsed() < Duration::from_secs(10) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-    assert_eq!(index.rebuilds(), rebuilds + 1, "rebuilt once, after the catch-up");
-    assert!(ended.elapsed() < Duration::from_secs(3), "{:?}", ended.elapsed());
+    assert_eq!(
+        index.rebuilds(),
+        rebuilds + 1,
+        "rebuilt once, after the catch-up"
+    );
+    assert!(
+        ended.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        ended.elapsed()
+    );
     assert_eq!(find(&index, "orchard").len(), 1);
     index.close();
 }
