@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::DataDir;
+use crate::store::dir_lock::DirLock;
 
 /// The manifest's file name in a backup.
 pub const MANIFEST: &str = "staffroom-backup.toml";
@@ -77,26 +78,42 @@ pub struct ManifestFile {
     pub blake3: String,
 }
 
-/// Holds a data directory's store lock (the one a running node holds) while a backup or
-/// restore works, so a node cannot start meanwhile.
+/// Holds a data directory's store locks (the ones a running node holds) while a backup or
+/// restore works, so a node cannot start meanwhile: the store directory's, which a node holds
+/// from before its store opens until it has closed (see `store/dir_lock.rs`), and sled's own
+/// on `store/db`, which a node of an older version holds.
 struct StoreLock {
-    /// Held for its lock, released when dropped.
-    _file: Option<File>,
+    /// Held for their locks, released when dropped.
+    _dir: Option<DirLock>,
+    _db: Option<File>,
 }
 
 impl StoreLock {
-    /// The lock, or `None` when a node holds it. A data directory without a store is free.
+    /// The locks, or `None` when a node holds either. A data directory without a store is free.
     fn take(data: &Path) -> Result<Option<StoreLock>, BackupError> {
-        let db = data.join("store").join("db");
+        let store = data.join("store");
+        let dir = match DirLock::try_take(&store) {
+            Ok(Some(lock)) => Some(lock),
+            Ok(None) => return Ok(None),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => None,
+            Err(e) => return Err(io_at(&store)(e)),
+        };
+        let db = store.join("db");
         let file = match File::open(&db) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                return Ok(Some(StoreLock { _file: None }))
+                return Ok(Some(StoreLock {
+                    _dir: dir,
+                    _db: None,
+                }))
             }
             Err(e) => return Err(io_at(&db)(e)),
         };
         match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
-            Ok(()) => Ok(Some(StoreLock { _file: Some(file) })),
+            Ok(()) => Ok(Some(StoreLock {
+                _dir: dir,
+                _db: Some(file),
+            })),
             Err(rustix::io::Errno::WOULDBLOCK) => Ok(None),
             Err(e) => Err(io_at(&db)(e.into())),
         }

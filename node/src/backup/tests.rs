@@ -116,6 +116,29 @@ fn while_a_node_runs_only_keys_and_config_are_backed_up_and_nothing_is_restored(
     );
 }
 
+/// Regression: a node's open closes sled and opens it again, releasing sled's lock on
+/// `store/db` for a few milliseconds; a backup or restore then took the store for a stopped
+/// node's. The node's lock on the store directory, held throughout, stops them.
+#[test]
+fn a_node_between_closing_and_reopening_sled_still_counts_as_running() {
+    let root = tempfile::tempdir().unwrap();
+    let data = data_dir(root.path());
+    let opening = DirLock::try_take(&data.join("store"))
+        .unwrap()
+        .expect("free");
+    let dest = root.path().join("backup");
+    let manifest = backup(&data, &dest, false, 1).unwrap();
+    assert!(
+        !manifest.with_data,
+        "the store is not copied while a node has it"
+    );
+    let refused = restore(&dest, &data, false, 9).unwrap_err();
+    assert!(matches!(refused, BackupError::NodeRunning(_)), "{refused}");
+    drop(opening);
+    let whole = root.path().join("whole");
+    assert!(backup(&data, &whole, false, 1).unwrap().with_data);
+}
+
 #[test]
 fn a_damaged_backup_restores_nothing_and_says_which_file() {
     let root = tempfile::tempdir().unwrap();

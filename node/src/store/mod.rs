@@ -8,6 +8,7 @@
 
 pub mod changes;
 mod content_keys;
+pub(crate) mod dir_lock;
 pub use content_keys::KeyIndex;
 mod durable;
 pub use durable::Durability;
@@ -218,6 +219,8 @@ impl Default for StoreOptions {
 pub struct Store {
     trees: Arc<Trees>,
     writer: writer::WriterHandle,
+    /// Dropped last: released once the writer has closed sled.
+    _dir_lock: Arc<dir_lock::DirLock>,
 }
 
 impl Store {

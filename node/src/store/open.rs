@@ -6,6 +6,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock};
 
+use super::dir_lock::DirLock;
 use super::*;
 
 /// What a store holds besides sled's handles, carried across a reopen of sled.
@@ -163,15 +164,23 @@ impl Store {
     /// Opens the store with `options`. A damaged store is moved aside and rebuilt from what
     /// can still be read (see `repair`); its problem is then in [`Store::problems`].
     pub fn open_with(dir: &Path, options: StoreOptions) -> Result<Store, StoreError> {
-        let cause = match repair::guarded(|| Store::open_salvaging(dir, options, None)) {
+        // Made private before sled makes it with the umask's mode (the store holds content keys).
+        crate::secret_file::private_dir(dir).map_err(sled::Error::Io)?;
+        let lock = Arc::new(DirLock::take(dir)?);
+        let first = lock.clone();
+        let cause = match repair::guarded(|| Store::open_salvaging(dir, options, None, first)) {
             Ok(store) => return Ok(store),
             Err(repair::Failure::Other(e)) => return Err(e),
             Err(repair::Failure::Damaged(cause)) => cause,
         };
         tracing::error!(dir = %dir.display(), %cause, "the store is damaged: rebuilding it");
         let aside = repair::move_aside(dir)?;
+        // The held lock went aside with the damaged store; the new one is locked before
+        // anything is written into it.
+        crate::secret_file::private_dir(dir).map_err(sled::Error::Io)?;
+        let lock = Arc::new(DirLock::take(dir)?);
         repair::carry_records(&aside, dir)?;
-        match repair::guarded(|| Store::open_salvaging(dir, options, Some(&aside))) {
+        match repair::guarded(|| Store::open_salvaging(dir, options, Some(&aside), lock.clone())) {
             Ok(store) => {
                 store.report_repair(&cause, &aside);
                 Ok(store)
@@ -191,6 +200,7 @@ impl Store {
         dir: &Path,
         options: StoreOptions,
         salvage_from: Option<&Path>,
+        dir_lock: Arc<DirLock>,
     ) -> Result<Store, StoreError> {
         let started = std::time::Instant::now();
         let db = open_db(dir)?;
@@ -280,7 +290,11 @@ impl Store {
                 ),
             );
         }
-        Ok(Store { trees, writer })
+        Ok(Store {
+            trees,
+            writer,
+            _dir_lock: dir_lock,
+        })
     }
 
     /// Tells the admin (log and status) that the store was rebuilt, and what it recovered.

@@ -290,8 +290,10 @@ async fn salvage_recovers_every_entry_and_the_state_it_can_read() {
     let old = root.path().join("old");
     pristine(&old).await;
     let rebuilt = root.path().join("rebuilt");
-    let store =
-        Store::open_salvaging(&rebuilt, StoreOptions::default(), Some(old.as_path())).unwrap();
+    std::fs::create_dir_all(&rebuilt).unwrap();
+    let lock = std::sync::Arc::new(crate::store::dir_lock::DirLock::take(&rebuilt).unwrap());
+    let store = Store::open_salvaging(&rebuilt, StoreOptions::default(), Some(old.as_path()), lock)
+        .unwrap();
     let salvaged = store.trees.salvaged.clone().unwrap();
     assert_eq!(salvaged.entries as u64, ENTRIES, "{salvaged:?}");
     assert!(salvaged.unreadable.is_empty(), "{salvaged:?}");
