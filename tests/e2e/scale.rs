@@ -35,7 +35,7 @@ async fn a_fresh_node_catches_up_from_a_large_network() {
     let big = TestNode::start_in(big_dir, &[], on_demand).await;
     assert_eq!(big.entry_count().await, net.entry_count() + count);
     // A network's nodes have their search indexes; this one's store was written directly,
-    // so it builds its index first (at a million, ~2 minutes of both cores), not during the
+    // so it builds its index first (38–47 s at a million), not during the
     // catch-up being measured.
     let indexed = Instant::now();
     big.wait_for_search_index(Duration::from_secs(60 + count / 2_000))

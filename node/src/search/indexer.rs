@@ -3,8 +3,9 @@
 //!
 //! A stored entry replaces its family's document (its original and every edit share one);
 //! anything wider (a removal, an erasure or hide, a key grant, a network joined or left)
-//! reindexes that network from the store. Falling behind the store's change log, or finding
-//! an index that does not match the store at open, rebuilds everything. The index is a view:
+//! reindexes that network from the store. An index that does not match the store at open is
+//! rebuilt at once; falling behind the store's change log (a large catch-up) rebuilds
+//! everything once the store is quiet. The index is a view:
 //! losing it loses nothing.
 
 use std::collections::HashSet;
@@ -25,7 +26,7 @@ use crate::store::{Store, StoredEntry};
 
 /// A commit at most this long after the first change it holds (searches that want newer
 /// results ask for a commit at once). Each commit starts a new segment writer, whose memory
-/// the allocator keeps: at one commit a second the soak saw a node's RSS double in a
+/// the allocator kept (glibc's, then): at one commit a second the soak saw a node's RSS double in a
 /// minute (117 → 229 MiB); at 30 s it stayed flat.
 const COMMIT_INTERVAL: Duration = Duration::from_secs(30);
 /// A commit at least every this many changes, so a rebuild shows progress.
@@ -53,7 +54,7 @@ pub(super) struct Indexer {
     /// The index must be rebuilt before anything else (at open, after a failure, or after
     /// falling behind the store's change log).
     pub rebuild: bool,
-    /// While a rebuild waits for the store to go quiet.
+    /// While a rebuild after a lag waits for the store to go quiet.
     pub gate: Option<RebuildGate>,
     /// Failures in a row, for the wait before the next try.
     pub failures: u32,
@@ -105,7 +106,7 @@ impl Indexer {
 
     fn step(&mut self) -> Result<(), SearchError> {
         if self.rebuild {
-            return self.rebuild_when_quiet();
+            return self.rebuild_when_due();
         }
         let wait = match self.first_uncommitted {
             Some(_) => Duration::from_millis(20),
@@ -116,10 +117,12 @@ impl Indexer {
             .changes()
             .wait_since(self.applied, &mut self.pokes_seen, wait)
         {
-            Since::Lagged { .. } => {
+            Since::Lagged { latest } => {
                 tracing::info!("search index: fell behind the store; rebuilding once it is quiet");
                 self.rebuild = true;
+                self.gate = Some(RebuildGate::new(Instant::now(), latest));
                 self.shared.rebuilding.store(true, Ordering::Release);
+                self.shared.waiting_for_quiet.store(true, Ordering::Release);
                 return Ok(());
             }
             Since::Changes { changes, latest } => {
@@ -284,19 +287,21 @@ impl Indexer {
         Ok(())
     }
 
-    /// Holds a pending rebuild until the store is quiet (see `rebuild_gate.rs`), then runs
-    /// it. Changes meanwhile are not applied one by one: the rebuild reads them all.
-    fn rebuild_when_quiet(&mut self) -> Result<(), SearchError> {
+    /// Runs a pending rebuild: at once (at open, after a failure), or, after falling behind
+    /// the change log, once the store is quiet (see `rebuild_gate.rs`). Changes meanwhile are
+    /// not applied one by one: the rebuild reads them all.
+    fn rebuild_when_due(&mut self) -> Result<(), SearchError> {
         let changes = self.store.changes();
-        let now = Instant::now();
-        let gate = self
-            .gate
-            .get_or_insert_with(|| RebuildGate::new(now, changes.latest()));
-        if gate.observe(now, changes.latest()) == Decision::Wait {
-            changes.wait_poke(&mut self.pokes_seen, QUIET_WINDOW / 5);
-            return Ok(());
+        if let Some(gate) = self.gate.as_mut() {
+            if gate.observe(Instant::now(), changes.latest()) == Decision::Wait {
+                changes.wait_poke(&mut self.pokes_seen, QUIET_WINDOW / 5);
+                return Ok(());
+            }
         }
         self.gate = None;
+        self.shared
+            .waiting_for_quiet
+            .store(false, Ordering::Release);
         // Read before the store is: a change made meanwhile is applied again, harmlessly.
         self.applied = changes.latest();
         self.rebuild_all()

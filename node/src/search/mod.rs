@@ -99,6 +99,8 @@ pub(crate) struct Shared {
     wanted: AtomicU64,
     stop: AtomicBool,
     rebuilding: AtomicBool,
+    /// A rebuild is waiting for the store to go quiet: searches need not wait for a commit.
+    waiting_for_quiet: AtomicBool,
     /// Rebuilds finished since open.
     rebuilds: AtomicU64,
     /// Why the indexer is failing, if it is.
@@ -224,7 +226,8 @@ impl SearchIndex {
     }
 
     /// Runs `request` against the index once it has caught up with the store (or after
-    /// [`FRESH_WAIT`]). Documents opened from sealed entries match only in `readable`: the
+    /// [`FRESH_WAIT`]; at once, saying it is behind, while a rebuild waits for a catch-up to
+    /// end). Documents opened from sealed entries match only in `readable`: the
     /// private networks the reader is a member of now.
     pub fn search(
         &self,
@@ -234,7 +237,9 @@ impl SearchIndex {
         let wanted = self.store.changes().latest().saturating_add(1);
         self.shared.wanted.fetch_max(wanted, Ordering::AcqRel);
         self.store.changes().poke();
-        let fresh = self.shared.wait_visible(wanted, FRESH_WAIT);
+        // Nothing will be committed before the rebuild: answer from what the index holds.
+        let waiting = self.shared.waiting_for_quiet.load(Ordering::Acquire);
+        let fresh = !waiting && self.shared.wait_visible(wanted, FRESH_WAIT);
         let mut hits = query::run(&self.reader.searcher(), &self.fields, request, readable)?;
         hits.behind = !fresh || self.shared.rebuilding.load(Ordering::Acquire);
         if let Some(why) = self

@@ -326,24 +326,39 @@ fn wait_rebuilt(index: &SearchIndex) {
     }
 }
 
-#[tokio::test]
-async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_in(dir.path(), &[1]).await;
-    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+/// A store with one entry found by "orchard", and its index.
+async fn orchard(dir: &Path) -> (Store, SearchIndex) {
+    let store = store_in(dir, &[1]).await;
+    let index = SearchIndex::open(&dir.join("search"), store.clone()).unwrap();
     let kept = post(1, T, "Orchard", "Apples.", &[]);
     insert(&store, &[&kept]).await;
     assert_eq!(find(&index, "orchard").len(), 1);
+    (store, index)
+}
+
+/// `n` changes to networks the store has not joined: cheap for an indexer to apply.
+fn busy(n: usize) -> impl Iterator<Item = Change> {
+    (0..n).map(|i| Change::Network(network((i % 2) as u8 + 3)))
+}
+
+#[tokio::test]
+async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, index) = orchard(dir.path()).await;
     // More changes than the log keeps, faster than the indexer can read them.
     let rebuilds = index.rebuilds();
-    store.changes().push_all(
-        (0..crate::store::changes::CHANGES_MAX + 1)
-            .map(|i| Change::Network(network((i % 2) as u8 + 3))),
-    );
+    store
+        .changes()
+        .push_all(busy(crate::store::changes::CHANGES_MAX + 1));
     let late = post(2, T + 1, "Orchard visit", "Pears.", &[]);
     insert(&store, &[&late]).await;
-    assert_eq!(find(&index, "orchard").len(), 2);
+    // Rebuilt once the store is quiet (half a second), with what came meanwhile.
+    let inserted = Instant::now();
+    while index.rebuilds() == rebuilds && inserted.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(index.rebuilds(), rebuilds + 1);
+    assert_eq!(find(&index, "orchard").len(), 2);
     index.close();
 }
 
@@ -353,16 +368,21 @@ async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
 #[tokio::test]
 async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let store = store_in(dir.path(), &[1]).await;
-    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
-    let kept = post(1, T, "Orchard", "Apples.", &[]);
-    insert(&store, &[&kept]).await;
-    assert_eq!(find(&index, "orchard").len(), 1);
+    let (store, index) = orchard(dir.path()).await;
     let rebuilds = index.rebuilds();
-    let busy = |n: usize| (0..n).map(|i| Change::Network(network((i % 2) as u8 + 3)));
     store
         .changes()
         .push_all(busy(crate::store::changes::CHANGES_MAX + 1));
+    // The indexer (at nice 10, on a busy machine) may take a while to see it lagged.
+    let pushed = Instant::now();
+    while !index.rebuilding() && pushed.elapsed() < Duration::from_secs(10) {
+        store.changes().push_all(busy(20));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let request = SearchRequest {
+        q: "orchard".into(),
+        ..Default::default()
+    };
     // A catch-up goes on for two seconds, far above live posting's rate.
     for _ in 0..20 {
         store.changes().push_all(busy(200));
@@ -373,6 +393,11 @@ async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
             "no rebuild while the store is busy"
         );
         assert!(index.rebuilding(), "searches are told the index is behind");
+        // A search answers at once from what the index holds, saying it is behind.
+        let asked = Instant::now();
+        let hits = index.search(&request, &[]).unwrap();
+        assert!(hits.behind && hits.total == 1, "{hits:?}");
+        assert!(asked.elapsed() < FRESH_WAIT / 2, "{:?}", asked.elapsed());
     }
     let ended = Instant::now();
     while index.rebuilds() == rebuilds && ended.elapsed() < Duration::from_secs(10) {
