@@ -363,8 +363,8 @@ async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
 }
 
 /// Regression: an indexer that fell behind during a large catch-up rebuilt at once, fell
-/// behind again while rebuilding a still-growing store, and spent half the catch-up's CPU on
-/// rebuilds. It now rebuilds once, when the store has gone quiet.
+/// behind again while rebuilding a still-growing store, and spent CPU the catch-up needed on
+/// rebuilds that never finished. It now rebuilds once, when the store has gone quiet.
 #[tokio::test]
 async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
     let dir = tempfile::tempdir().unwrap();
