@@ -341,15 +341,21 @@ fn busy(n: usize) -> impl Iterator<Item = Change> {
     (0..n).map(|i| Change::Network(network((i % 2) as u8 + 3)))
 }
 
-#[tokio::test]
-async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
-    let dir = tempfile::tempdir().unwrap();
-    let (store, index) = orchard(dir.path()).await;
-    // More changes than the log keeps, faster than the indexer can read them.
+/// An indexed store that just had more changes than the log keeps, faster than the indexer
+/// can read them; with the count of rebuilds before.
+async fn lagged(dir: &Path) -> (Store, SearchIndex, u64) {
+    let (store, index) = orchard(dir).await;
     let rebuilds = index.rebuilds();
     store
         .changes()
         .push_all(busy(crate::store::changes::CHANGES_MAX + 1));
+    (store, index, rebuilds)
+}
+
+#[tokio::test]
+async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, index, rebuilds) = lagged(dir.path()).await;
     let late = post(2, T + 1, "Orchard visit", "Pears.", &[]);
     insert(&store, &[&late]).await;
     // Rebuilt once the store is quiet (half a second), with what came meanwhile.
@@ -368,11 +374,7 @@ async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
 #[tokio::test]
 async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
     let dir = tempfile::tempdir().unwrap();
-    let (store, index) = orchard(dir.path()).await;
-    let rebuilds = index.rebuilds();
-    store
-        .changes()
-        .push_all(busy(crate::store::changes::CHANGES_MAX + 1));
+    let (store, index, rebuilds) = lagged(dir.path()).await;
     // The indexer (at nice 10, on a busy machine) may take a while to see it lagged.
     let pushed = Instant::now();
     while !index.rebuilding() && pushed.elapsed() < Duration::from_secs(10) {
