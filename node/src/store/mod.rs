@@ -62,9 +62,9 @@ const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// shortly after the last handle of a closed store drops, so a store reopened at once (a node
 /// restarting in the same process) may find it still held: that is retried, briefly. A store
 /// really held by another process still fails, after [`LOCK_WAIT`].
+///
+/// `dir` exists: `Store::open_with` made it private and locked it first.
 fn open_db(dir: &Path) -> Result<sled::Db, StoreError> {
-    // Made private before sled makes it with the umask's mode (the store holds content keys).
-    crate::secret_file::private_dir(dir).map_err(sled::Error::Io)?;
     let started = std::time::Instant::now();
     loop {
         let opened = sled::Config::new()
