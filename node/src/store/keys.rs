@@ -5,32 +5,26 @@
 //! |------------------------|----------------------------------------------|
 //! | `entries`              | id → record (`record.rs`: tag ‖ header ‖ rest, |
 //! |                        | the rest zstd-compressed where that pays)     |
-//! | `by_author_time`       | author[..8] ‖ created_at_ms ‖ id             |
-//! | `by_network_kind_time` | network[..8] ‖ kind ‖ created_at_ms ‖ id     |
 //! | `by_reference`         | target id ‖ relation ‖ created_at_ms ‖ id    |
 //! | `files_by_network`     | network ‖ file root ‖ id → file size (u64)   |
 //! | `opaque`               | id → () for entries not understood here      |
 //! | `quarantine`           | id → bytes the present rules refuse (kept)   |
 //! | `meta`                 | `rules_version` → u32, rules last checked;   |
 //! |                        | `understood_kinds` → version and kind tags;  |
-//! |                        | `index_layout`, `record_layout` → u32        |
+//! |                        | `record_layout` → u32 (`index_layout`: older) |
 //!
-//! A network's time order is not a tree: it is the network's sync index, held in memory and
-//! rebuilt from the records' headers at open (see [`scan_records`]). sled rewrites a leaf
-//! and its parent for keys appended in order, so each such tree took about the entries' own
-//! bytes again on disk (issue 14). Only understood entries are in the author, kind and
-//! reference indexes that listings use.
-//!
-//! The author and kind keys start with the first [`SHORT_BYTES`] of the author or network id,
-//! not all 32: sled's cost per key grows with its length (a 72-byte key cost ~0.9x the
-//! entries' bytes per tree, a 48-byte one ~0.4x). Two authors or networks sharing a short
-//! prefix only make a listing skip the other's entries, which it checks in full: ids are
-//! hashes, and finding a key whose id shares 8 bytes with a given one takes ~2^64 tries.
+//! A network's time order and the author and kind listings are not trees: they are held in
+//! memory (the network's sync index, and `listing_index.rs`) and rebuilt from the records'
+//! headers at open (see [`scan_records`]). sled rewrites a leaf and its parent for keys
+//! appended in order, so a time-ordered tree took about the entries' own bytes again on disk,
+//! and even short keys cost ~0.3x each (issue 14). Only understood entries are listed.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use staffroom_protocol::sync::SyncIndex;
-use staffroom_protocol::{AuthorId, Body, Entry, EntryId, EntryKind, Header, NetworkId, Relation};
+use staffroom_protocol::{Body, Entry, EntryId, NetworkId, Relation};
+
+use super::listing_index::{Listed, Listings};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
@@ -40,43 +34,6 @@ fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     k.extend_from_slice(&at_ms.to_be_bytes());
     k.extend_from_slice(id.as_bytes());
     k
-}
-
-/// How many bytes of an author or network id start its index keys.
-pub const SHORT_BYTES: usize = 8;
-
-/// The start of an id that index keys carry.
-pub fn short(id: &[u8; 32]) -> &[u8] {
-    &id[..SHORT_BYTES]
-}
-
-pub fn by_author(e: &Entry, id: &EntryId) -> Vec<u8> {
-    key(&[short(e.author.as_bytes())], e.created_at_ms, id)
-}
-
-pub fn by_kind(e: &Entry, id: &EntryId) -> Vec<u8> {
-    key(
-        &[short(e.network.as_bytes()), &[e.kind().tag()]],
-        e.created_at_ms,
-        id,
-    )
-}
-
-/// The author and kind keys of the entry `id` with `header`, from the header alone (for a
-/// record whose body can no longer be read).
-pub fn listing_keys(header: &Header, id: &EntryId) -> (Vec<u8>, Vec<u8>) {
-    let author = key(&[short(header.author.as_bytes())], header.created_at_ms, id);
-    let kind = key(
-        &[short(header.network.as_bytes()), &[header.kind]],
-        header.created_at_ms,
-        id,
-    );
-    (author, kind)
-}
-
-/// The keys of `author`'s entries start with this.
-pub fn author_prefix(author: &AuthorId) -> Vec<u8> {
-    short(author.as_bytes()).to_vec()
 }
 
 pub fn by_ref<'a>(e: &'a Entry, id: &EntryId) -> impl Iterator<Item = Vec<u8>> + 'a {
@@ -110,12 +67,6 @@ pub fn by_file(e: &Entry, id: &EntryId) -> Vec<(Vec<u8>, [u8; 8])> {
         .collect()
 }
 
-pub fn kind_prefix(network: &NetworkId, kind: EntryKind) -> Vec<u8> {
-    let mut k = short(network.as_bytes()).to_vec();
-    k.push(kind.tag());
-    k
-}
-
 pub fn ref_prefix(target: &EntryId, relation: Relation) -> Vec<u8> {
     let mut k = target.as_bytes().to_vec();
     k.push(relation as u8);
@@ -131,21 +82,27 @@ pub fn id_suffix(key: &[u8]) -> EntryId {
     EntryId(id)
 }
 
-/// What one pass over the stored records gives: every id, sorted, and every network's sync
-/// index.
+/// What one pass over the stored records gives: every id, sorted, every network's sync
+/// index, and the author and kind listings.
 pub struct Scanned {
     pub ids: Vec<[u8; 32]>,
     pub sync: HashMap<NetworkId, SyncIndex>,
+    pub listings: Listings,
     /// Records whose header does not parse (none is written): counted, not synced.
     pub unreadable: usize,
 }
 
-/// One pass over the records, in sled's (byte) order: the ids, and each record's network and
-/// time from its fixed-offset header, for the sync indexes. A key that is not an id (none is
-/// written) is skipped.
-pub fn scan_records(entries: &sled::Tree) -> sled::Result<Scanned> {
+/// One pass over the records, in sled's (byte) order: the ids, and each record's header
+/// (at a fixed offset, never compressed) for the sync indexes and, but for the `opaque`
+/// ones, the listings. A key that is not an id (none is written) is skipped.
+pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<Scanned> {
+    let not_understood = opaque
+        .iter()
+        .keys()
+        .collect::<sled::Result<HashSet<sled::IVec>>>()?;
     let mut ids = Vec::new();
     let mut unreadable = 0;
+    let mut listed = Vec::new();
     // Gathered first and sorted: records come in id order, and a sync index takes items in
     // time order at almost no cost (appends), out of order at a block's shift each.
     let mut items: HashMap<NetworkId, Vec<(u64, [u8; 32])>> = HashMap::new();
@@ -155,12 +112,16 @@ pub fn scan_records(entries: &sled::Tree) -> sled::Result<Scanned> {
             continue;
         };
         ids.push(id);
-        match super::record::header(&record) {
-            Some(h) => items
-                .entry(h.network)
-                .or_default()
-                .push((h.created_at_ms, id)),
-            None => unreadable += 1,
+        let Some(h) = super::record::header(&record) else {
+            unreadable += 1;
+            continue;
+        };
+        items
+            .entry(h.network)
+            .or_default()
+            .push((h.created_at_ms, id));
+        if !not_understood.contains(&key) {
+            listed.push((Listed::of_header(&h), EntryId(id)));
         }
     }
     let sync = items
@@ -177,6 +138,7 @@ pub fn scan_records(entries: &sled::Tree) -> sled::Result<Scanned> {
     Ok(Scanned {
         ids,
         sync,
+        listings: Listings::build(listed),
         unreadable,
     })
 }

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::{AuthorId, Entry, EntryId, EntryKind, NetworkId, Relation};
 
-use super::{keys, Store, StoreError, StoredEntry, ABOUT_SCAN_MAX, LIST_LIMIT_MAX};
+use super::{keys, Order, Store, StoreError, StoredEntry, ABOUT_SCAN_MAX, LIST_LIMIT_MAX};
 
 /// Which entries to list. Every field narrows the result; `limit` is capped at
 /// [`LIST_LIMIT_MAX`]. Results are newest first.
@@ -160,24 +160,16 @@ impl Store {
     }
 
     /// The ids `f` may select, newest first, from its most selective index: an author's or a
-    /// kind's tree, else the network's time order (its sync index). The trees' keys carry
-    /// short ids, so what they give is checked against `f` in full by the caller.
+    /// kind's listing, else the network's time order (its sync index).
     fn newest_first<'a>(
         &'a self,
         f: &ListFilter,
     ) -> Box<dyn Iterator<Item = Result<EntryId, StoreError>> + 'a> {
         let t = &self.trees;
-        let keyed = |tree: &'a sled::Tree, prefix: Vec<u8>| {
-            let ids = tree.scan_prefix(prefix).rev().map(|item| {
-                let (key, _) = item?;
-                Ok(keys::id_suffix(&key))
-            });
-            Box::new(ids) as Box<dyn Iterator<Item = _>>
-        };
         if let Some(author) = f.author {
-            keyed(&t.by_author, keys::author_prefix(&author))
+            Box::new(t.by_author(&author))
         } else if let (Some(network), Some(kind)) = (f.network, f.kind) {
-            keyed(&t.by_kind, keys::kind_prefix(&network, kind))
+            Box::new(t.by_kind(&network, kind.tag(), Order::NewestFirst))
         } else {
             let network = f.network.expect("list() handles filters without a network");
             Box::new(t.ids_newest_first(&network).map(|id| Ok(EntryId(id))))

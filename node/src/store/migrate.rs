@@ -10,13 +10,13 @@
 //!
 //! - Stores that kept entries' canonical bytes as they are get them again as records
 //!   (`record.rs`, compressed where that pays), once, first.
-//! - Stores whose author and kind indexes carry whole 32-byte ids (before issue 14) get them
-//!   again with short ids (`keys.rs`), from the records, once.
+//!
+//! Index trees now held in memory are dropped by the open, after its scan (`open.rs`).
 //!
 //! The first two check signatures again, spread over every core.
 
 use staffroom_protocol::entry::FORMAT_VERSION;
-use staffroom_protocol::{verify_entry, Entry, EntryId, EntryKind, VerifiedEntry};
+use staffroom_protocol::{verify_entry, EntryId, EntryKind, VerifiedEntry};
 
 use super::keys;
 use super::writer::index_for_listing;
@@ -26,15 +26,11 @@ use super::{StoreError, Trees};
 pub const RULES_VERSION: u32 = 2;
 const RULES_VERSION_KEY: &[u8] = b"rules_version";
 const UNDERSTOOD_KEY: &[u8] = b"understood_kinds";
-/// The layout of the author and kind index keys. 1: whole author and network ids; 2: their
-/// first [`keys::SHORT_BYTES`] bytes.
-pub const INDEX_LAYOUT: u32 = 2;
 /// The layout of the `entries` tree's values. 1: the canonical bytes; 2: records
 /// (`record.rs`: a tag, the header, the rest compressed or not).
 pub const RECORD_LAYOUT: u32 = 2;
 const RECORD_LAYOUT_KEY: &[u8] = b"record_layout";
-const INDEX_LAYOUT_KEY: &[u8] = b"index_layout";
-/// Records or index keys written per sled batch while a layout changes.
+/// Records written per sled batch while their layout changes.
 const REWRITE_BATCH_ENTRIES: usize = 4096;
 /// ... and at most this many bytes of records.
 const REWRITE_BATCH_BYTES: usize = 16 * 1024 * 1024;
@@ -48,8 +44,6 @@ pub struct Migrated {
     pub newly_understood: usize,
     /// Entries stored again as records (`record.rs`).
     pub packed: usize,
-    /// Entries whose author and kind index keys were written again in a newer layout.
-    pub rekeyed: usize,
 }
 
 pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
@@ -77,12 +71,6 @@ pub(super) fn run(trees: &Trees) -> Result<Migrated, StoreError> {
     if trees.meta.get(UNDERSTOOD_KEY)?.as_deref() != Some(&understood[..]) {
         done.newly_understood = index_newly_understood(trees)?;
         trees.meta.insert(UNDERSTOOD_KEY, understood)?;
-    }
-    if layout(trees, INDEX_LAYOUT_KEY)? < INDEX_LAYOUT {
-        done.rekeyed = rekey_listing_indexes(trees)?;
-        trees
-            .meta
-            .insert(INDEX_LAYOUT_KEY, &INDEX_LAYOUT.to_be_bytes())?;
     }
     trees.db.flush()?;
     Ok(done)
@@ -122,40 +110,6 @@ fn pack_records(trees: &Trees) -> Result<usize, StoreError> {
     }
     trees.entries.apply_batch(batch)?;
     Ok(packed)
-}
-
-/// Writes the author and kind indexes again from the records, in the present layout. Only
-/// understood entries are indexed (as the writer does); opaque ones keep their mark. A crash
-/// midway leaves the layout unrecorded, so the next open starts again.
-fn rekey_listing_indexes(trees: &Trees) -> Result<usize, StoreError> {
-    trees.by_author.clear()?;
-    trees.by_kind.clear()?;
-    let mut rekeyed = 0;
-    let mut authors = sled::Batch::default();
-    let mut kinds = sled::Batch::default();
-    for item in trees.entries.iter() {
-        let (key, record) = item?;
-        if key.len() != 32 || trees.opaque.contains_key(&key)? {
-            continue;
-        }
-        let Some(entry) = super::record::unpack(&record)
-            .ok()
-            .and_then(|bytes| Entry::decode(&bytes).ok())
-        else {
-            continue;
-        };
-        let id = keys::id_suffix(&key);
-        authors.insert(keys::by_author(&entry, &id), &[]);
-        kinds.insert(keys::by_kind(&entry, &id), &[]);
-        rekeyed += 1;
-        if rekeyed % REWRITE_BATCH_ENTRIES == 0 {
-            trees.by_author.apply_batch(std::mem::take(&mut authors))?;
-            trees.by_kind.apply_batch(std::mem::take(&mut kinds))?;
-        }
-    }
-    trees.by_author.apply_batch(authors)?;
-    trees.by_kind.apply_batch(kinds)?;
-    Ok(rekeyed)
 }
 
 /// The format version and kinds this node understands, as the store records them.

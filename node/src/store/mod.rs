@@ -24,7 +24,9 @@ mod erased;
 mod files;
 mod keys;
 mod list;
+mod listing_index;
 pub use list::ListFilter;
+use listing_index::Order;
 mod migrate;
 mod open;
 mod prefix;
@@ -152,8 +154,6 @@ pub enum Lookup {
 pub(crate) struct Trees {
     db: sled::Db,
     entries: sled::Tree,
-    by_author: sled::Tree,
-    by_kind: sled::Tree,
     by_ref: sled::Tree,
     /// The files each network's resources list, with their signed sizes.
     files_by_network: sled::Tree,
@@ -185,6 +185,8 @@ pub(crate) struct Trees {
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
     sync: RwLock<HashMap<NetworkId, SyncIndex>>,
+    /// The author and kind listings of understood entries, in memory like `sync`.
+    listings: RwLock<listing_index::Listings>,
     /// What is wrong with the store right now.
     health: health::Health,
     /// What was recovered, when this store was rebuilt from a damaged one at open.
@@ -313,16 +315,12 @@ impl Store {
     pub fn membership_entries(&self, network: &NetworkId) -> Result<Vec<StoredEntry>, StoreError> {
         let mut out = Vec::new();
         for kind in [EntryKind::Network, EntryKind::Membership] {
-            let prefix = keys::kind_prefix(network, kind);
-            for item in self.trees.by_kind.scan_prefix(prefix) {
+            for id in self.trees.by_kind(network, kind.tag(), Order::OldestFirst) {
                 if out.len() >= MEMBERSHIP_ENTRIES_MAX {
                     return Ok(out);
                 }
-                let (key, _) = item?;
-                // Keys carry a short network id: another network may share it.
-                match self.get(&keys::id_suffix(&key))? {
-                    Some(stored) if stored.entry.network == *network => out.push(stored),
-                    _ => {}
+                if let Some(stored) = self.get(&id?)? {
+                    out.push(stored);
                 }
             }
         }

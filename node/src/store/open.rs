@@ -13,6 +13,7 @@ use super::*;
 pub(super) struct Carried {
     pub entry_count: AtomicU64,
     pub sync: RwLock<HashMap<NetworkId, SyncIndex>>,
+    pub listings: RwLock<listing_index::Listings>,
     pub health: health::Health,
     pub salvaged: Option<repair::Salvaged>,
     pub ledger: std::sync::Mutex<ledger::Ledger>,
@@ -26,6 +27,7 @@ impl Trees {
         let Carried {
             entry_count,
             sync,
+            listings,
             health,
             salvaged,
             ledger,
@@ -34,8 +36,6 @@ impl Trees {
         } = carried;
         Ok(Trees {
             entries: db.open_tree("entries")?,
-            by_author: db.open_tree("by_author_time")?,
-            by_kind: db.open_tree("by_network_kind_time")?,
             by_ref: db.open_tree("by_reference")?,
             files_by_network: db.open_tree("files_by_network")?,
             opaque: db.open_tree("opaque")?,
@@ -51,6 +51,7 @@ impl Trees {
             key_intro: db.open_tree("key_intro")?,
             entry_count,
             sync,
+            listings,
             health,
             salvaged,
             ledger,
@@ -70,6 +71,7 @@ impl Trees {
             let Trees {
                 entry_count,
                 sync,
+                listings,
                 health,
                 salvaged,
                 ledger,
@@ -80,6 +82,7 @@ impl Trees {
             Carried {
                 entry_count,
                 sync,
+                listings,
                 health,
                 salvaged,
                 ledger,
@@ -209,6 +212,7 @@ impl Store {
         let carried = Carried {
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
+            listings: RwLock::default(),
             health: health::Health::default(),
             salvaged: None,
             ledger: std::sync::Mutex::new(ledger),
@@ -232,22 +236,24 @@ impl Store {
                 format!("cannot keep the copy of this node's state beside the store: {e}"),
             );
         }
-        // One pass over the records serves the count, the ledger's check and the sync
-        // indexes (three passes of lookups took 2.3 s at 100,000 entries; this takes ~0.2 s).
+        // One pass over the records serves the count, the ledger's check, the sync indexes
+        // and the listings (three passes of lookups took 2.3 s at 100,000 entries; this takes ~0.2 s).
         let keys::Scanned {
             ids,
             sync,
+            listings,
             unreadable,
-        } = keys::scan_records(&trees.entries)?;
+        } = keys::scan_records(&trees.entries, &trees.opaque)?;
         let scanned_ms = started.elapsed().as_millis() as u64;
         trees.entry_count = AtomicU64::new(ids.len() as u64);
         let lost = trees.check_ledger(&expected, &ids)?;
         drop(ids);
         trees.sync = RwLock::new(sync);
+        trees.listings = RwLock::new(listings);
         if unreadable > 0 {
             tracing::warn!(records = unreadable, "stored records without a header");
         }
-        drop_time_tree(&trees.db)?;
+        drop_trees_now_in_memory(&trees.db)?;
         // The scan paged every record into sled's cache, which keeps what iterators page in
         // (sled 0.34 bounds it by on-disk sizes, loosely): ~110 MiB at 100,000 entries of
         // 1 KB, whatever the capacity. Opening sled again leaves an idle node holding only
@@ -316,19 +322,27 @@ impl Store {
     }
 }
 
-/// Stores written before issue 14 kept each network's time order in a `by_network_time` tree,
-/// now rebuilt in memory at open; dropping it gives its disk space back (about the entries'
-/// own bytes again). A node older than this one opening the store afterwards would see no
-/// entries to sync: downgrading is not supported (`docs/deploy.md`).
-fn drop_time_tree(db: &sled::Db) -> Result<(), StoreError> {
-    const OLD: &[u8] = b"by_network_time";
-    if db.tree_names().iter().any(|n| n == OLD) {
-        let started = std::time::Instant::now();
-        db.drop_tree(OLD)?;
-        tracing::info!(
-            took_ms = started.elapsed().as_millis() as u64,
-            "dropped the time index of an older store (now kept in memory)"
-        );
+/// Trees of stores written before issue 14 that are now held in memory, rebuilt at open:
+/// each network's time order (its sync index) and the author and kind listings
+/// (`listing_index.rs`). Dropping them gives their disk space back (the time tree cost about
+/// the entries' own bytes again; each listing tree ~0.3x). A node older than this one opening
+/// the store afterwards would find nothing to sync or list: downgrading is not supported
+/// (`docs/deploy.md`).
+const TREES_NOW_IN_MEMORY: [&str; 3] =
+    ["by_network_time", "by_author_time", "by_network_kind_time"];
+
+fn drop_trees_now_in_memory(db: &sled::Db) -> Result<(), StoreError> {
+    let names = db.tree_names();
+    for old in TREES_NOW_IN_MEMORY {
+        if names.iter().any(|n| n == old.as_bytes()) {
+            let started = std::time::Instant::now();
+            db.drop_tree(old)?;
+            tracing::info!(
+                tree = old,
+                took_ms = started.elapsed().as_millis() as u64,
+                "dropped an older store's index tree (now kept in memory)"
+            );
+        }
     }
     Ok(())
 }

@@ -87,8 +87,7 @@ async fn entries_the_present_rules_refuse_are_quarantined_on_upgrade() {
         let t = &store.trees;
         let e = &old_rules;
         old_time_index(t, e);
-        t.by_author.insert(keys::by_author(e, &id), &[]).unwrap();
-        t.by_kind.insert(keys::by_kind(e, &id), &[]).unwrap();
+        old_listing_keys(t, e);
         t.entries.insert(id.as_bytes(), e.encode()).unwrap();
         t.meta.remove(b"rules_version").unwrap();
         t.meta.remove(b"record_layout").unwrap();
@@ -139,11 +138,33 @@ fn old_time_index(t: &Trees, e: &staffroom_protocol::Entry) {
         .unwrap();
 }
 
-/// A store whose author and kind indexes carry whole ids (before issue 14) gets them again
-/// with short ids, once, at open: listings by author and by kind find every entry, and no
-/// key of the old layout is left.
+/// Writes `e`'s author and kind keys as stores before issue 14 did, in trees now held in
+/// memory.
+fn old_listing_keys(t: &Trees, e: &staffroom_protocol::Entry) {
+    let key = |start: &[u8]| {
+        let mut key = start.to_vec();
+        key.extend_from_slice(&e.created_at_ms.to_be_bytes());
+        key.extend_from_slice(e.id().as_bytes());
+        key
+    };
+    let mut kind = e.network.as_bytes()[..8].to_vec();
+    kind.push(e.kind().tag());
+    for (tree, key) in [
+        (OLD_LISTING_TREES[0], key(&e.author.as_bytes()[..8])),
+        (OLD_LISTING_TREES[1], key(&kind)),
+    ] {
+        t.db.open_tree(tree).unwrap().insert(key, &[]).unwrap();
+    }
+}
+
+/// The trees where stores before this version kept the author and kind listings.
+const OLD_LISTING_TREES: [&str; 2] = ["by_author_time", "by_network_kind_time"];
+
+/// A store that kept its author and kind listings in sled trees (before issue 14's last
+/// step) has them dropped at open, and lists every entry by author and by kind from the
+/// listings the open rebuilt in memory, at that open and the next.
 #[tokio::test]
-async fn listing_indexes_with_whole_ids_are_rekeyed_once() {
+async fn listing_trees_of_older_stores_are_dropped() {
     let dir = tempfile::tempdir().unwrap();
     let posts: Vec<_> = (0..3)
         .map(|n| fixtures::numbered_post(&key(1), network(1), n))
@@ -154,27 +175,12 @@ async fn listing_indexes_with_whole_ids_are_rekeyed_once() {
             .insert(posts.iter().map(verified).collect())
             .await
             .unwrap();
-        let t = &store.trees;
-        t.by_author.clear().unwrap();
-        t.by_kind.clear().unwrap();
         for post in &posts {
-            let whole = |start: &[u8]| {
-                let mut key = start.to_vec();
-                key.extend_from_slice(&post.created_at_ms.to_be_bytes());
-                key.extend_from_slice(post.id().as_bytes());
-                key
-            };
-            t.by_author
-                .insert(whole(post.author.as_bytes()), &[])
-                .unwrap();
-            let mut kind = post.network.as_bytes().to_vec();
-            kind.push(post.kind().tag());
-            t.by_kind.insert(whole(&kind), &[]).unwrap();
+            old_listing_keys(&store.trees, post);
         }
-        t.meta.remove(b"index_layout").unwrap();
         store.flush().await.unwrap();
     }
-    for open in ["re-keyed", "again"] {
+    for open in ["first", "again"] {
         let store = Store::open(dir.path()).unwrap();
         let by_author = ListFilter {
             author: Some(posts[0].author),
@@ -187,11 +193,9 @@ async fn listing_indexes_with_whole_ids_are_rekeyed_once() {
         };
         assert_eq!(store.list(&by_author).unwrap().len(), 3, "{open}");
         assert_eq!(store.list(&by_kind).unwrap().len(), 3, "{open}");
-        let short_key = 8 + 8 + 32;
-        for tree in [&store.trees.by_author, &store.trees.by_kind] {
-            let lens: Vec<usize> = tree.iter().keys().map(|k| k.unwrap().len()).collect();
-            assert_eq!(lens.len(), 3, "{open}: one key an entry");
-            assert!(lens.iter().all(|&l| l <= short_key + 1), "{open}: {lens:?}");
+        let names = store.trees.db.tree_names();
+        for old in OLD_LISTING_TREES {
+            assert!(!names.iter().any(|n| n == old.as_bytes()), "{open}: {old}");
         }
     }
 }

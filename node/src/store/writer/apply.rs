@@ -10,6 +10,7 @@ use staffroom_protocol::{
 };
 
 use crate::store::changes::Change;
+use crate::store::listing_index::Listed;
 use crate::store::{keys, InsertOutcome, NetworkRecord, StoreError, Trees};
 
 pub(in crate::store) fn insert_one(
@@ -75,15 +76,16 @@ pub(in crate::store) fn index_for_listing(
     entry: &Entry,
     id: &EntryId,
 ) -> Result<(), StoreError> {
-    trees.by_author.insert(keys::by_author(entry, id), &[])?;
-    trees.by_kind.insert(keys::by_kind(entry, id), &[])?;
     for key in keys::by_ref(entry, id) {
         trees.by_ref.insert(key, &[])?;
     }
     for (key, size) in keys::by_file(entry, id) {
         trees.files_by_network.insert(key, &size)?;
     }
-    crate::store::content_keys::index_grants(trees, entry, id)
+    crate::store::content_keys::index_grants(trees, entry, id)?;
+    // In memory, so listed last: a failed sled write above leaves it unlisted.
+    trees.list_entry(&Listed::of_entry(entry), id);
+    Ok(())
 }
 
 /// Entries one purge deletes at most (a removed member's entries made after their removal:
@@ -166,7 +168,7 @@ fn forget(trees: &Trees, header: &Header, id: &EntryId) {
 }
 
 /// Deletes a record that no longer unpacks (damage), with what its header — kept as it is in
-/// every record — names: its sync item and its author and kind keys. Its reference keys stay;
+/// every record — names: its sync item and its listings. Its reference keys stay;
 /// readers skip index keys without a record.
 pub(in crate::store) fn remove_unreadable(trees: &Trees, id: &EntryId) -> Result<(), StoreError> {
     let Some(record) = trees.entries.get(id.as_bytes())? else {
@@ -178,9 +180,7 @@ pub(in crate::store) fn remove_unreadable(trees: &Trees, id: &EntryId) -> Result
     trees.entry_count.fetch_sub(1, Ordering::Relaxed);
     trees.opaque.remove(id.as_bytes())?;
     if let Some(header) = crate::store::record::header(&record) {
-        let (author, kind) = keys::listing_keys(&header, id);
-        trees.by_author.remove(author)?;
-        trees.by_kind.remove(kind)?;
+        trees.unlist_entry(&Listed::of_header(&header), id);
         forget(trees, &header, id);
     }
     Ok(())
@@ -193,8 +193,7 @@ pub(in crate::store) fn unindex(
     bytes: &[u8],
 ) -> Result<(), StoreError> {
     if let Ok(entry) = Entry::decode(bytes) {
-        trees.by_author.remove(keys::by_author(&entry, id))?;
-        trees.by_kind.remove(keys::by_kind(&entry, id))?;
+        trees.unlist_entry(&Listed::of_entry(&entry), id);
         for key in keys::by_ref(&entry, id) {
             trees.by_ref.remove(key)?;
         }
