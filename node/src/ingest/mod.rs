@@ -6,19 +6,16 @@
 //! of this node's clock is held (see [`crate::hold`]) and ingested again when it is due.
 //!
 //! `error.rs`: [`IngestError`]. `release.rs`: the pens and the task that offers their
-//! entries again. `tests.rs`: admission through the whole pipeline.
+//! entries again. `verifier.rs`: signature checks on every core, single entries batched. `tests.rs`: admission through the whole pipeline.
 
-use std::cell::RefCell;
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};
 
 use std::collections::BTreeSet;
 
 use staffroom_protocol::membership::Policy;
-use staffroom_protocol::{
-    verify_entry_cached, EntryError, EntryId, KeyCache, NetworkId, NodeKey, VerifiedEntry,
-};
-use tokio::sync::{broadcast, mpsc, Notify, Semaphore};
+use staffroom_protocol::{EntryError, EntryId, NetworkId, NodeKey, VerifiedEntry};
+use tokio::sync::{broadcast, mpsc, Notify};
 
 use crate::admission::{self, Admission, AwaitPen};
 use crate::clock::Clock;
@@ -30,13 +27,9 @@ mod error;
 mod release;
 #[cfg(test)]
 mod tests;
+mod verifier;
 
 pub use error::IngestError;
-
-thread_local! {
-    /// Each blocking thread keeps the authors' keys it has decompressed.
-    static KEYS: RefCell<KeyCache> = RefCell::new(KeyCache::default());
-}
 
 /// What became of one entry that passed verification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,9 +47,8 @@ pub struct Ingested {
 pub struct Ingest {
     store: Store,
     clock: Clock,
-    /// Signature checks in flight at most: roughly one per core, so verification uses every
-    /// core but cannot starve the runtime's blocking pool.
-    verify_slots: Arc<Semaphore>,
+    /// Signature checks, off the async threads.
+    verifier: verifier::Verifier,
     held: Arc<Mutex<HoldPen>>,
     /// Entries whose author's admission has not arrived yet.
     awaiting: Arc<Mutex<AwaitPen>>,
@@ -85,10 +77,9 @@ pub use crate::clock::now_ms;
 
 impl Ingest {
     pub fn new(store: Store, clock: Clock) -> Self {
-        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         Ingest {
             clock,
-            verify_slots: Arc::new(Semaphore::new(cores)),
+            verifier: verifier::Verifier::new(clock),
             held: Arc::default(),
             awaiting: Arc::default(),
             ready: Arc::default(),
@@ -122,33 +113,6 @@ impl Ingest {
 
     pub fn clock(&self) -> Clock {
         self.clock
-    }
-
-    /// Verifies a batch of encoded entries on a blocking thread. A refused entry comes back
-    /// with its bytes, so that one from the future can be held.
-    async fn verify_batch(&self, batch: Vec<Vec<u8>>) -> Vec<Verdict> {
-        let len = batch.len();
-        let worker_failed = |reason: String| {
-            tracing::error!(error = %reason, "verification worker failed");
-            (0..len)
-                .map(|_| Err(Refusal::Worker(reason.clone())))
-                .collect()
-        };
-        let _slot = match self.verify_slots.acquire().await {
-            Ok(slot) => slot,
-            Err(e) => return worker_failed(e.to_string()),
-        };
-        let now = self.clock.now_ms();
-        let verified = tokio::task::spawn_blocking(move || {
-            KEYS.with_borrow_mut(|keys| {
-                batch
-                    .into_iter()
-                    .map(|b| verify_entry_cached(&b, now, keys).map_err(|e| Refusal::Entry(e, b)))
-                    .collect()
-            })
-        })
-        .await;
-        verified.unwrap_or_else(|e| worker_failed(e.to_string()))
     }
 
     /// Verifies and durably stores one entry. `channel` is the network whose topic or sync
@@ -189,7 +153,7 @@ impl Ingest {
     ) -> Result<Vec<Result<Ingested, IngestError>>, IngestError> {
         let mut results: Vec<Option<Result<Ingested, IngestError>>> = Vec::new();
         let (mut membership, mut content) = (Vec::new(), Vec::new());
-        for (at, verdict) in self.verify_all(batch).await.into_iter().enumerate() {
+        for (at, verdict) in self.verifier.verify(batch).await.into_iter().enumerate() {
             results.push(None);
             match verdict {
                 Ok(v) if v.header().known_kind().is_some_and(|k| k.is_membership()) => {
@@ -252,24 +216,6 @@ impl Ingest {
         self.rosters
             .get(&v.header().network)
             .is_ok_and(|roster| admission::judge(&roster, v) == Admission::Await)
-    }
-
-    /// Verifies entries in chunks spread over the verification slots.
-    async fn verify_all(&self, batch: Vec<Vec<u8>>) -> Vec<Verdict> {
-        let slots = self.verify_slots.available_permits().max(1);
-        let chunk = batch.len().div_ceil(slots).max(1);
-        let mut chunks = Vec::new();
-        let mut rest = batch;
-        while !rest.is_empty() {
-            let tail = rest.split_off(chunk.min(rest.len()));
-            chunks.push(std::mem::replace(&mut rest, tail));
-        }
-        let verifying: Vec<_> = chunks.into_iter().map(|c| self.verify_batch(c)).collect();
-        futures::future::join_all(verifying)
-            .await
-            .into_iter()
-            .flatten()
-            .collect()
     }
 
     /// Why verification refused an entry. One from the future is held if it came from a peer;
