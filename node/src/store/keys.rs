@@ -24,7 +24,7 @@ use std::collections::{HashMap, HashSet};
 use staffroom_protocol::sync::SyncIndex;
 use staffroom_protocol::{Body, Entry, EntryId, NetworkId, Relation};
 
-use super::listing_index::{Listed, Listings};
+use super::listing_index::{self, Listed, Listings};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
@@ -102,7 +102,7 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
         .collect::<sled::Result<HashSet<sled::IVec>>>()?;
     let mut ids = Vec::new();
     let mut unreadable = 0;
-    let mut listed = Vec::new();
+    let mut listings = listing_index::Builder::default();
     // Gathered first and sorted: records come in id order, and a sync index takes items in
     // time order at almost no cost (appends), out of order at a block's shift each.
     let mut items: HashMap<NetworkId, Vec<(u64, [u8; 32])>> = HashMap::new();
@@ -121,7 +121,7 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
             .or_default()
             .push((h.created_at_ms, id));
         if !not_understood.contains(&key) {
-            listed.push((Listed::of_header(&h), EntryId(id)));
+            listings.add(&Listed::of_header(&h), &EntryId(id));
         }
     }
     let sync = items
@@ -138,7 +138,7 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
     Ok(Scanned {
         ids,
         sync,
-        listings: Listings::build(listed),
+        listings: listings.finish(),
         unreadable,
     })
 }

@@ -87,6 +87,33 @@ pub(crate) fn slot(at_ms: u64, id: &EntryId) -> Slot {
     s
 }
 
+/// Gathers slots during the open's scan (16 bytes each, where whole headers would take ~100),
+/// then builds the sets in bulk.
+#[derive(Debug, Default)]
+pub(crate) struct Builder {
+    gathered: HashMap<ListingKey, Vec<Slot>>,
+}
+
+impl Builder {
+    pub(crate) fn add(&mut self, listed: &Listed, id: &EntryId) {
+        for key in listed.keys() {
+            self.gathered
+                .entry(key)
+                .or_default()
+                .push(slot(listed.at_ms, id));
+        }
+    }
+
+    pub(crate) fn finish(self) -> Listings {
+        let sets = self
+            .gathered
+            .into_iter()
+            .map(|(key, slots)| (key, slots.into_iter().collect()))
+            .collect();
+        Listings { sets }
+    }
+}
+
 /// Every listing's slots.
 #[derive(Debug, Default)]
 pub(crate) struct Listings {
@@ -96,21 +123,13 @@ pub(crate) struct Listings {
 impl Listings {
     /// Built at once from `(entry, id)` pairs in any order (sorted sets built in bulk are
     /// packed full, unlike ones grown an insert at a time).
+    #[cfg(test)]
     pub(crate) fn build(items: impl IntoIterator<Item = (Listed, EntryId)>) -> Listings {
-        let mut gathered: HashMap<ListingKey, Vec<Slot>> = HashMap::new();
+        let mut builder = Builder::default();
         for (listed, id) in items {
-            for key in listed.keys() {
-                gathered
-                    .entry(key)
-                    .or_default()
-                    .push(slot(listed.at_ms, &id));
-            }
+            builder.add(&listed, &id);
         }
-        let sets = gathered
-            .into_iter()
-            .map(|(key, slots)| (key, slots.into_iter().collect()))
-            .collect();
-        Listings { sets }
+        builder.finish()
     }
 
     pub(crate) fn insert(&mut self, listed: &Listed, id: &EntryId) {

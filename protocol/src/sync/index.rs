@@ -51,6 +51,7 @@ impl SyncIndex {
             .blocks
             .partition_point(|blk| blk.items.last().is_some_and(|last| *last < item))
             .min(self.blocks.len() - 1);
+        let last_block = b + 1 == self.blocks.len();
         let block = &mut self.blocks[b];
         let Err(at) = block.items.binary_search(&item) else {
             return false;
@@ -60,7 +61,18 @@ impl SyncIndex {
         self.len += 1;
         self.starts[b + 1..].iter_mut().for_each(|s| *s += 1);
         if block.items.len() > BLOCK_ITEMS_MAX {
-            let upper = block.items.split_off(block.items.len() / 2);
+            // Appended at the very end (a network's usual growth, and every build from a
+            // sorted scan): this block stays full and the next starts with the new item.
+            // Elsewhere it splits in half. Either way the lower half gives back its spare
+            // capacity: blocks left half full with a doubled buffer held ~4x their items'
+            // bytes (issue 14, a million entries).
+            let appended = last_block && at + 1 == block.items.len();
+            let keep = match appended {
+                true => BLOCK_ITEMS_MAX,
+                false => block.items.len() / 2,
+            };
+            let upper = block.items.split_off(keep);
+            block.items.shrink_to_fit();
             block.acc = accumulate(&block.items);
             let start = self.starts[b] + block.items.len();
             let acc = accumulate(&upper);
@@ -182,6 +194,33 @@ mod tests {
 
     fn item(t: u64, n: u32) -> Item {
         (t, *blake3::hash(&n.to_le_bytes()).as_bytes())
+    }
+
+    /// Items appended in order leave every block but the last full, without spare capacity;
+    /// items inserted out of order leave none with more than it holds either.
+    #[test]
+    fn blocks_hold_no_spare_capacity() {
+        let mut index = SyncIndex::new();
+        for n in 0..10_000u32 {
+            index.insert(item(u64::from(n), n));
+        }
+        let (last, full) = index.blocks.split_last().unwrap();
+        assert!(full
+            .iter()
+            .all(|b| b.items.len() == BLOCK_ITEMS_MAX && b.items.capacity() == BLOCK_ITEMS_MAX));
+        assert_eq!(last.items.len(), 10_000 % BLOCK_ITEMS_MAX);
+        let mut shuffled = SyncIndex::new();
+        for n in 0..10_000u32 {
+            shuffled.insert(item(u64::from(n.wrapping_mul(2_654_435_761) % 10_007), n));
+        }
+        let spare: usize = shuffled
+            .blocks
+            .iter()
+            .map(|b| b.items.capacity() - b.items.len())
+            .sum();
+        assert!(spare <= 10_000, "{spare} spare item slots for 10,000 items");
+        assert_eq!(shuffled.items(0, shuffled.len()).count(), 10_000);
+        assert!(shuffled.items(0, shuffled.len()).is_sorted());
     }
 
     #[test]
