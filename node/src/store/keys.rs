@@ -13,18 +13,18 @@
 //! |                        | `understood_kinds` → version and kind tags;  |
 //! |                        | `record_layout` → u32 (`index_layout`: older) |
 //!
-//! A network's time order and the author and kind listings are not trees: they are held in
-//! memory (the network's sync index, and `listing_index.rs`) and rebuilt from the records'
-//! headers at open (see [`scan_records`]). sled rewrites a leaf and its parent for keys
+//! A network's time order and the author and kind listings are not trees: they are the
+//! network's sync index in memory, its items tagged for the listings (`listing_index.rs`),
+//! rebuilt from the records' headers at open (see [`scan_records`]). sled rewrites a leaf and its parent for keys
 //! appended in order, so a time-ordered tree took about the entries' own bytes again on disk,
 //! and even short keys cost ~0.3x each (issue 14). Only understood entries are listed.
 
 use std::collections::{HashMap, HashSet};
 
-use staffroom_protocol::sync::SyncIndex;
+use staffroom_protocol::sync::{Item, SyncIndex, Tag};
 use staffroom_protocol::{Body, Entry, EntryId, NetworkId, Relation};
 
-use super::listing_index::{self, Listed, Listings};
+use super::listing_index::{tag, Authors};
 
 fn key(parts: &[&[u8]], at_ms: u64, id: &EntryId) -> Vec<u8> {
     let mut k = Vec::with_capacity(32 + 1 + 8 + 32 + 1);
@@ -83,18 +83,19 @@ pub fn id_suffix(key: &[u8]) -> EntryId {
 }
 
 /// What one pass over the stored records gives: every id, sorted, every network's sync
-/// index, and the author and kind listings.
+/// index with its listing tags, and the authors those number.
 pub struct Scanned {
     pub ids: Vec<[u8; 32]>,
     pub sync: HashMap<NetworkId, SyncIndex>,
-    pub listings: Listings,
+    pub authors: Authors,
     /// Records whose header does not parse (none is written): counted, not synced.
     pub unreadable: usize,
 }
 
 /// One pass over the records, in sled's (byte) order: the ids, and each record's header
-/// (at a fixed offset, never compressed) for the sync indexes and, but for the `opaque`
-/// ones, the listings. A key that is not an id (none is written) is skipped.
+/// (at a fixed offset, never compressed) for the sync indexes and their listing tags; entries
+/// marked in `opaque` are not understood here. A key that is not an id (none is written) is
+/// skipped.
 pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<Scanned> {
     let not_understood = opaque
         .iter()
@@ -102,10 +103,10 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
         .collect::<sled::Result<HashSet<sled::IVec>>>()?;
     let mut ids = Vec::new();
     let mut unreadable = 0;
-    let mut listings = listing_index::Builder::default();
+    let mut authors = Authors::default();
     // Gathered first and sorted: records come in id order, and a sync index takes items in
     // time order at almost no cost (appends), out of order at a block's shift each.
-    let mut items: HashMap<NetworkId, Vec<(u64, [u8; 32])>> = HashMap::new();
+    let mut items: HashMap<NetworkId, Vec<(Item, Tag)>> = HashMap::new();
     for item in entries.iter() {
         let (key, record) = item?;
         let Ok(id) = <[u8; 32]>::try_from(&key[..]) else {
@@ -116,21 +117,23 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
             unreadable += 1;
             continue;
         };
+        let understood = !not_understood.contains(&key);
+        let author = match understood {
+            true => authors.number(&h.author),
+            false => 0,
+        };
         items
             .entry(h.network)
             .or_default()
-            .push((h.created_at_ms, id));
-        if !not_understood.contains(&key) {
-            listings.add(&Listed::of_header(&h), &EntryId(id));
-        }
+            .push(((h.created_at_ms, id), tag(&h, author, understood)));
     }
     let sync = items
         .into_iter()
         .map(|(network, mut items)| {
             items.sort_unstable();
             let mut index = SyncIndex::new();
-            for item in items {
-                index.insert(item);
+            for (item, tag) in items {
+                index.insert_tagged(item, tag);
             }
             (network, index)
         })
@@ -138,7 +141,7 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
     Ok(Scanned {
         ids,
         sync,
-        listings: listings.finish(),
+        authors,
         unreadable,
     })
 }

@@ -4,7 +4,9 @@
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::{AuthorId, Entry, EntryId, EntryKind, NetworkId, Relation};
 
-use super::{keys, Order, Store, StoreError, StoredEntry, ABOUT_SCAN_MAX, LIST_LIMIT_MAX};
+use super::listing_index::Want;
+use super::time_order::Direction;
+use super::{keys, Store, StoreError, StoredEntry, ABOUT_SCAN_MAX, LIST_LIMIT_MAX};
 
 /// Which entries to list. Every field narrows the result; `limit` is capped at
 /// [`LIST_LIMIT_MAX`]. Results are newest first.
@@ -94,8 +96,9 @@ impl Store {
         if let Some((target, relation)) = filter.about() {
             return self.list_about(filter, target, relation, limit);
         }
-        if filter.network.is_none() && filter.author.is_none() {
-            // Time indexes are per network: merge each joined network's newest entries.
+        if filter.network.is_none() {
+            // Time orders (and the listings, their tags) are per network: merge each joined
+            // network's newest entries.
             let mut out = Vec::new();
             for record in self.networks()? {
                 let scoped = ListFilter {
@@ -159,20 +162,29 @@ impl Store {
         Ok(current && !self.is_hidden(stored)?)
     }
 
-    /// The ids `f` may select, newest first, from its most selective index: an author's or a
-    /// kind's listing, else the network's time order (its sync index).
+    /// The ids `f` may select, newest first: the network's time order, only the listed
+    /// entries of the author and kind asked for (by their tags).
     fn newest_first<'a>(
         &'a self,
         f: &ListFilter,
     ) -> Box<dyn Iterator<Item = Result<EntryId, StoreError>> + 'a> {
-        let t = &self.trees;
-        if let Some(author) = f.author {
-            Box::new(t.by_author(&author))
-        } else if let (Some(network), Some(kind)) = (f.network, f.kind) {
-            Box::new(t.by_kind(&network, kind.tag(), Order::NewestFirst))
-        } else {
-            let network = f.network.expect("list() handles filters without a network");
-            Box::new(t.ids_newest_first(&network).map(|id| Ok(EntryId(id))))
-        }
+        let network = f.network.expect("list() handles filters without a network");
+        let author = match f.author {
+            Some(author) => {
+                let authors = self.trees.authors.read().unwrap_or_else(|e| e.into_inner());
+                match authors.filter(&author) {
+                    Some(number) => Some(number),
+                    // No entry of theirs is stored here.
+                    None => return Box::new(std::iter::empty()),
+                }
+            }
+            None => None,
+        };
+        let want = Want {
+            kind: f.kind.map(EntryKind::tag),
+            author,
+        };
+        let ids = self.trees.listed(&network, Direction::NewestFirst, want);
+        Box::new(ids.map(|id| Ok(EntryId(id))))
     }
 }

@@ -26,7 +26,6 @@ mod keys;
 mod list;
 mod listing_index;
 pub use list::ListFilter;
-use listing_index::Order;
 mod migrate;
 mod open;
 mod prefix;
@@ -185,8 +184,8 @@ pub(crate) struct Trees {
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
     /// range fingerprints and updated by the writer as entries are stored.
     sync: RwLock<HashMap<NetworkId, SyncIndex>>,
-    /// The author and kind listings of understood entries, in memory like `sync`.
-    listings: RwLock<listing_index::Listings>,
+    /// The authors of understood entries, numbered for the sync indexes' listing tags.
+    authors: RwLock<listing_index::Authors>,
     /// What is wrong with the store right now.
     health: health::Health,
     /// What was recovered, when this store was rebuilt from a damaged one at open.
@@ -315,11 +314,16 @@ impl Store {
     pub fn membership_entries(&self, network: &NetworkId) -> Result<Vec<StoredEntry>, StoreError> {
         let mut out = Vec::new();
         for kind in [EntryKind::Network, EntryKind::Membership] {
-            for id in self.trees.by_kind(network, kind.tag(), Order::OldestFirst) {
+            let want = listing_index::Want {
+                kind: Some(kind.tag()),
+                author: None,
+            };
+            let oldest = time_order::Direction::OldestFirst { from: (0, [0; 32]) };
+            for id in self.trees.listed(network, oldest, want) {
                 if out.len() >= MEMBERSHIP_ENTRIES_MAX {
                     return Ok(out);
                 }
-                if let Some(stored) = self.get(&id?)? {
+                if let Some(stored) = self.get(&EntryId(id))? {
                     out.push(stored);
                 }
             }

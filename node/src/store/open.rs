@@ -13,7 +13,7 @@ use super::*;
 pub(super) struct Carried {
     pub entry_count: AtomicU64,
     pub sync: RwLock<HashMap<NetworkId, SyncIndex>>,
-    pub listings: RwLock<listing_index::Listings>,
+    pub authors: RwLock<listing_index::Authors>,
     pub health: health::Health,
     pub salvaged: Option<repair::Salvaged>,
     pub ledger: std::sync::Mutex<ledger::Ledger>,
@@ -27,7 +27,7 @@ impl Trees {
         let Carried {
             entry_count,
             sync,
-            listings,
+            authors,
             health,
             salvaged,
             ledger,
@@ -51,7 +51,7 @@ impl Trees {
             key_intro: db.open_tree("key_intro")?,
             entry_count,
             sync,
-            listings,
+            authors,
             health,
             salvaged,
             ledger,
@@ -71,7 +71,7 @@ impl Trees {
             let Trees {
                 entry_count,
                 sync,
-                listings,
+                authors,
                 health,
                 salvaged,
                 ledger,
@@ -82,7 +82,7 @@ impl Trees {
             Carried {
                 entry_count,
                 sync,
-                listings,
+                authors,
                 health,
                 salvaged,
                 ledger,
@@ -212,7 +212,7 @@ impl Store {
         let carried = Carried {
             entry_count: AtomicU64::new(0),
             sync: RwLock::default(),
-            listings: RwLock::default(),
+            authors: RwLock::default(),
             health: health::Health::default(),
             salvaged: None,
             ledger: std::sync::Mutex::new(ledger),
@@ -241,7 +241,7 @@ impl Store {
         let keys::Scanned {
             ids,
             sync,
-            listings,
+            authors,
             unreadable,
         } = keys::scan_records(&trees.entries, &trees.opaque)?;
         let scanned_ms = started.elapsed().as_millis() as u64;
@@ -249,7 +249,7 @@ impl Store {
         let lost = trees.check_ledger(&expected, &ids)?;
         drop(ids);
         trees.sync = RwLock::new(sync);
-        trees.listings = RwLock::new(listings);
+        trees.authors = RwLock::new(authors);
         if unreadable > 0 {
             tracing::warn!(records = unreadable, "stored records without a header");
         }

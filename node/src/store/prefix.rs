@@ -40,17 +40,13 @@ impl Store {
             .map(|t| t.key)
             .filter(|key| prefix.matches(key.as_bytes()))
             .collect();
-        let listings = self
-            .trees
-            .listings
-            .read()
-            .unwrap_or_else(|e| e.into_inner());
-        for author in listings.authors_matching(prefix, limit) {
+        let authors = self.trees.authors.read().unwrap_or_else(|e| e.into_inner());
+        for author in authors.matching(prefix, limit) {
             if !found.contains(&author) {
                 found.push(author);
             }
         }
-        drop(listings);
+        drop(authors);
         found.truncate(limit);
         Ok(found)
     }

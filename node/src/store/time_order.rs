@@ -1,16 +1,21 @@
 //! A network's entries in time order, read from its sync index (in memory) a chunk at a time,
-//! so the index's lock is never held across a read of the store. This replaced the
-//! `by_network_time` tree (issue 14): the sync index already held the same order.
+//! so the index's lock is never held across a read of the store; with a [`Want`], only the
+//! items whose tags it keeps (the author and kind listings, `listing_index.rs`). This replaced
+//! the `by_network_time` tree (issue 14): the sync index already held the same order.
 
 use std::collections::VecDeque;
 
 use staffroom_protocol::sync::Item;
 use staffroom_protocol::NetworkId;
 
+use super::listing_index::Want;
 use super::Trees;
 
 /// Items read under one hold of the index's lock.
 const CHUNK_ITEMS: usize = 256;
+/// Items a filtered walk looks at under one hold at most, however few it keeps: a listing of
+/// something rare reads a million tags in ~250 short holds.
+const SCAN_ITEMS: usize = 4096;
 
 /// Which way a walk goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,51 +32,71 @@ pub(crate) struct TimeOrder<'a> {
     trees: &'a Trees,
     network: NetworkId,
     direction: Direction,
-    /// The last item handed out (exclusive bound of the next chunk), once there is one.
+    /// Only the items whose tags this keeps, when given.
+    want: Option<Want>,
+    /// The last item looked at (exclusive bound of the next chunk), once there is one.
     last: Option<Item>,
     buffer: VecDeque<Item>,
     done: bool,
 }
 
 impl<'a> TimeOrder<'a> {
-    pub(crate) fn new(trees: &'a Trees, network: NetworkId, direction: Direction) -> Self {
+    pub(crate) fn new(
+        trees: &'a Trees,
+        network: NetworkId,
+        direction: Direction,
+        want: Option<Want>,
+    ) -> Self {
         TimeOrder {
             trees,
             network,
             direction,
+            want,
             last: None,
             buffer: VecDeque::new(),
             done: false,
         }
     }
 
-    /// Reads the next chunk past `last`; an empty one ends the walk.
+    /// Reads the next chunk past `last`, keeping what `want` keeps; looking at nothing more
+    /// ends the walk.
     fn refill(&mut self) {
         let indexes = self.trees.sync.read().unwrap_or_else(|e| e.into_inner());
         let Some(index) = indexes.get(&self.network) else {
             self.done = true;
             return;
         };
-        let chunk: Vec<Item> = match (self.direction, self.last) {
-            (Direction::OldestFirst { from }, last) => {
-                // Past the last one handed out: from its position, skipping it.
-                let start = index.lower_bound(&last.unwrap_or(from));
-                let skip = usize::from(last.is_some_and(|l| index.item_at(start) == Some(&l)));
-                index
-                    .items(start + skip, start + skip + CHUNK_ITEMS)
-                    .copied()
-                    .collect()
+        let looked = if self.want.is_some() {
+            SCAN_ITEMS
+        } else {
+            CHUNK_ITEMS
+        };
+        let (start, end) = match self.direction {
+            Direction::OldestFirst { from } => {
+                // Past the last one looked at: from its position, skipping it.
+                let start = index.lower_bound(&self.last.unwrap_or(from));
+                let skip = self.last.is_some_and(|l| index.item_at(start) == Some(&l));
+                let start = start + usize::from(skip);
+                (start, start + looked)
             }
-            (Direction::NewestFirst, last) => {
-                let end = last.map_or(index.len(), |l| index.lower_bound(&l));
-                let start = end.saturating_sub(CHUNK_ITEMS);
-                let mut items: Vec<Item> = index.items(start, end).copied().collect();
-                items.reverse();
-                items
+            Direction::NewestFirst => {
+                let end = self.last.map_or(index.len(), |l| index.lower_bound(&l));
+                (end.saturating_sub(looked), end)
             }
         };
+        let mut chunk: Vec<(Item, u32)> = index.tagged(start, end).map(|(i, t)| (*i, t)).collect();
+        if self.direction == Direction::NewestFirst {
+            chunk.reverse();
+        }
         self.done = chunk.is_empty();
-        self.buffer.extend(chunk);
+        self.last = chunk.last().map(|(item, _)| *item).or(self.last);
+        let want = self.want;
+        self.buffer.extend(
+            chunk
+                .into_iter()
+                .filter(|(_, tag)| want.is_none_or(|w| w.keeps(*tag)))
+                .map(|(item, _)| item),
+        );
     }
 }
 
@@ -79,12 +104,10 @@ impl Iterator for TimeOrder<'_> {
     type Item = [u8; 32];
 
     fn next(&mut self) -> Option<[u8; 32]> {
-        if self.buffer.is_empty() && !self.done {
+        while self.buffer.is_empty() && !self.done {
             self.refill();
         }
-        let item = self.buffer.pop_front()?;
-        self.last = Some(item);
-        Some(item.1)
+        self.buffer.pop_front().map(|item| item.1)
     }
 }
 
@@ -92,12 +115,17 @@ impl Trees {
     /// `network`'s entry ids from time `from_ms` on, oldest first.
     pub(crate) fn ids_from(&self, network: &NetworkId, from_ms: u64) -> TimeOrder<'_> {
         let from = (from_ms, [0u8; 32]);
-        TimeOrder::new(self, *network, Direction::OldestFirst { from })
+        TimeOrder::new(self, *network, Direction::OldestFirst { from }, None)
     }
 
-    /// `network`'s entry ids, newest first.
-    pub(crate) fn ids_newest_first(&self, network: &NetworkId) -> TimeOrder<'_> {
-        TimeOrder::new(self, *network, Direction::NewestFirst)
+    /// The ids of `network`'s listed entries that `want` keeps, in `direction`.
+    pub(crate) fn listed(
+        &self,
+        network: &NetworkId,
+        direction: Direction,
+        want: Want,
+    ) -> TimeOrder<'_> {
+        TimeOrder::new(self, *network, direction, Some(want))
     }
 }
 
@@ -105,6 +133,7 @@ impl Trees {
 mod tests {
     use staffroom_protocol::fixtures::{key, network, numbered_post};
 
+    use super::{Direction, TimeOrder};
     use crate::store::tests::{joined, verified};
 
     /// Walks cross chunk boundaries without losing or repeating an item, both ways, and one
@@ -129,8 +158,76 @@ mod tests {
         let first_at = expected.iter().position(|i| i.0 >= middle).unwrap();
         assert_eq!(later.len(), expected.len() - first_at);
         expected.reverse();
-        let newest: Vec<_> = store.trees.ids_newest_first(&network(1)).collect();
+        let newest_first = |n| TimeOrder::new(&store.trees, n, Direction::NewestFirst, None);
+        let newest: Vec<_> = newest_first(network(1)).collect();
         assert_eq!(newest, expected.iter().map(|i| i.1).collect::<Vec<_>>());
-        assert_eq!(store.trees.ids_newest_first(&network(9)).count(), 0);
+        assert_eq!(newest_first(network(9)).count(), 0);
+    }
+}
+
+#[cfg(test)]
+mod listing_tests {
+    use staffroom_protocol::fixtures::{key, network, numbered_post};
+    use staffroom_protocol::EntryKind;
+
+    use super::{Direction, Want, SCAN_ITEMS};
+    use crate::store::tests::{joined, verified};
+
+    /// A listing of a rare author finds each of their entries, newest first, across more
+    /// than one scan of the tags; one of a common kind finds every entry both ways.
+    #[tokio::test]
+    async fn filtered_walks_find_rare_entries_across_scans() {
+        let (_dir, store) = joined(&[network(1)]).await;
+        let total = SCAN_ITEMS as u64 + 500;
+        let rare = [3, SCAN_ITEMS as u64 - 1, SCAN_ITEMS as u64 + 2, total - 1];
+        let posts: Vec<_> = (0..total)
+            .map(|n| {
+                let author = if rare.contains(&n) { key(2) } else { key(1) };
+                numbered_post(&author, network(1), n)
+            })
+            .collect();
+        for chunk in posts.chunks(1024) {
+            store
+                .insert(chunk.iter().map(verified).collect())
+                .await
+                .unwrap();
+        }
+        let number = |k: u8| {
+            let authors = store.trees.authors.read().unwrap();
+            authors.filter(&staffroom_protocol::AuthorId(
+                key(k).verifying_key().to_bytes(),
+            ))
+        };
+        let want = Want {
+            kind: None,
+            author: number(2),
+        };
+        let found: Vec<_> = store
+            .trees
+            .listed(&network(1), Direction::NewestFirst, want)
+            .collect();
+        let expected: Vec<_> = rare
+            .iter()
+            .rev()
+            .map(|&n| posts[n as usize].id().0)
+            .collect();
+        assert_eq!(found, expected);
+        let blogs = Want {
+            kind: Some(EntryKind::BlogPost.tag()),
+            author: None,
+        };
+        let oldest = Direction::OldestFirst { from: (0, [0; 32]) };
+        for direction in [oldest, Direction::NewestFirst] {
+            let all = store.trees.listed(&network(1), direction, blogs).count();
+            assert_eq!(all as u64, total, "{direction:?}");
+        }
+        let resources = Want {
+            kind: Some(EntryKind::Resource.tag()),
+            author: None,
+        };
+        let none = store
+            .trees
+            .listed(&network(1), Direction::NewestFirst, resources);
+        assert_eq!(none.count(), 0);
     }
 }

@@ -1,11 +1,17 @@
 //! The sorted set a node reconciles, per network: (created_at_ms, entry id) items in blocks,
 //! each block with the accumulator of its ids, so any range's fingerprint costs a few block
 //! sums plus at most two partial blocks, and an insert updates one block.
+//!
+//! Each item may carry a 32-bit [`Tag`] of its owner's (a node keeps what its listings need
+//! there: 4 bytes an item where separate indexes took ~24). Tags take no part in
+//! reconciliation: two indexes with the same items agree whatever their tags.
 
 use super::fingerprint::{Accumulator, Fingerprint};
 
 /// An item in reconciliation order: creation time, then id.
 pub type Item = (u64, [u8; 32]);
+/// What the index's owner keeps beside an item; 0 unless given.
+pub type Tag = u32;
 
 /// A block splits in two past this many items.
 const BLOCK_ITEMS_MAX: usize = 512;
@@ -13,6 +19,8 @@ const BLOCK_ITEMS_MAX: usize = 512;
 #[derive(Debug, Clone, Default)]
 struct Block {
     items: Vec<Item>,
+    /// `tags[i]` goes with `items[i]`.
+    tags: Vec<Tag>,
     acc: Accumulator,
 }
 
@@ -40,8 +48,13 @@ impl SyncIndex {
         self.len == 0
     }
 
-    /// Adds an item; false if it was already present.
+    /// Adds an item (tagged 0); false if it was already present.
     pub fn insert(&mut self, item: Item) -> bool {
+        self.insert_tagged(item, 0)
+    }
+
+    /// Adds an item with its tag; false if it was already present (its tag is left).
+    pub fn insert_tagged(&mut self, item: Item, tag: Tag) -> bool {
         if self.blocks.is_empty() {
             self.blocks.push(Block::default());
             self.starts.push(0);
@@ -57,6 +70,7 @@ impl SyncIndex {
             return false;
         };
         block.items.insert(at, item);
+        block.tags.insert(at, tag);
         block.acc.add_id(&item.1);
         self.len += 1;
         self.starts[b + 1..].iter_mut().for_each(|s| *s += 1);
@@ -72,11 +86,20 @@ impl SyncIndex {
                 false => block.items.len() / 2,
             };
             let upper = block.items.split_off(keep);
+            let upper_tags = block.tags.split_off(keep);
             block.items.shrink_to_fit();
+            block.tags.shrink_to_fit();
             block.acc = accumulate(&block.items);
             let start = self.starts[b] + block.items.len();
             let acc = accumulate(&upper);
-            self.blocks.insert(b + 1, Block { items: upper, acc });
+            self.blocks.insert(
+                b + 1,
+                Block {
+                    items: upper,
+                    tags: upper_tags,
+                    acc,
+                },
+            );
             self.starts.insert(b + 1, start);
         }
         true
@@ -97,6 +120,7 @@ impl SyncIndex {
             return false;
         };
         block.items.remove(at);
+        block.tags.remove(at);
         block.acc = accumulate(&block.items);
         self.len -= 1;
         self.starts[b + 1..].iter_mut().for_each(|s| *s -= 1);
@@ -176,6 +200,16 @@ impl SyncIndex {
             .take(to.saturating_sub(from))
     }
 
+    /// The items at positions `from..to` with their tags, in order.
+    pub fn tagged(&self, from: usize, to: usize) -> impl Iterator<Item = (&Item, Tag)> + '_ {
+        let (b, offset) = self.locate_pos(from);
+        self.blocks[b.min(self.blocks.len())..]
+            .iter()
+            .flat_map(|blk| blk.items.iter().zip(blk.tags.iter().copied()))
+            .skip(offset)
+            .take(to.saturating_sub(from))
+    }
+
     pub fn item_at(&self, pos: usize) -> Option<&Item> {
         let (b, offset) = self.locate_pos(pos);
         self.blocks.get(b).and_then(|blk| blk.items.get(offset))
@@ -221,6 +255,27 @@ mod tests {
         assert!(spare <= 10_000, "{spare} spare item slots for 10,000 items");
         assert_eq!(shuffled.items(0, shuffled.len()).count(), 10_000);
         assert!(shuffled.items(0, shuffled.len()).is_sorted());
+    }
+
+    /// Tags stay with their items through splits, inserts between others and removals.
+    #[test]
+    fn tags_follow_their_items() {
+        let tag_of = |it: &Item| u32::from_le_bytes([it.1[0], it.1[1], it.1[2], it.1[3]]);
+        let mut index = SyncIndex::new();
+        let items: Vec<Item> = (0..5000u32).map(|n| item(u64::from(n % 997), n)).collect();
+        for it in &items {
+            assert!(index.insert_tagged(*it, tag_of(it)));
+        }
+        for it in items.iter().step_by(7) {
+            assert!(index.remove(it));
+        }
+        assert!(index
+            .tagged(0, index.len())
+            .all(|(it, tag)| tag == tag_of(it)));
+        assert_eq!(index.tagged(0, index.len()).count(), index.len());
+        let middle: Vec<_> = index.tagged(1000, 1010).map(|(it, _)| *it).collect();
+        let plain: Vec<_> = index.items(1000, 1010).copied().collect();
+        assert_eq!(middle, plain);
     }
 
     #[test]

@@ -12,7 +12,7 @@ mod size;
 mod wire;
 
 pub use fingerprint::{Accumulator, Fingerprint, LowSum, FINGERPRINT_BYTES, SUM_BYTES};
-pub use index::{Item, SyncIndex};
+pub use index::{Item, SyncIndex, Tag};
 pub use message::{
     prefix, Bound, IdPrefix, Message, MessageError, Mode, Range, ID_PREFIX_BYTES, MESSAGE_BYTES_MAX,
 };

@@ -10,8 +10,7 @@ use staffroom_protocol::{
 };
 
 use crate::store::changes::Change;
-use crate::store::listing_index::Listed;
-use crate::store::{keys, InsertOutcome, NetworkRecord, StoreError, Trees};
+use crate::store::{keys, listing_index, InsertOutcome, NetworkRecord, StoreError, Trees};
 
 pub(in crate::store) fn insert_one(
     trees: &Trees,
@@ -28,21 +27,28 @@ pub(in crate::store) fn insert_one(
     // Every entry is in its network's sync index (in memory, rebuilt from the records at
     // open); only understood entries get the listing indexes. Opaque ones are marked, to be
     // looked at again.
-    match verified.entry() {
-        Some(entry) => index_for_listing(trees, entry, &id)?,
+    let author = match verified.entry() {
+        Some(entry) => {
+            index_for_listing(trees, entry, &id)?;
+            let mut authors = trees.authors.write().unwrap_or_else(|e| e.into_inner());
+            Some(authors.number(&header.author))
+        }
         None => {
             trees.opaque.insert(id.as_bytes(), &[])?;
+            None
         }
-    }
+    };
     trees
         .entries
         .insert(id.as_bytes(), crate::store::record::pack(verified.bytes()))?;
     trees.ledger().added(&id.0);
     trees.entry_count.fetch_add(1, Ordering::Relaxed);
     let mut sync = trees.sync.write().unwrap_or_else(|e| e.into_inner());
+    // Its listing tag: kind, author, understood.
+    let tag = listing_index::tag(header, author.unwrap_or(0), author.is_some());
     sync.entry(header.network)
         .or_default()
-        .insert((header.created_at_ms, id.0));
+        .insert_tagged((header.created_at_ms, id.0), tag);
     drop(sync);
     crate::store::erased::apply(trees, verified)?;
     // Followers hear of it once a reader sees it, and what it erased or hid (see
@@ -82,10 +88,7 @@ pub(in crate::store) fn index_for_listing(
     for (key, size) in keys::by_file(entry, id) {
         trees.files_by_network.insert(key, &size)?;
     }
-    crate::store::content_keys::index_grants(trees, entry, id)?;
-    // In memory, so listed last: a failed sled write above leaves it unlisted.
-    trees.list_entry(&Listed::of_entry(entry), id);
-    Ok(())
+    crate::store::content_keys::index_grants(trees, entry, id)
 }
 
 /// Entries one purge deletes at most (a removed member's entries made after their removal:
@@ -168,7 +171,7 @@ fn forget(trees: &Trees, header: &Header, id: &EntryId) {
 }
 
 /// Deletes a record that no longer unpacks (damage), with what its header — kept as it is in
-/// every record — names: its sync item and its listings. Its reference keys stay;
+/// every record — names: its sync item (which carries its listings). Its reference keys stay;
 /// readers skip index keys without a record.
 pub(in crate::store) fn remove_unreadable(trees: &Trees, id: &EntryId) -> Result<(), StoreError> {
     let Some(record) = trees.entries.get(id.as_bytes())? else {
@@ -180,7 +183,6 @@ pub(in crate::store) fn remove_unreadable(trees: &Trees, id: &EntryId) -> Result
     trees.entry_count.fetch_sub(1, Ordering::Relaxed);
     trees.opaque.remove(id.as_bytes())?;
     if let Some(header) = crate::store::record::header(&record) {
-        trees.unlist_entry(&Listed::of_header(&header), id);
         forget(trees, &header, id);
     }
     Ok(())
@@ -193,7 +195,6 @@ pub(in crate::store) fn unindex(
     bytes: &[u8],
 ) -> Result<(), StoreError> {
     if let Ok(entry) = Entry::decode(bytes) {
-        trees.unlist_entry(&Listed::of_entry(&entry), id);
         for key in keys::by_ref(&entry, id) {
             trees.by_ref.remove(key)?;
         }
