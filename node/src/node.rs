@@ -290,6 +290,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     std::fs::write(data.api_addr(), api_addr.to_string()).map_err(io_err(&data.api_addr()))?;
     std::fs::write(data.node_id(), peer_id.to_string()).map_err(io_err(&data.node_id()))?;
     tracing::info!(%peer_id, %api_addr, listen = ?net.listen_addrs, "node started");
+    // What opening the store and the search index freed since the store gave memory back.
+    crate::memory::give_back_freed();
     Ok(RunningNode {
         peer_id,
         listen_addrs: net.listen_addrs,

@@ -104,8 +104,8 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
     let mut ids = Vec::new();
     let mut unreadable = 0;
     let mut authors = Authors::default();
-    // Gathered first and sorted: records come in id order, and a sync index takes items in
-    // time order at almost no cost (appends), out of order at a block's shift each.
+    // Gathered first and sorted: records come in id order, and a sync index is built in one
+    // pass from items in time order, its blocks full and of exactly their size.
     let mut items: HashMap<NetworkId, Vec<(Item, Tag)>> = HashMap::new();
     for item in entries.iter() {
         let (key, record) = item?;
@@ -131,11 +131,7 @@ pub fn scan_records(entries: &sled::Tree, opaque: &sled::Tree) -> sled::Result<S
         .into_iter()
         .map(|(network, mut items)| {
             items.sort_unstable();
-            let mut index = SyncIndex::new();
-            for (item, tag) in items {
-                index.insert_tagged(item, tag);
-            }
-            (network, index)
+            (network, SyncIndex::from_sorted(items))
         })
         .collect();
     Ok(Scanned {

@@ -24,6 +24,16 @@ struct Block {
     acc: Accumulator,
 }
 
+impl Block {
+    fn with_capacity(items: usize) -> Block {
+        Block {
+            items: Vec::with_capacity(items),
+            tags: Vec::with_capacity(items),
+            acc: Accumulator::default(),
+        }
+    }
+}
+
 /// Items sorted by (time, id), with incrementally maintained range fingerprints.
 #[derive(Debug, Clone, Default)]
 pub struct SyncIndex {
@@ -46,6 +56,43 @@ impl SyncIndex {
 
     pub fn is_empty(&self) -> bool {
         self.len == 0
+    }
+
+    /// An index of `items`, given in order (time, then id) with their tags, built in one pass:
+    /// full blocks of exactly their items' size. An item out of order or repeated is skipped.
+    pub fn from_sorted(items: impl IntoIterator<Item = (Item, Tag)>) -> SyncIndex {
+        let mut index = SyncIndex::new();
+        let mut block = Block::with_capacity(BLOCK_ITEMS_MAX);
+        for (item, tag) in items {
+            let last = block
+                .items
+                .last()
+                .or(index.blocks.last().and_then(|b| b.items.last()));
+            if last.is_some_and(|last| *last >= item) {
+                continue;
+            }
+            block.items.push(item);
+            block.tags.push(tag);
+            block.acc.add_id(&item.1);
+            if block.items.len() == BLOCK_ITEMS_MAX {
+                index.push_block(std::mem::replace(
+                    &mut block,
+                    Block::with_capacity(BLOCK_ITEMS_MAX),
+                ));
+            }
+        }
+        if !block.items.is_empty() {
+            block.items.shrink_to_fit();
+            block.tags.shrink_to_fit();
+            index.push_block(block);
+        }
+        index
+    }
+
+    fn push_block(&mut self, block: Block) {
+        self.starts.push(self.len);
+        self.len += block.items.len();
+        self.blocks.push(block);
     }
 
     /// Adds an item (tagged 0); false if it was already present.
@@ -255,6 +302,37 @@ mod tests {
         assert!(spare <= 10_000, "{spare} spare item slots for 10,000 items");
         assert_eq!(shuffled.items(0, shuffled.len()).count(), 10_000);
         assert!(shuffled.items(0, shuffled.len()).is_sorted());
+    }
+
+    /// An index built in one pass from sorted items equals one built an insert at a time, and
+    /// takes more after it as usual.
+    #[test]
+    fn built_from_sorted_items_is_the_same_index() {
+        let mut items: Vec<(Item, Tag)> = (0..3000u32)
+            .map(|n| (item(u64::from(n % 701), n), n))
+            .collect();
+        items.sort_unstable();
+        let mut grown = SyncIndex::new();
+        for (it, tag) in &items {
+            grown.insert_tagged(*it, *tag);
+        }
+        let repeated = items.iter().copied().chain(items[..5].iter().copied());
+        let mut built = SyncIndex::from_sorted(repeated);
+        assert_eq!(built.len(), grown.len());
+        let tagged = |ix: &SyncIndex| {
+            ix.tagged(0, ix.len())
+                .map(|(i, t)| (*i, t))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(tagged(&built), tagged(&grown));
+        for (from, to) in [(0, 3000), (17, 2900), (512, 1024), (1000, 1001)] {
+            assert_eq!(built.fingerprint(from, to), grown.fingerprint(from, to));
+        }
+        let extra = item(5, 99_999);
+        assert!(built.insert_tagged(extra, 7));
+        assert!(grown.insert_tagged(extra, 7));
+        assert_eq!(tagged(&built), tagged(&grown));
+        assert_eq!(SyncIndex::from_sorted([]).len(), 0);
     }
 
     /// Tags stay with their items through splits, inserts between others and removals.
