@@ -182,7 +182,8 @@ pub(crate) struct Trees {
     key_intro: sled::Tree,
     entry_count: AtomicU64,
     /// Per network, the (time, id) set that catch-up sync reconciles, kept in memory with its
-    /// range fingerprints and updated by the writer as entries are stored.
+    /// range fingerprints and updated by the writer as entries are stored. Each item's tag
+    /// places it in the author and kind listings (`listing_index.rs`).
     sync: RwLock<HashMap<NetworkId, SyncIndex>>,
     /// The authors of understood entries, numbered for the sync indexes' listing tags.
     authors: RwLock<listing_index::Authors>,

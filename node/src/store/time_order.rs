@@ -84,19 +84,29 @@ impl<'a> TimeOrder<'a> {
                 (end.saturating_sub(looked), end)
             }
         };
-        let mut chunk: Vec<(Item, u32)> = index.tagged(start, end).map(|(i, t)| (*i, t)).collect();
-        if self.direction == Direction::NewestFirst {
-            chunk.reverse();
-        }
-        self.done = chunk.is_empty();
-        self.last = chunk.last().map(|(item, _)| *item).or(self.last);
+        let end = end.min(index.len());
+        // The item that bounds the next chunk: the last one looked at, in walking order.
+        let boundary = match self.direction {
+            _ if start >= end => None,
+            Direction::OldestFirst { .. } => index.item_at(end - 1),
+            Direction::NewestFirst => index.item_at(start),
+        };
+        let Some(boundary) = boundary.copied() else {
+            self.done = true;
+            return;
+        };
+        self.last = Some(boundary);
+        // Filtered under the lock: a rare listing copies what it keeps, not every item.
         let want = self.want;
-        self.buffer.extend(
-            chunk
-                .into_iter()
-                .filter(|(_, tag)| want.is_none_or(|w| w.keeps(*tag)))
-                .map(|(item, _)| item),
-        );
+        let mut kept: Vec<Item> = index
+            .tagged(start, end)
+            .filter(|(_, tag)| want.is_none_or(|w| w.keeps(*tag)))
+            .map(|(item, _)| *item)
+            .collect();
+        if self.direction == Direction::NewestFirst {
+            kept.reverse();
+        }
+        self.buffer.extend(kept);
     }
 }
 
