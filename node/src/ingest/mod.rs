@@ -6,7 +6,8 @@
 //! of this node's clock is held (see [`crate::hold`]) and ingested again when it is due.
 //!
 //! `error.rs`: [`IngestError`]. `release.rs`: the pens and the task that offers their
-//! entries again. `verifier.rs`: signature checks on every core, single entries batched. `tests.rs`: admission through the whole pipeline.
+//! entries again. `verifier.rs`: signature checks on every core, single entries batched.
+//! `tests.rs`: admission through the whole pipeline.
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex};

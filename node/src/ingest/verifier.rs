@@ -35,8 +35,10 @@ pub(super) struct Verifier {
     /// cannot starve the runtime's blocking pool.
     slots: Arc<Semaphore>,
     cores: usize,
-    /// Single entries waiting for a core. Each waiting caller is itself trying for a core,
-    /// so the queue is bounded by the callers in flight and never left without a drainer.
+    /// Single entries waiting for a core. The caller of each entry still queued is itself
+    /// trying for a core, so the queue is never left without a drainer, and holds at most
+    /// one entry per caller in flight (plus those of callers that gave up, skipped unchecked
+    /// by whoever drains them).
     queue: Arc<Mutex<Vec<Waiting>>>,
     /// Blocking hops taken for queued entries, to show that they are batched.
     #[cfg(test)]
@@ -117,7 +119,15 @@ impl Verifier {
                         Ok(slot) => slot,
                         Err(e) => return Err(Refusal::Worker(e.to_string())),
                     };
-                    self.verify_queued().await;
+                    if !self.verify_queued().await {
+                        // Nothing was queued: this caller's entry is in a batch being
+                        // verified, whose thread sends its verdict. Trying for a core again
+                        // would only spin until then.
+                        drop(_slot);
+                        return verdict.await.unwrap_or_else(|_| {
+                            Err(Refusal::Worker("verification worker failed".into()))
+                        });
+                    }
                 }
             }
         }
@@ -125,15 +135,15 @@ impl Verifier {
 
     /// Takes a fair share of the queue (so every core gets some when many wait) and
     /// verifies it on a blocking thread, each verdict sent from there: a caller dropped
-    /// meanwhile loses nobody else's.
-    async fn verify_queued(&self) {
+    /// meanwhile loses nobody else's. False when the queue was empty.
+    async fn verify_queued(&self) -> bool {
         let share: Vec<Waiting> = {
             let mut queue = self.lock_queue();
             let n = queue.len().div_ceil(self.cores).min(QUEUE_BATCH_MAX);
             queue.drain(..n).collect()
         };
         if share.is_empty() {
-            return;
+            return false;
         }
         #[cfg(test)]
         self.queue_hops
@@ -142,6 +152,10 @@ impl Verifier {
         let verifying = tokio::task::spawn_blocking(move || {
             KEYS.with_borrow_mut(|keys| {
                 for Waiting { bytes, reply } in share {
+                    // Its caller gave up: no check for nobody.
+                    if reply.is_closed() {
+                        continue;
+                    }
                     let verdict = verify_entry_cached(&bytes, now, keys)
                         .map_err(|e| Refusal::Entry(e, bytes));
                     // Its caller may have gone: nothing to tell.
@@ -152,6 +166,7 @@ impl Verifier {
         if let Err(e) = verifying.await {
             tracing::error!(error = %e, "verification worker failed");
         }
+        true
     }
 
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {

@@ -1,5 +1,6 @@
-//! Listing: which entries a [`ListFilter`] selects, newest first, walking the most selective
-//! index, with only shown versions (current, not hidden) unless asked otherwise.
+//! Listing: which entries a [`ListFilter`] selects, newest first, walking a network's time
+//! order and keeping what the items' listing tags match (`listing_index.rs`), with only shown
+//! versions (current, not hidden) unless asked otherwise.
 
 use serde::{Deserialize, Serialize};
 use staffroom_protocol::{AuthorId, Entry, EntryId, EntryKind, NetworkId, Relation};
@@ -71,7 +72,7 @@ impl ListFilter {
 }
 
 impl Store {
-    /// Lists entries matching `filter`, newest first, walking the most selective index.
+    /// Lists entries matching `filter`, newest first.
     /// Unless `all_versions`, only the current version of each edited entry is listed, and
     /// comments or notes on an entry include those made on any of its versions.
     pub fn list(&self, filter: &ListFilter) -> Result<Vec<StoredEntry>, StoreError> {
@@ -97,12 +98,17 @@ impl Store {
             return self.list_about(filter, target, relation, limit);
         }
         if filter.network.is_none() {
-            // Time orders (and the listings, their tags) are per network: merge each joined
-            // network's newest entries.
+            // Time orders (and the listings, their tags) are per network: merge each
+            // network's newest entries — every network with entries stored for an author's
+            // (a network left keeps its entries), the joined ones otherwise.
+            let networks: Vec<NetworkId> = match filter.author {
+                Some(_) => self.stored_networks(),
+                None => self.networks()?.into_iter().map(|n| n.id).collect(),
+            };
             let mut out = Vec::new();
-            for record in self.networks()? {
+            for network in networks {
                 let scoped = ListFilter {
-                    network: Some(record.id),
+                    network: Some(network),
                     ..filter.clone()
                 };
                 out.extend(self.list_exact(&scoped)?);

@@ -59,7 +59,9 @@ impl Want {
 }
 
 /// The authors of understood entries stored here, numbered in the order this node first
-/// stored one of theirs (numbers differ from node to node and are never sent).
+/// stored one of theirs (numbers differ from node to node and are never sent). A number is
+/// not taken back when its author's last entry goes (a purge, an erasure): until the next
+/// open, where numbers are given afresh, a prefix lookup still finds that author.
 #[derive(Debug, Default)]
 pub(crate) struct Authors {
     numbers: BTreeMap<AuthorId, u32>,
@@ -77,6 +79,11 @@ impl Authors {
         }
         self.numbers.insert(*author, next);
         next
+    }
+
+    /// `author`'s number, if they have one.
+    pub(crate) fn known(&self, author: &AuthorId) -> Option<u32> {
+        self.numbers.get(author).copied()
     }
 
     /// The number a listing of `author`'s entries looks for; `None` when no entry of theirs

@@ -6,8 +6,7 @@
 //!   ones would get this node blamed by every upgraded peer it served them to, so they are
 //!   moved to a `quarantine` tree: kept, but no longer listed, synced or relayed.
 //! - Entries stored opaquely (a kind this node did not know) that it now understands, and that
-//!   pass every rule of their kind, get their listing indexes.
-//!
+//!   pass every rule of their kind, lose their opaque mark: the open's scan then lists them.
 //! - Stores that kept entries' canonical bytes as they are get them again as records
 //!   (`record.rs`, compressed where that pays), once, first.
 //!
@@ -183,7 +182,8 @@ fn quarantine(trees: &Trees, id: &EntryId, bytes: &[u8]) -> Result<(), StoreErro
 }
 
 /// Entries stored opaquely that this version of the node understands, checked with every rule
-/// of their kind, get their listing indexes.
+/// of their kind, get their reference and file indexes and lose their opaque mark (the open's
+/// scan, after this, tags them as listed).
 fn index_newly_understood(trees: &Trees) -> Result<usize, StoreError> {
     let mut batch = Vec::new();
     for item in trees.opaque.iter() {

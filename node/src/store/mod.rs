@@ -416,6 +416,12 @@ impl Store {
         }
     }
 
+    /// The networks this store holds entries of (joined or not).
+    pub(crate) fn stored_networks(&self) -> Vec<NetworkId> {
+        let indexes = self.trees.sync.read().unwrap_or_else(|e| e.into_inner());
+        indexes.keys().copied().collect()
+    }
+
     /// Runs `f` on the sync index of `network` (empty if nothing is stored for it yet).
     pub fn with_sync_index<R>(&self, network: &NetworkId, f: impl FnOnce(&SyncIndex) -> R) -> R {
         // A poisoned lock means a writer panicked mid-insert; the index is still a valid set.

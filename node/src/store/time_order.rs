@@ -66,11 +66,12 @@ impl<'a> TimeOrder<'a> {
             self.done = true;
             return;
         };
-        let looked = if self.want.is_some() {
-            SCAN_ITEMS
-        } else {
-            CHUNK_ITEMS
-        };
+        // A listing of an author or a kind may keep few of what it looks at; one of all a
+        // network's understood entries keeps nearly all.
+        let selective = self
+            .want
+            .is_some_and(|w| w.kind.is_some() || w.author.is_some());
+        let looked = if selective { SCAN_ITEMS } else { CHUNK_ITEMS };
         let (start, end) = match self.direction {
             Direction::OldestFirst { from } => {
                 // Past the last one looked at: from its position, skipping it.

@@ -175,6 +175,17 @@ async fn listing_uses_every_filter_newest_first() {
         }),
         [13, 12]
     );
+    // A network left keeps its entries: an author's are still listed from it (regression:
+    // listings by author once covered only the networks followed).
+    assert!(store.leave_network(net_b).await.unwrap());
+    assert_eq!(times(ListFilter::default()), [13, 12, 11, 10, 2, 1]);
+    assert_eq!(
+        times(ListFilter {
+            author: Some(bob_id),
+            ..Default::default()
+        }),
+        [13, 11, 3, 2]
+    );
 }
 
 #[tokio::test]

@@ -30,8 +30,15 @@ pub(in crate::store) fn insert_one(
     let author = match verified.entry() {
         Some(entry) => {
             index_for_listing(trees, entry, &id)?;
-            let mut authors = trees.authors.write().unwrap_or_else(|e| e.into_inner());
-            Some(authors.number(&header.author))
+            let known = trees
+                .authors
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .known(&header.author);
+            Some(known.unwrap_or_else(|| {
+                let mut authors = trees.authors.write().unwrap_or_else(|e| e.into_inner());
+                authors.number(&header.author)
+            }))
         }
         None => {
             trees.opaque.insert(id.as_bytes(), &[])?;
