@@ -4,7 +4,7 @@
 //! round trips, bytes each way, and wire bytes against the bytes of the missing entries;
 //! beside it, in the same run, a naive baseline that exchanges the full id lists.
 //!
-//! Run: `cargo bench -p staffroom-node --bench sync [-- n]`.
+//! Run: `cargo bench -p staffroom-node --bench sync [-- n [d ...]]` (d: the differences to run).
 
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
@@ -64,11 +64,22 @@ async fn fill(dir: &std::path::Path, entries: Vec<VerifiedEntry>) {
 }
 
 fn main() {
-    let n: u64 = std::env::args()
+    // `-- n [d ...]`: entries per node, then which differences to run (all four by default;
+    // at a million each case refills two stores, ~2 minutes).
+    let numbers: Vec<u64> = std::env::args()
         .skip(1)
-        .find_map(|a| a.parse().ok())
-        .unwrap_or(100_000);
+        .filter_map(|a| a.parse().ok())
+        .collect();
+    let n = numbers.first().copied().unwrap_or(100_000);
+    let differences = match numbers.get(1..) {
+        Some(ds) if !ds.is_empty() => ds.to_vec(),
+        _ => vec![0, 10, 1_000, 10_000],
+    };
     let max_d = 10_000u64;
+    assert!(
+        differences.iter().all(|&d| d <= max_d),
+        "differences up to {max_d}"
+    );
     let total = n + max_d / 2;
     let authors: Vec<_> = (1..=50).map(key).collect();
     let net = network();
@@ -127,7 +138,7 @@ fn main() {
         "recon B",
         "recon/ids"
     );
-    for d in [0u64, 10, 1_000, 10_000] {
+    for d in differences {
         for spread in ["random", "recent"] {
             if d == 0 && spread == "recent" {
                 continue;
