@@ -91,12 +91,7 @@ impl Verifier {
         };
         let now = self.clock.now_ms();
         let verified = tokio::task::spawn_blocking(move || {
-            KEYS.with_borrow_mut(|keys| {
-                batch
-                    .into_iter()
-                    .map(|b| verify_entry_cached(&b, now, keys).map_err(|e| Refusal::Entry(e, b)))
-                    .collect()
-            })
+            KEYS.with_borrow_mut(|keys| batch.into_iter().map(|b| check(b, now, keys)).collect())
         })
         .await;
         verified.unwrap_or_else(|e| worker_failed(len, e.to_string()))
@@ -156,8 +151,7 @@ impl Verifier {
                     if reply.is_closed() {
                         continue;
                     }
-                    let verdict = verify_entry_cached(&bytes, now, keys)
-                        .map_err(|e| Refusal::Entry(e, bytes));
+                    let verdict = check(bytes, now, keys);
                     // Its caller may have gone: nothing to tell.
                     let _ = reply.send(verdict);
                 }
@@ -172,6 +166,11 @@ impl Verifier {
     fn lock_queue(&self) -> std::sync::MutexGuard<'_, Vec<Waiting>> {
         self.queue.lock().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+/// One entry's verdict; a refused entry keeps its bytes (one from the future may be held).
+fn check(bytes: Vec<u8>, now_ms: u64, keys: &mut KeyCache) -> Verdict {
+    verify_entry_cached(&bytes, now_ms, keys).map_err(|e| Refusal::Entry(e, bytes))
 }
 
 fn worker_failed(len: usize, reason: String) -> Vec<Verdict> {

@@ -15,9 +15,10 @@
 //!
 //! A network's time order and the author and kind listings are not trees: they are the
 //! network's sync index in memory, its items tagged for the listings (`listing_index.rs`),
-//! rebuilt from the records' headers at open (see [`scan_records`]). sled rewrites a leaf and its parent for keys
-//! appended in order, so a time-ordered tree took about the entries' own bytes again on disk,
-//! and even short keys cost ~0.3x each (issue 14). Only understood entries are listed.
+//! rebuilt from the records' headers at open (see [`scan_records`]). sled rewrites a leaf and
+//! its parent for keys appended in order, so a time-ordered tree took about the entries' own
+//! bytes again on disk, and even short keys cost ~0.3x each (issue 14). Only understood
+//! entries are listed.
 
 use std::collections::{HashMap, HashSet};
 

@@ -18,7 +18,7 @@ use staffroom_protocol::entry::FORMAT_VERSION;
 use staffroom_protocol::{verify_entry, EntryId, EntryKind, VerifiedEntry};
 
 use super::keys;
-use super::writer::index_for_listing;
+use super::writer::index_understood;
 use super::{StoreError, Trees};
 
 /// The rules stored entries were last checked against. 1: before issue 7's tightening.
@@ -203,7 +203,7 @@ fn index_newly_understood(trees: &Trees) -> Result<usize, StoreError> {
     let mut indexed = 0;
     for ((id, _), verdict) in batch.iter().zip(verify_all(&batch)) {
         if let Some(entry) = verdict.as_ref().and_then(VerifiedEntry::entry) {
-            index_for_listing(trees, entry, id)?;
+            index_understood(trees, entry, id)?;
             trees.opaque.remove(id.as_bytes())?;
             indexed += 1;
         }

@@ -237,7 +237,8 @@ impl Store {
             );
         }
         // One pass over the records serves the count, the ledger's check, the sync indexes
-        // and the listings (three passes of lookups took 2.3 s at 100,000 entries; this takes ~0.2 s).
+        // and the listings (three passes of lookups took 2.3 s at 100,000 entries; this
+        // takes ~0.2 s).
         let keys::Scanned {
             ids,
             sync,

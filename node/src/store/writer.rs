@@ -21,7 +21,7 @@ use super::durable::Durable;
 mod apply;
 mod commit;
 use super::{FilePolicy, NetworkRecord, StoreError, TeacherRecord, Trees};
-pub(super) use apply::{index_for_listing, insert_one, remove_entry, remove_unreadable, unindex};
+pub(super) use apply::{index_understood, insert_one, remove_entry, remove_unreadable, unindex};
 use apply::{join, purge};
 use commit::run;
 pub(crate) use commit::StateCopy;

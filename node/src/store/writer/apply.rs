@@ -29,7 +29,7 @@ pub(in crate::store) fn insert_one(
     // looked at again.
     let author = match verified.entry() {
         Some(entry) => {
-            index_for_listing(trees, entry, &id)?;
+            index_understood(trees, entry, &id)?;
             let known = trees
                 .authors
                 .read()
@@ -84,7 +84,9 @@ fn change_for(header: &Header, id: &EntryId) -> Option<Change> {
     }
 }
 
-pub(in crate::store) fn index_for_listing(
+/// The sled indexes of an entry this node understands: its references, its files, the
+/// content keys it grants. (Its listings are its sync item's tag.)
+pub(in crate::store) fn index_understood(
     trees: &Trees,
     entry: &Entry,
     id: &EntryId,
