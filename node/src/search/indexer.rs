@@ -4,9 +4,9 @@
 //! A stored entry replaces its family's document (its original and every edit share one);
 //! anything wider (a removal, an erasure or hide, a key grant, a network joined or left)
 //! reindexes that network from the store. An index that does not match the store at open is
-//! rebuilt at once; falling behind the store's change log (a large catch-up) rebuilds
-//! everything once the store is quiet. The index is a view:
-//! losing it loses nothing.
+//! rebuilt at once. A catch-up (changes far faster than live posting) is indexed once the
+//! store is quiet: from the change log if it still holds them, else by rebuilding
+//! everything. The index is a view: losing it loses nothing.
 
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
@@ -18,7 +18,7 @@ use staffroom_protocol::{Body, EntryId, NetworkId};
 use tantivy::schema::Term;
 use tantivy::{IndexReader, IndexWriter};
 
-use super::rebuild_gate::{Decision, RebuildGate, QUIET_WINDOW};
+use super::rebuild_gate::{CatchUpWatch, Decision, RebuildGate, QUIET_WINDOW};
 use super::schema::Fields;
 use super::{Payload, SearchError, Shared};
 use crate::store::changes::{Change, Since};
@@ -54,8 +54,10 @@ pub(super) struct Indexer {
     /// The index must be rebuilt before anything else (at open, after a failure, or after
     /// falling behind the store's change log).
     pub rebuild: bool,
-    /// While a rebuild after a lag waits for the store to go quiet.
+    /// While changes (or a rebuild after a lag) wait for the store to go quiet.
     pub gate: Option<RebuildGate>,
+    /// Whether the changes coming in are a catch-up, to hold until the store is quiet.
+    pub watch: CatchUpWatch,
     /// Failures in a row, for the wait before the next try.
     pub failures: u32,
 }
@@ -105,8 +107,13 @@ impl Indexer {
     }
 
     fn step(&mut self) -> Result<(), SearchError> {
+        if self.gate.is_some() {
+            return self.hold_until_quiet();
+        }
         if self.rebuild {
-            return self.rebuild_when_due();
+            // Read before the store is: a change made meanwhile is applied again, harmlessly.
+            self.applied = self.store.changes().latest();
+            return self.rebuild_all();
         }
         let wait = match self.first_uncommitted {
             Some(_) => Duration::from_millis(20),
@@ -120,12 +127,16 @@ impl Indexer {
             Since::Lagged { latest } => {
                 tracing::info!("search index: fell behind the store; rebuilding once it is quiet");
                 self.rebuild = true;
-                self.gate = Some(RebuildGate::new(Instant::now(), latest));
                 self.shared.rebuilding.store(true, Ordering::Release);
-                self.shared.waiting_for_quiet.store(true, Ordering::Release);
+                self.hold(latest);
                 return Ok(());
             }
             Since::Changes { changes, latest } => {
+                if self.watch.observe(Instant::now(), latest) {
+                    tracing::debug!("search index: a catch-up is under way; indexing it after");
+                    self.hold(latest);
+                    return Ok(());
+                }
                 self.apply(&changes)?;
                 self.note_uncommitted(changes.len());
                 self.applied = latest;
@@ -133,6 +144,52 @@ impl Indexer {
         }
         if self.commit_due() {
             self.commit(None)?;
+        }
+        Ok(())
+    }
+
+    /// Leaves the changes after `applied` (and any rebuild due) until the store is quiet.
+    /// Searches meanwhile answer at once from what the index holds, saying it is behind.
+    fn hold(&mut self, latest: u64) {
+        self.gate = Some(RebuildGate::new(Instant::now(), latest));
+        self.shared.waiting_for_quiet.store(true, Ordering::Release);
+    }
+
+    /// Waits for the store to go quiet (see `rebuild_gate.rs`), then applies what was held
+    /// in one commit, or marks a rebuild due if the change log no longer holds it all.
+    fn hold_until_quiet(&mut self) -> Result<(), SearchError> {
+        let changes = self.store.changes();
+        let latest = changes.latest();
+        if let Some(gate) = self.gate.as_mut() {
+            if gate.observe(Instant::now(), latest) == Decision::Wait {
+                changes.wait_poke(&mut self.pokes_seen, QUIET_WINDOW / 5);
+                return Ok(());
+            }
+        }
+        tracing::debug!(
+            held_from = self.applied,
+            latest,
+            "search index: the store is quiet; indexing what was held"
+        );
+        self.gate = None;
+        self.watch = CatchUpWatch::new(Instant::now(), latest);
+        self.shared
+            .waiting_for_quiet
+            .store(false, Ordering::Release);
+        if self.rebuild {
+            return Ok(());
+        }
+        match changes.since(self.applied) {
+            Since::Lagged { .. } => {
+                self.rebuild = true;
+                self.shared.rebuilding.store(true, Ordering::Release);
+            }
+            Since::Changes { changes, latest } => {
+                self.apply(&changes)?;
+                self.note_uncommitted(changes.len());
+                self.applied = latest;
+                self.commit(None)?;
+            }
         }
         Ok(())
     }
@@ -285,26 +342,6 @@ impl Indexer {
             self.add_if_shown(&stored, &versions.original)?;
         }
         Ok(())
-    }
-
-    /// Runs a pending rebuild: at once (at open, after a failure), or, after falling behind
-    /// the change log, once the store is quiet (see `rebuild_gate.rs`). Changes meanwhile are
-    /// not applied one by one: the rebuild reads them all.
-    fn rebuild_when_due(&mut self) -> Result<(), SearchError> {
-        let changes = self.store.changes();
-        if let Some(gate) = self.gate.as_mut() {
-            if gate.observe(Instant::now(), changes.latest()) == Decision::Wait {
-                changes.wait_poke(&mut self.pokes_seen, QUIET_WINDOW / 5);
-                return Ok(());
-            }
-        }
-        self.gate = None;
-        self.shared
-            .waiting_for_quiet
-            .store(false, Ordering::Release);
-        // Read before the store is: a change made meanwhile is applied again, harmlessly.
-        self.applied = changes.latest();
-        self.rebuild_all()
     }
 
     /// Builds the index afresh from the store, in one commit: searches meanwhile see the

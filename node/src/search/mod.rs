@@ -99,7 +99,8 @@ pub(crate) struct Shared {
     wanted: AtomicU64,
     stop: AtomicBool,
     rebuilding: AtomicBool,
-    /// A rebuild is waiting for the store to go quiet: searches need not wait for a commit.
+    /// A catch-up's changes (or a rebuild) wait for the store to go quiet: searches need not
+    /// wait for a commit.
     waiting_for_quiet: AtomicBool,
     /// Rebuilds finished since open.
     rebuilds: AtomicU64,
@@ -201,6 +202,7 @@ impl SearchIndex {
             deleted: false,
             rebuild: !current,
             gate: None,
+            watch: rebuild_gate::CatchUpWatch::new(std::time::Instant::now(), latest),
             failures: 0,
         };
         shared.rebuilding.store(!current, Ordering::Release);
@@ -237,7 +239,7 @@ impl SearchIndex {
         let wanted = self.store.changes().latest().saturating_add(1);
         self.shared.wanted.fetch_max(wanted, Ordering::AcqRel);
         self.store.changes().poke();
-        // Nothing will be committed before the rebuild: answer from what the index holds.
+        // Nothing will be committed before the store is quiet: answer from what the index holds.
         let waiting = self.shared.waiting_for_quiet.load(Ordering::Acquire);
         let fresh = !waiting && self.shared.wait_visible(wanted, FRESH_WAIT);
         let mut hits = query::run(&self.reader.searcher(), &self.fields, request, readable)?;
@@ -258,6 +260,11 @@ impl SearchIndex {
     /// Rebuilds finished since the index was opened.
     pub fn rebuilds(&self) -> u64 {
         self.shared.rebuilds.load(Ordering::Acquire)
+    }
+
+    /// Whether the index holds off until the store is quiet (a catch-up is under way).
+    pub fn holding_for_quiet(&self) -> bool {
+        self.shared.waiting_for_quiet.load(Ordering::Acquire)
     }
 
     /// Whether the index is being rebuilt from the store.

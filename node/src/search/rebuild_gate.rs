@@ -1,9 +1,15 @@
-//! When a pending rebuild of the search index may start: once the store is quiet, not while
-//! a large catch-up is still writing. A rebuild started mid-catch-up reads a store that is
-//! still growing, falls behind the change log again before it finishes and starts over:
-//! a fresh node catching up a million entries spent ~130 s of CPU on such rebuilds and
-//! caught up at half the rate. Sans-IO: the indexer feeds it the store's change sequence
-//! and the time, and does what it says.
+//! When the search index holds off for a catch-up, and when it may go on: a catch-up is
+//! indexed once the store is quiet, not entry by entry while it is still writing.
+//!
+//! - A rebuild started mid-catch-up reads a store that is still growing, falls behind the
+//!   change log again before it finishes and starts over: a fresh node catching up a million
+//!   entries spent ~130 s of CPU on such rebuilds and caught up at half the rate.
+//! - Indexing each entry as it lands kept ~0.5 of the two cores busy during that catch-up,
+//!   beside the verification and storage it was waiting for: a store taking changes faster
+//!   than live posting is left to finish first ([`CatchUpWatch`]).
+//!
+//! Sans-IO: the indexer feeds both the store's change sequence and the time, and does what
+//! they say.
 
 use std::time::{Duration, Instant};
 
@@ -12,6 +18,11 @@ pub const QUIET_WINDOW: Duration = Duration::from_millis(500);
 /// At most this many changes in a window count as quiet: live posting, not a catch-up
 /// (a catch-up stores thousands a second; a busy network a few).
 pub const QUIET_CHANGES_MAX: u64 = 64;
+/// More than this many changes within one window are a catch-up, indexed once it ends.
+/// Well above what a teacher's import (a few hundred entries) brings: those are indexed at
+/// once, and a search right after finds them. A sync of a large history stores thousands a
+/// second.
+pub const CATCH_UP_CHANGES_MIN: u64 = 1_024;
 /// A rebuild waits at most this long for quiet, so a node that never stops catching up
 /// still gets its index back.
 pub const DEFER_MAX: Duration = Duration::from_secs(300);
@@ -57,6 +68,38 @@ impl RebuildGate {
         self.window_start = now;
         self.window_start_seq = seq;
         Decision::Wait
+    }
+}
+
+/// Whether the store is taking a catch-up rather than live posts: more than
+/// [`CATCH_UP_CHANGES_MIN`] changes within one [`QUIET_WINDOW`].
+#[derive(Debug, Clone, Copy)]
+pub struct CatchUpWatch {
+    window_start: Instant,
+    window_start_seq: u64,
+    /// The sequence at the last look: a window that starts after an idle spell counts the
+    /// changes that ended it.
+    last_seq: u64,
+}
+
+impl CatchUpWatch {
+    /// Watching from `now`, with the store's change sequence at `seq`.
+    pub fn new(now: Instant, seq: u64) -> CatchUpWatch {
+        CatchUpWatch {
+            window_start: now,
+            window_start_seq: seq,
+            last_seq: seq,
+        }
+    }
+
+    /// The store's change sequence is `seq` at `now`: whether a catch-up is under way.
+    pub fn observe(&mut self, now: Instant, seq: u64) -> bool {
+        if now.saturating_duration_since(self.window_start) >= QUIET_WINDOW {
+            self.window_start = now;
+            self.window_start_seq = self.last_seq;
+        }
+        self.last_seq = seq;
+        seq.saturating_sub(self.window_start_seq) > CATCH_UP_CHANGES_MIN
     }
 }
 
@@ -124,5 +167,42 @@ mod tests {
         let before = t0 + DEFER_MAX - STEP;
         assert_eq!(gate.observe(before, 1_000_000), Decision::Wait);
         assert_eq!(gate.observe(t0 + DEFER_MAX, 2_000_000), Decision::Rebuild);
+    }
+
+    #[test]
+    fn live_posting_and_an_import_are_not_a_catch_up() {
+        let t0 = Instant::now();
+        let mut watch = CatchUpWatch::new(t0, 0);
+        // 60 changes a second, in tens, for a minute.
+        for tick in 1..=400u32 {
+            let seq = u64::from(tick) * 10;
+            assert!(
+                !watch.observe(t0 + STEP * tick + STEP * tick / 2, seq),
+                "tick {tick}"
+            );
+        }
+        // Then a teacher's import of 1,000 entries as fast as the store takes them.
+        let imported = t0 + Duration::from_secs(61);
+        assert!(!watch.observe(imported, 4_000 + 1_000));
+    }
+
+    #[test]
+    fn a_burst_after_an_idle_spell_is_a_catch_up() {
+        let t0 = Instant::now();
+        let mut watch = CatchUpWatch::new(t0, 5);
+        let later = t0 + Duration::from_secs(60);
+        // The first look after a minute idle already holds the burst's first changes.
+        assert!(!watch.observe(later, 5 + CATCH_UP_CHANGES_MIN));
+        assert!(watch.observe(later + STEP, 6 + CATCH_UP_CHANGES_MIN));
+    }
+
+    #[test]
+    fn a_catch_up_is_seen_within_one_window() {
+        let t0 = Instant::now();
+        let mut watch = CatchUpWatch::new(t0, 0);
+        // 12,000 changes a second, as a sync of a large history stores them.
+        let seen =
+            (1..=10u32).find(|tick| watch.observe(t0 + STEP * *tick, u64::from(*tick) * 1_200));
+        assert_eq!(seen, Some(1));
     }
 }

@@ -419,6 +419,41 @@ async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
     index.close();
 }
 
+/// A catch-up the change log still holds is indexed once the store is quiet, from the log:
+/// not entry by entry while it runs (the cores go to verifying and storing it), and without
+/// a rebuild.
+#[tokio::test]
+async fn a_catch_up_is_indexed_once_it_ends_without_a_rebuild() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, index) = orchard(dir.path()).await;
+    let rebuilds = index.rebuilds();
+    let count = 3_000;
+    let posts: Vec<Entry> = (0..count)
+        .map(|n| post(2, T + 1 + n, "Meadow", "Grass.", &[]))
+        .collect();
+    insert(&store, &posts.iter().collect::<Vec<_>>()).await;
+    let inserted = Instant::now();
+    while !index.holding_for_quiet() && inserted.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let meadow = SearchRequest {
+        q: "meadow".into(),
+        ..Default::default()
+    };
+    let asked = Instant::now();
+    let hits = index.search(&meadow, &[]).unwrap();
+    assert!(hits.behind && hits.total < count, "{hits:?}");
+    assert!(asked.elapsed() < FRESH_WAIT / 2, "{:?}", asked.elapsed());
+    let mut hits = hits;
+    while (hits.behind || hits.total < count) && inserted.elapsed() < Duration::from_secs(20) {
+        hits = index.search(&meadow, &[]).unwrap();
+    }
+    assert!(!hits.behind && hits.total == count, "{hits:?}");
+    assert_eq!(index.rebuilds(), rebuilds, "indexed from the change log");
+    assert_eq!(find(&index, "orchard").len(), 1);
+    index.close();
+}
+
 /// Regression: changes were once announced before the store showed them, and an indexer
 /// that read the store at once skipped the entry.
 #[tokio::test]
