@@ -160,8 +160,9 @@ impl Indexer {
     fn hold_until_quiet(&mut self) -> Result<(), SearchError> {
         let changes = self.store.changes();
         let latest = changes.latest();
+        let catching_up = changes.catching_up();
         if let Some(gate) = self.gate.as_mut() {
-            if gate.observe(Instant::now(), latest) == Decision::Wait {
+            if gate.observe(Instant::now(), latest, catching_up) == Decision::Wait {
                 changes.wait_poke(&mut self.pokes_seen, QUIET_WINDOW / 5);
                 return Ok(());
             }

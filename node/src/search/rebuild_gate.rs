@@ -54,10 +54,17 @@ impl RebuildGate {
         }
     }
 
-    /// The store's change sequence is `seq` at `now`: rebuild, or wait.
-    pub fn observe(&mut self, now: Instant, seq: u64) -> Decision {
+    /// The store's change sequence is `seq` at `now`, and a sync session is bringing
+    /// entries in or not (`catching_up`): rebuild, or wait.
+    pub fn observe(&mut self, now: Instant, seq: u64, catching_up: bool) -> Decision {
         if now.saturating_duration_since(self.pending_since) >= DEFER_MAX {
             return Decision::Rebuild;
+        }
+        if catching_up {
+            // Not quiet, however long it pauses: the window starts again once it ends.
+            self.window_start = now;
+            self.window_start_seq = seq;
+            return Decision::Wait;
         }
         if now.saturating_duration_since(self.window_start) < QUIET_WINDOW {
             return Decision::Wait;
@@ -113,8 +120,11 @@ mod tests {
     fn a_quiet_store_is_rebuilt_after_one_window() {
         let t0 = Instant::now();
         let mut gate = RebuildGate::new(t0, 10);
-        assert_eq!(gate.observe(t0 + STEP, 10), Decision::Wait);
-        assert_eq!(gate.observe(t0 + QUIET_WINDOW, 10), Decision::Rebuild);
+        assert_eq!(gate.observe(t0 + STEP, 10, false), Decision::Wait);
+        assert_eq!(
+            gate.observe(t0 + QUIET_WINDOW, 10, false),
+            Decision::Rebuild
+        );
     }
 
     #[test]
@@ -122,7 +132,7 @@ mod tests {
         let t0 = Instant::now();
         let mut gate = RebuildGate::new(t0, 0);
         assert_eq!(
-            gate.observe(t0 + QUIET_WINDOW, QUIET_CHANGES_MAX),
+            gate.observe(t0 + QUIET_WINDOW, QUIET_CHANGES_MAX, false),
             Decision::Rebuild
         );
     }
@@ -136,7 +146,7 @@ mod tests {
         for tick in 1..=100u32 {
             seq += 200;
             assert_eq!(
-                gate.observe(t0 + STEP * tick, seq),
+                gate.observe(t0 + STEP * tick, seq, false),
                 Decision::Wait,
                 "tick {tick}"
             );
@@ -144,7 +154,7 @@ mod tests {
         // Then nothing more: quiet within two windows.
         let end = t0 + STEP * 100;
         let rebuilt_at = (1..=10u32)
-            .find(|tick| gate.observe(end + STEP * *tick, seq) == Decision::Rebuild)
+            .find(|tick| gate.observe(end + STEP * *tick, seq, false) == Decision::Rebuild)
             .map(|tick| STEP * tick);
         assert!(
             rebuilt_at.is_some_and(|after| after <= QUIET_WINDOW * 2),
@@ -153,11 +163,28 @@ mod tests {
     }
 
     #[test]
+    fn a_sync_session_pausing_between_requests_is_not_quiet() {
+        let t0 = Instant::now();
+        let mut gate = RebuildGate::new(t0, 0);
+        // Two seconds without a change while the session waits for its peer's reads.
+        for tick in 1..=20u32 {
+            assert_eq!(gate.observe(t0 + STEP * tick, 0, true), Decision::Wait);
+        }
+        // Once it ends, quiet after one full window.
+        let ended = t0 + STEP * 20;
+        assert_eq!(gate.observe(ended + STEP, 0, false), Decision::Wait);
+        assert_eq!(
+            gate.observe(ended + QUIET_WINDOW, 0, false),
+            Decision::Rebuild
+        );
+    }
+
+    #[test]
     fn one_change_over_the_limit_is_not_quiet() {
         let t0 = Instant::now();
         let mut gate = RebuildGate::new(t0, 0);
         let seq = QUIET_CHANGES_MAX + 1;
-        assert_eq!(gate.observe(t0 + QUIET_WINDOW, seq), Decision::Wait);
+        assert_eq!(gate.observe(t0 + QUIET_WINDOW, seq, false), Decision::Wait);
     }
 
     #[test]
@@ -165,8 +192,11 @@ mod tests {
         let t0 = Instant::now();
         let mut gate = RebuildGate::new(t0, 0);
         let before = t0 + DEFER_MAX - STEP;
-        assert_eq!(gate.observe(before, 1_000_000), Decision::Wait);
-        assert_eq!(gate.observe(t0 + DEFER_MAX, 2_000_000), Decision::Rebuild);
+        assert_eq!(gate.observe(before, 1_000_000, false), Decision::Wait);
+        assert_eq!(
+            gate.observe(t0 + DEFER_MAX, 2_000_000, false),
+            Decision::Rebuild
+        );
     }
 
     #[test]

@@ -10,6 +10,7 @@ use staffroom_protocol::{
     verify_entry, BlogPost, Body, Entry, ErasureAction, ErasureReason, Ref, Relation,
 };
 
+use super::rebuild_gate::QUIET_WINDOW;
 use super::*;
 use crate::store::changes::Change;
 use crate::store::{NetworkRecord, Store};
@@ -431,6 +432,8 @@ async fn a_catch_up_is_indexed_once_it_ends_without_a_rebuild() {
     let posts: Vec<Entry> = (0..count)
         .map(|n| post(2, T + 1 + n, "Meadow", "Grass.", &[]))
         .collect();
+    // A sync session brings them, then waits on its peer longer than a quiet window.
+    let session = store.changes().catch_up();
     insert(&store, &posts.iter().collect::<Vec<_>>()).await;
     let inserted = Instant::now();
     while !index.holding_for_quiet() && inserted.elapsed() < Duration::from_secs(10) {
@@ -440,11 +443,15 @@ async fn a_catch_up_is_indexed_once_it_ends_without_a_rebuild() {
         q: "meadow".into(),
         ..Default::default()
     };
-    let asked = Instant::now();
-    let hits = index.search(&meadow, &[]).unwrap();
-    assert!(hits.behind && hits.total < count, "{hits:?}");
-    assert!(asked.elapsed() < FRESH_WAIT / 2, "{:?}", asked.elapsed());
-    let mut hits = hits;
+    for _ in 0..3 {
+        let asked = Instant::now();
+        let hits = index.search(&meadow, &[]).unwrap();
+        assert!(hits.behind && hits.total < count, "{hits:?}");
+        assert!(asked.elapsed() < FRESH_WAIT / 2, "{:?}", asked.elapsed());
+        tokio::time::sleep(QUIET_WINDOW).await;
+    }
+    drop(session);
+    let mut hits = index.search(&meadow, &[]).unwrap();
     while (hits.behind || hits.total < count) && inserted.elapsed() < Duration::from_secs(20) {
         hits = index.search(&meadow, &[]).unwrap();
     }

@@ -45,6 +45,8 @@ struct Log {
     recent: VecDeque<Change>,
     /// Bumped to wake followers without a change (someone wants them to act now).
     pokes: u64,
+    /// Sync sessions bringing entries in now (see [`Changes::catch_up`]).
+    catch_ups: usize,
 }
 
 impl Log {
@@ -133,6 +135,34 @@ impl Changes {
         }
         *pokes_seen = log.pokes;
         Since::read(&log, after)
+    }
+}
+
+/// A sync session bringing entries in: while one lives, followers know more is coming even
+/// when the store pauses between requests (a peer reading a thousand entries from a store
+/// larger than its cache took 0.75 s, and the search index took that for the end).
+pub struct CatchUp<'a>(&'a Changes);
+
+impl Changes {
+    /// Marks a catch-up under way until the guard is dropped.
+    pub fn catch_up(&self) -> CatchUp<'_> {
+        let mut log = self.lock();
+        log.catch_ups = log.catch_ups.saturating_add(1);
+        CatchUp(self)
+    }
+
+    /// Whether a sync session is bringing entries in now.
+    pub fn catching_up(&self) -> bool {
+        self.lock().catch_ups > 0
+    }
+}
+
+impl Drop for CatchUp<'_> {
+    fn drop(&mut self) {
+        let mut log = self.0.lock();
+        log.catch_ups = log.catch_ups.saturating_sub(1);
+        drop(log);
+        self.0.changed.notify_all();
     }
 }
 

@@ -114,6 +114,9 @@ async fn drive<N: SyncNet>(
     // The one outstanding request (with the bytes it took), and the stores in flight.
     let mut request = None;
     let mut stores = FuturesUnordered::new();
+    // Once entries come, the store's followers are told a catch-up is under way until the
+    // session ends (the search index waits for it rather than indexing entry by entry).
+    let mut catching_up = None;
     let mut step = store.with_sync_index(&network, |index| session.start(index));
     loop {
         step = match step {
@@ -123,10 +126,17 @@ async fn drive<N: SyncNet>(
                 Step::Wait
             }
             Step::Store(entries) => {
+                catching_up.get_or_insert_with(|| store.changes().catch_up());
                 stores.push(ingest.ingest_many(entries, Some(network)));
                 session.resume()
             }
-            Step::Load(ids) => session.on_loaded(load(&store, ids)),
+            Step::Load(ids) => {
+                let store = store.clone();
+                match tokio::task::spawn_blocking(move || load(&store, ids)).await {
+                    Ok(loaded) => session.on_loaded(loaded),
+                    Err(e) => return Err(SyncError::Local(e.to_string())),
+                }
+            }
             Step::Check(prefixes) => {
                 let store = store.clone();
                 let held = tokio::task::spawn_blocking(move || {
