@@ -9,7 +9,7 @@ use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use staffroom_protocol::{verify_entry_cached, KeyCache};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::{Refusal, Verdict};
 use crate::clock::Clock;
@@ -85,12 +85,16 @@ impl Verifier {
     /// Verifies one chunk on a blocking thread once a core is free.
     async fn verify_chunk(&self, batch: Vec<Vec<u8>>) -> Vec<Verdict> {
         let len = batch.len();
-        let _slot = match self.slots.acquire().await {
+        let slot = match self.slots.clone().acquire_owned().await {
             Ok(slot) => slot,
             Err(e) => return worker_failed(len, e.to_string()),
         };
         let now = self.clock.now_ms();
         let verified = tokio::task::spawn_blocking(move || {
+            // Given back by the thread as it finishes, not once this task is next polled:
+            // with the async threads busy, that wait left a core idle (ingest one by one
+            // kept 1.47 of two cores busy).
+            let _slot = slot;
             KEYS.with_borrow_mut(|keys| batch.into_iter().map(|b| check(b, now, keys)).collect())
         })
         .await;
@@ -109,16 +113,15 @@ impl Verifier {
                     // A dropped reply: the worker thread verifying it panicked.
                     return done.unwrap_or_else(|_| Err(Refusal::Worker("verification worker failed".into())));
                 }
-                slot = self.slots.acquire() => {
-                    let _slot = match slot {
+                slot = self.slots.clone().acquire_owned() => {
+                    let slot = match slot {
                         Ok(slot) => slot,
                         Err(e) => return Err(Refusal::Worker(e.to_string())),
                     };
-                    if !self.verify_queued().await {
+                    if !self.verify_queued(slot).await {
                         // Nothing was queued: this caller's entry is in a batch being
                         // verified, whose thread sends its verdict. Trying for a core again
                         // would only spin until then.
-                        drop(_slot);
                         return verdict.await.unwrap_or_else(|_| {
                             Err(Refusal::Worker("verification worker failed".into()))
                         });
@@ -129,9 +132,9 @@ impl Verifier {
     }
 
     /// Takes a fair share of the queue (so every core gets some when many wait) and
-    /// verifies it on a blocking thread, each verdict sent from there: a caller dropped
-    /// meanwhile loses nobody else's. False when the queue was empty.
-    async fn verify_queued(&self) -> bool {
+    /// verifies it on a blocking thread holding `slot`, each verdict sent from there: a
+    /// caller dropped meanwhile loses nobody else's. False when the queue was empty.
+    async fn verify_queued(&self, slot: OwnedSemaphorePermit) -> bool {
         let share: Vec<Waiting> = {
             let mut queue = self.lock_queue();
             let n = queue.len().div_ceil(self.cores).min(QUEUE_BATCH_MAX);
@@ -145,6 +148,7 @@ impl Verifier {
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = self.clock.now_ms();
         let verifying = tokio::task::spawn_blocking(move || {
+            let _slot = slot;
             KEYS.with_borrow_mut(|keys| {
                 for Waiting { bytes, reply } in share {
                     // Its caller gave up: no check for nobody.
