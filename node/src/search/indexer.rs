@@ -18,7 +18,7 @@ use staffroom_protocol::{Body, EntryId, NetworkId};
 use tantivy::schema::Term;
 use tantivy::{IndexReader, IndexWriter};
 
-use super::rebuild_gate::{CatchUpWatch, Decision, RebuildGate, QUIET_WINDOW};
+use super::rebuild_gate::{CatchUpWatch, Decision, QuietGate, QUIET_WINDOW};
 use super::schema::Fields;
 use super::{Payload, SearchError, Shared};
 use crate::store::changes::{Change, Since};
@@ -55,7 +55,7 @@ pub(super) struct Indexer {
     /// falling behind the store's change log).
     pub rebuild: bool,
     /// While changes (or a rebuild after a lag) wait for the store to go quiet.
-    pub gate: Option<RebuildGate>,
+    pub gate: Option<QuietGate>,
     /// Whether the changes coming in are a catch-up, to hold until the store is quiet.
     pub watch: CatchUpWatch,
     /// Failures in a row, for the wait before the next try.
@@ -128,14 +128,12 @@ impl Indexer {
                 tracing::info!("search index: fell behind the store; rebuilding once it is quiet");
                 self.rebuild = true;
                 self.shared.rebuilding.store(true, Ordering::Release);
-                self.hold(latest);
-                return Ok(());
+                return self.hold(latest);
             }
             Since::Changes { changes, latest } => {
                 if self.watch.observe(Instant::now(), latest) {
                     tracing::debug!("search index: a catch-up is under way; indexing it after");
-                    self.hold(latest);
-                    return Ok(());
+                    return self.hold(latest);
                 }
                 self.apply(&changes)?;
                 self.note_uncommitted(changes.len());
@@ -148,11 +146,16 @@ impl Indexer {
         Ok(())
     }
 
-    /// Leaves the changes after `applied` (and any rebuild due) until the store is quiet.
-    /// Searches meanwhile answer at once from what the index holds, saying it is behind.
-    fn hold(&mut self, latest: u64) {
-        self.gate = Some(RebuildGate::new(Instant::now(), latest));
-        self.shared.waiting_for_quiet.store(true, Ordering::Release);
+    /// Leaves the changes after `applied` (and any rebuild due) until the store is quiet,
+    /// committing what was applied before (a hold may last minutes). Searches meanwhile
+    /// answer at once from what the index holds, saying it is behind.
+    fn hold(&mut self, latest: u64) -> Result<(), SearchError> {
+        self.gate = Some(QuietGate::new(Instant::now(), latest));
+        self.shared.set_holding(true);
+        if self.uncommitted > 0 && !self.rebuild {
+            self.commit(None)?;
+        }
+        Ok(())
     }
 
     /// Waits for the store to go quiet (see `rebuild_gate.rs`), then applies what was held
@@ -174,14 +177,13 @@ impl Indexer {
         );
         self.gate = None;
         self.watch = CatchUpWatch::new(Instant::now(), latest);
-        self.shared
-            .waiting_for_quiet
-            .store(false, Ordering::Release);
+        self.shared.set_holding(false);
         if self.rebuild {
             return Ok(());
         }
         match changes.since(self.applied) {
             Since::Lagged { .. } => {
+                tracing::info!("search index: the catch-up overran the change log; rebuilding");
                 self.rebuild = true;
                 self.shared.rebuilding.store(true, Ordering::Release);
             }

@@ -4,8 +4,10 @@
 //! ids, so results are always read back from the store. Deleting the index directory loses
 //! nothing: it is rebuilt at the next start.
 //!
-//! Searches are read-your-writes: one first asks for a commit of every change the store had
-//! when it began, and waits for it up to [`FRESH_WAIT`].
+//! Searches are read-your-writes outside a catch-up: one first asks for a commit of every
+//! change the store had when it began, and waits for it up to [`FRESH_WAIT`]. While the
+//! index holds a catch-up (see `rebuild_gate.rs`) searches answer at once, saying they are
+//! behind.
 
 mod indexer;
 pub mod query;
@@ -122,14 +124,26 @@ impl Shared {
         *self.failed.lock().unwrap_or_else(|e| e.into_inner()) = why;
     }
 
-    /// Waits until the index shows sequence `seq`, for at most `wait`; whether it does.
+    /// Waits until the index shows sequence `seq`, for at most `wait`, or until a hold
+    /// starts (nothing is committed before it ends); whether it shows `seq`.
     fn wait_visible(&self, seq: u64, wait: Duration) -> bool {
         let visible = self.visible.lock().unwrap_or_else(|e| e.into_inner());
         let (visible, _) = self
             .published
-            .wait_timeout_while(visible, wait, |v| *v < seq)
+            .wait_timeout_while(visible, wait, |v| {
+                *v < seq && !self.waiting_for_quiet.load(Ordering::Acquire)
+            })
             .unwrap_or_else(|e| e.into_inner());
         *visible >= seq
+    }
+
+    /// Marks a hold begun or ended. Set under the lock searches wait with, so a search that
+    /// has just checked the flag is already waiting when it is told.
+    fn set_holding(&self, holding: bool) {
+        let visible = self.visible.lock().unwrap_or_else(|e| e.into_inner());
+        self.waiting_for_quiet.store(holding, Ordering::Release);
+        drop(visible);
+        self.published.notify_all();
     }
 }
 
@@ -228,8 +242,8 @@ impl SearchIndex {
     }
 
     /// Runs `request` against the index once it has caught up with the store (or after
-    /// [`FRESH_WAIT`]; at once, saying it is behind, while a rebuild waits for a catch-up to
-    /// end). Documents opened from sealed entries match only in `readable`: the
+    /// [`FRESH_WAIT`]; at once, saying it is behind, while the index holds a catch-up or a
+    /// rebuild until the store is quiet). Documents opened from sealed entries match only in `readable`: the
     /// private networks the reader is a member of now.
     pub fn search(
         &self,

@@ -10,7 +10,7 @@ use staffroom_protocol::{
     verify_entry, BlogPost, Body, Entry, ErasureAction, ErasureReason, Ref, Relation,
 };
 
-use super::rebuild_gate::QUIET_WINDOW;
+use super::rebuild_gate::{CATCH_UP_CHANGES_MIN, QUIET_WINDOW};
 use super::*;
 use crate::store::changes::Change;
 use crate::store::{NetworkRecord, Store};
@@ -432,13 +432,19 @@ async fn a_catch_up_is_indexed_once_it_ends_without_a_rebuild() {
     let posts: Vec<Entry> = (0..count)
         .map(|n| post(2, T + 1 + n, "Meadow", "Grass.", &[]))
         .collect();
-    // A sync session brings them, then waits on its peer longer than a quiet window.
+    // A sync session brings them, then waits on its peer longer than a quiet window. Its
+    // first changes come faster than any live posting (more than the watch's limit at once).
     let session = store.changes().catch_up();
-    insert(&store, &posts.iter().collect::<Vec<_>>()).await;
-    let inserted = Instant::now();
-    while !index.holding_for_quiet() && inserted.elapsed() < Duration::from_secs(10) {
+    let pushed = Instant::now();
+    while !index.holding_for_quiet() && pushed.elapsed() < Duration::from_secs(10) {
+        store
+            .changes()
+            .push_all(busy(CATCH_UP_CHANGES_MIN as usize / 4));
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    assert!(index.holding_for_quiet(), "a catch-up is held");
+    insert(&store, &posts.iter().collect::<Vec<_>>()).await;
+    let inserted = Instant::now();
     let meadow = SearchRequest {
         q: "meadow".into(),
         ..Default::default()
@@ -453,6 +459,7 @@ async fn a_catch_up_is_indexed_once_it_ends_without_a_rebuild() {
     drop(session);
     let mut hits = index.search(&meadow, &[]).unwrap();
     while (hits.behind || hits.total < count) && inserted.elapsed() < Duration::from_secs(20) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
         hits = index.search(&meadow, &[]).unwrap();
     }
     assert!(!hits.behind && hits.total == count, "{hits:?}");

@@ -47,6 +47,9 @@ struct Log {
     pokes: u64,
     /// Sync sessions bringing entries in now (see [`Changes::catch_up`]).
     catch_ups: usize,
+    /// Until when a peer's pushes count as a catch-up under way (see
+    /// [`Changes::pushed_to`]).
+    pushed_until: Option<std::time::Instant>,
 }
 
 impl Log {
@@ -141,7 +144,12 @@ impl Changes {
 /// A sync session bringing entries in: while one lives, followers know more is coming even
 /// when the store pauses between requests (a peer reading a thousand entries from a store
 /// larger than its cache took 0.75 s, and the search index took that for the end).
+#[must_use = "the catch-up is marked only while the guard lives"]
 pub struct CatchUp<'a>(&'a Changes);
+
+/// How long after a peer's push its session counts as still bringing entries: the pushing
+/// peer reads its next batch meanwhile (0.75 s for a thousand at a million entries).
+pub const PUSHED_CATCH_UP: Duration = Duration::from_secs(2);
 
 impl Changes {
     /// Marks a catch-up under way until the guard is dropped.
@@ -151,9 +159,21 @@ impl Changes {
         CatchUp(self)
     }
 
-    /// Whether a sync session is bringing entries in now.
+    /// A peer pushed entries in its own sync session (this node answering): a catch-up is
+    /// under way for [`PUSHED_CATCH_UP`] more.
+    pub fn pushed_to(&self) {
+        let until = std::time::Instant::now() + PUSHED_CATCH_UP;
+        let mut log = self.lock();
+        log.pushed_until = Some(log.pushed_until.map_or(until, |u| u.max(until)));
+    }
+
+    /// Whether a sync session is bringing entries in now, this node's or a peer's.
     pub fn catching_up(&self) -> bool {
-        self.lock().catch_ups > 0
+        let log = self.lock();
+        log.catch_ups > 0
+            || log
+                .pushed_until
+                .is_some_and(|until| std::time::Instant::now() < until)
     }
 }
 
@@ -213,6 +233,27 @@ mod tests {
 
     fn net(n: u8) -> NetworkId {
         NetworkId([n; 32])
+    }
+
+    #[test]
+    fn a_catch_up_is_marked_while_a_session_lives_and_for_a_while_after_a_push() {
+        let changes = Changes::default();
+        assert!(!changes.catching_up());
+        let first = changes.catch_up();
+        let second = changes.catch_up();
+        drop(first);
+        assert!(changes.catching_up(), "one session still brings entries");
+        drop(second);
+        assert!(!changes.catching_up());
+        changes.pushed_to();
+        assert!(
+            changes.catching_up(),
+            "a peer's session pushes to this node"
+        );
+        let until = changes.lock().pushed_until;
+        assert!(until.is_some_and(|u| u <= std::time::Instant::now() + PUSHED_CATCH_UP));
+        changes.lock().pushed_until = Some(std::time::Instant::now());
+        assert!(!changes.catching_up(), "the mark runs out");
     }
 
     #[test]

@@ -132,28 +132,11 @@ async fn drive<N: SyncNet>(
             }
             Step::Load(ids) => {
                 let store = store.clone();
-                match tokio::task::spawn_blocking(move || load(&store, ids)).await {
-                    Ok(loaded) => session.on_loaded(loaded),
-                    Err(e) => return Err(SyncError::Local(e.to_string())),
-                }
+                session.on_loaded(off_the_async_threads(move || load(&store, ids)).await?)
             }
             Step::Check(prefixes) => {
                 let store = store.clone();
-                let held = tokio::task::spawn_blocking(move || {
-                    prefixes
-                        .iter()
-                        .map(|p| {
-                            store
-                                .get_by_prefix(p, 1)
-                                .is_ok_and(|found| !found.is_empty())
-                        })
-                        .collect()
-                })
-                .await;
-                match held {
-                    Ok(held) => session.on_checked(held),
-                    Err(e) => return Err(SyncError::Local(e.to_string())),
-                }
+                session.on_checked(off_the_async_threads(move || held(&store, &prefixes)).await?)
             }
             Step::Done(result) => return result,
             Step::Wait if request.is_none() && stores.is_empty() => {
@@ -188,6 +171,28 @@ async fn drive<N: SyncNet>(
 }
 
 /// Reads entries for a push, in order, until a push's worth of bytes.
+/// Store reads on a blocking thread: at a million entries, far past sled's cache, a
+/// thousand took most of a second.
+async fn off_the_async_threads<T: Send + 'static>(
+    read: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, SyncError> {
+    tokio::task::spawn_blocking(read)
+        .await
+        .map_err(|e| SyncError::Local(e.to_string()))
+}
+
+/// Whether this node holds an entry under each prefix.
+fn held(store: &crate::store::Store, prefixes: &[[u8; 8]]) -> Vec<bool> {
+    prefixes
+        .iter()
+        .map(|p| {
+            store
+                .get_by_prefix(p, 1)
+                .is_ok_and(|found| !found.is_empty())
+        })
+        .collect()
+}
+
 fn load(store: &crate::store::Store, ids: Vec<EntryId>) -> Vec<(EntryId, Option<Vec<u8>>)> {
     let mut loaded = Vec::new();
     let mut bytes = 0usize;

@@ -154,6 +154,8 @@ async fn push(
     entries: Vec<Vec<u8>>,
 ) -> (SyncResponse, Verdict, Vec<Vec<u8>>) {
     let count = entries.len() as u64;
+    // The peer's session brings entries until it ends: the search index waits for it.
+    ingest.store().changes().pushed_to();
     let ops: Vec<Option<Vec<u8>>> = entries
         .iter()
         .map(|e| is_membership_op(e).then(|| e.clone()))
