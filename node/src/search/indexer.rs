@@ -135,9 +135,7 @@ impl Indexer {
                     tracing::debug!("search index: a catch-up is under way; indexing it after");
                     return self.hold(latest);
                 }
-                self.apply(&changes)?;
-                self.note_uncommitted(changes.len());
-                self.applied = latest;
+                self.take_in(&changes, latest)?;
             }
         }
         if self.commit_due() {
@@ -188,20 +186,22 @@ impl Indexer {
                 self.shared.rebuilding.store(true, Ordering::Release);
             }
             Since::Changes { changes, latest } => {
-                self.apply(&changes)?;
-                self.note_uncommitted(changes.len());
-                self.applied = latest;
+                self.take_in(&changes, latest)?;
                 self.commit(None)?;
             }
         }
         Ok(())
     }
 
-    fn note_uncommitted(&mut self, changes: usize) {
-        self.uncommitted = self.uncommitted.saturating_add(changes);
-        if changes > 0 && self.first_uncommitted.is_none() {
+    /// Applies `changes`, the store's up to sequence `latest`, to the uncommitted index.
+    fn take_in(&mut self, changes: &[Change], latest: u64) -> Result<(), SearchError> {
+        self.apply(changes)?;
+        self.uncommitted = self.uncommitted.saturating_add(changes.len());
+        if !changes.is_empty() && self.first_uncommitted.is_none() {
             self.first_uncommitted = Some(Instant::now());
         }
+        self.applied = latest;
+        Ok(())
     }
 
     fn commit_due(&self) -> bool {
@@ -422,8 +422,7 @@ impl Indexer {
         let Since::Changes { changes, latest } = self.store.changes().since(self.applied) else {
             return Ok(());
         };
-        self.apply(&changes)?;
-        self.applied = latest;
+        self.take_in(&changes, latest)?;
         let digest = self.store.contents_digest()?;
         if self.store.changes().latest() != self.applied {
             return Ok(());

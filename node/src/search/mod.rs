@@ -243,8 +243,8 @@ impl SearchIndex {
 
     /// Runs `request` against the index once it has caught up with the store (or after
     /// [`FRESH_WAIT`]; at once, saying it is behind, while the index holds a catch-up or a
-    /// rebuild until the store is quiet). Documents opened from sealed entries match only in `readable`: the
-    /// private networks the reader is a member of now.
+    /// rebuild until the store is quiet). Documents opened from sealed entries match only
+    /// in `readable`: the private networks the reader is a member of now.
     pub fn search(
         &self,
         request: &SearchRequest,
@@ -253,9 +253,9 @@ impl SearchIndex {
         let wanted = self.store.changes().latest().saturating_add(1);
         self.shared.wanted.fetch_max(wanted, Ordering::AcqRel);
         self.store.changes().poke();
-        // Nothing will be committed before the store is quiet: answer from what the index holds.
-        let waiting = self.shared.waiting_for_quiet.load(Ordering::Acquire);
-        let fresh = !waiting && self.shared.wait_visible(wanted, FRESH_WAIT);
+        // During a hold nothing is committed before the store is quiet: `wait_visible` then
+        // answers at once, and the search from what the index holds.
+        let fresh = self.shared.wait_visible(wanted, FRESH_WAIT);
         let mut hits = query::run(&self.reader.searcher(), &self.fields, request, readable)?;
         hits.behind = !fresh || self.shared.rebuilding.load(Ordering::Acquire);
         if let Some(why) = self

@@ -181,8 +181,6 @@ impl Drop for CatchUp<'_> {
     fn drop(&mut self) {
         let mut log = self.0.lock();
         log.catch_ups = log.catch_ups.saturating_sub(1);
-        drop(log);
-        self.0.changed.notify_all();
     }
 }
 
