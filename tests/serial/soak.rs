@@ -1,5 +1,5 @@
-//! Soak: twelve node processes in one network for a long run, a post every second on a random
-//! node and one node restarted every so often. Each node's resident memory, open descriptors,
+//! Soak: twelve node processes in one network for a long run, a post and a search every second
+//! on rotating nodes and one node restarted every so often. Each node's resident memory, open descriptors,
 //! threads and runtime tasks are sampled throughout. It passes when the nodes that are never
 //! restarted stay flat from the end of the warm-up to the end of the run, and every post is on
 //! every node at the end.
@@ -196,6 +196,16 @@ async fn twelve_nodes_posting_and_churning_stay_flat_and_converge() {
                 body,
             );
             api.submit(entry.encode()).await.expect("post accepted");
+            // Teachers search too: a node searched is a node whose index commits while the
+            // run is young, so its index's memory is part of the warm-up, not growth.
+            let searched = up[(posted as usize * 5 + 1) % up.len()];
+            let api = ApiClient::from_data_dir(nodes[searched].path()).expect("api");
+            let query = staffroom_node::api::search::SearchQuery {
+                q: "soak post".into(),
+                limit: Some(5),
+                ..Default::default()
+            };
+            api.search(&query).await.expect("search answered");
             posted += 1;
             next_post += POST_EVERY;
         }
