@@ -64,14 +64,16 @@ pub(super) struct Indexer {
 
 impl Indexer {
     pub fn run(mut self) {
-        // The commits it makes start tantivy's next indexing threads, which inherit this.
-        super::background_priority();
+        // This thread keeps the default priority: it takes locks the store's writer takes too
+        // (the change log's, sled's), and a background thread stalled while holding one
+        // would stall the writer with it. The CPU-heavy work (tokenising, merging) runs on
+        // tantivy's threads, which are started in the background: see `in_background`.
         while !self.shared.stop.load(Ordering::Acquire) {
             if let Err(e) = self.step() {
                 if matches!(e, SearchError::Stopping) {
                     // Half-done work is dropped; the last commit was not a clean one, so the
                     // next start rebuilds.
-                    self.writer.rollback().ok();
+                    self.rollback();
                     self.rebuild = true;
                     break;
                 }
@@ -79,7 +81,7 @@ impl Indexer {
                 self.shared.set_failed(Some(e.to_string()));
                 self.rebuild = true;
                 self.shared.rebuilding.store(true, Ordering::Release);
-                self.writer.rollback().ok();
+                self.rollback();
                 self.uncommitted = 0;
                 self.first_uncommitted = None;
                 self.pause_after_failure();
@@ -92,6 +94,15 @@ impl Indexer {
         }
         if let Err(e) = self.writer.wait_merging_threads() {
             tracing::warn!(error = %e, "search index: a merge failed at shutdown");
+        }
+    }
+
+    /// Drops what was not committed (tantivy starts its indexing threads again: in the
+    /// background).
+    fn rollback(&mut self) {
+        let writer = &mut self.writer;
+        if let Ok(Err(e)) = super::in_background(|| writer.rollback()) {
+            tracing::debug!(error = %e, "search index: rollback failed");
         }
     }
 
@@ -377,10 +388,14 @@ impl Indexer {
     /// Commits what was applied and makes it searchable. Deleted documents are merged away,
     /// so an erased entry's words leave the disk with the commit that dropped it.
     fn commit(&mut self, payload: Option<Payload>) -> Result<(), SearchError> {
-        let payload = payload.unwrap_or_default();
-        let mut prepared = self.writer.prepare_commit()?;
-        prepared.set_payload(&payload.to_json());
-        prepared.commit()?;
+        let payload = payload.unwrap_or_default().to_json();
+        let writer = &mut self.writer;
+        super::in_background(|| -> Result<(), SearchError> {
+            let mut prepared = writer.prepare_commit()?;
+            prepared.set_payload(&payload);
+            prepared.commit()?;
+            Ok(())
+        })??;
         if std::mem::take(&mut self.deleted) {
             self.merge_deleted()?;
         }

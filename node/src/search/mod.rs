@@ -33,14 +33,50 @@ pub const WRITER_MEMORY_BYTES: usize = 15_000_000;
 /// How long a search waits for the index to catch up with the store before it answers from
 /// what is committed (and says the index is behind).
 pub const FRESH_WAIT: Duration = Duration::from_secs(2);
-/// The nice value of the index's threads. Indexing is background work: while the cores are
-/// busy, relaying, verifying and storing entries go first (each node of a large network
-/// indexes every entry at the moment it relays it), and the index catches up after.
+/// The nice value of the index's threads where `SCHED_IDLE` is refused.
 const INDEX_NICE: i32 = 10;
 
-/// Lowers the calling thread's priority to [`INDEX_NICE`] (on Linux a nice value is per
-/// thread, and threads it starts inherit it). Where that is refused, it runs as it is.
-pub(crate) fn background_priority() {
+/// Runs `work` on a short-lived thread in the background (see [`background_priority`]), so
+/// that the threads tantivy starts meanwhile (its indexing workers, at every commit and
+/// rollback; its merge and segment threads, when a writer is made) inherit that priority.
+/// Errs only if `work` panicked.
+pub(crate) fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T, SearchError> {
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                background_priority();
+                work()
+            })
+            .join()
+    })
+    .map_err(|_| SearchError::Unavailable("the index's background thread panicked".into()))
+}
+
+/// Puts the calling thread (and the threads it starts, which inherit it) in the background.
+/// Indexing is background work: while the cores are busy, relaying, verifying and storing
+/// entries go first, and the index catches up after (searches meanwhile say it is behind).
+///
+/// On Linux that is the `SCHED_IDLE` policy: such a thread runs only on a core nothing else
+/// wants, and gives it up the moment something else wakes. A nice value is not enough: it is
+/// a weight per thread, and many index threads (several nodes in one process, as in the
+/// propagation benchmark, or a writer's worker and merge threads) add up against the
+/// few threads that relay. Where the policy is refused, the thread takes [`INDEX_NICE`].
+///
+/// Only for threads that take no lock the node's other threads take: one stalled while
+/// holding it (which at this policy may last as long as the cores stay busy) would stall
+/// them too. So the indexer's own thread, which reads the store's change log and sled, keeps
+/// the default priority; tantivy's threads touch only tantivy's own state.
+fn background_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: `param` is a valid `sched_param` that outlives the call; pid 0 is the
+        // calling thread, and SCHED_IDLE takes priority 0. Lowering one's own policy needs no
+        // privilege.
+        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
+            return;
+        }
+    }
     if let Err(e) = rustix::process::setpriority_process(None, INDEX_NICE) {
         tracing::debug!(error = %e, "search index: cannot lower its threads' priority");
     }
@@ -321,16 +357,8 @@ fn open_parts(
         .num_worker_threads(1)
         .num_merge_threads(1)
         .build();
-    // Made on a thread of low priority, whose scheduling tantivy's own threads inherit.
-    let writer = std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
-                background_priority();
-                index.writer_with_options(options)
-            })
-            .join()
-    })
-    .map_err(|_| SearchError::Unavailable("the index writer could not start".into()))??;
+    // Made in the background, whose scheduling tantivy's own threads inherit.
+    let writer = in_background(|| index.writer_with_options(options))??;
     let reader = index
         .reader_builder()
         .reload_policy(ReloadPolicy::Manual)

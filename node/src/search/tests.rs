@@ -625,3 +625,56 @@ async fn an_index_that_cannot_be_written_lives_in_memory() {
     assert_eq!(find(&index, "puffin").len(), 1);
     index.close();
 }
+
+/// The scheduling policy of each of this process's threads whose name starts with `prefix`
+/// (field 41 of `/proc/self/task/<tid>/stat`; 0 is SCHED_OTHER, 5 SCHED_IDLE).
+#[cfg(target_os = "linux")]
+fn policies_of(prefix: &str) -> Vec<u32> {
+    let mut policies = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with(prefix) {
+            continue;
+        }
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue; // ended meanwhile
+        };
+        // The name, in parentheses, may hold spaces: fields are counted after its end.
+        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+        let policy = after_name.split(' ').nth(41 - 3).unwrap().parse().unwrap();
+        policies.push(policy);
+    }
+    policies
+}
+
+/// Regression (propagation at 50 nodes, issue 14): tantivy's tokenising and merging run in
+/// the background, so relaying goes first; the indexer's own thread, which takes locks the
+/// store's writer takes too, does not (a background thread stalled holding one would stall
+/// the writer).
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn tantivy_works_in_the_background_and_the_indexer_does_not() {
+    const SCHED_OTHER: u32 = 0;
+    const SCHED_IDLE: u32 = 5;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store_in(dir.path(), &[1]).await;
+    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
+    // A commit (which a search asks for) starts tantivy's next indexing thread.
+    insert(
+        &store,
+        &[&post(1, T, "Phonics", "Sounds and letters.", &[])],
+    )
+    .await;
+    assert_eq!(find(&index, "phonics").len(), 1);
+    let workers = policies_of("thrd-tantivy");
+    assert!(
+        !workers.is_empty(),
+        "tantivy's indexing threads are running"
+    );
+    for policy in workers.iter().chain(&policies_of("merge_thread")) {
+        assert_eq!(*policy, SCHED_IDLE, "tantivy threads: {workers:?}");
+    }
+    let indexers = policies_of("search-indexer");
+    assert!(!indexers.is_empty());
+    assert!(indexers.iter().all(|p| *p == SCHED_OTHER), "{indexers:?}");
+}
