@@ -126,8 +126,11 @@ impl Indexer {
             self.applied = self.store.changes().latest();
             return self.rebuild_all();
         }
+        // Until the next change, or the commit falls due; a search that wants a commit, and
+        // a stop, poke the change log and wake this at once. (It woke every 20 ms while
+        // anything was uncommitted: 100 idle nodes in one process spent 0.08 cores on it.)
         let wait = match self.first_uncommitted {
-            Some(_) => Duration::from_millis(20),
+            Some(first) => COMMIT_INTERVAL.saturating_sub(first.elapsed()),
             None => COMMIT_INTERVAL,
         };
         match self

@@ -160,7 +160,7 @@ async fn run_bare(n: usize, size: usize, warm: u64) -> (Phase, Phase) {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
-    tokio::time::sleep(WARM_UP).await;
+    idle_cores("bare", n, WARM_UP).await;
     let range = COLD_MESSAGES..COLD_MESSAGES + warm;
     let warm = bare_phase(&nodes, &mut rx, range, size, DRAIN).await;
     for node in nodes {
@@ -176,11 +176,24 @@ async fn run_staffroom(n: usize, size: usize, warm: u64) -> (Phase, Phase) {
     let net = StaffroomNet::start(n, &edges, tx).await;
     let cold = staffroom_phase(&net, &mut rx, 0..COLD_MESSAGES, size, COLD_DRAIN).await;
     net.wait_for_mesh(&degrees).await;
-    tokio::time::sleep(WARM_UP).await;
+    idle_cores("staffroom", n, WARM_UP).await;
     let range = COLD_MESSAGES..COLD_MESSAGES + warm;
     let warm = staffroom_phase(&net, &mut rx, range, size, DRAIN).await;
     net.stop().await;
     (cold, warm)
+}
+
+/// Waits `wait` with nothing published, printing the cores the `n` nodes keep busy
+/// meanwhile: the load the warm phase's messages come on top of (for Staffroom, the tail of
+/// the cold phase's catch-up included).
+async fn idle_cores(engine: &str, n: usize, wait: Duration) {
+    let cpu = stats::CpuMeter::start();
+    tokio::time::sleep(wait).await;
+    println!(
+        "     ({engine}: {n} nodes kept {:.2} cores busy in the {} s before the warm phase, nothing published)",
+        cpu.cores(),
+        wait.as_secs()
+    );
 }
 
 fn cases() -> Vec<(usize, usize)> {
