@@ -101,8 +101,10 @@ impl Indexer {
     /// background).
     fn rollback(&mut self) {
         let writer = &mut self.writer;
-        if let Ok(Err(e)) = super::in_background(|| writer.rollback()) {
-            tracing::debug!(error = %e, "search index: rollback failed");
+        match super::in_background(|| writer.rollback()) {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "search index: rollback failed"),
+            Err(e) => tracing::warn!(error = %e, "search index: rollback failed"),
         }
     }
 

@@ -37,35 +37,41 @@ pub const FRESH_WAIT: Duration = Duration::from_secs(2);
 const INDEX_NICE: i32 = 10;
 
 /// Runs `work` on a short-lived thread in the background (see [`background_priority`]), so
-/// that the threads tantivy starts meanwhile (its indexing workers, at every commit and
-/// rollback; its merge and segment threads, when a writer is made) inherit that priority.
-/// Errs only if `work` panicked.
+/// that the threads tantivy starts meanwhile inherit that priority: its indexing worker (at
+/// every commit), and its merge and segment threads (when a writer is made, which a
+/// rollback does too). Errs if the thread cannot be made or `work` panicked.
 pub(crate) fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T, SearchError> {
     std::thread::scope(|scope| {
-        scope
-            .spawn(|| {
+        let thread = std::thread::Builder::new()
+            .name("search-background".into())
+            .spawn_scoped(scope, || {
                 background_priority();
                 work()
             })
+            .map_err(|e| SearchError::Unavailable(format!("no thread for the index: {e}")))?;
+        thread
             .join()
+            .map_err(|_| SearchError::Unavailable("the index's background thread panicked".into()))
     })
-    .map_err(|_| SearchError::Unavailable("the index's background thread panicked".into()))
 }
 
 /// Puts the calling thread (and the threads it starts, which inherit it) in the background.
 /// Indexing is background work: while the cores are busy, relaying, verifying and storing
 /// entries go first, and the index catches up after (searches meanwhile say it is behind).
 ///
-/// On Linux that is the `SCHED_IDLE` policy: such a thread runs only on a core nothing else
-/// wants, and gives it up the moment something else wakes. A nice value is not enough: it is
-/// a weight per thread, and many index threads (several nodes in one process, as in the
-/// propagation benchmark, or a writer's worker and merge threads) add up against the
-/// few threads that relay. Where the policy is refused, the thread takes [`INDEX_NICE`].
+/// On Linux that is the `SCHED_IDLE` policy: a weight of 3 against 1,024 for a normal
+/// thread (110 at nice 10), and a core given up as soon as a normal thread wakes on it. A
+/// nice value was not enough: it is a weight per thread, and many index threads (several
+/// nodes in one process, as in the propagation benchmark) added up against the few threads
+/// that relay. Where the policy is refused, the thread takes [`INDEX_NICE`]. An unprivileged
+/// thread cannot leave the policy again; threads made from it inherit it.
 ///
 /// Only for threads that take no lock the node's other threads take: one stalled while
-/// holding it (which at this policy may last as long as the cores stay busy) would stall
-/// them too. So the indexer's own thread, which reads the store's change log and sled, keeps
-/// the default priority; tantivy's threads touch only tantivy's own state.
+/// holding it (which at this weight may last while the cores stay busy) would stall them
+/// too. So the indexer's own thread, which reads the store's change log and sled, keeps the
+/// default priority; tantivy's threads share only tantivy's state (its document queue, its
+/// meta lock) with the indexer, which may therefore wait for them on a busy machine — as
+/// searches do, up to [`FRESH_WAIT`], and a node's stop, until its last commit is made.
 fn background_priority() {
     #[cfg(target_os = "linux")]
     {
@@ -133,7 +139,8 @@ pub(crate) struct Shared {
     /// as before the first commit of a rebuild).
     visible: Mutex<u64>,
     published: Condvar,
-    /// One past the highest change sequence a search waits for.
+    /// One past the highest change sequence a search waits for. Whoever raises it pokes the
+    /// change log after, which wakes the indexer (it sleeps until its commit falls due).
     wanted: AtomicU64,
     stop: AtomicBool,
     rebuilding: AtomicBool,

@@ -376,7 +376,8 @@ async fn an_indexer_that_falls_behind_the_change_log_rebuilds() {
 async fn an_indexer_behind_a_catch_up_rebuilds_once_when_it_ends() {
     let dir = tempfile::tempdir().unwrap();
     let (store, index, rebuilds) = lagged(dir.path()).await;
-    // The indexer (at nice 10, on a busy machine) may take a while to see it lagged.
+    // The indexer (its tantivy threads in the background, on a busy machine) may take a
+    // while to see it lagged.
     let pushed = Instant::now();
     while !index.rebuilding() && pushed.elapsed() < Duration::from_secs(10) {
         store.changes().push_all(busy(20));
@@ -597,7 +598,7 @@ async fn a_large_network_reindexed_while_older_entries_arrive_has_each_once() {
         q: "wren".into(),
         ..Default::default()
     };
-    // The indexer runs at nice 10: on a loaded machine a search may come before it has
+    // The index works in the background: on a loaded machine a search may come before it has
     // caught up, and says so. Asked until it has (bounded), then every entry counts once.
     let started = std::time::Instant::now();
     let hits = loop {
@@ -671,7 +672,12 @@ async fn tantivy_works_in_the_background_and_the_indexer_does_not() {
         !workers.is_empty(),
         "tantivy's indexing threads are running"
     );
-    for policy in workers.iter().chain(&policies_of("merge_thread")) {
+    let others = [policies_of("merge_thread"), policies_of("segment_updater")].concat();
+    assert!(
+        !others.is_empty(),
+        "tantivy's merge and segment threads are running"
+    );
+    for policy in workers.iter().chain(&others) {
         assert_eq!(*policy, SCHED_IDLE, "tantivy threads: {workers:?}");
     }
     let indexers = policies_of("search-indexer");
