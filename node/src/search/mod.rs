@@ -10,6 +10,7 @@
 //! behind.
 
 mod indexer;
+mod priority;
 pub mod query;
 mod rebuild_gate;
 pub mod schema;
@@ -25,6 +26,7 @@ use tantivy::indexer::IndexWriterOptions;
 use tantivy::{Index, IndexReader, IndexWriter, ReloadPolicy};
 
 use crate::store::{Store, StoreError};
+use priority::in_background;
 pub use query::{FacetCount, Facets, SearchHits, SearchRequest};
 use schema::{Fields, SCHEMA_VERSION};
 
@@ -33,61 +35,6 @@ pub const WRITER_MEMORY_BYTES: usize = 15_000_000;
 /// How long a search waits for the index to catch up with the store before it answers from
 /// what is committed (and says the index is behind).
 pub const FRESH_WAIT: Duration = Duration::from_secs(2);
-/// The nice value of the index's threads where `SCHED_IDLE` is refused.
-const INDEX_NICE: i32 = 10;
-
-/// Runs `work` on a short-lived thread in the background (see [`background_priority`]), so
-/// that the threads tantivy starts meanwhile inherit that priority: its indexing worker (at
-/// every commit), and its merge and segment threads (when a writer is made, which a
-/// rollback does too). Errs if the thread cannot be made or `work` panicked.
-pub(crate) fn in_background<T: Send>(work: impl FnOnce() -> T + Send) -> Result<T, SearchError> {
-    std::thread::scope(|scope| {
-        let thread = std::thread::Builder::new()
-            .name("search-background".into())
-            .spawn_scoped(scope, || {
-                background_priority();
-                work()
-            })
-            .map_err(|e| SearchError::Unavailable(format!("no thread for the index: {e}")))?;
-        thread
-            .join()
-            .map_err(|_| SearchError::Unavailable("the index's background thread panicked".into()))
-    })
-}
-
-/// Puts the calling thread (and the threads it starts, which inherit it) in the background.
-/// Indexing is background work: while the cores are busy, relaying, verifying and storing
-/// entries go first, and the index catches up after (searches meanwhile say it is behind).
-///
-/// On Linux that is the `SCHED_IDLE` policy: a weight of 3 against 1,024 for a normal
-/// thread (110 at nice 10), and a core given up as soon as a normal thread wakes on it. A
-/// nice value was not enough: it is a weight per thread, and many index threads (several
-/// nodes in one process, as in the propagation benchmark) added up against the few threads
-/// that relay. Where the policy is refused, the thread takes [`INDEX_NICE`]. An unprivileged
-/// thread cannot leave the policy again; threads made from it inherit it.
-///
-/// Only for threads that take no lock the node's other threads take: one stalled while
-/// holding it (which at this weight may last while the cores stay busy) would stall them
-/// too. So the indexer's own thread, which reads the store's change log and sled, keeps the
-/// default priority; tantivy's threads share only tantivy's state (its document queue, its
-/// meta lock) with the indexer, which may therefore wait for them on a busy machine — as
-/// searches do, up to [`FRESH_WAIT`], and a node's stop, until its last commit is made.
-fn background_priority() {
-    #[cfg(target_os = "linux")]
-    {
-        let param = libc::sched_param { sched_priority: 0 };
-        // SAFETY: `param` is a valid `sched_param` that outlives the call; pid 0 is the
-        // calling thread, and SCHED_IDLE takes priority 0. Lowering one's own policy needs no
-        // privilege.
-        if unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0 {
-            return;
-        }
-    }
-    if let Err(e) = rustix::process::setpriority_process(None, INDEX_NICE) {
-        tracing::debug!(error = %e, "search index: cannot lower its threads' priority");
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum SearchError {
     #[error("search index: {0}")]

@@ -15,10 +15,10 @@ use super::*;
 use crate::store::changes::Change;
 use crate::store::{NetworkRecord, Store};
 
-const T: u64 = 1_767_225_600_000;
+pub(super) const T: u64 = 1_767_225_600_000;
 const DAY_MS: u64 = 86_400_000;
 
-fn post(n: u8, at: u64, title: &str, body: &str, tags: &[&str]) -> Entry {
+pub(super) fn post(n: u8, at: u64, title: &str, body: &str, tags: &[&str]) -> Entry {
     let body = Body::BlogPost(BlogPost {
         title: title.into(),
         body_md: body.into(),
@@ -47,7 +47,7 @@ fn edit_of(original: &Entry, title: &str) -> Entry {
     )
 }
 
-async fn store_in(dir: &Path, networks: &[u8]) -> Store {
+pub(super) async fn store_in(dir: &Path, networks: &[u8]) -> Store {
     let store = Store::open(&dir.join("store")).unwrap();
     for n in networks {
         let record = NetworkRecord {
@@ -60,7 +60,7 @@ async fn store_in(dir: &Path, networks: &[u8]) -> Store {
     store
 }
 
-async fn insert(store: &Store, entries: &[&Entry]) {
+pub(super) async fn insert(store: &Store, entries: &[&Entry]) {
     let verified = entries
         .iter()
         .map(|e| verify_entry(&e.encode(), u64::MAX / 2).unwrap())
@@ -68,7 +68,7 @@ async fn insert(store: &Store, entries: &[&Entry]) {
     store.insert(verified).await.unwrap();
 }
 
-fn find(index: &SearchIndex, q: &str) -> Vec<EntryIdT> {
+pub(super) fn find(index: &SearchIndex, q: &str) -> Vec<EntryIdT> {
     let request = SearchRequest {
         q: q.into(),
         ..Default::default()
@@ -625,62 +625,4 @@ async fn an_index_that_cannot_be_written_lives_in_memory() {
     wait_rebuilt(&index);
     assert_eq!(find(&index, "puffin").len(), 1);
     index.close();
-}
-
-/// The scheduling policy of each of this process's threads whose name starts with `prefix`
-/// (field 41 of `/proc/self/task/<tid>/stat`; 0 is SCHED_OTHER, 5 SCHED_IDLE).
-#[cfg(target_os = "linux")]
-fn policies_of(prefix: &str) -> Vec<u32> {
-    let mut policies = Vec::new();
-    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
-        let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
-        if !comm.starts_with(prefix) {
-            continue;
-        }
-        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
-            continue; // ended meanwhile
-        };
-        // The name, in parentheses, may hold spaces: fields are counted after its end.
-        let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-        let policy = after_name.split(' ').nth(41 - 3).unwrap().parse().unwrap();
-        policies.push(policy);
-    }
-    policies
-}
-
-/// Regression (propagation at 50 nodes, issue 14): tantivy's tokenising and merging run in
-/// the background, so relaying goes first; the indexer's own thread, which takes locks the
-/// store's writer takes too, does not (a background thread stalled holding one would stall
-/// the writer).
-#[cfg(target_os = "linux")]
-#[tokio::test]
-async fn tantivy_works_in_the_background_and_the_indexer_does_not() {
-    const SCHED_OTHER: u32 = 0;
-    const SCHED_IDLE: u32 = 5;
-    let dir = tempfile::tempdir().unwrap();
-    let store = store_in(dir.path(), &[1]).await;
-    let index = SearchIndex::open(&dir.path().join("search"), store.clone()).unwrap();
-    // A commit (which a search asks for) starts tantivy's next indexing thread.
-    insert(
-        &store,
-        &[&post(1, T, "Phonics", "Sounds and letters.", &[])],
-    )
-    .await;
-    assert_eq!(find(&index, "phonics").len(), 1);
-    let workers = policies_of("thrd-tantivy");
-    assert!(
-        !workers.is_empty(),
-        "tantivy's indexing threads are running"
-    );
-    let others = [policies_of("merge_thread"), policies_of("segment_updater")].concat();
-    assert!(
-        !others.is_empty(),
-        "tantivy's merge and segment threads are running"
-    );
-    for policy in workers.iter().chain(&others) {
-        assert_eq!(*policy, SCHED_IDLE, "tantivy threads: {workers:?}");
-    }
-    let indexers = policies_of("search-indexer");
-    assert!(!indexers.is_empty());
-    assert!(indexers.iter().all(|p| *p == SCHED_OTHER), "{indexers:?}");
 }
