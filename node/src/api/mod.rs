@@ -18,6 +18,7 @@ mod private;
 pub mod resolve;
 pub mod search;
 mod server;
+mod submit;
 mod teachers;
 pub mod tls;
 pub mod types;

@@ -177,5 +177,7 @@ fn refuse(cmd: Command, full: StoreError) -> Pending {
             Pending::Count(reply, Err(full))
         }
         Command::Flush { reply } => Pending::Flush(reply),
+        #[cfg(test)]
+        Command::Pause { reply, .. } => Pending::Flush(reply),
     }
 }
