@@ -18,7 +18,6 @@ mod private;
 pub mod resolve;
 pub mod search;
 mod server;
-mod submit;
 mod teachers;
 pub mod tls;
 pub mod types;

@@ -3,6 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
+use axum::body::Bytes;
 use axum::extract::rejection::{JsonRejection, QueryRejection};
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::StatusCode;
@@ -19,9 +20,9 @@ use super::listen::ListenLimits;
 use super::types::*;
 use super::{join, networks, teachers};
 use crate::clock::Clock;
-use crate::ingest::{Ingest, IngestError};
+use crate::ingest::{Ingest, IngestError, Ingested};
 use crate::net::NetClient;
-use crate::store::{ListFilter, Lookup, StoreError};
+use crate::store::{InsertOutcome, ListFilter, Lookup, StoreError};
 use crate::sync::SyncHandle;
 
 /// Requests handled at once; more get 503 rather than queueing without bound.
@@ -118,10 +119,7 @@ pub async fn serve_with(
             "/v1/networks/{id}/files/{root}",
             axum::routing::put(super::private::upload_sealed),
         )
-        .route(
-            "/v1/entries",
-            get(list_entries).post(super::submit::submit_entry),
-        )
+        .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry).delete(purge_entry))
         .route("/v1/sync", axum::routing::post(sync_now))
         .route("/v1/resolve/{prefix}", get(super::resolve::resolve))
@@ -270,6 +268,39 @@ async fn dial(
         addr: req.addr,
         peer_id,
     }))
+}
+
+async fn submit_entry(
+    State(s): State<ApiState>,
+    body: Bytes,
+) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    let Ingested {
+        id,
+        network,
+        outcome,
+        understood,
+    } = s.ingest.ingest(body.to_vec(), None).await?;
+    // Stored first, then gossiped: what peers receive is already durable here.
+    let gossip = s
+        .net
+        .publish(network, body.to_vec())
+        .await
+        .map_err(unavailable)?;
+    let status = match outcome {
+        InsertOutcome::Inserted => StatusCode::CREATED,
+        InsertOutcome::AlreadyStored => StatusCode::OK,
+        InsertOutcome::Erased => StatusCode::GONE,
+    };
+    tracing::info!(entry = %id.short(), network = %network.short(), ?outcome, peers = gossip.peers, "entry submitted");
+    Ok((
+        status,
+        Json(SubmitResponse {
+            id,
+            outcome,
+            understood,
+            gossip,
+        }),
+    ))
 }
 
 /// Lists entries; sealed ones of private networks the teacher is a member of come opened.

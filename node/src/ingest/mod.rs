@@ -141,11 +141,10 @@ impl Ingest {
         self.ingest_relaying(batch, channel, None).await
     }
 
-    /// [`Ingest::ingest_many`] for entries to forward (gossiped ones, or the node's own from
-    /// its API): `relay` is told each content entry's id once it is verified, admitted and not
-    /// erased here — before it is stored, so that the node can forward it while the store
-    /// works. Membership entries change who is admitted, so they are stored first and never
-    /// announced early. A store that fails after
+    /// [`Ingest::ingest_many`] for entries that came by gossip: `relay` is told each content
+    /// entry's id once it is verified, admitted and not erased here — before it is stored, so
+    /// that the node can forward it while the store works. Membership entries change who is
+    /// admitted, so they are stored first and never announced early. A store that fails after
     /// `relay` loses nothing others need: the entry was valid, and sync brings it back here.
     pub async fn ingest_relaying(
         &self,
@@ -261,7 +260,7 @@ impl Ingest {
                     // again as it inserts: an erasure may land in between.)
                     if let Some(relay) = relay {
                         if !self.store.is_erased(&v.id(), v.header())? {
-                            relay(v.id(), v.header().network);
+                            relay(v.id());
                         }
                     }
                     admitted.push(v);
@@ -394,5 +393,5 @@ enum Refusal {
 
 type Verdict = Result<VerifiedEntry, Refusal>;
 
-/// Told the id and network of each entry that may be forwarded before it is stored.
-pub type Relay<'a> = dyn Fn(EntryId, NetworkId) + Send + Sync + 'a;
+/// Told the id of each gossiped entry that may be forwarded before it is stored.
+pub type Relay<'a> = dyn Fn(EntryId) + Send + Sync + 'a;

@@ -312,7 +312,7 @@ async fn ingest_relaying(
         .map(|(source, m, id)| (*id, (*source, m.message_id.clone())))
         .collect();
     let relayed = std::sync::Mutex::new(HashSet::new());
-    let relay = |id: EntryId, _network: NetworkId| {
+    let relay = |id: EntryId| {
         let Some((source, message_id)) = by_id.get(&id) else {
             return;
         };

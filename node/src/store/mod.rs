@@ -235,13 +235,6 @@ impl Store {
         self.writer.insert(entries).await
     }
 
-    /// Tests: stops the store's writer (nothing more is acknowledged) until the returned
-    /// sender is used or dropped.
-    #[cfg(test)]
-    pub(crate) fn pause_writer(&self) -> std::sync::mpsc::Sender<()> {
-        self.writer.pause()
-    }
-
     /// Records a network as joined, durably.
     pub async fn join_network(&self, record: NetworkRecord) -> Result<bool, StoreError> {
         self.writer.join_network(record).await

@@ -94,13 +94,6 @@ enum Command {
     Flush {
         reply: Reply<()>,
     },
-    /// Tests: the writer stops until `release` is signalled or dropped, so what waits behind
-    /// it is not acknowledged meanwhile.
-    #[cfg(test)]
-    Pause {
-        release: std::sync::mpsc::Receiver<()>,
-        reply: Reply<()>,
-    },
 }
 
 #[derive(Clone)]
@@ -255,17 +248,6 @@ impl WriterHandle {
             reply,
         })
         .await
-    }
-
-    /// Tests: stops the writer until the returned sender is used or dropped.
-    #[cfg(test)]
-    pub fn pause(&self) -> std::sync::mpsc::Sender<()> {
-        let (release_tx, release) = std::sync::mpsc::channel();
-        let (reply, _) = oneshot::channel();
-        self.tx
-            .try_send(Command::Pause { release, reply })
-            .unwrap_or_else(|_| panic!("the writer's queue has room"));
-        release_tx
     }
 
     pub async fn flush(&self) -> Result<(), StoreError> {
@@ -425,10 +407,5 @@ fn apply(trees: &Trees, cmd: Command) -> Pending {
             Pending::Join(reply, result)
         }
         Command::Flush { reply } => Pending::Flush(reply),
-        #[cfg(test)]
-        Command::Pause { release, reply } => {
-            let _ = release.recv();
-            Pending::Flush(reply)
-        }
     }
 }

@@ -177,7 +177,5 @@ fn refuse(cmd: Command, full: StoreError) -> Pending {
             Pending::Count(reply, Err(full))
         }
         Command::Flush { reply } => Pending::Flush(reply),
-        #[cfg(test)]
-        Command::Pause { reply, .. } => Pending::Flush(reply),
     }
 }
