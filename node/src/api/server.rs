@@ -280,7 +280,9 @@ async fn submit_entry(
         outcome,
         understood,
     } = s.ingest.ingest(body.to_vec(), None).await?;
-    // Stored first, then gossiped: what peers receive is already durable here.
+    // Stored first, then gossiped: what peers receive is already durable here, and an entry
+    // the store refuses (a full disk) is never out in the network while its author is told
+    // it was not posted.
     let gossip = s
         .net
         .publish(network, body.to_vec())

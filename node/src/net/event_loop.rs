@@ -228,6 +228,8 @@ impl EventLoop {
         tracing::info!(network = %network.short(), "unsubscribed from network");
     }
 
+    /// Asks for a catch-up session with `peer` in `network` (the scheduler runs at most one
+    /// per pair at a time, so repeated asks while one waits or runs cost nothing).
     fn trigger_sync(&self, peer: PeerId, network: NetworkId) {
         // A full queue only delays this peer's catch-up to the next anti-entropy round.
         let _ = self
@@ -483,13 +485,14 @@ impl EventLoop {
                     self.validations
                         .offer(propagation_source, message_id, network, message.data);
                 if let Err((message, refused)) = offered {
-                    // This node's limit, not the peer's fault: catch-up sync brings it later.
+                    // This node's limit, not the peer's fault: catch-up sync brings it now.
                     tracing::debug!(peer = %propagation_source, ?refused, "gossip queue full; ignoring message");
                     self.validate_now(
                         &message.message_id,
                         &propagation_source,
                         MessageAcceptance::Ignore,
                     );
+                    self.trigger_sync(propagation_source, network);
                 }
             }
             gossipsub::Event::Subscribed { peer_id, topic } => {
@@ -563,6 +566,9 @@ impl EventLoop {
         }
         if let Some((acceptance, _)) = verdict {
             self.validate_now(&v.message_id, &v.source, acceptance);
+        }
+        if gossip_in::dropped_unverified(&v.result) {
+            self.trigger_sync(v.source, v.network);
         }
     }
 

@@ -57,7 +57,8 @@ pub enum Checked {
     Known(EntryId),
     /// Stored here moments ago by another path: relayed, not verified again.
     KnownRecently(EntryId),
-    /// Waited too long for its turn: ignored unverified (catch-up sync brings it if needed).
+    /// Waited too long for its turn: ignored unverified, and caught up by sync with its
+    /// sender at once (see [`dropped_unverified`]).
     Expired,
     /// Verified and admitted: relayed now, while it is stored.
     Admitted(EntryId),
@@ -66,6 +67,13 @@ pub enum Checked {
     /// How storing an entry relayed already ([`Checked::Admitted`]) ended: for the log only,
     /// its verdict went to gossipsub then.
     StoredAfterRelay(Result<Ingested, IngestError>),
+}
+
+/// Whether this node dropped the message unverified for a reason of its own (its queue):
+/// it relayed nothing, so the nodes behind it lack the entry too, and this node catches up
+/// with the sender by sync at once rather than at the next anti-entropy round.
+pub fn dropped_unverified(checked: &Checked) -> bool {
+    matches!(checked, Checked::Expired)
 }
 
 /// What to tell gossipsub about a message, and whether to count it against its sender; `None`

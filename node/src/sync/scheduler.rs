@@ -50,7 +50,8 @@ impl Default for SyncConfig {
 /// Something that should start a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncTrigger {
-    /// `peer` and this node are now both in `network`.
+    /// `peer` shares `network` with this node and may hold entries it lacks: it has just
+    /// come to share it, or gossip from it was dropped here unverified (a full queue).
     Shared { peer: PeerId, network: NetworkId },
 }
 

@@ -93,6 +93,30 @@ fn only_shared_rule_breaks_are_rejected_and_counted() {
     assert_eq!(verdict(wrong), (MessageAcceptance::Reject, true));
 }
 
+/// An overloaded node that drops a message unverified relayed nothing: it catches up with
+/// the sender at once (the benchmark at N = 100 lost 0.46% of deliveries for the 60 s until
+/// anti-entropy). Nothing it verified, or knew, starts a session.
+#[test]
+fn only_a_message_dropped_unverified_starts_a_catch_up() {
+    let id = EntryId([4; 32]);
+    assert!(super::dropped_unverified(&Checked::Expired));
+    let stored = Ingested {
+        id,
+        network: NetworkId([1; 32]),
+        outcome: InsertOutcome::Inserted,
+        understood: true,
+    };
+    for checked in [
+        Checked::Known(id),
+        Checked::KnownRecently(id),
+        Checked::Admitted(id),
+        Checked::Ingested(Ok(stored)),
+        Checked::StoredAfterRelay(Ok(stored)),
+    ] {
+        assert!(!super::dropped_unverified(&checked), "{checked:?}");
+    }
+}
+
 #[test]
 fn entries_already_stored_are_neither_blamed_nor_relayed_again() {
     let id = EntryId([3; 32]);
