@@ -7,13 +7,12 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::gossipsub::{self, MessageAcceptance, MessageId};
+use libp2p::gossipsub;
 use libp2p::identity::Keypair;
-use libp2p::request_response::{self, ResponseChannel};
+use libp2p::request_response;
 use libp2p::swarm::dial_opts::DialOpts;
 use libp2p::swarm::{ConnectionId, SwarmEvent};
 use libp2p::{identify, kad, mdns, Multiaddr, PeerId, Swarm};
-use staffroom_protocol::sync::{SyncRequest, SyncResponse};
 use staffroom_protocol::NetworkId;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
@@ -22,13 +21,12 @@ use tracing::Instrument;
 use super::behaviour::{Behaviour, BehaviourConfig, BehaviourEvent};
 use super::client::{Command, NetClient, NetError, NetStatus, PublishReport};
 use super::gossip;
-use super::gossip_in::{self, Checked, Validated, Validations};
+use super::gossip_in::Validations;
 use super::peers::PeerBook;
-use super::sync_route::{Served, SyncRoutes};
+use super::sync_route::SyncRoutes;
 use crate::clock::Clock;
 use crate::config::PEERS_COUNT_MAX;
 use crate::ingest::Ingest;
-use crate::sync::serve::Verdict;
 use crate::sync::SyncTrigger;
 
 /// Commands queued for the loop at most.
@@ -43,7 +41,9 @@ const DIALS_AWAITED_MAX: usize = 64;
 const BLOCKED_PEERS_MAX: usize = 10_000;
 
 mod connect;
+mod gossip_routes;
 mod nat;
+mod sync_routes;
 
 pub struct NetConfig {
     pub keypair: Keypair,
@@ -467,181 +467,6 @@ impl EventLoop {
                 tracing::info!(%address, "listening");
             }
             _ => {}
-        }
-    }
-
-    fn handle_gossip(&mut self, event: gossipsub::Event) {
-        match event {
-            gossipsub::Event::Message {
-                propagation_source,
-                message_id,
-                message,
-            } => {
-                let Some(network) = self.topics.network_of(&message.topic) else {
-                    self.validate_now(&message_id, &propagation_source, MessageAcceptance::Ignore);
-                    return;
-                };
-                let offered =
-                    self.validations
-                        .offer(propagation_source, message_id, network, message.data);
-                if let Err((message, refused)) = offered {
-                    // This node's limit, not the peer's fault: catch-up sync brings it now.
-                    tracing::debug!(peer = %propagation_source, ?refused, "gossip queue full; ignoring message");
-                    self.validate_now(
-                        &message.message_id,
-                        &propagation_source,
-                        MessageAcceptance::Ignore,
-                    );
-                    self.trigger_sync(propagation_source, network);
-                }
-            }
-            gossipsub::Event::Subscribed { peer_id, topic } => {
-                let Some(network) = self.topics.network_of(&topic) else {
-                    return;
-                };
-                self.peers.subscribed(&peer_id, network);
-                self.sharing_changed(&peer_id);
-                let joined = self
-                    .swarm
-                    .behaviour()
-                    .gossipsub
-                    .topics()
-                    .any(|t| *t == topic);
-                if joined {
-                    self.trigger_sync(peer_id, network);
-                }
-            }
-            gossipsub::Event::Unsubscribed { peer_id, topic } => {
-                if let Some(network) = self.topics.network_of(&topic) {
-                    self.peers.unsubscribed(&peer_id, &network);
-                    self.sharing_changed(&peer_id);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    fn validate_now(&mut self, id: &MessageId, source: &PeerId, verdict: MessageAcceptance) {
-        self.swarm
-            .behaviour_mut()
-            .gossipsub
-            .report_message_validation_result(id, source, verdict);
-    }
-
-    /// A gossiped entry has been verified (and stored, if valid): tell gossipsub.
-    fn report(&mut self, v: Validated) {
-        let _span =
-            tracing::info_span!("gossip", peer = %v.source, network = %v.network.short()).entered();
-        let verdict = gossip_in::verdict(&v.result);
-        let penalise = verdict.is_some_and(|(_, penalise)| penalise);
-        match &v.result {
-            Checked::Admitted(id) => {
-                tracing::trace!(entry = %id.short(), "gossiped entry verified; relayed while stored")
-            }
-            Checked::StoredAfterRelay(Ok(done)) => {
-                tracing::debug!(entry = %done.id.short(), outcome = ?done.outcome, "gossiped entry stored")
-            }
-            Checked::StoredAfterRelay(Err(e)) => {
-                tracing::debug!(error = %e, "gossiped entry relayed but not stored here")
-            }
-            Checked::Known(id) => {
-                tracing::trace!(entry = %id.short(), "gossiped entry already stored")
-            }
-            Checked::KnownRecently(id) => {
-                tracing::debug!(entry = %id.short(), "gossiped entry stored moments ago; relayed")
-            }
-            Checked::Expired => tracing::debug!("gossip waited too long for its turn; ignored"),
-            Checked::Ingested(Ok(done)) => {
-                tracing::debug!(entry = %done.id.short(), outcome = ?done.outcome, "gossiped entry stored")
-            }
-            Checked::Ingested(Err(e)) if penalise => {
-                tracing::warn!(error = %e, "rejected invalid entry from peer")
-            }
-            Checked::Ingested(Err(e)) => {
-                tracing::debug!(error = %e, "gossiped entry not stored; sender not at fault")
-            }
-        }
-        if penalise && self.peers.penalise(v.source) {
-            self.block(v.source, "too many invalid entries");
-        }
-        if let Some((acceptance, _)) = verdict {
-            self.validate_now(&v.message_id, &v.source, acceptance);
-        }
-        if gossip_in::dropped_unverified(&v.result) {
-            self.trigger_sync(v.source, v.network);
-        }
-    }
-
-    fn handle_sync(&mut self, event: request_response::Event<SyncRequest, SyncResponse>) {
-        match event {
-            request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request {
-                    request, channel, ..
-                } => {
-                    if let Err(channel) = self.sync.serve(&self.ingest, peer, request, channel) {
-                        self.refuse(channel, "busy; try again later");
-                    }
-                }
-                request_response::Message::Response {
-                    request_id,
-                    response,
-                } => self.sync.answered(request_id, Ok(response)),
-            },
-            request_response::Event::OutboundFailure {
-                request_id,
-                error,
-                peer,
-                ..
-            } => {
-                tracing::debug!(%peer, error = %error, "sync request failed");
-                self.sync
-                    .answered(request_id, Err(NetError::Sync(error.to_string())));
-            }
-            request_response::Event::InboundFailure { peer, error, .. } => {
-                tracing::debug!(%peer, error = %error, "answering a sync request failed");
-            }
-            request_response::Event::ResponseSent { .. } => {}
-        }
-    }
-
-    fn refuse(&mut self, channel: ResponseChannel<SyncResponse>, reason: &str) {
-        let refusal = SyncResponse::Refused {
-            reason: reason.into(),
-        };
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_response(channel, refusal);
-    }
-
-    fn send_sync_response(&mut self, served: Served) {
-        if let Verdict::Misbehaved(reason) = &served.verdict {
-            self.block(served.peer, reason);
-        }
-        let _ = self
-            .swarm
-            .behaviour_mut()
-            .sync
-            .send_response(served.channel, served.response);
-        let (network, relay) = served.relay;
-        for entry in relay {
-            self.publish(network, entry);
-        }
-    }
-
-    /// Blocks and disconnects `peer`: it broke a rule every node shares.
-    fn block(&mut self, peer: PeerId, reason: &str) {
-        let behaviour = self.swarm.behaviour_mut();
-        if behaviour.blocked.blocked_peers().len() < BLOCKED_PEERS_MAX {
-            tracing::warn!(%peer, reason, "blocking peer");
-            behaviour.blocked.block_peer(peer);
-        }
-        behaviour.gossipsub.blacklist_peer(&peer);
-        let _ = self.swarm.disconnect_peer_id(peer);
-        // Its messages still waiting are dropped unverified (gossipsub forgets them).
-        for message in self.validations.take_waiting(peer) {
-            self.validate_now(&message.message_id, &peer, MessageAcceptance::Ignore);
         }
     }
 }

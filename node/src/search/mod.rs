@@ -369,4 +369,6 @@ pub fn dir_in(data_dir: &Path) -> PathBuf {
 }
 
 #[cfg(test)]
+mod rebuild_tests;
+#[cfg(test)]
 mod tests;
