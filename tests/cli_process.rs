@@ -98,12 +98,14 @@ pub struct NodeProcess {
 }
 
 /// `staffroom node run` on loopback with ephemeral ports and no mDNS: how tests run nodes.
-pub const NODE_RUN: [&str; 7] = [
+pub const NODE_RUN: [&str; 9] = [
     "node",
     "run",
     "--listen",
     "/ip4/127.0.0.1/tcp/0",
     "--api",
+    "127.0.0.1:0",
+    "--web",
     "127.0.0.1:0",
     "--no-mdns",
 ];

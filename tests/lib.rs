@@ -240,6 +240,10 @@ pub fn config(dir: &std::path::Path, peers: &[Multiaddr]) -> NodeConfig {
         files: staffroom_node::files::FilesConfig::default(),
         relay: staffroom_node::net::relay::RelayConfig::default(),
         store: staffroom_node::store::StoreConfig::default(),
+        web: staffroom_node::web::WebConfig {
+            listen: "127.0.0.1:0".parse().expect("valid socket address"),
+            ..staffroom_node::web::WebConfig::default()
+        },
         clock: staffroom_node::clock::Clock::system(),
     }
 }

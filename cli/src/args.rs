@@ -106,6 +106,9 @@ pub enum Command {
         /// The command, and its subcommands, to explain
         command: Vec<String>,
     },
+    /// The node's web pages
+    #[command(subcommand)]
+    Web(WebCommand),
     /// Show one entry in full, with its signature checked
     Show {
         /// Entry id, or its first characters (at least 4, as `list` shows them)
@@ -198,9 +201,19 @@ pub struct NodeRunArgs {
     /// Address of the local client API, e.g. 127.0.0.1:4041 or localhost:4041
     #[arg(long, value_name = "ADDR", value_parser = api_addr)]
     pub api: Option<SocketAddr>,
+    /// Address of the web pages, e.g. 127.0.0.1:4042 or localhost:4042
+    #[arg(long, value_name = "ADDR", value_parser = api_addr)]
+    pub web: Option<SocketAddr>,
     /// Do not look for peers on the local network by mDNS
     #[arg(long)]
     pub no_mdns: bool,
+}
+
+#[derive(Subcommand)]
+pub enum WebCommand {
+    /// Print a link that signs you in to your school node's web pages: it works once, within
+    /// a few minutes, in the browser you open it in
+    Login,
 }
 
 #[derive(Subcommand)]

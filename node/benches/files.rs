@@ -263,6 +263,10 @@ fn config(dir: &std::path::Path, peers: Vec<Multiaddr>, serve_cap: u64) -> NodeC
         api_listen: "127.0.0.1:0".parse().unwrap(),
         mdns: false,
         dht: true,
+        web: staffroom_node::web::WebConfig {
+            enabled: false,
+            ..Default::default()
+        },
         ..NodeConfig::default()
     };
     // Fetch only when the benchmark asks, so the clock starts then.

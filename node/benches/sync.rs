@@ -33,6 +33,10 @@ fn config(dir: &std::path::Path, peers: Vec<libp2p::Multiaddr>) -> NodeConfig {
         files: staffroom_node::files::FilesConfig::default(),
         relay: Default::default(),
         store: Default::default(),
+        web: staffroom_node::web::WebConfig {
+            enabled: false,
+            ..Default::default()
+        },
         clock: staffroom_node::clock::Clock::system(),
     }
 }

@@ -37,6 +37,8 @@ pub enum ConfigError {
     Relay(#[from] crate::net::relay::RelayConfigError),
     #[error(transparent)]
     Store(#[from] crate::store::StoreConfigError),
+    #[error(transparent)]
+    Web(#[from] crate::web::WebConfigError),
     #[error("no data directory: set --data-dir or STAFFROOM_DATA_DIR (no home directory found)")]
     NoDataDir,
 }
@@ -69,6 +71,8 @@ pub struct NodeConfig {
     pub relay: crate::net::relay::RelayConfig,
     /// The store's reserve of free disk space.
     pub store: crate::store::StoreConfig,
+    /// The web pages: where, for whom, sign-in lifetimes.
+    pub web: crate::web::WebConfig,
     /// The node's clock (tests shift it; a config file cannot).
     #[serde(skip)]
     pub clock: crate::clock::Clock,
@@ -90,6 +94,7 @@ impl Default for NodeConfig {
             files: crate::files::FilesConfig::default(),
             relay: crate::net::relay::RelayConfig::default(),
             store: crate::store::StoreConfig::default(),
+            web: crate::web::WebConfig::default(),
             clock: crate::clock::Clock::system(),
         }
     }
@@ -147,6 +152,7 @@ impl NodeConfig {
     pub fn check(&self) -> Result<(), ConfigError> {
         self.relay.check()?;
         self.store.check()?;
+        self.web.check()?;
         if self.peers.len() > PEERS_COUNT_MAX {
             return Err(ConfigError::TooManyPeers {
                 count: self.peers.len(),

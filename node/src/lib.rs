@@ -25,6 +25,8 @@ pub mod secret_file;
 pub mod store;
 pub mod sync;
 pub mod teacher_key;
+pub mod thread;
+pub mod web;
 
 pub use libp2p::{multiaddr, Multiaddr, PeerId};
 pub use node::{ports_in_use, run, start, NodeError, RunningNode};

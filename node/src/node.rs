@@ -32,6 +32,11 @@ pub enum NodeError {
         addr: SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot start the web pages on {addr}: {source}")]
+    Web {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("cannot write {path}: {source}")]
     Io {
         path: String,
@@ -97,6 +102,8 @@ pub struct RunningNode {
     /// libp2p addresses the node listens on (real ports, even when 0 was asked for).
     pub listen_addrs: Vec<Multiaddr>,
     pub api_addr: SocketAddr,
+    /// Where the web pages listen, when they are enabled.
+    pub web_addr: Option<SocketAddr>,
     pub net: NetClient,
     /// The pin of the API's TLS certificate, when the API is served over TLS.
     pub api_pin: Option<String>,
@@ -264,6 +271,12 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         );
     }
     let watcher = ingest.clone();
+    let web = start_web(
+        &config,
+        crate::web::WebState::partial(ingest.clone(), search.clone(), fetch.clone(), config.clock),
+        shutdown_rx.clone(),
+    )
+    .await?;
     let state = ApiState::new(
         ingest,
         net.client.clone(),
@@ -272,7 +285,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         config.clock,
         fetch,
         search.clone(),
-    );
+    )
+    .with_web(web.as_ref().map(|w| w.shared.clone()));
     let pin = tls.as_ref().map(api::tls::ApiCert::pin);
     let acceptor = tls.as_ref().map(api::tls::acceptor).transpose()?;
     let api_task = tokio::spawn(api::serve(listener, acceptor, state, shutdown_rx));
@@ -289,7 +303,8 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     // address no longer answers.
     std::fs::write(data.api_addr(), api_addr.to_string()).map_err(io_err(&data.api_addr()))?;
     std::fs::write(data.node_id(), peer_id.to_string()).map_err(io_err(&data.node_id()))?;
-    tracing::info!(%peer_id, %api_addr, listen = ?net.listen_addrs, "node started");
+    let web_addr = web.as_ref().map(|w| w.addr);
+    tracing::info!(%peer_id, %api_addr, ?web_addr, listen = ?net.listen_addrs, "node started");
     // What opening the store and the search index freed since the store gave memory back.
     crate::memory::give_back_freed();
     Ok(RunningNode {
@@ -297,6 +312,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         listen_addrs: net.listen_addrs,
         api_addr,
         api_pin: pin,
+        web_addr,
         net: net.client,
         admin,
         store,
@@ -306,8 +322,41 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
         tasks: [net.task, api_task, scheduler, release, unfollower]
             .into_iter()
             .chain(background)
+            .chain(web.map(|w| w.task))
             .collect(),
     })
+}
+
+/// The web pages, serving.
+struct Web {
+    addr: SocketAddr,
+    shared: std::sync::Arc<crate::web::WebShared>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Binds and serves the web pages, unless `[web] enabled = false`.
+async fn start_web(
+    config: &NodeConfig,
+    state: impl FnOnce(std::sync::Arc<crate::web::WebShared>) -> crate::web::WebState,
+    shutdown: tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<Web>, NodeError> {
+    let web = &config.web;
+    if !web.enabled {
+        return Ok(None);
+    }
+    let failed = |source| NodeError::Web {
+        addr: web.listen,
+        source,
+    };
+    let listener = TcpListener::bind(web.listen).await.map_err(failed)?;
+    let addr = listener.local_addr().map_err(failed)?;
+    if web.public_url.is_none() && !web.listen.ip().is_loopback() {
+        tracing::warn!(%addr, "the web pages are reachable beyond this machine without TLS: \
+             serve them behind a reverse proxy that does TLS and set [web] public_url");
+    }
+    let shared = std::sync::Arc::new(crate::web::WebShared::new(web, addr));
+    let task = tokio::spawn(crate::web::serve(listener, state(shared.clone()), shutdown));
+    Ok(Some(Web { addr, shared, task }))
 }
 
 /// Starts serving files to other nodes and fetching the ones this node wants.

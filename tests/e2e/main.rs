@@ -25,3 +25,4 @@ mod scale;
 mod sync;
 mod teachers;
 mod verdict;
+mod web;

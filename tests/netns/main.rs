@@ -68,7 +68,15 @@ fn poll_in(
 }
 
 fn start(ns: &str, dir: &Path, listen: &str, peers: &[&str]) -> NodeProcess {
-    let mut args = vec!["--listen", listen, "--api", "127.0.0.1:4041", "--no-mdns"];
+    let mut args = vec![
+        "--listen",
+        listen,
+        "--api",
+        "127.0.0.1:4041",
+        "--web",
+        "127.0.0.1:4042",
+        "--no-mdns",
+    ];
     for p in peers {
         args.extend(["--peer", p]);
     }

@@ -11,11 +11,11 @@ mod read;
 mod resource;
 mod school;
 mod search;
-mod thread;
+mod web;
 mod write;
 
 pub use resource::size;
-pub use thread::{CommentNode, Thread};
+pub use staffroom_node::thread::{CommentNode, Thread};
 
 use std::io::Write;
 
@@ -27,7 +27,7 @@ use staffroom_protocol::NetworkId;
 
 use crate::args::{
     Cli, Command, EnquiryCommand, NetworkCommand, NodeCommand, ProfileCommand, ResourceCommand,
-    SchoolCommand,
+    SchoolCommand, WebCommand,
 };
 use staffroom_protocol::membership::{Policy, Profile};
 
@@ -111,6 +111,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::List(args) => read::list(&ctx, args).await,
         Command::Search(args) => search::search(&ctx, args).await,
         Command::Show { id } => read::show(&ctx, &id).await,
+        Command::Web(WebCommand::Login) => web::login(&ctx).await,
         Command::Completions { .. } | Command::Man | Command::Help { .. } => Ok(()),
         Command::Peers => read::peers(&ctx).await,
         Command::Dial { addr } => read::dial(&ctx, &addr).await,

@@ -43,6 +43,16 @@ const CONFIG_TEMPLATE: &str = r#"# Staffroom node configuration. Every setting i
 # reservations_max = 128
 # private_wan = false         # count private addresses (a private WAN between schools)
 
+# The web pages teachers read in a browser (sign in with `staffroom web login`). Loopback by
+# default; to serve the school's network, put them behind a reverse proxy that does TLS and
+# give the address browsers use as public_url (session cookies are then Secure).
+# [web]
+# enabled = true
+# listen = "127.0.0.1:4042"
+# public_url = "https://staffroom.school.example"
+# sign_in_link_seconds = 600  # a sign-in link works once, within this
+# session_minutes = 480       # then the browser stays signed in this long
+
 # The store. Below reserve_mib free on its disk, new entries are refused (and the node says
 # it is degraded) until space is freed; nothing already stored is touched.
 # [store]
@@ -78,6 +88,9 @@ pub async fn run(ctx: &Ctx, args: NodeRunArgs) -> anyhow::Result<()> {
     config.peers.extend(parse_addrs(&args.peer, "--peer")?);
     if let Some(api) = args.api {
         config.api_listen = api;
+    }
+    if let Some(web) = args.web {
+        config.web.listen = web;
     }
     if args.no_mdns {
         config.mdns = false;

@@ -45,6 +45,7 @@ pub async fn list(ctx: &Ctx, args: ListArgs) -> anyhow::Result<()> {
         reply_to,
         all_versions: args.all_versions,
         limit: Some(args.limit.into()),
+        before: None,
     };
     let entries = api.list(&filter).await?;
     let names = if ctx.json {
@@ -91,12 +92,11 @@ async fn list_indexed(
 pub async fn show(ctx: &Ctx, id: &str) -> anyhow::Result<()> {
     let api = ctx.api()?;
     let id = ids::entry(&api, id, "entry").await?;
-    let view = api.get(&id).await?;
+    let thread = api.thread(&id).await?;
     // Check the author's signature here too: trust the author's key, not the node.
-    let entry = &view.stored.entry;
+    let entry = &thread.view.stored.entry;
     let signature_ok = entry.verify_signature().is_ok() && entry.id() == id;
     let names = names(&api, std::iter::once(entry.network)).await;
-    let thread = super::thread::fetch(&api, view).await?;
     let styled = crate::markdown::styled_stdout();
     ctx.print(&thread, || {
         render::thread(&thread, signature_ok, &names, styled)

@@ -216,7 +216,7 @@ pub async fn download(
 ) -> Result<Response, ApiError> {
     let root: FileRoot = root.parse().map_err(bad_request)?;
     if q.open {
-        let (size, body) = super::private::open_file(&s, &teacher.key, &root)?;
+        let (size, body) = super::private::open_file(&s.ingest, &s.files, &teacher.key, &root)?;
         return Ok((
             [
                 (header::CONTENT_TYPE, "application/octet-stream".to_owned()),

@@ -121,12 +121,13 @@ pub async fn upload_sealed(
 /// The plaintext of a sealed file held here complete, for a member reader: its size, and a
 /// stream of it opened segment by segment on a blocking thread.
 pub fn open_file(
-    s: &ApiState,
+    ingest: &crate::ingest::Ingest,
+    files: &crate::files::FetchHandle,
     reader: &staffroom_protocol::AuthorId,
     root: &FileRoot,
 ) -> Result<(u64, axum::body::Body), ApiError> {
     use std::io::Read;
-    let complete = s.files.blobs().open_complete(root)?;
+    let complete = files.blobs().open_complete(root)?;
     let mut data = complete.data;
     let mut header = [0u8; FILE_HEADER_BYTES];
     let unreadable = |why: &str| {
@@ -139,7 +140,7 @@ pub fn open_file(
     data.read_exact(&mut header)
         .map_err(|_| unreadable("not a sealed file"))?;
     let (key_id, prefix) = read_header(&header).map_err(|_| unreadable("not a sealed file"))?;
-    let key = crate::private::seal::file_key(&s.ingest, reader, root, &key_id)?
+    let key = crate::private::seal::file_key(ingest, reader, root, &key_id)?
         .ok_or_else(|| unreadable("no private network you are a member of here holds its key"))?;
     let plain =
         plain_size(complete.size).ok_or_else(|| unreadable("its size is not a sealed file's"))?;

@@ -62,32 +62,40 @@ pub async fn search(
 ) -> Result<Json<SearchView>, ApiError> {
     let Query(query) = query.map_err(|e| bad_request(e.body_text()))?;
     let (ingest, index) = (s.ingest.clone(), s.search.clone());
-    tokio::task::spawn_blocking(move || {
-        let request = request_for(&ingest, query)?;
-        request.check().map_err(bad_request)?;
-        let readable = readable_networks(&ingest, &teacher.key)?;
-        let hits = index.search(&request, &readable).map_err(search_error)?;
-        let store = ingest.store();
-        let mut entries = Vec::with_capacity(hits.ids.len());
-        for (id, _score) in &hits.ids {
-            // Gone since the index's last commit: left out.
-            if let Some(stored) = store.get(id)? {
-                entries.push(stored);
-            }
+    tokio::task::spawn_blocking(move || run(&ingest, &index, &teacher.key, query).map(Json))
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))?
+}
+
+/// One page of `query`'s results as `reader` may see them (blocking: reads the store).
+pub(crate) fn run(
+    ingest: &crate::ingest::Ingest,
+    index: &crate::search::SearchIndex,
+    reader: &AuthorId,
+    query: SearchQuery,
+) -> Result<SearchView, ApiError> {
+    let request = request_for(ingest, query)?;
+    request.check().map_err(bad_request)?;
+    let readable = readable_networks(ingest, reader)?;
+    let hits = index.search(&request, &readable).map_err(search_error)?;
+    let store = ingest.store();
+    let mut entries = Vec::with_capacity(hits.ids.len());
+    for (id, _score) in &hits.ids {
+        // Gone since the index's last commit: left out.
+        if let Some(stored) = store.get(id)? {
+            entries.push(stored);
         }
-        crate::private::seal::open_for(&ingest, &teacher.key, &mut entries)?;
-        let shown = (request.offset as u64).saturating_add(hits.ids.len() as u64);
-        Ok(Json(SearchView {
-            total: hits.total,
-            offset: request.offset,
-            more: hits.total.saturating_sub(shown),
-            entries,
-            facets: hits.facets,
-            behind: hits.behind,
-        }))
+    }
+    crate::private::seal::open_for(ingest, reader, &mut entries)?;
+    let shown = (request.offset as u64).saturating_add(hits.ids.len() as u64);
+    Ok(SearchView {
+        total: hits.total,
+        offset: request.offset,
+        more: hits.total.saturating_sub(shown),
+        entries,
+        facets: hits.facets,
+        behind: hits.behind,
     })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))?
 }
 
 fn search_error(e: SearchError) -> ApiError {

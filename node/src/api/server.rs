@@ -47,6 +47,8 @@ pub struct ApiState {
     pub(super) replays: Arc<Mutex<ReplayGuard>>,
     /// Requests being handled at once, at most [`REQUESTS_IN_FLIGHT_MAX`].
     pub(super) slots: Arc<Semaphore>,
+    /// The web pages' sign-ins, when the pages are served.
+    pub(super) web: Option<Arc<crate::web::WebShared>>,
 }
 
 impl ApiState {
@@ -76,7 +78,14 @@ impl ApiState {
             replays: Arc::new(Mutex::new(ReplayGuard::new(boot))),
             clock,
             slots: Arc::new(Semaphore::new(REQUESTS_IN_FLIGHT_MAX)),
+            web: None,
         }
+    }
+
+    /// The API with the web pages' sign-ins, so `POST /v1/web/sign-in` can issue links.
+    pub fn with_web(mut self, web: Option<Arc<crate::web::WebShared>>) -> Self {
+        self.web = web;
+        self
     }
 }
 
@@ -121,7 +130,12 @@ pub async fn serve_with(
         )
         .route("/v1/entries", get(list_entries).post(submit_entry))
         .route("/v1/entries/{id}", get(get_entry).delete(purge_entry))
+        .route("/v1/entries/{id}/thread", get(get_thread))
         .route("/v1/sync", axum::routing::post(sync_now))
+        .route(
+            "/v1/web/sign-in",
+            axum::routing::post(super::web_sign_in::issue),
+        )
         .route("/v1/resolve/{prefix}", get(super::resolve::resolve))
         .route("/v1/search", get(super::search::search))
         .route(
@@ -353,17 +367,46 @@ async fn get_entry(
     Path(id): Path<String>,
 ) -> Result<Json<EntryView>, ApiError> {
     let id: EntryId = id.parse().map_err(bad_request)?;
-    let store = s.ingest.store();
+    Ok(Json(entry_view(&s.ingest, &teacher.key, id)?))
+}
+
+/// `GET /v1/entries/{id}/thread`: the entry with its comments as a tree and, for an
+/// enquiry, its notes by stage.
+async fn get_thread(
+    State(s): State<ApiState>,
+    axum::Extension(teacher): axum::Extension<crate::store::TeacherRecord>,
+    Path(id): Path<String>,
+) -> Result<Json<crate::thread::Thread>, ApiError> {
+    let id: EntryId = id.parse().map_err(bad_request)?;
+    let ingest = s.ingest.clone();
+    tokio::task::spawn_blocking(move || {
+        let view = entry_view(&ingest, &teacher.key, id)?;
+        let thread = crate::thread::assemble(view, |filter| {
+            crate::private::seal::list_for(&ingest, &teacher.key, filter)
+        })?;
+        Ok(Json(thread))
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))?
+}
+
+/// The entry `id` for `reader` (opened if sealed and theirs to read), with its versions.
+pub(crate) fn entry_view(
+    ingest: &Ingest,
+    reader: &staffroom_protocol::AuthorId,
+    id: EntryId,
+) -> Result<EntryView, ApiError> {
+    let store = ingest.store();
     match store.lookup(&id)? {
         Some(Lookup::Entry(mut stored)) => {
-            crate::private::seal::open_for(&s.ingest, &teacher.key, std::slice::from_mut(&mut stored))?;
+            crate::private::seal::open_for(ingest, reader, std::slice::from_mut(&mut stored))?;
             let versions = store.versions(&stored)?;
             let edited_by = (versions.current != id).then_some(versions.current);
-            Ok(Json(EntryView {
+            Ok(EntryView {
                 stored: *stored,
                 edited_by,
                 versions: versions.all,
-            }))
+            })
         }
         Some(Lookup::Opaque(header)) => Err(ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,

@@ -273,3 +273,13 @@ pub struct ResolveView {
     pub authors: Vec<staffroom_protocol::AuthorId>,
     pub networks: Vec<staffroom_protocol::NetworkId>,
 }
+
+/// `POST /v1/web/sign-in`: a one-time link that signs the asking teacher in to the web pages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WebSignInResponse {
+    pub url: String,
+    /// By the node's clock.
+    pub expires_at_ms: u64,
+    /// How long it works from now, in seconds.
+    pub valid_secs: u64,
+}

@@ -25,6 +25,10 @@ pub struct ListFilter {
     #[serde(default)]
     pub all_versions: bool,
     pub limit: Option<usize>,
+    /// Only entries older than this (time, then id): the last one of the page before, for
+    /// the next page. Ignored by listings of comments or notes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<(u64, EntryId)>,
 }
 
 impl ListFilter {
@@ -127,7 +131,10 @@ impl Store {
             let Some(stored) = self.get(&id?)? else {
                 continue;
             };
-            if filter.matches(&stored.entry) && self.shown(filter, &stored)? {
+            let older = filter
+                .before
+                .is_none_or(|cursor| (stored.entry.created_at_ms, stored.id) < cursor);
+            if older && filter.matches(&stored.entry) && self.shown(filter, &stored)? {
                 out.push(stored);
             }
         }

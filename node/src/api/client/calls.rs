@@ -208,4 +208,16 @@ impl ApiClient {
         self.send(self.http.get(self.url(&format!("/v1/entries/{id}"))))
             .await
     }
+
+    /// A one-time link that signs this teacher in to the node's web pages.
+    pub async fn web_sign_in(&self) -> Result<WebSignInResponse, ClientError> {
+        self.send(self.http.post(self.url("/v1/web/sign-in")).body(Vec::new()))
+            .await
+    }
+
+    /// The entry with its comments as a tree and, for an enquiry, its notes by stage.
+    pub async fn thread(&self, id: &EntryId) -> Result<crate::thread::Thread, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/entries/{id}/thread"))))
+            .await
+    }
 }

@@ -138,6 +138,23 @@ async fn listing_uses_every_filter_newest_first() {
         }),
         [2, 1]
     );
+    // The next page starts after the last entry of the one before: by time, then id.
+    let newest = store
+        .list(&ListFilter {
+            network: Some(net_a),
+            limit: Some(2),
+            ..Default::default()
+        })
+        .unwrap();
+    let last = newest.last().unwrap();
+    assert_eq!(
+        times(ListFilter {
+            network: Some(net_a),
+            before: Some((last.entry.created_at_ms, last.id)),
+            ..Default::default()
+        }),
+        [11, 10, 2, 1]
+    );
     let bob_id = staffroom_protocol::AuthorId(bob.verifying_key().to_bytes());
     assert_eq!(
         times(ListFilter {

@@ -1,44 +1,60 @@
-//! `staffroom show`'s thread: an entry with its context — every entry's comments as a tree
-//! (replies nested under what they answer, oldest first) and an enquiry's notes in stage,
-//! then time, order. Fetched through the API's listings, bounded in count and depth.
+//! An entry's thread: its comments as a tree (replies nested under what they answer, oldest
+//! first) and an enquiry's notes in stage, then time, order. Built from listings, bounded in
+//! count and depth; the API's `GET /v1/entries/{id}/thread` and the web pages both use it.
 
 use std::collections::HashMap;
 
-use serde::Serialize;
-use staffroom_node::api::types::EntryView;
-use staffroom_node::api::ApiClient;
-use staffroom_node::store::{ListFilter, StoredEntry, LIST_LIMIT_MAX};
+use serde::{Deserialize, Serialize};
 use staffroom_protocol::{Body, EntryId};
+
+use crate::api::types::EntryView;
+use crate::store::{ListFilter, StoredEntry, LIST_LIMIT_MAX};
 
 /// Comments fetched for one thread at most.
 pub const THREAD_COMMENTS_MAX: usize = 1000;
 /// Replies to replies followed this deep at most.
 pub const THREAD_DEPTH_MAX: usize = 16;
 
-/// An entry and its context, as `show` prints it (and as `--json` gives it).
-#[derive(Debug, Serialize)]
+/// An entry and its context.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Thread {
     #[serde(flatten)]
     pub view: EntryView,
     /// Comments on the entry, oldest first, each with its replies.
+    #[serde(default)]
     pub comments: Vec<CommentNode>,
     /// An enquiry's notes, by stage, then oldest first.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<StoredEntry>,
     /// Whether there was more than the bounds let this fetch.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub cut_short: bool,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct CommentNode {
     #[serde(flatten)]
     pub comment: StoredEntry,
+    #[serde(default)]
     pub replies: Vec<CommentNode>,
 }
 
-/// The thread of the entry `view` shows.
-pub async fn fetch(api: &ApiClient, view: EntryView) -> anyhow::Result<Thread> {
+impl Thread {
+    /// Comments in the whole tree.
+    pub fn comment_count(&self) -> usize {
+        fn count(nodes: &[CommentNode]) -> usize {
+            nodes.iter().map(|n| 1 + count(&n.replies)).sum()
+        }
+        count(&self.comments)
+    }
+}
+
+/// The thread of the entry `view` shows, with `list` answering listings for the reader (so
+/// sealed entries come opened where they may read them).
+pub fn assemble<E>(
+    view: EntryView,
+    mut list: impl FnMut(&ListFilter) -> Result<Vec<StoredEntry>, E>,
+) -> Result<Thread, E> {
     let root = view.stored.id;
     let mut cut_short = false;
     let notes = match shown(&view.stored) {
@@ -49,7 +65,7 @@ pub async fn fetch(api: &ApiClient, view: EntryView) -> anyhow::Result<Thread> {
                 limit: Some(LIST_LIMIT_MAX),
                 ..ListFilter::default()
             };
-            let mut notes = api.list(&filter).await?;
+            let mut notes = list(&filter)?;
             cut_short |= notes.len() >= LIST_LIMIT_MAX;
             notes.retain(|n| matches!(shown(n), Body::EnquiryNote(_)));
             notes.sort_by_key(|n| (stage_rank(n), n.entry.created_at_ms, n.id));
@@ -72,7 +88,7 @@ pub async fn fetch(api: &ApiClient, view: EntryView) -> anyhow::Result<Thread> {
                 limit: Some((THREAD_COMMENTS_MAX - fetched).min(LIST_LIMIT_MAX)),
                 ..ListFilter::default()
             };
-            let mut found = api.list(&filter).await?;
+            let mut found = list(&filter)?;
             fetched += found.len();
             found.retain(|c| matches!(shown(c), Body::Comment(_)));
             found.sort_by_key(|c| (c.entry.created_at_ms, c.id));
@@ -116,7 +132,7 @@ fn tree(
 }
 
 /// An entry's body as a reader sees it: opened, if it was sealed.
-fn shown(e: &StoredEntry) -> &Body {
+pub fn shown(e: &StoredEntry) -> &Body {
     e.opened.as_ref().unwrap_or(&e.entry.body)
 }
 
@@ -140,20 +156,21 @@ mod tests {
         }
     }
 
+    fn comment_on(on: EntryId, t: u64) -> StoredEntry {
+        stored(signed(
+            &key(1),
+            network(1),
+            t,
+            vec![reply_to(on)],
+            comment_body("c"),
+        ))
+    }
+
     #[test]
     fn replies_nest_under_what_they_answer() {
         let post = EntryId([9; 32]);
-        let c = |on: EntryId, t: u64| {
-            stored(signed(
-                &key(1),
-                network(1),
-                t,
-                vec![reply_to(on)],
-                comment_body("c"),
-            ))
-        };
-        let (first, second) = (c(post, 1), c(post, 2));
-        let reply = c(first.id, 3);
+        let (first, second) = (comment_on(post, 1), comment_on(post, 2));
+        let reply = comment_on(first.id, 3);
         let mut replies = HashMap::from([
             (post, vec![first.clone(), second.clone()]),
             (first.id, vec![reply.clone()]),
@@ -164,5 +181,31 @@ mod tests {
         assert_eq!(built[0].replies[0].comment.id, reply.id);
         assert!(built[1].replies.is_empty());
         assert!(replies.is_empty(), "every fetched comment is placed once");
+    }
+
+    #[test]
+    fn assemble_asks_level_by_level_and_orders_oldest_first() {
+        let post = comment_on(EntryId([7; 32]), 0);
+        let (late, early) = (comment_on(post.id, 5), comment_on(post.id, 1));
+        let reply = comment_on(early.id, 6);
+        let mut asked = Vec::new();
+        let view = EntryView {
+            stored: post.clone(),
+            edited_by: None,
+            versions: vec![post.id],
+        };
+        let thread = assemble::<()>(view, |f| {
+            asked.push(f.reply_to);
+            Ok(match f.reply_to {
+                Some(p) if p == post.id => vec![late.clone(), early.clone()],
+                Some(p) if p == early.id => vec![reply.clone()],
+                _ => Vec::new(),
+            })
+        })
+        .expect("listing never fails here");
+        assert_eq!(thread.comments[0].comment.id, early.id);
+        assert_eq!(thread.comments[0].replies[0].comment.id, reply.id);
+        assert_eq!(thread.comment_count(), 3);
+        assert_eq!(asked.len(), 4, "root, two comments, one reply: {asked:?}");
     }
 }

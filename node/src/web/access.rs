@@ -1,0 +1,143 @@
+//! Who is looking, and what they may see. A teacher registered here, signed in, sees every
+//! network this node follows (a private network's content only where they are a member and
+//! it opens). Anyone else sees no network: every page of one answers 404, as if it did not
+//! exist here, so a visitor learns nothing of what the school follows.
+
+use axum::extract::FromRequestParts;
+use axum::http::header;
+use axum::http::request::Parts;
+use staffroom_protocol::{AuthorId, Body, NetworkId};
+
+use super::WebState;
+use crate::ingest::Ingest;
+use crate::store::{NetworkRecord, StoreError, StoredEntry, TeacherRecord};
+use crate::thread::shown;
+
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "staffroom_session";
+
+/// Who is asking for a page.
+#[derive(Debug, Clone)]
+pub enum Viewer {
+    Visitor,
+    Teacher {
+        record: TeacherRecord,
+        /// The session cookie's value.
+        cookie: String,
+        /// The token this session's forms carry.
+        csrf: String,
+    },
+}
+
+impl FromRequestParts<WebState> for Viewer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &WebState,
+    ) -> Result<Self, Self::Rejection> {
+        let Some(cookie) = session_cookie(parts) else {
+            return Ok(Viewer::Visitor);
+        };
+        let session = {
+            let signins = state.shared.signins();
+            signins.session(cookie, state.clock.now_ms()).cloned()
+        };
+        let Some(session) = session else {
+            return Ok(Viewer::Visitor);
+        };
+        // A teacher the admin has removed since signing in is signed out.
+        match state.ingest.store().teacher(&session.teacher) {
+            Ok(Some(record)) => Ok(Viewer::Teacher {
+                record,
+                cookie: cookie.to_owned(),
+                csrf: session.csrf,
+            }),
+            Ok(None) => Ok(Viewer::Visitor),
+            Err(e) => {
+                tracing::warn!(error = %e, "teacher lookup failed; treating as signed out");
+                Ok(Viewer::Visitor)
+            }
+        }
+    }
+}
+
+/// The session cookie's value, if the request carries one.
+fn session_cookie(parts: &Parts) -> Option<&str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|pair| {
+            let (name, value) = pair.trim().split_once('=')?;
+            (name == SESSION_COOKIE).then_some(value)
+        })
+}
+
+impl Viewer {
+    /// The teacher, when signed in.
+    pub fn teacher(&self) -> Option<&TeacherRecord> {
+        match self {
+            Viewer::Teacher { record, .. } => Some(record),
+            Viewer::Visitor => None,
+        }
+    }
+
+    /// The key sealed entries are opened for: a visitor's opens nothing (it is nobody's).
+    pub fn reader(&self) -> AuthorId {
+        self.teacher().map(|t| t.key).unwrap_or(AuthorId([0; 32]))
+    }
+
+    /// The networks whose pages this viewer may see.
+    pub fn networks(&self, ingest: &Ingest) -> Result<Vec<NetworkRecord>, StoreError> {
+        match self {
+            Viewer::Teacher { .. } => ingest.store().networks(),
+            Viewer::Visitor => Ok(Vec::new()),
+        }
+    }
+
+    /// This viewer may see `network`'s pages.
+    pub fn sees(&self, ingest: &Ingest, network: &NetworkId) -> Result<bool, StoreError> {
+        match self {
+            Viewer::Teacher { .. } => Ok(ingest.store().network(network)?.is_some()),
+            Viewer::Visitor => Ok(false),
+        }
+    }
+
+    /// This viewer may read `stored`: its network is one they see, and it is content they
+    /// can read (a sealed entry only once opened for them).
+    pub fn reads(&self, ingest: &Ingest, stored: &StoredEntry) -> Result<bool, StoreError> {
+        let readable = !matches!(shown(stored), Body::Sealed(_) | Body::KeyGrants(_))
+            && shown(stored).kind().is_content();
+        Ok(readable && self.sees(ingest, &stored.entry.network)?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parts(cookies: &[&str]) -> Parts {
+        let mut b = axum::http::Request::builder();
+        for c in cookies {
+            b = b.header(header::COOKIE, *c);
+        }
+        b.body(()).unwrap().into_parts().0
+    }
+
+    #[test]
+    fn the_session_cookie_is_found_among_others() {
+        assert_eq!(
+            session_cookie(&parts(&["a=1; staffroom_session=abc; b=2"])),
+            Some("abc")
+        );
+        assert_eq!(
+            session_cookie(&parts(&["a=1", "staffroom_session=def"])),
+            Some("def")
+        );
+        assert_eq!(session_cookie(&parts(&["xstaffroom_session=abc"])), None);
+        assert_eq!(session_cookie(&parts(&[])), None);
+    }
+}

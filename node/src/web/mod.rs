@@ -1,0 +1,134 @@
+//! The node's web pages: server-rendered HTML (maud) on the API's accept loop, on a listener
+//! of their own. Teachers registered on this node sign in with a one-time link from
+//! `staffroom web login` (`signin.rs`); what each visitor may see is decided in `access.rs`;
+//! the pages are in `pages/`. No page runs a script to be read, and every response carries a
+//! strict Content-Security-Policy (`headers.rs`).
+
+mod access;
+mod config;
+mod download;
+mod error;
+mod headers;
+mod layout;
+pub mod markdown;
+mod names;
+mod pages;
+pub mod signin;
+
+use std::sync::{Arc, Mutex};
+
+use axum::routing::{get, post};
+use axum::Router;
+use tokio::sync::{watch, Semaphore};
+
+pub use access::Viewer;
+pub use config::{WebConfig, WebConfigError, DEFAULT_WEB_PORT};
+pub use error::WebError;
+use signin::SignIns;
+
+use crate::api::listen::ListenLimits;
+use crate::clock::Clock;
+use crate::ingest::Ingest;
+
+/// Page requests handled at once; more get 503 rather than queueing without bound.
+const PAGES_IN_FLIGHT_MAX: usize = 32;
+
+/// What the API shares with the pages: sign-in links are issued there, redeemed here.
+pub struct WebShared {
+    pub signins: Mutex<SignIns>,
+    /// Where browsers reach the pages (`https://host` or `http://addr`), no trailing slash.
+    pub origin: String,
+    /// Cookies carry `Secure`.
+    pub secure: bool,
+}
+
+impl WebShared {
+    pub fn new(config: &WebConfig, bound: std::net::SocketAddr) -> Self {
+        WebShared {
+            signins: Mutex::new(SignIns::new(
+                u64::from(config.sign_in_link_seconds) * 1000,
+                u64::from(config.session_minutes) * 60_000,
+            )),
+            origin: config.origin(bound),
+            secure: config.secure(),
+        }
+    }
+
+    pub(crate) fn signins(&self) -> std::sync::MutexGuard<'_, SignIns> {
+        self.signins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[derive(Clone)]
+pub struct WebState {
+    pub ingest: Ingest,
+    pub search: crate::search::SearchIndex,
+    pub files: crate::files::FetchHandle,
+    pub clock: Clock,
+    pub shared: Arc<WebShared>,
+    slots: Arc<Semaphore>,
+}
+
+impl WebState {
+    /// Everything but what is shared with the API, which exists once the pages are bound.
+    pub fn partial(
+        ingest: Ingest,
+        search: crate::search::SearchIndex,
+        files: crate::files::FetchHandle,
+        clock: Clock,
+    ) -> impl FnOnce(Arc<WebShared>) -> WebState {
+        move |shared| WebState::new(ingest, search, files, clock, shared)
+    }
+
+    pub fn new(
+        ingest: Ingest,
+        search: crate::search::SearchIndex,
+        files: crate::files::FetchHandle,
+        clock: Clock,
+        shared: Arc<WebShared>,
+    ) -> Self {
+        WebState {
+            ingest,
+            search,
+            files,
+            clock,
+            shared,
+            slots: Arc::new(Semaphore::new(PAGES_IN_FLIGHT_MAX)),
+        }
+    }
+}
+
+/// The pages' routes.
+pub fn router(state: WebState) -> Router {
+    Router::new()
+        .route("/", get(pages::networks::home))
+        .route("/style.css", get(headers::stylesheet))
+        .route("/sign-in/{token}", get(pages::sign_in::form))
+        .route("/sign-in", post(pages::sign_in::redeem))
+        .route("/sign-out", post(pages::sign_in::sign_out))
+        .route("/n/{network}", get(pages::stream::stream))
+        .route("/e/{id}", get(pages::entry::entry))
+        .route("/e/{id}/files/{index}", get(download::download))
+        .route("/a/{author}", get(pages::author::author))
+        .route("/search", get(pages::search::search))
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            headers::guard,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES_MAX))
+        .with_state(state)
+}
+
+/// Form bodies at most (the pages' forms carry a few short fields).
+const FORM_BYTES_MAX: usize = 16 * 1024;
+
+/// Serves the pages on `listener` until `shutdown` turns true.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    state: WebState,
+    shutdown: watch::Receiver<bool>,
+) {
+    let routes = router(state);
+    crate::api::listen::serve(listener, None, routes, ListenLimits::default(), shutdown).await
+}

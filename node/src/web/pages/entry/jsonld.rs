@@ -1,0 +1,60 @@
+//! schema.org data about an entry, as JSON-LD: a blog post is a `BlogPosting`, a resource a
+//! `LearningResource` (level, age range, licence, language, its files as `MediaObject`s), an
+//! enquiry a `CreativeWork`, a note or comment a `Comment`.
+
+use serde_json::{json, Value};
+use staffroom_protocol::Body;
+
+use crate::store::StoredEntry;
+use crate::thread::shown;
+use crate::web::names::iso as names_iso;
+
+/// The JSON-LD of `stored`, written by `author`, at `url`.
+pub fn about(stored: &StoredEntry, author: &str, url: &str, origin: &str) -> Value {
+    let person = json!({ "@type": "Person", "name": author, "url": format!("{origin}/a/{}", stored.entry.author) });
+    let published = names_iso(stored.entry.created_at_ms);
+    let mut data = match shown(stored) {
+        Body::BlogPost(p) => json!({
+            "@type": "BlogPosting",
+            "headline": p.title,
+            "keywords": p.tags,
+        }),
+        Body::Resource(r) => json!({
+            "@type": "LearningResource",
+            "name": r.title,
+            "about": r.subjects,
+            "educationalLevel": r.key_stage,
+            "typicalAgeRange": format!("{}-{}", r.age_min_years, r.age_max_years),
+            "license": licence_url(&r.licence),
+            "inLanguage": r.language,
+            "encoding": r.files.iter().enumerate().map(|(i, f)| json!({
+                "@type": "MediaObject",
+                "name": f.name,
+                "encodingFormat": f.media_type,
+                "contentSize": f.size_bytes.to_string(),
+                "contentUrl": format!("{url}/files/{i}"),
+            })).collect::<Vec<_>>(),
+        }),
+        Body::Enquiry(q) => json!({ "@type": "CreativeWork", "name": q.question }),
+        _ => json!({ "@type": "Comment" }),
+    };
+    if let Value::Object(fields) = &mut data {
+        fields.insert("@context".into(), json!("https://schema.org"));
+        fields.insert("url".into(), json!(url));
+        fields.insert("author".into(), person);
+        fields.insert("datePublished".into(), json!(published));
+        fields.insert("identifier".into(), json!(stored.id.to_string()));
+    }
+    data
+}
+
+/// An SPDX identifier's page: what `rel="license"` and schema.org's `license` point to.
+pub fn licence_url(spdx: &str) -> String {
+    // SPDX identifiers are letters, digits, `-`, `.` and `+`; anything else is left out
+    // rather than put in a link.
+    let id: String = spdx
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+'))
+        .collect();
+    format!("https://spdx.org/licenses/{id}.html")
+}

@@ -1,0 +1,185 @@
+//! `GET /e/{id}`: an entry with its thread — comments nested under what they answer, an
+//! enquiry's notes by stage —, a resource with its details and files, and schema.org data
+//! about it (`jsonld.rs`).
+
+use axum::extract::{Path, State};
+use axum::response::Response;
+use maud::{html, Markup};
+use staffroom_protocol::{Body, EntryId, Relation, Resource, Stage};
+
+use super::{blocking, kind_label, text_of, title_of};
+use crate::thread::{shown, CommentNode, Thread};
+use crate::web::layout::{page, Head};
+use crate::web::markdown::{excerpt, render};
+use crate::web::names::{time, Names};
+use crate::web::{Viewer, WebError, WebState};
+
+mod jsonld;
+
+pub async fn entry(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let id: EntryId = id.parse().map_err(|_| WebError::not_found())?;
+    let (ingest, v, origin) = (s.ingest.clone(), viewer.clone(), s.shared.origin.clone());
+    let (head, main) = blocking(move || {
+        let thread = thread_for(&ingest, &v, id)?;
+        let mut names = Names::new(&ingest);
+        let main = article(&thread, &mut names);
+        let stored = &thread.view.stored;
+        let url = format!("{origin}/e/{id}");
+        let author = names.author(&stored.entry.network, &stored.entry.author);
+        let head = Head {
+            title: title_of(shown(stored)),
+            description: excerpt(text_of(shown(stored)), 200),
+            json_ld: Some(jsonld::about(stored, &author, &url, &origin)),
+            url,
+            og_type: "article",
+        };
+        Ok((head, main))
+    })
+    .await?;
+    Ok(page(&viewer, head, main))
+}
+
+/// The thread of `id`, if `viewer` may read it.
+fn thread_for(
+    ingest: &crate::ingest::Ingest,
+    viewer: &Viewer,
+    id: EntryId,
+) -> Result<Thread, WebError> {
+    let reader = viewer.reader();
+    let view = crate::api::server::entry_view(ingest, &reader, id)?;
+    if !viewer.reads(ingest, &view.stored)? || ingest.store().is_hidden(&view.stored)? {
+        return Err(WebError::not_found());
+    }
+    let thread = crate::thread::assemble(view, |filter| {
+        let mut listed = crate::private::seal::list_for(ingest, &reader, filter)?;
+        listed.retain(|e| !matches!(shown(e), Body::Sealed(_)));
+        Ok::<_, crate::store::StoreError>(listed)
+    })?;
+    Ok(thread)
+}
+
+fn article(thread: &Thread, names: &mut Names<'_>) -> Markup {
+    let stored = &thread.view.stored;
+    let body = shown(stored);
+    let network = stored.entry.network;
+    html! {
+        article.entry {
+            p.meta { span.kind { (kind_label(body.kind())) } "in " a href={ "/n/" (network) } { (names.network(&network)) } }
+            h1 { (title_of(body)) }
+            p.meta { "By " (names.author_link(&network, &stored.entry.author)) " · " (time(stored.entry.created_at_ms)) }
+            @if let Some(current) = thread.view.edited_by {
+                p.notice { "This version has been edited since. " a href={ "/e/" (current) } { "Read the current version" } "." }
+            }
+            @if let Some(target) = stored.entry.reference(Relation::ReplyTo) {
+                p { "A comment on " a href={ "/e/" (target) } { "this entry" } "." }
+            }
+            @if let Some(enquiry) = stored.entry.reference(Relation::InEnquiry) {
+                p { "A note in " a href={ "/e/" (enquiry) } { "this enquiry" } "." }
+            }
+            @if let Body::Resource(r) = body { (resource_facts(r, stored.id)) }
+            div.body { (render(text_of(body))) }
+        }
+        @if !thread.notes.is_empty() { (notes(thread, names)) }
+        section aria-labelledby="comments" {
+            h2 #comments { "Comments (" (thread.comment_count()) ")" }
+            @if thread.comments.is_empty() { p.muted { "No comments yet." } }
+            @else { (comments(&thread.comments, names)) }
+            @if thread.cut_short { p.muted { "There are more comments than this page shows." } }
+        }
+    }
+}
+
+fn resource_facts(r: &Resource, id: EntryId) -> Markup {
+    html! {
+        table.facts {
+            caption.muted { "About this resource" }
+            tbody {
+                @if !r.subjects.is_empty() { tr { th scope="row" { "Subjects" } td { (r.subjects.join(", ")) } } }
+                @if !r.key_stage.is_empty() { tr { th scope="row" { "Key stage" } td { (r.key_stage) } } }
+                tr { th scope="row" { "Ages" } td { (r.age_min_years) "–" (r.age_max_years) } }
+                tr { th scope="row" { "Licence" } td { a rel="license" href=(jsonld::licence_url(&r.licence)) { (r.licence) } } }
+                tr { th scope="row" { "Language" } td { (r.language) } }
+            }
+        }
+        @if !r.files.is_empty() {
+            h2 { "Files" }
+            ul {
+                @for (i, f) in r.files.iter().enumerate() {
+                    li {
+                        a href={ "/e/" (id) "/files/" (i) } download=(f.name) { (f.name) }
+                        span.muted { " · " (f.media_type) " · " (size(f.size_bytes)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn notes(thread: &Thread, names: &mut Names<'_>) -> Markup {
+    let stage_of = |e: &crate::store::StoredEntry| match shown(e) {
+        Body::EnquiryNote(n) => Some(n.stage),
+        _ => None,
+    };
+    html! {
+        section aria-labelledby="notes" {
+            h2 #notes { "Notes by stage" }
+            @for stage in Stage::ALL {
+                @let here: Vec<_> = thread.notes.iter().filter(|n| stage_of(n) == Some(stage)).collect();
+                @if !here.is_empty() {
+                    h3 { (stage_title(stage)) }
+                    ol.comments {
+                        @for note in here {
+                            li {
+                                p.meta { (names.author_link(&note.entry.network, &note.entry.author)) " · " (time(note.entry.created_at_ms)) " · " a href={ "/e/" (note.id) } { "link" } }
+                                div.body { (render(text_of(shown(note)))) }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn comments(nodes: &[CommentNode], names: &mut Names<'_>) -> Markup {
+    html! {
+        ol.comments {
+            @for node in nodes {
+                li {
+                    p.meta { (names.author_link(&node.comment.entry.network, &node.comment.entry.author)) " · " (time(node.comment.entry.created_at_ms)) " · " a href={ "/e/" (node.comment.id) } { "link" } }
+                    div.body { (render(text_of(shown(&node.comment)))) }
+                    @if !node.replies.is_empty() { (comments(&node.replies, names)) }
+                }
+            }
+        }
+    }
+}
+
+fn stage_title(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Question => "Question",
+        Stage::Context => "Context",
+        Stage::Action => "Action",
+        Stage::Evidence => "Evidence",
+        Stage::Reflection => "Reflection",
+    }
+}
+
+/// Bytes as people read them.
+pub fn size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
+    if bytes < 1000 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1000.0;
+    let mut unit = 0;
+    while value >= 1000.0 && unit + 1 < UNITS.len() {
+        value /= 1000.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}

@@ -1,0 +1,75 @@
+//! `GET /`: a signed-in teacher's networks — those this node follows —, or, for anyone
+//! else, how a teacher of this school signs in.
+
+use axum::extract::State;
+use axum::response::Response;
+use maud::html;
+use staffroom_protocol::membership::Policy;
+
+use super::blocking;
+use crate::web::layout::{page, Head};
+use crate::web::{Viewer, WebError, WebState};
+
+pub async fn home(State(s): State<WebState>, viewer: Viewer) -> Result<Response, WebError> {
+    let head = Head {
+        title: "Networks".into(),
+        description: "The networks this school's Staffroom node follows.".into(),
+        url: format!("{}/", s.shared.origin),
+        og_type: "website",
+        json_ld: None,
+    };
+    if viewer.teacher().is_none() {
+        let main = html! {
+            h1 { "Staffroom" }
+            p { "This is a school's Staffroom node. Teachers of the school sign in with a link from their own computer:" }
+            pre { code { "staffroom web login" } }
+            p { "The command prints a link that works once, for a few minutes. Open it in this browser." }
+        };
+        return Ok(page(&viewer, head, main));
+    }
+    let ingest = s.ingest.clone();
+    let v = viewer.clone();
+    let rows = blocking(move || {
+        let mut rows = Vec::new();
+        for record in v.networks(&ingest)? {
+            let roster = ingest.rosters().get(&record.id)?;
+            rows.push((record, roster.policy, roster.members.len()));
+        }
+        Ok(rows)
+    })
+    .await?;
+    let main = html! {
+        h1 { "Your school's networks" }
+        @if rows.is_empty() {
+            p { "This node follows no network yet. Found one or join one with the " code { "staffroom network" } " commands." }
+        } @else {
+            ul.entries {
+                @for (record, policy, members) in &rows {
+                    li {
+                        h2 { a href={ "/n/" (record.id) } { (display_name(&record.name, &record.id)) } }
+                        p.meta { (policy_label(*policy)) " · " (members) " member" @if *members != 1 { "s" } }
+                    }
+                }
+            }
+        }
+    };
+    Ok(page(&viewer, head, main))
+}
+
+pub fn display_name(name: &str, id: &staffroom_protocol::NetworkId) -> String {
+    match name.trim() {
+        "" => format!("network {}", id.short()),
+        name => name.to_owned(),
+    }
+}
+
+pub fn policy_label(policy: Option<Policy>) -> &'static str {
+    match policy {
+        Some(Policy::Open) => "Open: anyone who knows it may join",
+        Some(Policy::InviteOnly) => "Members only: joined by invitation",
+        Some(Policy::Private | Policy::PrivateFromJoining) => {
+            "Private: readable by members' nodes only"
+        }
+        None => "Not yet known here",
+    }
+}

@@ -1,0 +1,151 @@
+//! `GET /n/{network}`: a network's stream — blogs, resources and enquiries, newest first,
+//! a page at a time (`?before=` the last one shown), optionally of one kind (`?kind=`).
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use maud::html;
+use serde::Deserialize;
+use staffroom_protocol::{Body, EntryId, EntryKind, NetworkId};
+
+use super::{blocking, entry_item};
+use crate::store::{ListFilter, StoredEntry, LIST_LIMIT_MAX};
+use crate::thread::shown;
+use crate::web::layout::{page, Head};
+use crate::web::names::Names;
+use crate::web::{Viewer, WebError, WebState};
+
+/// Entries on one page.
+pub const PAGE_ENTRIES: usize = 20;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StreamQuery {
+    kind: Option<String>,
+    before: Option<String>,
+}
+
+/// The stream's tabs: query value, label, kind.
+const TABS: [(&str, &str, Option<EntryKind>); 4] = [
+    ("", "Everything", None),
+    ("blogs", "Blogs", Some(EntryKind::BlogPost)),
+    ("resources", "Resources", Some(EntryKind::Resource)),
+    ("enquiries", "Enquiries", Some(EntryKind::Enquiry)),
+];
+
+pub async fn stream(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    Path(network): Path<String>,
+    Query(q): Query<StreamQuery>,
+) -> Result<Response, WebError> {
+    let network: NetworkId = network.parse().map_err(|_| WebError::not_found())?;
+    let tab = TABS
+        .iter()
+        .find(|(value, _, _)| *value == q.kind.as_deref().unwrap_or(""))
+        .ok_or_else(|| WebError::bad_request("There is no such kind of entry to show."))?;
+    let before = q.before.as_deref().map(parse_cursor).transpose()?;
+    let (ingest, v) = (s.ingest.clone(), viewer.clone());
+    let kind = tab.2;
+    let (entries, next, name, rendered) = blocking(move || {
+        if !v.sees(&ingest, &network)? {
+            return Err(WebError::not_found());
+        }
+        let (entries, next) = page_of(&ingest, &v, network, kind, before)?;
+        let mut names = Names::new(&ingest);
+        let rendered: Vec<_> = entries
+            .iter()
+            .map(|e| entry_item(e, &mut names, false))
+            .collect();
+        Ok((entries.len(), next, names.network(&network), rendered))
+    })
+    .await?;
+    let here = format!("/n/{network}");
+    let main = html! {
+        h1 { (name) }
+        nav.tabs aria-label="Kinds of entry" {
+            ul {
+                @for (value, label, _) in TABS {
+                    li {
+                        @let href = if value.is_empty() { here.clone() } else { format!("{here}?kind={value}") };
+                        @if value == tab.0 { a href=(href) aria-current="page" { (label) } }
+                        @else { a href=(href) { (label) } }
+                    }
+                }
+            }
+        }
+        @if entries == 0 {
+            p { "Nothing here yet." }
+        } @else {
+            ul.entries { @for item in &rendered { (item) } }
+        }
+        @if let Some((ms, id)) = next {
+            nav.pager aria-label="Pages" {
+                ul { li { a href={ (here) "?" @if !tab.0.is_empty() { "kind=" (tab.0) "&" } "before=" (ms) "-" (id) } rel="next" { "Older entries" } } }
+            }
+        }
+    };
+    let head = Head {
+        title: name.clone(),
+        description: format!("What teachers share in {name}: blogs, resources and enquiries."),
+        url: format!("{}{here}", s.shared.origin),
+        og_type: "website",
+        json_ld: Some(serde_json::json!({
+            "@context": "https://schema.org",
+            "@type": "CollectionPage",
+            "name": name,
+            "url": format!("{}{here}", s.shared.origin),
+        })),
+    };
+    Ok(page(&viewer, head, main))
+}
+
+/// Where the next page starts: the last entry looked at, by time then id.
+type Cursor = (u64, EntryId);
+
+/// One page of the stream, and the cursor of the next when there may be more.
+fn page_of(
+    ingest: &crate::ingest::Ingest,
+    viewer: &Viewer,
+    network: NetworkId,
+    kind: Option<EntryKind>,
+    before: Option<Cursor>,
+) -> Result<(Vec<StoredEntry>, Option<Cursor>), WebError> {
+    let filter = ListFilter {
+        network: Some(network),
+        kind,
+        before,
+        limit: Some(LIST_LIMIT_MAX),
+        ..ListFilter::default()
+    };
+    let listed = crate::private::seal::list_for(ingest, &viewer.reader(), &filter)?;
+    let full = listed.len() >= LIST_LIMIT_MAX;
+    let mut last_seen = None;
+    let mut kept = Vec::new();
+    for stored in listed {
+        last_seen = Some((stored.entry.created_at_ms, stored.id));
+        if top_level(&stored) && viewer.reads(ingest, &stored)? {
+            kept.push(stored);
+            if kept.len() == PAGE_ENTRIES {
+                return Ok((kept, last_seen));
+            }
+        }
+    }
+    Ok((kept, if full { last_seen } else { None }))
+}
+
+/// What a stream shows: blogs, resources and enquiries, not the comments and notes on them.
+fn top_level(stored: &StoredEntry) -> bool {
+    matches!(
+        shown(stored),
+        Body::BlogPost(_) | Body::Resource(_) | Body::Enquiry(_)
+    )
+}
+
+/// `<ms>-<id hex>`.
+fn parse_cursor(text: &str) -> Result<Cursor, WebError> {
+    let bad = || WebError::bad_request("That page address is not one this site makes.");
+    let (ms, id) = text.split_once('-').ok_or_else(bad)?;
+    Ok((
+        ms.parse().map_err(|_| bad())?,
+        id.parse().map_err(|_| bad())?,
+    ))
+}

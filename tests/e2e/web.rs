@@ -1,0 +1,395 @@
+//! The node's web pages over real HTTP: a one-time sign-in link, what a signed-out visitor
+//! may see (nothing of the school's networks: 404, not 403), a thread, a search narrowed by
+//! a facet, a file downloaded byte-identical, hostile markdown rendered inert, JSON-LD that
+//! parses, the security headers, and pages under 100 KB. (The browser tests drive the same
+//! pages in Chromium: `tests/browser/`.)
+
+use std::time::Duration;
+
+use reqwest::header::{
+    HeaderMap, CONTENT_DISPOSITION, CONTENT_SECURITY_POLICY, CONTENT_TYPE, LOCATION, SET_COOKIE,
+};
+use reqwest::StatusCode;
+use staffroom_protocol::fixtures::{blog_body, comment_body, key, reply_to, signed};
+use staffroom_protocol::{Body, Entry};
+use staffroom_tests::*;
+
+use super::files::{file_bytes, share};
+
+/// Pages stay under this before files (the issue's budget).
+const PAGE_BYTES_MAX: usize = 100 * 1024;
+
+/// A browser, minus the browser: no redirects followed, the session cookie carried by hand.
+struct Browser {
+    http: reqwest::Client,
+    origin: String,
+    cookie: Option<String>,
+}
+
+struct Page {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: String,
+}
+
+impl Browser {
+    fn new(node: &TestNode) -> Browser {
+        let addr = node.node.web_addr.expect("web pages enabled in tests");
+        // Plain HTTP only, but reqwest wants a TLS provider chosen (ours is ring).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Browser {
+            http: reqwest::Client::builder()
+                .no_proxy()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            origin: format!("http://{addr}"),
+            cookie: None,
+        }
+    }
+
+    async fn get(&self, path: &str) -> Page {
+        let mut request = self.http.get(format!("{}{path}", self.origin));
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", c);
+        }
+        page(request.send().await.expect("page answers")).await
+    }
+
+    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+        let mut request = self
+            .http
+            .post(format!("{}{path}", self.origin))
+            .header("origin", &self.origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(form));
+        if let Some(c) = &self.cookie {
+            request = request.header("cookie", c);
+        }
+        page(request.send().await.expect("page answers")).await
+    }
+
+    /// Signs in with `link`; the `Set-Cookie` it got.
+    async fn sign_in(&mut self, link: &str) -> String {
+        let path = link
+            .strip_prefix(&self.origin)
+            .expect("link on this origin");
+        let form = self.get(path).await;
+        assert_eq!(form.status, StatusCode::OK);
+        assert_eq!(form.headers["referrer-policy"], "no-referrer");
+        let token = path.trim_start_matches("/sign-in/");
+        assert!(form.body.contains(token), "the form carries the token");
+        let signed_in = self.post("/sign-in", &[("token", token)]).await;
+        assert_eq!(
+            signed_in.status,
+            StatusCode::SEE_OTHER,
+            "{}",
+            signed_in.body
+        );
+        assert_eq!(signed_in.headers[LOCATION], "/");
+        let set = signed_in.headers[SET_COOKIE].to_str().unwrap().to_owned();
+        self.cookie = Some(set.split(';').next().unwrap().to_owned());
+        set
+    }
+}
+
+async fn page(response: reqwest::Response) -> Page {
+    Page {
+        status: response.status(),
+        headers: response.headers().clone(),
+        body: response.text().await.expect("body"),
+    }
+}
+
+fn form_body(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{k}={}",
+                v.replace('%', "%25")
+                    .replace('&', "%26")
+                    .replace('=', "%3D")
+                    .replace(' ', "+")
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// The JSON-LD blocks of a page, parsed.
+fn json_ld(body: &str) -> Vec<serde_json::Value> {
+    body.split(r#"<script type="application/ld+json">"#)
+        .skip(1)
+        .map(|rest| {
+            let json = rest.split("</script>").next().expect("closed");
+            serde_json::from_str(json).unwrap_or_else(|e| panic!("JSON-LD parses ({e}): {json}"))
+        })
+        .collect()
+}
+
+/// The session's CSRF token, from the sign-out form every signed-in page has.
+fn csrf(body: &str) -> String {
+    let at = body
+        .find(r#"name="csrf" value=""#)
+        .expect("a form with a CSRF token")
+        + 19;
+    body[at..at + 32].to_owned()
+}
+
+const HOSTILE: &str =
+    "Read this.\n\n<script>alert('owned')</script>\n\n[click me](javascript:alert(1)) \
+                       <img src=x onerror=alert(2)> <a href=\"javascript:alert(3)\">x</a>";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_signs_in_once_and_reads_searches_and_downloads_what_visitors_cannot_see() {
+    init_tracing();
+    let node = TestNode::start(&[]).await;
+    let net = TestNetwork::open("Web pages");
+    node.adopt(&net).await;
+    let api = node.api();
+    let t = now_ms() - 60_000;
+    let mut hostile = blog_body("Spaced practice in Year 9");
+    if let Body::BlogPost(p) = &mut hostile {
+        p.body_md = HOSTILE.into();
+    }
+    let post = signed(&key(1), net.id, t, vec![], hostile);
+    let comment = signed(
+        &key(2),
+        net.id,
+        t + 1,
+        vec![reply_to(post.id())],
+        comment_body("We tried it too"),
+    );
+    let reply = signed(
+        &key(1),
+        net.id,
+        t + 2,
+        vec![reply_to(comment.id())],
+        comment_body("How did it go?"),
+    );
+    for e in [&post, &comment, &reply] {
+        api.submit(e.encode()).await.expect("accepted");
+    }
+    let bytes = file_bytes(300_000, 7);
+    let resource: Entry = share(&api, net.id, &[("fractions.pdf", &bytes)]).await;
+    let networks = api.networks().await.expect("networks");
+    let name = networks
+        .iter()
+        .find(|n| n.id == net.id)
+        .expect("followed")
+        .name
+        .clone();
+    assert!(!name.is_empty());
+
+    // Signed out: the start page, and nothing of the network.
+    let mut browser = Browser::new(&node);
+    let home = browser.get("/").await;
+    assert_eq!(home.status, StatusCode::OK);
+    assert!(home.body.contains("staffroom web login"), "how to sign in");
+    assert!(!home.body.contains(&name), "no network named to a visitor");
+    for path in [
+        format!("/n/{}", net.id),
+        format!("/e/{}", post.id()),
+        format!("/e/{}/files/0", resource.id()),
+        format!("/a/{}", post.author),
+        "/search?q=practice".to_owned(),
+    ] {
+        let page = browser.get(&path).await;
+        assert_eq!(page.status, StatusCode::NOT_FOUND, "{path} for a visitor");
+    }
+
+    // A one-time link signs in; the cookie is HttpOnly and SameSite=Strict (no TLS here: not Secure).
+    let link = api.web_sign_in().await.expect("a sign-in link");
+    assert!(link.valid_secs > 0 && link.valid_secs <= 600);
+    let set_cookie = browser.sign_in(&link.url).await;
+    assert!(
+        set_cookie.contains("HttpOnly") && set_cookie.contains("SameSite=Strict"),
+        "{set_cookie}"
+    );
+    assert!(!set_cookie.contains("Secure"), "{set_cookie}");
+    let token = link.url.rsplit('/').next().unwrap();
+    let again = Browser::new(&node)
+        .post("/sign-in", &[("token", token)])
+        .await;
+    assert_eq!(
+        again.status,
+        StatusCode::FORBIDDEN,
+        "a used link is refused"
+    );
+    assert!(again.body.contains("used already"), "{}", again.body);
+
+    let home = browser.get("/").await;
+    assert!(
+        home.body.contains(&name),
+        "the network, by name: {}",
+        home.body
+    );
+    let stream = browser.get(&format!("/n/{}", net.id)).await;
+    assert_eq!(stream.status, StatusCode::OK);
+    assert!(
+        stream.body.contains("Spaced practice in Year 9") && stream.body.contains("Fractions pack")
+    );
+    assert!(
+        !stream.body.contains("We tried it too"),
+        "comments are in threads, not the stream"
+    );
+
+    // The thread: the reply nested under the comment; the hostile markdown inert.
+    let thread = browser.get(&format!("/e/{}", post.id())).await;
+    assert_eq!(thread.status, StatusCode::OK);
+    let (c, r) = (
+        thread.body.find("We tried it too").unwrap(),
+        thread.body.find("How did it go?").unwrap(),
+    );
+    assert!(c < r, "the reply after the comment it answers");
+    let nested = &thread.body[c..r];
+    assert!(
+        nested.contains("<ol class=\"comments\">"),
+        "the reply in its own nested list: {nested}"
+    );
+    for banned in ["<script>alert", "javascript:", "onerror", "<img"] {
+        assert!(!thread.body.contains(banned), "{banned} survived");
+    }
+    assert!(thread.body.contains("click me"), "the link's text is kept");
+    let csp = thread.headers[CONTENT_SECURITY_POLICY].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'")
+            && csp.contains("script-src 'self'")
+            && !csp.contains("unsafe"),
+        "{csp}"
+    );
+    assert_eq!(thread.headers["x-content-type-options"], "nosniff");
+    let data = json_ld(&thread.body);
+    assert_eq!(data[0]["@type"], "BlogPosting");
+    assert_eq!(data[0]["headline"], "Spaced practice in Year 9");
+    assert!(thread
+        .body
+        .contains(r#"property="og:title" content="Spaced practice in Year 9""#));
+
+    // A resource: its details, licence link, file; schema.org's LearningResource.
+    let page = browser.get(&format!("/e/{}", resource.id())).await;
+    assert!(
+        page.body
+            .contains(r#"rel="license" href="https://spdx.org/licenses/CC-BY-4.0.html""#),
+        "{}",
+        page.body
+    );
+    let data = json_ld(&page.body);
+    assert_eq!(data[0]["@type"], "LearningResource");
+    assert_eq!(data[0]["typicalAgeRange"], "11-14");
+    assert_eq!(data[0]["educationalLevel"], "KS3");
+    let file = browser
+        .http
+        .get(format!("{}/e/{}/files/0", browser.origin, resource.id()))
+        .header("cookie", browser.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(file.status(), StatusCode::OK);
+    assert_eq!(file.headers()[CONTENT_TYPE], "application/octet-stream");
+    assert_eq!(
+        file.headers()[CONTENT_DISPOSITION],
+        "attachment; filename=\"fractions.pdf\"; filename*=UTF-8''fractions.pdf"
+    );
+    assert!(file.headers()[CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap()
+        .contains("sandbox"));
+    assert_eq!(
+        file.bytes().await.unwrap().as_ref(),
+        bytes.as_slice(),
+        "byte-identical"
+    );
+
+    // Search, then narrowed by the kind facet.
+    node.wait_for_search_index(Duration::from_secs(30)).await;
+    let all = browser.get("/search?q=").await;
+    assert!(all.body.contains("Spaced practice in Year 9") && all.body.contains("Fractions pack"));
+    assert!(
+        all.body.contains("kind=resource"),
+        "a facet link narrows by kind: {}",
+        all.body
+    );
+    let narrowed = browser.get("/search?q=&kind=resource").await;
+    assert!(
+        narrowed.body.contains("Fractions pack")
+            && !narrowed.body.contains("Spaced practice in Year 9")
+    );
+    assert!(
+        narrowed.body.contains("remove"),
+        "the facet in force can be removed"
+    );
+
+    // The author's page.
+    let author = browser.get(&format!("/a/{}", post.author)).await;
+    assert_eq!(author.status, StatusCode::OK);
+    assert!(author.body.contains("Spaced practice in Year 9"));
+
+    for page in [&home, &stream, &thread, &page, &all, &author] {
+        assert!(
+            page.body.len() < PAGE_BYTES_MAX,
+            "a page of {} bytes",
+            page.body.len()
+        );
+    }
+
+    // Signing out takes this session's token; then the pages are a visitor's again.
+    let token = csrf(&home.body);
+    let forged = browser
+        .post("/sign-out", &[("csrf", "00000000000000000000000000000000")])
+        .await;
+    assert_eq!(forged.status, StatusCode::FORBIDDEN);
+    let out = browser.post("/sign-out", &[("csrf", &token)]).await;
+    assert_eq!(out.status, StatusCode::SEE_OTHER);
+    assert!(out.headers[SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .contains("Max-Age=0"));
+    let after = browser.get(&format!("/e/{}", post.id())).await;
+    assert_eq!(
+        after.status,
+        StatusCode::NOT_FOUND,
+        "the old cookie signs in no more"
+    );
+    node.node.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_sign_in_link_is_refused() {
+    init_tracing();
+    let node = TestNode::start_with(&[], |c| c.web.sign_in_link_seconds = 1).await;
+    let link = node.api().web_sign_in().await.expect("a sign-in link");
+    tokio::time::sleep(Duration::from_millis(1_200)).await;
+    let browser = Browser::new(&node);
+    let token = link.url.rsplit('/').next().unwrap();
+    let refused = browser.post("/sign-in", &[("token", token)]).await;
+    assert_eq!(refused.status, StatusCode::GONE, "{}", refused.body);
+    assert!(refused.body.contains("expired"));
+    assert!(refused.headers.get(SET_COOKIE).is_none(), "no session");
+    node.node.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_form_posted_from_another_site_is_refused() {
+    init_tracing();
+    let node = TestNode::start(&[]).await;
+    let link = node.api().web_sign_in().await.expect("a sign-in link");
+    let browser = Browser::new(&node);
+    let token = link.url.rsplit('/').next().unwrap();
+    let response = browser
+        .http
+        .post(format!("{}/sign-in", browser.origin))
+        .header("origin", "https://evil.example")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form_body(&[("token", token)]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    // The link was not used up by the refused post.
+    let mut browser = Browser::new(&node);
+    browser.sign_in(&link.url).await;
+    node.node.stop().await.expect("stops");
+}
