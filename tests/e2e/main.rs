@@ -1,6 +1,8 @@
 //! End-to-end tests across real Staffroom nodes on 127.0.0.1. One module per feature.
 
 mod api_abuse;
+#[cfg(feature = "browser")]
+mod browser;
 mod churn;
 mod cli;
 mod cli_backup;

@@ -1,0 +1,66 @@
+//! The web pages in a real browser (feature `browser`): Debian's Chromium driven by
+//! Playwright (`tests/browser/pages.mjs`, `npm ci` in `tests/browser` first). This test starts
+//! the node and its content, hands the script a fresh sign-in link, and passes if the script
+//! does. Screenshots land in `target/browser-screenshots/` for review.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use staffroom_tests::*;
+
+use super::web::{site, POST_TITLE, RESOURCE_TITLE};
+
+/// The whole browser run, Chromium's start included.
+const BROWSER_DEADLINE: Duration = Duration::from_secs(240);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_teacher_reads_searches_and_downloads_in_chromium() {
+    init_tracing();
+    let node = TestNode::start(&[]).await;
+    let site = site(&node).await;
+    node.wait_for_search_index(Duration::from_secs(30)).await;
+    let link = node.api().web_sign_in().await.expect("a sign-in link");
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let file = node.dir.path().join("expected-file");
+    std::fs::write(&file, &site.bytes).expect("write the expected bytes");
+    let shots = root.join("../target/browser-screenshots");
+    let web = format!("http://{}", node.node.web_addr.expect("web pages enabled"));
+    let child = tokio::process::Command::new("node")
+        .arg("pages.mjs")
+        .current_dir(root.join("browser"))
+        .env("STAFFROOM_WEB", &web)
+        .env("STAFFROOM_LINK", &link.url)
+        .env("STAFFROOM_NETWORK", site.net.id.to_string())
+        .env("STAFFROOM_POST", site.post.id().to_string())
+        .env("STAFFROOM_POST_TITLE", POST_TITLE)
+        .env("STAFFROOM_RESOURCE", site.resource.id().to_string())
+        .env("STAFFROOM_RESOURCE_TITLE", RESOURCE_TITLE)
+        .env("STAFFROOM_FILE", &file)
+        .env("STAFFROOM_SCREENSHOTS", &shots)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node (Node.js) runs: install it, then `npm ci` in tests/browser");
+    let out = tokio::time::timeout(BROWSER_DEADLINE, child.wait_with_output())
+        .await
+        .expect("the browser run ends in time")
+        .expect("the browser run's output");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    println!("{stdout}");
+    assert!(
+        out.status.success(),
+        "browser tests failed:\n{stdout}\n{stderr}"
+    );
+    for name in ["home", "stream", "thread", "resource", "search"] {
+        for width in ["desktop", "phone"] {
+            let shot = shots.join(format!("{name}-{width}.png"));
+            let bytes = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
+            assert!(bytes > 1000, "{} was kept", shot.display());
+        }
+    }
+    node.node.stop().await.expect("stops");
+}
