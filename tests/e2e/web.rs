@@ -363,6 +363,75 @@ async fn a_teacher_signs_in_once_and_reads_searches_and_downloads_what_visitors_
         );
     }
 
+    // Atom feeds: per network, author, tag and subject; each parses back as Atom.
+    let feed = |path: String| {
+        let browser = &browser;
+        async move {
+            let page = browser.get(&path).await;
+            assert_eq!(page.status, StatusCode::OK, "{path}");
+            assert!(page.headers[CONTENT_TYPE]
+                .to_str()
+                .unwrap()
+                .starts_with("application/atom+xml"));
+            page.body
+                .parse::<atom_syndication::Feed>()
+                .unwrap_or_else(|e| panic!("{path} is Atom ({e}): {}", page.body))
+        }
+    };
+    let titles = |f: &atom_syndication::Feed| {
+        f.entries()
+            .iter()
+            .map(|e| e.title().value.clone())
+            .collect::<Vec<_>>()
+    };
+    let network_feed = feed(format!("/n/{}/feed.atom", net.id)).await;
+    assert_eq!(
+        titles(&network_feed),
+        [RESOURCE_TITLE, POST_TITLE],
+        "newest first, no comments"
+    );
+    let shared = &network_feed.entries()[0];
+    assert!(shared
+        .links()
+        .iter()
+        .any(|l| l.rel() == "license" && l.href() == "https://spdx.org/licenses/CC-BY-4.0.html"));
+    assert!(shared
+        .links()
+        .iter()
+        .any(|l| l.rel() == "alternate" && l.href().ends_with(&format!("/e/{}", resource.id()))));
+    assert!(
+        !network_feed.entries()[1]
+            .content()
+            .unwrap()
+            .value()
+            .unwrap()
+            .contains("<script"),
+        "sanitised in feeds too"
+    );
+    assert_eq!(
+        titles(&feed(format!("/a/{}/feed.atom", post.author)).await),
+        [POST_TITLE]
+    );
+    assert_eq!(
+        titles(&feed("/tags/retrieval-practice/feed.atom".into()).await),
+        [POST_TITLE]
+    );
+    assert_eq!(
+        titles(&feed("/subjects/mathematics/feed.atom".into()).await),
+        [RESOURCE_TITLE]
+    );
+    assert!(
+        stream.body.contains(&format!(
+            r#"type="application/atom+xml" title="{name}" href="/n/{}/feed.atom""#,
+            net.id
+        )),
+        "the stream names its feed"
+    );
+    let visitor = Browser::new(&node)
+        .get(&format!("/n/{}/feed.atom", net.id))
+        .await;
+    assert_eq!(visitor.status, StatusCode::NOT_FOUND);
+
     // Signing out takes this session's token; then the pages are a visitor's again.
     let token = csrf(&home.body);
     let forged = browser

@@ -346,20 +346,8 @@ pub fn parse_size(text: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("{text:?} is too large"))
 }
 
-/// Bytes in the unit a teacher reads easily.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if bytes < 1024 {
-        return format!("{bytes} B");
-    }
-    let mut value = bytes as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit < UNITS.len() - 1 {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
-}
+/// Bytes in the unit a teacher reads easily (the node's pages say it the same way).
+pub use staffroom_node::files::human_size as size;
 
 #[cfg(test)]
 mod tests {

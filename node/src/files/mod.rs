@@ -90,3 +90,19 @@ impl From<std::io::Error> for FilesError {
         }
     }
 }
+
+/// Bytes in the unit a teacher reads easily: `512 B`, `1.5 MiB`. The CLI and the web pages
+/// both say sizes this way.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < UNITS.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
+}

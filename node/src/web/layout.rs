@@ -17,6 +17,8 @@ pub struct Head {
     pub og_type: &'static str,
     /// schema.org data about the page's subject.
     pub json_ld: Option<serde_json::Value>,
+    /// The path of the Atom feed that follows this page, if there is one.
+    pub feed: Option<String>,
 }
 
 /// A whole page for `viewer`.
@@ -25,9 +27,7 @@ pub fn page(viewer: &Viewer, head: Head, main: Markup) -> Response {
         (DOCTYPE)
         html lang="en" {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (head.title) " · Staffroom" }
+                (head_start(&head.title))
                 meta name="description" content=(head.description);
                 link rel="canonical" href=(head.url);
                 meta property="og:title" content=(head.title);
@@ -35,7 +35,9 @@ pub fn page(viewer: &Viewer, head: Head, main: Markup) -> Response {
                 meta property="og:type" content=(head.og_type);
                 meta property="og:url" content=(head.url);
                 meta property="og:site_name" content="Staffroom";
-                link rel="stylesheet" href="/style.css";
+                @if let Some(feed) = &head.feed {
+                    link rel="alternate" type="application/atom+xml" title=(head.title) href=(feed);
+                }
                 @if let Some(data) = &head.json_ld {
                     script type="application/ld+json" { (PreEscaped(json_in_html(data))) }
                 }
@@ -80,11 +82,8 @@ pub fn bare(title: &str, body: Markup) -> Html<String> {
         (DOCTYPE)
         html lang="en" {
             head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
+                (head_start(title))
                 meta name="robots" content="noindex";
-                title { (title) " · Staffroom" }
-                link rel="stylesheet" href="/style.css";
             }
             body {
                 header.site { nav.bar aria-label="Site" { a.brand href="/" { "Staffroom" } } }
@@ -93,6 +92,16 @@ pub fn bare(title: &str, body: Markup) -> Html<String> {
         }
     };
     Html(markup.into_string())
+}
+
+/// What every page's head starts with.
+fn head_start(title: &str) -> Markup {
+    html! {
+        meta charset="utf-8";
+        meta name="viewport" content="width=device-width, initial-scale=1";
+        title { (title) " · Staffroom" }
+        link rel="stylesheet" href="/style.css";
+    }
 }
 
 /// JSON for a `<script type="application/ld+json">` block: `<`, `>` and `&` escaped as JSON

@@ -8,6 +8,7 @@ mod access;
 mod config;
 mod download;
 mod error;
+mod feeds;
 mod headers;
 mod layout;
 pub mod markdown;
@@ -111,6 +112,10 @@ pub fn router(state: WebState) -> Router {
         .route("/e/{id}/files/{index}", get(download::download))
         .route("/a/{author}", get(pages::author::author))
         .route("/search", get(pages::search::search))
+        .route("/n/{network}/feed.atom", get(feeds::network))
+        .route("/a/{author}/feed.atom", get(feeds::author))
+        .route("/tags/{tag}/feed.atom", get(feeds::tag))
+        .route("/subjects/{subject}/feed.atom", get(feeds::subject))
         .fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -79,6 +79,7 @@ pub async fn author(
         })),
         url,
         og_type: "profile",
+        feed: Some(format!("/a/{author}/feed.atom")),
     };
     Ok(page(&viewer, head, main))
 }

@@ -26,7 +26,7 @@ pub async fn not_found() -> WebError {
 }
 
 /// Runs `work` (which reads the store) on a blocking thread.
-pub(super) async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, WebError> + Send + 'static,
 ) -> Result<T, WebError> {
     tokio::task::spawn_blocking(work).await?

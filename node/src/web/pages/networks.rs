@@ -16,6 +16,7 @@ pub async fn home(State(s): State<WebState>, viewer: Viewer) -> Result<Response,
         description: "The networks this school's Staffroom node follows.".into(),
         url: format!("{}/", s.shared.origin),
         og_type: "website",
+        feed: None,
         json_ld: None,
     };
     if viewer.teacher().is_none() {

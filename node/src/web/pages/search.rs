@@ -74,6 +74,7 @@ pub async fn search(
         description: "Search what this school's networks share.".into(),
         url: format!("{}/search", s.shared.origin),
         og_type: "website",
+        feed: None,
         json_ld: Some(
             serde_json::json!({"@context": "https://schema.org", "@type": "SearchResultsPage"}),
         ),
@@ -117,7 +118,7 @@ fn search_url(q: &SearchQuery, changes: &[(&str, String)]) -> String {
     format!("/search?{}", encoded.join("&"))
 }
 
-fn percent_encode(text: &str) -> String {
+pub(crate) fn percent_encode(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for b in text.bytes() {
         match b {

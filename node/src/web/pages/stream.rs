@@ -88,6 +88,7 @@ pub async fn stream(
         description: format!("What teachers share in {name}: blogs, resources and enquiries."),
         url: format!("{}{here}", s.shared.origin),
         og_type: "website",
+        feed: Some(format!("{here}/feed.atom")),
         json_ld: Some(serde_json::json!({
             "@context": "https://schema.org",
             "@type": "CollectionPage",

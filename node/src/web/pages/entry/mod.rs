@@ -7,6 +7,7 @@ use axum::response::Response;
 use maud::{html, Markup};
 use staffroom_protocol::{Body, EntryId, Relation, Resource, Stage};
 
+use super::search::percent_encode;
 use super::{blocking, kind_label, text_of, title_of};
 use crate::thread::{shown, CommentNode, Thread};
 use crate::web::layout::{page, Head};
@@ -15,6 +16,7 @@ use crate::web::names::{time, Names};
 use crate::web::{Viewer, WebError, WebState};
 
 mod jsonld;
+pub use jsonld::licence_url;
 
 pub async fn entry(
     State(s): State<WebState>,
@@ -36,6 +38,7 @@ pub async fn entry(
             json_ld: Some(jsonld::about(stored, &author, &url, &origin)),
             url,
             og_type: "article",
+            feed: None,
         };
         Ok((head, main))
     })
@@ -80,6 +83,12 @@ fn article(thread: &Thread, names: &mut Names<'_>) -> Markup {
             @if let Some(enquiry) = stored.entry.reference(Relation::InEnquiry) {
                 p { "A note in " a href={ "/e/" (enquiry) } { "this enquiry" } "." }
             }
+            @if let Body::BlogPost(p) = body { @if !p.tags.is_empty() {
+                p.meta { "Tags: " @for (i, tag) in p.tags.iter().enumerate() {
+                    @if i > 0 { ", " }
+                    a href={ "/search?tag=" (percent_encode(tag)) } { (tag) }
+                } }
+            } }
             @if let Body::Resource(r) = body { (resource_facts(r, stored.id)) }
             div.body { (render(text_of(body))) }
         }
@@ -98,7 +107,12 @@ fn resource_facts(r: &Resource, id: EntryId) -> Markup {
         table.facts {
             caption.muted { "About this resource" }
             tbody {
-                @if !r.subjects.is_empty() { tr { th scope="row" { "Subjects" } td { (r.subjects.join(", ")) } } }
+                @if !r.subjects.is_empty() { tr { th scope="row" { "Subjects" } td {
+                    @for (i, subject) in r.subjects.iter().enumerate() {
+                        @if i > 0 { ", " }
+                        a href={ "/search?subject=" (percent_encode(subject)) } { (subject) }
+                    }
+                } } }
                 @if !r.key_stage.is_empty() { tr { th scope="row" { "Key stage" } td { (r.key_stage) } } }
                 tr { th scope="row" { "Ages" } td { (r.age_min_years) "–" (r.age_max_years) } }
                 tr { th scope="row" { "Licence" } td { a rel="license" href=(jsonld::licence_url(&r.licence)) { (r.licence) } } }
@@ -111,7 +125,7 @@ fn resource_facts(r: &Resource, id: EntryId) -> Markup {
                 @for (i, f) in r.files.iter().enumerate() {
                     li {
                         a href={ "/e/" (id) "/files/" (i) } download=(f.name) { (f.name) }
-                        span.muted { " · " (f.media_type) " · " (size(f.size_bytes)) }
+                        span.muted { " · " (f.media_type) " · " (crate::files::human_size(f.size_bytes)) }
                     }
                 }
             }
@@ -167,19 +181,4 @@ fn stage_title(stage: Stage) -> &'static str {
         Stage::Evidence => "Evidence",
         Stage::Reflection => "Reflection",
     }
-}
-
-/// Bytes as people read them.
-pub fn size(bytes: u64) -> String {
-    const UNITS: [&str; 4] = ["KB", "MB", "GB", "TB"];
-    if bytes < 1000 {
-        return format!("{bytes} bytes");
-    }
-    let mut value = bytes as f64 / 1000.0;
-    let mut unit = 0;
-    while value >= 1000.0 && unit + 1 < UNITS.len() {
-        value /= 1000.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
 }
