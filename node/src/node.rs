@@ -273,7 +273,13 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
     let watcher = ingest.clone();
     let web = start_web(
         &config,
-        crate::web::WebState::partial(ingest.clone(), search.clone(), fetch.clone(), config.clock),
+        crate::web::WebState::partial(
+            ingest.clone(),
+            net.client.clone(),
+            search.clone(),
+            fetch.clone(),
+            config.clock,
+        ),
         shutdown_rx.clone(),
     )
     .await?;

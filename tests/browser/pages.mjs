@@ -24,6 +24,10 @@ const resourceTitle = env('STAFFROOM_RESOURCE_TITLE');
 const network = env('STAFFROOM_NETWORK');
 const expectedFile = readFileSync(env('STAFFROOM_FILE'));
 const shots = env('STAFFROOM_SCREENSHOTS');
+const writerLink = env('STAFFROOM_WRITER_LINK');
+const writerKey = env('STAFFROOM_WRITER_KEY');
+const otherOrigin = env('STAFFROOM_OTHER_WEB');
+const otherLink = env('STAFFROOM_OTHER_LINK');
 mkdirSync(shots, { recursive: true });
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -98,6 +102,83 @@ try {
   assert.equal(download.suggestedFilename(), 'fractions.pdf');
   const got = readFileSync(await download.path());
   assert.ok(got.equals(expectedFile), `downloaded ${got.length} bytes, expected ${expectedFile.length}`);
+
+  step('a member teacher keeps their key in the browser and shares a resource with a file');
+  // bypassCSP only for the axe-core injection below (the policy itself is checked elsewhere).
+  const writing = await browser.newContext({ bypassCSP: true });
+  const writer = await writing.newPage();
+  writer.setDefaultTimeout(30_000);
+  writer.on('dialog', async (d) => { dialogs.push(d.message()); await d.dismiss(); });
+  await writer.goto(writerLink);
+  await writer.getByRole('button', { name: 'Sign in' }).click();
+  await writer.waitForURL(`${origin}/`);
+  await writer.goto(`${origin}/key`);
+  await writer.getByLabel('Or the key itself').fill('00'.repeat(32));
+  await writer.getByRole('button', { name: 'Keep it in this browser' }).click();
+  await writer.getByText('Not kept: this is the key of author').waitFor();
+  await writer.getByLabel('Or the key itself').fill(writerKey);
+  await writer.getByRole('button', { name: 'Keep it in this browser' }).click();
+  await writer.getByText('Your key is kept in this browser').waitFor();
+  const extractable = await writer.evaluate(() => new Promise((resolve) => {
+    const open = indexedDB.open('staffroom', 1);
+    open.onsuccess = () => {
+      const get = open.result.transaction('keys').objectStore('keys').getAll();
+      get.onsuccess = () => resolve(get.result.map((k) => k.extractable));
+    };
+  }));
+  assert.deepEqual(extractable, [false], 'the key is kept unreadable');
+  await writer.goto(`${origin}/n/${network}/write`);
+  const sharedBytes = Buffer.from('Lesson plan: fractions on a number line.\n'.repeat(5000));
+  const resourceForm = writer.locator('form[data-kind="resource"]');
+  await resourceForm.getByLabel('Title').fill('Shared from the browser');
+  await resourceForm.getByLabel('Description (markdown)').fill('A *number line* lesson.');
+  await resourceForm.getByLabel('Subjects, separated by commas').fill('mathematics');
+  await resourceForm.locator('input[type=file]').setInputFiles({ name: 'number-line.txt', mimeType: 'text/plain', buffer: sharedBytes });
+  await resourceForm.getByRole('button', { name: 'Sign and post' }).click();
+  await writer.waitForURL(/\/e\/[0-9a-f]{64}$/);
+  const sharedId = writer.url().split('/').pop();
+  await writer.getByRole('heading', { name: 'Shared from the browser', level: 1 }).waitFor();
+  assert.equal(await writer.getByRole('link', { name: 'number-line.txt' }).count(), 1);
+
+  step('a comment from the browser, nested under the entry');
+  await writer.getByLabel('Your comment (markdown)').fill('Used it with Year 7 today.');
+  await writer.getByRole('button', { name: 'Sign and post' }).click();
+  await writer.waitForURL((url) => url.pathname !== `/e/${sharedId}`);
+  await writer.getByRole('heading', { name: /Used it with Year 7/ }).waitFor();
+  await writer.goto(`${origin}/e/${sharedId}`);
+  await writer.locator('ol.comments li', { hasText: 'Used it with Year 7 today.' }).waitFor();
+  await writer.setViewportSize({ width: 1280, height: 800 });
+  await writer.goto(`${origin}/n/${network}/write`);
+  await writer.screenshot({ path: `${shots}/write-desktop.png`, fullPage: true });
+  await writer.setViewportSize({ width: 390, height: 844 });
+  await writer.screenshot({ path: `${shots}/write-phone.png`, fullPage: true });
+  await writer.addScriptTag({ content: axeSource });
+  const writeAxe = await writer.evaluate(async () => await globalThis.axe.run(document, {
+    runOnly: { type: 'tag', values: ['wcag2a', 'wcag2aa', 'wcag21a', 'wcag21aa', 'wcag22aa'] },
+  }));
+  assert.deepEqual(writeAxe.violations.filter((v) => ['serious', 'critical'].includes(v.impact)).map((v) => v.id), [], 'write page');
+  await writing.close();
+
+  step('the resource arrives on the second node, its file byte-identical');
+  const there = await browser.newContext({ acceptDownloads: true });
+  const reader = await there.newPage();
+  await reader.goto(otherLink);
+  await reader.getByRole('button', { name: 'Sign in' }).click();
+  await reader.waitForURL(`${otherOrigin}/`);
+  let arrived = false;
+  for (let i = 0; i < 60 && !arrived; i++) {
+    arrived = (await reader.goto(`${otherOrigin}/e/${sharedId}`)).status() === 200;
+    if (!arrived) await reader.waitForTimeout(500);
+  }
+  assert.ok(arrived, 'the entry reached the second node within 30 s');
+  let fetched = null;
+  for (let i = 0; i < 60 && !fetched; i++) {
+    const r = await there.request.get(`${otherOrigin}/e/${sharedId}/files/0`);
+    if (r.status() === 200) fetched = await r.body();
+    else await reader.waitForTimeout(500);
+  }
+  assert.ok(fetched && fetched.equals(sharedBytes), 'the file reached the second node byte-identical');
+  await there.close();
 
   const pages = {
     home: `${origin}/`,

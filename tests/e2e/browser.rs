@@ -1,7 +1,8 @@
 //! The web pages in a real browser (feature `browser`): Debian's Chromium driven by
 //! Playwright (`tests/browser/pages.mjs`, `npm ci` in `tests/browser` first). This test starts
-//! the node and its content, hands the script a fresh sign-in link, and passes if the script
-//! does. Screenshots land in `target/browser-screenshots/` for review.
+//! two connected nodes and the content, hands the script fresh sign-in links — the admin's,
+//! and a member teacher's who writes with their own key — and passes if the script does.
+//! Screenshots land in `target/browser-screenshots/` for review.
 
 use std::process::Stdio;
 use std::time::Duration;
@@ -18,13 +19,34 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
     init_tracing();
     let node = TestNode::start(&[]).await;
     let site = site(&node).await;
+    let other = TestNode::start(&[node.addr()]).await;
+    other.adopt(&site.net).await;
     node.wait_for_search_index(Duration::from_secs(30)).await;
     let link = node.api().web_sign_in().await.expect("a sign-in link");
+    // A member of the network, registered at the school, writes from the browser.
+    let writer = staffroom_protocol::fixtures::key(1);
+    let author = staffroom_protocol::AuthorId(writer.verifying_key().to_bytes());
+    node.api()
+        .add_teacher(author, "Ada Writer")
+        .await
+        .expect("registered");
+    let writer_link = node
+        .api()
+        .as_teacher(writer.clone())
+        .web_sign_in()
+        .await
+        .expect("a link");
+    let other_link = other
+        .api()
+        .web_sign_in()
+        .await
+        .expect("a link on the second node");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let file = node.dir.path().join("expected-file");
     std::fs::write(&file, &site.bytes).expect("write the expected bytes");
     let shots = root.join("../target/browser-screenshots");
     let web = format!("http://{}", node.node.web_addr.expect("web pages enabled"));
+    let other_web = format!("http://{}", other.node.web_addr.expect("web pages enabled"));
     let child = tokio::process::Command::new("node")
         .arg("pages.mjs")
         .current_dir(root.join("browser"))
@@ -37,6 +59,10 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
         .env("STAFFROOM_RESOURCE_TITLE", RESOURCE_TITLE)
         .env("STAFFROOM_FILE", &file)
         .env("STAFFROOM_SCREENSHOTS", &shots)
+        .env("STAFFROOM_WRITER_LINK", &writer_link.url)
+        .env("STAFFROOM_WRITER_KEY", hex::encode(writer.to_bytes()))
+        .env("STAFFROOM_OTHER_WEB", &other_web)
+        .env("STAFFROOM_OTHER_LINK", &other_link.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -55,12 +81,13 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
         out.status.success(),
         "browser tests failed:\n{stdout}\n{stderr}"
     );
-    for name in ["home", "stream", "thread", "resource", "search"] {
+    for name in ["home", "stream", "thread", "resource", "search", "write"] {
         for width in ["desktop", "phone"] {
             let shot = shots.join(format!("{name}-{width}.png"));
             let bytes = std::fs::metadata(&shot).map(|m| m.len()).unwrap_or(0);
             assert!(bytes > 1000, "{} was kept", shot.display());
         }
     }
+    other.node.stop().await.expect("stops");
     node.node.stop().await.expect("stops");
 }

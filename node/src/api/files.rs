@@ -56,31 +56,47 @@ pub async fn upload(
     body: Body,
 ) -> Result<(StatusCode, Json<FileUploaded>), ApiError> {
     let root: FileRoot = root.parse().map_err(bad_request)?;
-    let max = s.files.config().file_bytes_max;
+    let uploaded = receive_upload(&s.ingest, &s.files, &headers, body, Some(root)).await?;
+    Ok((StatusCode::CREATED, Json(uploaded)))
+}
+
+/// Streams an upload's body into the file store, within the node's per-file limit and the
+/// upload pace rules, and keeps it under `expected` — which its bytes must hash to — or,
+/// when none is given (the web pages, whose browsers cannot hash BLAKE3), under the root
+/// they hash to.
+pub(crate) async fn receive_upload(
+    ingest: &crate::ingest::Ingest,
+    files: &crate::files::FetchHandle,
+    headers: &axum::http::HeaderMap,
+    body: Body,
+    expected: Option<FileRoot>,
+) -> Result<FileUploaded, ApiError> {
+    let max = files.config().file_bytes_max;
     // A declared length over the limit is refused before a byte is read.
     let declared = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-    let mut chunks = Upload::new(body, s.ingest.store().clone(), declared);
+    let mut chunks = Upload::new(body, ingest.store().clone(), declared);
     if let Some(size) = declared.filter(|size| *size > max) {
         return Err(chunks
             .refuse(FilesError::TooLarge { size, max }.into())
             .await);
     }
-    match receive(&s, &mut chunks, root, max).await {
-        Ok(uploaded) => Ok((StatusCode::CREATED, Json(uploaded))),
+    match receive(ingest, files, &mut chunks, expected, max).await {
+        Ok(uploaded) => Ok(uploaded),
         Err(e) => Err(chunks.refuse(e).await),
     }
 }
 
-/// Writes an upload's body to a new blob and keeps it as `root`.
+/// Writes an upload's body to a new blob and keeps it as `expected` (or its own root).
 async fn receive(
-    s: &ApiState,
+    ingest: &crate::ingest::Ingest,
+    files: &crate::files::FetchHandle,
     chunks: &mut Upload,
-    root: FileRoot,
+    expected: Option<FileRoot>,
     max: u64,
 ) -> Result<FileUploaded, ApiError> {
-    let mut upload = s.files.blobs().upload()?;
+    let mut upload = files.blobs().upload()?;
     while let Some(chunk) = chunks.next().await? {
         let size = upload.size().saturating_add(chunk.len() as u64);
         if size > max {
@@ -89,10 +105,11 @@ async fn receive(
         upload.write(&chunk)?;
     }
     let size_bytes = upload.size();
+    let root = expected.unwrap_or_else(|| upload.root());
     // A file erased earlier and uploaded again is wanted again: its deletion is called off
     // (before it is kept, so the fetcher, which checks again just before deleting, spares it).
-    s.ingest.store().forget_erased_file(root).await?;
-    let blobs = s.files.blobs().clone();
+    ingest.store().forget_erased_file(root).await?;
+    let blobs = files.blobs().clone();
     tokio::task::spawn_blocking(move || blobs.keep(upload, &root))
         .await
         .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;

@@ -9,7 +9,7 @@
 pub mod auth;
 mod client;
 mod conns;
-mod files;
+pub(crate) mod files;
 mod guard;
 mod join;
 pub(crate) mod listen;

@@ -207,7 +207,7 @@ impl From<IngestError> for ApiError {
     }
 }
 
-pub(super) fn bad_request(message: impl ToString) -> ApiError {
+pub(crate) fn bad_request(message: impl ToString) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, "bad_request", message.to_string())
 }
 
@@ -288,20 +288,39 @@ async fn submit_entry(
     State(s): State<ApiState>,
     body: Bytes,
 ) -> Result<(StatusCode, Json<SubmitResponse>), ApiError> {
+    let (status, response) = submit_bytes(&s.ingest, &s.net, body.to_vec(), None).await?;
+    Ok((status, Json(response)))
+}
+
+/// Ingests an entry a teacher submitted (by the API or the web pages) and gossips it; with
+/// `author`, only an entry of theirs.
+pub(crate) async fn submit_bytes(
+    ingest: &Ingest,
+    net: &NetClient,
+    bytes: Vec<u8>,
+    author: Option<staffroom_protocol::AuthorId>,
+) -> Result<(StatusCode, SubmitResponse), ApiError> {
+    if let Some(author) = author {
+        let header = staffroom_protocol::Header::parse(&bytes)
+            .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.code(), e.to_string()))?;
+        if header.author != author {
+            return Err(ApiError(
+                StatusCode::FORBIDDEN,
+                "not_yours",
+                "this entry is signed by another author".into(),
+            ));
+        }
+    }
     let Ingested {
         id,
         network,
         outcome,
         understood,
-    } = s.ingest.ingest(body.to_vec(), None).await?;
+    } = ingest.ingest(bytes.clone(), None).await?;
     // Stored first, then gossiped: what peers receive is already durable here, and an entry
     // the store refuses (a full disk) is never out in the network while its author is told
     // it was not posted.
-    let gossip = s
-        .net
-        .publish(network, body.to_vec())
-        .await
-        .map_err(unavailable)?;
+    let gossip = net.publish(network, bytes).await.map_err(unavailable)?;
     let status = match outcome {
         InsertOutcome::Inserted => StatusCode::CREATED,
         InsertOutcome::AlreadyStored => StatusCode::OK,
@@ -310,12 +329,12 @@ async fn submit_entry(
     tracing::info!(entry = %id.short(), network = %network.short(), ?outcome, peers = gossip.peers, "entry submitted");
     Ok((
         status,
-        Json(SubmitResponse {
+        SubmitResponse {
             id,
             outcome,
             understood,
             gossip,
-        }),
+        },
     ))
 }
 

@@ -40,6 +40,18 @@ fn with_headers(mut response: Response) -> Response {
     response
 }
 
+/// `GET /write.js`: the writing forms' script (signing in the browser).
+pub(super) async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        include_str!("write.js"),
+    )
+        .into_response()
+}
+
 /// `GET /style.css`.
 pub(super) async fn stylesheet() -> Response {
     (

@@ -19,6 +19,8 @@ pub struct Head {
     pub json_ld: Option<serde_json::Value>,
     /// The path of the Atom feed that follows this page, if there is one.
     pub feed: Option<String>,
+    /// The page has forms that write: it loads `/write.js`, which signs in the browser.
+    pub writes: bool,
 }
 
 /// A whole page for `viewer`.
@@ -37,6 +39,11 @@ pub fn page(viewer: &Viewer, head: Head, main: Markup) -> Response {
                 meta property="og:site_name" content="Staffroom";
                 @if let Some(feed) = &head.feed {
                     link rel="alternate" type="application/atom+xml" title=(head.title) href=(feed);
+                }
+                @if let (true, Viewer::Teacher { record, csrf, .. }) = (head.writes, viewer) {
+                    meta name="staffroom-csrf" content=(csrf);
+                    meta name="staffroom-teacher" content=(record.key);
+                    script src="/write.js" defer {}
                 }
                 @if let Some(data) = &head.json_ld {
                     script type="application/ld+json" { (PreEscaped(json_in_html(data))) }
@@ -63,6 +70,7 @@ fn site_bar(viewer: &Viewer) -> Markup {
                 @match viewer {
                     Viewer::Teacher { record, csrf, .. } => {
                         a href="/search" { "Search" }
+                        a href="/key" { "Your key" }
                         span { "Signed in as " (record.name) }
                         form method="post" action="/sign-out" {
                             input type="hidden" name="csrf" value=(csrf);

@@ -15,9 +15,11 @@ pub mod markdown;
 mod names;
 mod pages;
 pub mod signin;
+mod write;
 
 use std::sync::{Arc, Mutex};
 
+use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use axum::Router;
 use tokio::sync::{watch, Semaphore};
@@ -63,6 +65,8 @@ impl WebShared {
 #[derive(Clone)]
 pub struct WebState {
     pub ingest: Ingest,
+    /// Publishes what teachers write from the pages.
+    pub net: crate::net::NetClient,
     pub search: crate::search::SearchIndex,
     pub files: crate::files::FetchHandle,
     pub clock: Clock,
@@ -74,22 +78,14 @@ impl WebState {
     /// Everything but what is shared with the API, which exists once the pages are bound.
     pub fn partial(
         ingest: Ingest,
+        net: crate::net::NetClient,
         search: crate::search::SearchIndex,
         files: crate::files::FetchHandle,
         clock: Clock,
     ) -> impl FnOnce(Arc<WebShared>) -> WebState {
-        move |shared| WebState::new(ingest, search, files, clock, shared)
-    }
-
-    pub fn new(
-        ingest: Ingest,
-        search: crate::search::SearchIndex,
-        files: crate::files::FetchHandle,
-        clock: Clock,
-        shared: Arc<WebShared>,
-    ) -> Self {
-        WebState {
+        move |shared| WebState {
             ingest,
+            net,
             search,
             files,
             clock,
@@ -112,6 +108,19 @@ pub fn router(state: WebState) -> Router {
         .route("/e/{id}/files/{index}", get(download::download))
         .route("/a/{author}", get(pages::author::author))
         .route("/search", get(pages::search::search))
+        .route(
+            "/w/prepare",
+            post(write::prepare).layer(DefaultBodyLimit::max(WRITE_BYTES_MAX)),
+        )
+        .route(
+            "/w/submit",
+            post(write::submit).layer(DefaultBodyLimit::max(WRITE_BYTES_MAX)),
+        )
+        .route("/w/upload", post(write::upload))
+        .route("/w/no-script", post(pages::compose::no_script))
+        .route("/n/{network}/write", get(pages::compose::write))
+        .route("/key", get(pages::compose::key))
+        .route("/write.js", get(headers::script))
         .route("/n/{network}/feed.atom", get(feeds::network))
         .route("/a/{author}/feed.atom", get(feeds::author))
         .route("/tags/{tag}/feed.atom", get(feeds::tag))
@@ -121,12 +130,14 @@ pub fn router(state: WebState) -> Router {
             state.clone(),
             headers::guard,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(FORM_BYTES_MAX))
+        .layer(DefaultBodyLimit::max(FORM_BYTES_MAX))
         .with_state(state)
 }
 
 /// Form bodies at most (the pages' forms carry a few short fields).
 const FORM_BYTES_MAX: usize = 16 * 1024;
+/// A write's JSON at most: a maximal entry in hex, with room for its fields' escapes.
+const WRITE_BYTES_MAX: usize = 4 * staffroom_protocol::limits::ENTRY_BYTES_MAX + 4096;
 
 /// Serves the pages on `listener` until `shutdown` turns true.
 pub async fn serve(

@@ -80,6 +80,7 @@ pub async fn author(
         url,
         og_type: "profile",
         feed: Some(format!("/a/{author}/feed.atom")),
+        writes: false,
     };
     Ok(page(&viewer, head, main))
 }

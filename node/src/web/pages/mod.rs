@@ -2,6 +2,7 @@
 //! labels, and the blocking work every page does against the store.
 
 pub mod author;
+pub mod compose;
 pub mod entry;
 pub mod networks;
 pub mod search;

@@ -17,6 +17,7 @@ pub async fn home(State(s): State<WebState>, viewer: Viewer) -> Result<Response,
         url: format!("{}/", s.shared.origin),
         og_type: "website",
         feed: None,
+        writes: false,
         json_ld: None,
     };
     if viewer.teacher().is_none() {

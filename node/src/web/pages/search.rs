@@ -75,6 +75,7 @@ pub async fn search(
         url: format!("{}/search", s.shared.origin),
         og_type: "website",
         feed: None,
+        writes: false,
         json_ld: Some(
             serde_json::json!({"@context": "https://schema.org", "@type": "SearchResultsPage"}),
         ),

@@ -61,6 +61,7 @@ pub async fn stream(
     let here = format!("/n/{network}");
     let main = html! {
         h1 { (name) }
+        p { a.button href={ (here) "/write" } { "Write something" } }
         nav.tabs aria-label="Kinds of entry" {
             ul {
                 @for (value, label, _) in TABS {
@@ -89,6 +90,7 @@ pub async fn stream(
         url: format!("{}{here}", s.shared.origin),
         og_type: "website",
         feed: Some(format!("{here}/feed.atom")),
+        writes: false,
         json_ld: Some(serde_json::json!({
             "@context": "https://schema.org",
             "@type": "CollectionPage",

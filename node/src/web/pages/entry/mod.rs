@@ -28,7 +28,8 @@ pub async fn entry(
     let (head, main) = blocking(move || {
         let thread = thread_for(&ingest, &v, id)?;
         let mut names = Names::new(&ingest);
-        let main = article(&thread, &mut names);
+        let writes = v.teacher().is_some();
+        let main = article(&thread, &mut names, writes);
         let stored = &thread.view.stored;
         let url = format!("{origin}/e/{id}");
         let author = names.author(&stored.entry.network, &stored.entry.author);
@@ -39,6 +40,7 @@ pub async fn entry(
             url,
             og_type: "article",
             feed: None,
+            writes,
         };
         Ok((head, main))
     })
@@ -65,7 +67,7 @@ fn thread_for(
     Ok(thread)
 }
 
-fn article(thread: &Thread, names: &mut Names<'_>) -> Markup {
+fn article(thread: &Thread, names: &mut Names<'_>, writes: bool) -> Markup {
     let stored = &thread.view.stored;
     let body = shown(stored);
     let network = stored.entry.network;
@@ -99,6 +101,7 @@ fn article(thread: &Thread, names: &mut Names<'_>) -> Markup {
             @else { (comments(&thread.comments, names)) }
             @if thread.cut_short { p.muted { "There are more comments than this page shows." } }
         }
+        @if writes { (super::compose::forms(network, stored.id, matches!(body, Body::Enquiry(_)))) }
     }
 }
 

@@ -1,0 +1,266 @@
+//! Writing from the browser, signed by the teacher's own key *in the browser*: the node never
+//! holds it. `POST /w/prepare` turns what the teacher wrote into the exact bytes to sign (the
+//! signing context and the entry's canonical content, authored by the signed-in teacher,
+//! dated by the node's clock); the page's script signs them with WebCrypto Ed25519 and
+//! `POST /w/submit` joins bytes and signature into the entry, which then goes the way every
+//! entry does (`Ingest`, stored, gossiped). `POST /w/upload` takes a resource's file first,
+//! hashed as it streams (browsers have no BLAKE3). Each call needs the session, its CSRF
+//! token in `X-CSRF-Token`, and a same-origin `Origin`.
+
+use axum::body::Body as HttpBody;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::{Deserialize, Serialize};
+use staffroom_protocol::{AuthorId, Body, Entry, EntryId, NetworkId, Ref, Relation};
+
+use super::pages::sign_in::checked_form;
+use super::{Viewer, WebState};
+use crate::api::server::ApiError;
+
+/// The header a script's calls carry the session's CSRF token in.
+pub const CSRF_HEADER: &str = "x-csrf-token";
+
+/// What the teacher wrote, to be made into an entry.
+#[derive(Debug, Deserialize)]
+pub struct PrepareRequest {
+    pub network: NetworkId,
+    /// The content, as the protocol's JSON form of a body (`{"kind": "blog_post", ...}`).
+    pub body: Body,
+    pub reply_to: Option<EntryId>,
+    pub enquiry: Option<EntryId>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Prepared {
+    /// Hex of the bytes to sign: the signing context, then the entry's content.
+    pub message: String,
+    /// The author the entry is made for (the signed-in teacher), hex.
+    pub author: AuthorId,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SubmitRequest {
+    /// The `message` of `/w/prepare`, hex.
+    pub message: String,
+    /// Ed25519 signature over it, hex (128 characters).
+    pub signature: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Submitted {
+    pub id: EntryId,
+    /// The entry's page.
+    pub url: String,
+}
+
+/// A refusal, as JSON for the page's script: `{code, error}`.
+fn refusal(e: ApiError) -> Response {
+    e.into_response()
+}
+
+fn forbidden(message: &str) -> ApiError {
+    ApiError(StatusCode::FORBIDDEN, "forbidden", message.into())
+}
+
+/// The signed-in teacher, if the call carries their session's token from this origin.
+fn writer(viewer: &Viewer, headers: &HeaderMap) -> Result<AuthorId, ApiError> {
+    let token = headers
+        .get(CSRF_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    checked_form(viewer, headers, token).map_err(|e| forbidden(&e.message))?;
+    viewer
+        .teacher()
+        .map(|t| t.key)
+        .ok_or_else(|| forbidden("Sign in first."))
+}
+
+pub async fn prepare(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    request: Result<Json<PrepareRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let author = match writer(&viewer, &headers) {
+        Ok(author) => author,
+        Err(refused) => return refusal(refused),
+    };
+    let Json(request) = match request {
+        Ok(r) => r,
+        Err(e) => return refusal(crate::api::server::bad_request(e.body_text())),
+    };
+    match draft(&s, &viewer, author, request) {
+        Ok(entry) => Json(Prepared {
+            message: hex::encode(entry.signed_message()),
+            author,
+        })
+        .into_response(),
+        Err(e) => refusal(e),
+    }
+}
+
+/// The unsigned entry for `request`, checked against what the pages let a teacher write.
+fn draft(
+    s: &WebState,
+    viewer: &Viewer,
+    author: AuthorId,
+    request: PrepareRequest,
+) -> Result<Entry, ApiError> {
+    let refused = |message: &str| {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "not_writable",
+            message.into(),
+        )
+    };
+    if !matches!(
+        request.body,
+        Body::BlogPost(_)
+            | Body::Resource(_)
+            | Body::Enquiry(_)
+            | Body::EnquiryNote(_)
+            | Body::Comment(_)
+    ) {
+        return Err(refused(
+            "The pages write blogs, resources, enquiries, notes and comments only.",
+        ));
+    }
+    if !viewer.sees(&s.ingest, &request.network)? {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            "No such network here.".into(),
+        ));
+    }
+    let roster = s.ingest.rosters().get(&request.network)?;
+    if roster.policy.is_some_and(|p| p.is_private()) {
+        return Err(refused(
+            "Writing to a private network from the browser is not possible yet: its content must be sealed; use the staffroom command.",
+        ));
+    }
+    let mut refs = Vec::new();
+    if let Some(id) = request.reply_to {
+        refs.push(Ref {
+            relation: Relation::ReplyTo,
+            id,
+        });
+    }
+    if let Some(id) = request.enquiry {
+        refs.push(Ref {
+            relation: Relation::InEnquiry,
+            id,
+        });
+    }
+    refs.sort();
+    Ok(Entry {
+        network: request.network,
+        author,
+        created_at_ms: s.clock.now_ms(),
+        refs,
+        body: request.body,
+        signature: [0; 64],
+    })
+}
+
+pub async fn submit(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    request: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let author = match writer(&viewer, &headers) {
+        Ok(author) => author,
+        Err(refused) => return refusal(refused),
+    };
+    let Json(request) = match request {
+        Ok(r) => r,
+        Err(e) => return refusal(crate::api::server::bad_request(e.body_text())),
+    };
+    let bytes = match entry_bytes(&request) {
+        Ok(bytes) => bytes,
+        Err(message) => return refusal(crate::api::server::bad_request(message)),
+    };
+    match crate::api::server::submit_bytes(&s.ingest, &s.net, bytes, Some(author)).await {
+        Ok((status, submitted)) => {
+            let id = submitted.id;
+            (
+                status,
+                Json(Submitted {
+                    id,
+                    url: format!("/e/{id}"),
+                }),
+            )
+                .into_response()
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+/// The entry's canonical bytes: the message without its signing context, then the signature.
+fn entry_bytes(request: &SubmitRequest) -> Result<Vec<u8>, &'static str> {
+    let message = hex::decode(&request.message).map_err(|_| "the message is not hex")?;
+    let content = message
+        .strip_prefix(staffroom_protocol::SIGNING_CONTEXT)
+        .ok_or("the message does not start with the signing context")?;
+    let mut signature = [0u8; 64];
+    hex::decode_to_slice(&request.signature, &mut signature)
+        .map_err(|_| "the signature is not 128 hex characters")?;
+    Ok([content, &signature[..]].concat())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct UploadQuery {
+    /// The file's name, for the log only: the resource's entry names it.
+    #[serde(default)]
+    pub name: String,
+}
+
+pub async fn upload(
+    State(s): State<WebState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    Query(q): Query<UploadQuery>,
+    body: HttpBody,
+) -> Response {
+    let author = match writer(&viewer, &headers) {
+        Ok(author) => author,
+        Err(refused) => return refusal(refused),
+    };
+    match crate::api::files::receive_upload(&s.ingest, &s.files, &headers, body, None).await {
+        Ok(uploaded) => {
+            tracing::info!(teacher = %author.short(), file = %q.name.chars().take(80).collect::<String>(), root = %uploaded.root.short(), "file uploaded from the web pages");
+            (StatusCode::CREATED, Json(uploaded)).into_response()
+        }
+        Err(e) => refusal(e),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_signature_replaces_the_context() {
+        let mut message = staffroom_protocol::SIGNING_CONTEXT.to_vec();
+        message.extend_from_slice(b"content");
+        let request = SubmitRequest {
+            message: hex::encode(&message),
+            signature: hex::encode([7u8; 64]),
+        };
+        let bytes = entry_bytes(&request).unwrap();
+        assert_eq!(&bytes[..7], b"content");
+        assert_eq!(&bytes[7..], &[7u8; 64][..]);
+        let no_context = SubmitRequest {
+            message: hex::encode(b"content"),
+            signature: request.signature.clone(),
+        };
+        assert!(entry_bytes(&no_context).is_err());
+        let short = SubmitRequest {
+            message: request.message.clone(),
+            signature: "00".into(),
+        };
+        assert!(entry_bytes(&short).is_err());
+    }
+}
