@@ -12,7 +12,7 @@ use staffroom_tests::cli_process::staffroom_bin;
 const SECTION: &str = "## Quickstart: two schools on one machine";
 /// The quickstart's blocks: school A, school B, then the third terminal.
 const BLOCKS: usize = 3;
-const PORTS: [&str; 4] = ["4040", "4041", "4050", "4051"];
+const PORTS: [&str; 6] = ["4040", "4041", "4042", "4050", "4051", "4052"];
 
 /// The shell blocks of the quickstart section, in order.
 fn quickstart_blocks(readme: &str) -> Vec<String> {
@@ -58,7 +58,7 @@ fn logical_lines(block: &str) -> Vec<String> {
 }
 
 /// One quickstart line as bash runs it here.
-fn rewrite(line: &str, work: &Path, ports: &[u16; 4]) -> Option<String> {
+fn rewrite(line: &str, work: &Path, ports: &[u16; 6]) -> Option<String> {
     if line.starts_with("export PATH=") {
         // The script defines `staffroom` itself, as the test binary.
         return None;
@@ -133,12 +133,12 @@ head -c 30000 /dev/urandom > teacher-notes.docx
 mkdir -p downloads
 "#;
 
-fn free_ports() -> [u16; 4] {
-    let listeners: Vec<_> = (0..4)
+fn free_ports() -> [u16; 6] {
+    let listeners: Vec<_> = (0..6)
         .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("a free port"))
         .collect();
     let port = |i: usize| listeners[i].local_addr().expect("addr").port();
-    [port(0), port(1), port(2), port(3)]
+    std::array::from_fn(port)
 }
 
 #[test]
