@@ -287,6 +287,15 @@ pub enum NetworkCommand {
         #[arg(long)]
         purge: bool,
     },
+    /// Make a network's pages public on its member schools' nodes, or members-only again
+    /// (facilitators; a private network's are never public)
+    Publish {
+        /// Network id (or its first characters) or name
+        network: String,
+        /// Members only again: only the schools' signed-in teachers read its pages
+        #[arg(long)]
+        members_only: bool,
+    },
     /// Networks this node follows
     List,
     /// How this node fetches a network's files: show it, or set it (the school's admin)

@@ -253,6 +253,9 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names, styled: bool) -
                 g.grants.len()
             );
         }
+        Body::Publication(_) => {
+            let _ = writeln!(out, "{}", entry.body.headline());
+        }
         Body::Membership(action) => {
             let _ = writeln!(out, "membership: {}", entry.body.headline());
             if let Ok(json) = serde_json::to_string_pretty(action) {

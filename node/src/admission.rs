@@ -73,10 +73,11 @@ pub fn judge(membership: &Membership, entry: &VerifiedEntry) -> Admission {
     if let Some(reason) = closed {
         return Admission::InviteClosed { reason };
     }
+    // Removing or hiding another's entry, and publishing the network, are facilitators' acts.
     let removes = matches!(
         entry.entry().map(|e| &e.body),
         Some(Body::Erasure(e)) if e.action != staffroom_protocol::ErasureAction::Delete
-    );
+    ) || kind == Some(EntryKind::Publication);
     let known =
         membership.is_member(&header.author) || membership.former.contains_key(&header.author);
     if removes && known && !membership.is_facilitator(&header.author) {
@@ -127,6 +128,9 @@ fn judge_privacy(
             })
         }
         EntryKind::Sealed if !private => refuse("sealed entries belong to private networks only"),
+        EntryKind::Publication if private => {
+            refuse("a private network's content is sealed: its pages cannot be published")
+        }
         k if private && crypto::is_sealable(k) => {
             refuse("content in a private network must be sealed")
         }
@@ -383,6 +387,26 @@ mod tests {
             judge(&m, &erasure(3, ErasureAction::Remove)),
             Admission::Await
         );
+    }
+
+    #[test]
+    fn only_facilitators_publish_and_never_a_private_network() {
+        use staffroom_protocol::{membership::Policy, Publication};
+        let publish = |by: u8, net| {
+            let body = Body::Publication(Publication { public: true });
+            verified(&fixtures::signed(&key(by), net, NOW + 10, vec![], body))
+        };
+        let entries = fixtures::network_with(&key(1), &[&key(2)], &[], NOW);
+        let (net, m) = (entries[0].network, membership_of(&entries));
+        assert_eq!(judge(&m, &publish(1, net)), Admission::Admit);
+        assert_eq!(judge(&m, &publish(2, net)), Admission::NotFacilitator);
+        assert_eq!(judge(&m, &publish(3, net)), Admission::Await);
+        let private = fixtures::network_with_policy(&key(1), Policy::Private, &[&key(2)], &[], NOW);
+        let m = membership_of(&private);
+        assert!(matches!(
+            judge(&m, &publish(1, private[0].network)),
+            Admission::WrongPrivacy { .. }
+        ));
     }
 
     #[test]

@@ -30,10 +30,12 @@ pub enum EntryKind {
     Sealed = 10,
     /// A private network's content key, sealed to members' nodes (see [`crate::private`]).
     KeyGrants = 11,
+    /// Whether a network's pages are public (see [`crate::publication`]).
+    Publication = 12,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 11] = [
+    pub const ALL: [EntryKind; 12] = [
         EntryKind::BlogPost,
         EntryKind::Resource,
         EntryKind::Enquiry,
@@ -45,6 +47,7 @@ impl EntryKind {
         EntryKind::Erasure,
         EntryKind::Sealed,
         EntryKind::KeyGrants,
+        EntryKind::Publication,
     ];
 
     /// The kinds of the first release, whose rules every node checks. Nodes of that release
@@ -79,13 +82,18 @@ impl EntryKind {
             EntryKind::Erasure => "erasure",
             EntryKind::Sealed => "sealed",
             EntryKind::KeyGrants => "key_grants",
+            EntryKind::Publication => "publication",
         }
     }
 
-    /// Kinds a reader reads: not membership, erasures or key grants (sealed entries are
-    /// content, once opened). Listings show these by default.
+    /// Kinds a reader reads: not membership, erasures, key grants or publications (sealed
+    /// entries are content, once opened). Listings show these by default.
     pub fn is_content(self) -> bool {
-        !self.is_membership() && !matches!(self, EntryKind::Erasure | EntryKind::KeyGrants)
+        !self.is_membership()
+            && !matches!(
+                self,
+                EntryKind::Erasure | EntryKind::KeyGrants | EntryKind::Publication
+            )
     }
 
     /// Kinds an erasure covers: content, sealed or not. Membership, erasures and key grants
@@ -122,7 +130,7 @@ impl std::str::FromStr for EntryKind {
             .find(|k| k.name() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership, resource_with_files, erasure, sealed or key_grants"
+                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership, resource_with_files, erasure, sealed, key_grants or publication"
                 )
             })
     }
@@ -247,6 +255,7 @@ pub enum Body {
     Erasure(crate::erasure::Erasure),
     Sealed(crate::private::Sealed),
     KeyGrants(crate::private::KeyGrants),
+    Publication(crate::publication::Publication),
 }
 
 impl Body {
@@ -263,6 +272,7 @@ impl Body {
             Body::Erasure(_) => EntryKind::Erasure,
             Body::Sealed(_) => EntryKind::Sealed,
             Body::KeyGrants(_) => EntryKind::KeyGrants,
+            Body::Publication(_) => EntryKind::Publication,
         }
     }
 
@@ -296,6 +306,10 @@ impl Body {
             ),
             Body::Sealed(_) => "(sealed: for members only)".into(),
             Body::KeyGrants(g) => format!("content key granted to {} node(s)", g.grants.len()),
+            Body::Publication(p) => match p.public {
+                true => "made the network's pages public".into(),
+                false => "made the network's pages members-only".into(),
+            },
         }
     }
 
@@ -333,6 +347,7 @@ impl Body {
             Body::Erasure(e) => e.encode(w),
             Body::Sealed(s) => s.encode(w),
             Body::KeyGrants(g) => g.encode(w),
+            Body::Publication(p) => p.encode(w),
         }
     }
 
@@ -372,6 +387,9 @@ impl Body {
             EntryKind::Erasure => Body::Erasure(crate::erasure::Erasure::decode(r)?),
             EntryKind::Sealed => Body::Sealed(crate::private::Sealed::decode(r)?),
             EntryKind::KeyGrants => Body::KeyGrants(crate::private::KeyGrants::decode(r)?),
+            EntryKind::Publication => {
+                Body::Publication(crate::publication::Publication::decode(r)?)
+            }
         })
     }
 
@@ -432,6 +450,8 @@ impl Body {
             // What a sealed body holds only members can check (see `private::crypto`).
             Body::Sealed(s) => s.check(),
             Body::KeyGrants(g) => g.check(),
+            // The decoder takes nothing but the two visibilities.
+            Body::Publication(_) => Ok(()),
         }
     }
 }

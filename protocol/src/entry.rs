@@ -241,6 +241,9 @@ impl Entry {
                 "a sealed entry belongs to one enquiry and replies to one entry at most",
             )),
             EntryKind::Sealed | EntryKind::KeyGrants => crate::private::check_entry(self),
+            EntryKind::Publication if !self.refs.is_empty() => Err(EntryError::BadReferences(
+                "a publication references nothing",
+            )),
             EntryKind::EnquiryNote if enquiry != 1 => Err(EntryError::BadReferences(
                 "an enquiry note must belong to exactly one enquiry",
             )),

@@ -20,6 +20,7 @@ pub mod ids;
 pub mod limits;
 pub mod membership;
 pub mod private;
+pub mod publication;
 pub mod sync;
 pub mod text;
 pub mod validate;
@@ -34,6 +35,7 @@ pub use ids::{
     AuthorId, EntryId, IdPrefix, NetworkId, NodeKey, ParseIdError, ParseIdPrefixError,
     ID_PREFIX_CHARS_MIN,
 };
+pub use publication::Publication;
 pub use validate::{verify_entry, verify_entry_cached, KeyCache, VerifiedEntry};
 
 /// Re-exported so that callers sign and verify with the same ed25519 implementation.

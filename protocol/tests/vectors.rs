@@ -175,3 +175,5 @@ mod membership_vectors;
 /// Private networks' vectors.
 #[path = "vectors/private.rs"]
 mod private_vectors;
+#[path = "vectors/publication.rs"]
+mod publication_vectors;

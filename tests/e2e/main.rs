@@ -13,6 +13,7 @@ mod cli_ids;
 mod cli_private;
 mod cli_search;
 mod cli_threads;
+mod cli_web;
 mod erasure;
 mod files;
 mod forged;

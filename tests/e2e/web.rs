@@ -311,6 +311,10 @@ async fn a_teacher_signs_in_once_and_reads_searches_and_downloads_what_visitors_
     assert_eq!(data[0]["@type"], "LearningResource");
     assert_eq!(data[0]["typicalAgeRange"], "11-14");
     assert_eq!(data[0]["educationalLevel"], "KS3");
+    assert_eq!(
+        data[0]["learningResourceType"],
+        serde_json::json!(["other"])
+    );
     let file = browser
         .http
         .get(format!("{}/e/{}/files/0", browser.origin, resource.id()))
@@ -349,6 +353,19 @@ async fn a_teacher_signs_in_once_and_reads_searches_and_downloads_what_visitors_
         narrowed.body.contains("remove"),
         "the facet in force can be removed"
     );
+    // Language and resource type (from the files' media types) are facets too.
+    for facet in ["language=en-gb", "resource_type=other"] {
+        assert!(
+            all.body.contains(facet),
+            "a {facet} facet link: {}",
+            all.body
+        );
+        let by = browser.get(&format!("/search?q=&{facet}")).await;
+        assert!(
+            by.body.contains(RESOURCE_TITLE) && !by.body.contains(POST_TITLE),
+            "{facet}"
+        );
+    }
 
     // The author's page.
     let author = browser.get(&format!("/a/{}", post.author)).await;
@@ -605,5 +622,105 @@ async fn writing_takes_the_session_token_and_the_authors_own_signature() {
     let id: staffroom_protocol::EntryId = submitted["id"].as_str().unwrap().parse().unwrap();
     let stored = node.api().get(&id).await.expect("stored");
     assert_eq!(stored.stored.entry.author, author);
+    node.node.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_facilitators_publication_opens_a_network_to_visitors_and_no_other() {
+    use staffroom_protocol::Publication;
+    init_tracing();
+    let node = TestNode::start(&[]).await;
+    let (open, closed) = (
+        TestNetwork::open("Published"),
+        TestNetwork::open("Members only"),
+    );
+    node.adopt(&open).await;
+    node.adopt(&closed).await;
+    let api = node.api();
+    let t = now_ms() - 60_000;
+    let public_post = signed(&key(1), open.id, t, vec![], blog_body("Open to all"));
+    let private_post = signed(&key(1), closed.id, t, vec![], blog_body("Staff only"));
+    for e in [&public_post, &private_post] {
+        api.submit(e.encode()).await.expect("accepted");
+    }
+    let publish = |by: u8, public: bool, at: u64| {
+        signed(
+            &key(by),
+            open.id,
+            at,
+            vec![],
+            Body::Publication(Publication { public }),
+        )
+    };
+    // key(250) founded the test networks; key(2) is a member, not a facilitator.
+    let refused = api.submit(publish(2, true, t + 1).encode()).await;
+    assert!(
+        matches!(&refused, Err(staffroom_node::api::ClientError::Api { code, .. }) if code == "not_facilitator"),
+        "{refused:?}"
+    );
+    api.submit(publish(250, true, t + 2).encode())
+        .await
+        .expect("a facilitator publishes");
+
+    let visitor = Browser::new(&node);
+    let home = visitor.get("/").await;
+    assert!(
+        home.body.contains(&format!("/n/{}", open.id)),
+        "the public network is listed"
+    );
+    assert!(
+        !home.body.contains(&format!("/n/{}", closed.id)),
+        "the other is not"
+    );
+    for (path, status) in [
+        (format!("/n/{}", open.id), StatusCode::OK),
+        (format!("/e/{}", public_post.id()), StatusCode::OK),
+        (format!("/n/{}/feed.atom", open.id), StatusCode::OK),
+        (format!("/n/{}", closed.id), StatusCode::NOT_FOUND),
+        (format!("/e/{}", private_post.id()), StatusCode::NOT_FOUND),
+        (format!("/n/{}/feed.atom", closed.id), StatusCode::NOT_FOUND),
+        ("/search?q=".to_owned(), StatusCode::NOT_FOUND),
+        (
+            format!("/search?q=&network={}", closed.id),
+            StatusCode::NOT_FOUND,
+        ),
+    ] {
+        assert_eq!(visitor.get(&path).await.status, status, "{path}");
+    }
+    node.wait_for_search_index(Duration::from_secs(30)).await;
+    let found = visitor
+        .get(&format!("/search?q=&network={}", open.id))
+        .await;
+    assert_eq!(found.status, StatusCode::OK);
+    assert!(found.body.contains("Open to all") && !found.body.contains("Staff only"));
+    let feed: atom_syndication::Feed = visitor
+        .get(&format!("/n/{}/feed.atom", open.id))
+        .await
+        .body
+        .parse()
+        .expect("Atom");
+    assert_eq!(
+        feed.entries().len(),
+        1,
+        "a feed reader without a session reads it"
+    );
+    let page = visitor.get(&format!("/e/{}", public_post.id())).await;
+    assert!(
+        !page.body.contains("Add a comment"),
+        "no writing forms for visitors"
+    );
+
+    // Members only again: visitors lose it (within the pages' 2 s reuse of the list).
+    api.submit(publish(250, false, t + 3).encode())
+        .await
+        .expect("withdrawn");
+    eventually("the network is members-only again", || async {
+        visitor
+            .get(&format!("/e/{}", public_post.id()))
+            .await
+            .status
+            == StatusCode::NOT_FOUND
+    })
+    .await;
     node.node.stop().await.expect("stops");
 }

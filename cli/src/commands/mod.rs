@@ -159,6 +159,10 @@ async fn network_command(ctx: &Ctx, command: NetworkCommand) -> anyhow::Result<(
         NetworkCommand::Demote { network, member } => network::demote(ctx, &network, &member).await,
         NetworkCommand::Leave { network, purge } => network::leave(ctx, &network, purge).await,
         NetworkCommand::List => network::list(ctx).await,
+        NetworkCommand::Publish {
+            network,
+            members_only,
+        } => network::publish(ctx, &network, !members_only).await,
         NetworkCommand::Files {
             network,
             eager,

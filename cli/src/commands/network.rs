@@ -343,6 +343,37 @@ fn duration_ms(text: &str) -> anyhow::Result<u64> {
         .with_context(|| format!("{text:?} is longer than a year"))
 }
 
+/// `network publish`: signs a publication (kind 12) saying whether the network's pages are
+/// public. Every member node's admission takes in only a facilitator's.
+pub async fn publish(ctx: &Ctx, network: &str, public: bool) -> anyhow::Result<()> {
+    let key = teacher::load(&ctx.data)?;
+    let api = ctx.api()?;
+    let network = super::resolve_network(&api, Some(network)).await?;
+    let draft = staffroom_protocol::Draft {
+        network,
+        created_at_ms: now_ms(),
+        refs: Vec::new(),
+        body: staffroom_protocol::Body::Publication(staffroom_protocol::Publication { public }),
+    };
+    let signed = draft.sign(&key);
+    api.submit(signed.encode()).await?;
+    ctx.print(
+        &serde_json::json!({ "network": network, "public": public, "entry": signed.id() }),
+        || match public {
+            true => format!(
+                "Network {}'s pages are now public on its member schools' nodes: anyone can read \
+                 them and follow their feeds.\n",
+                network.short()
+            ),
+            false => format!(
+                "Network {}'s pages are members-only again: only the schools' signed-in teachers \
+                 read them.\n",
+                network.short()
+            ),
+        },
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

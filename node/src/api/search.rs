@@ -29,6 +29,8 @@ pub struct SearchQuery {
     pub subject: Option<String>,
     pub key_stage: Option<String>,
     pub licence: Option<String>,
+    pub language: Option<String>,
+    pub resource_type: Option<String>,
     pub since_ms: Option<u64>,
     pub until_ms: Option<u64>,
     #[serde(default)]
@@ -155,6 +157,8 @@ fn request_for(
         subject: query.subject,
         key_stage: query.key_stage,
         licence: query.licence,
+        language: query.language,
+        resource_type: query.resource_type,
         since_ms: query.since_ms,
         until_ms: query.until_ms,
         offset: query.offset,

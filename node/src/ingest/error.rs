@@ -34,7 +34,7 @@ pub enum IngestError {
         network: NetworkId,
         ended_at_ms: u64,
     },
-    #[error("{} may not remove or hide entries in network {}: only its facilitators may", author.short(), network.short())]
+    #[error("{} may not remove or hide entries in, or publish, network {}: only its facilitators may", author.short(), network.short())]
     NotFacilitator {
         author: staffroom_protocol::AuthorId,
         network: staffroom_protocol::NetworkId,

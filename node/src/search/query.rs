@@ -45,6 +45,12 @@ pub struct SearchRequest {
     pub subject: Option<String>,
     pub key_stage: Option<String>,
     pub licence: Option<String>,
+    /// A resource's language tag, such as `en-gb` (any case).
+    #[serde(default)]
+    pub language: Option<String>,
+    /// A sort of resource its files make (`document`, `slides`, …: `schema::resource_type`).
+    #[serde(default)]
+    pub resource_type: Option<String>,
     /// Written at or after this time (ms since the Unix epoch).
     pub since_ms: Option<u64>,
     /// Written before this time (ms since the Unix epoch).
@@ -147,6 +153,8 @@ fn build(
         ("subject", request.subject.clone()),
         ("key_stage", request.key_stage.clone()),
         ("licence", request.licence.clone()),
+        ("language", request.language.clone()),
+        ("resource_type", request.resource_type.clone()),
     ];
     for (name, value) in exact {
         if let Some(value) = value {

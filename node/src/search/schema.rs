@@ -13,10 +13,10 @@ use tantivy::{Index, TantivyDocument};
 use crate::store::StoredEntry;
 
 /// Bumped whenever what a document holds changes: an index of another version is rebuilt.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The facets, by the name each has in requests, responses and facet paths.
-pub const FACETS: [&str; 7] = [
+pub const FACETS: [&str; 9] = [
     "kind",
     "network",
     "author",
@@ -24,6 +24,8 @@ pub const FACETS: [&str; 7] = [
     "subject",
     "key_stage",
     "licence",
+    "language",
+    "resource_type",
 ];
 
 /// The tokenizer for text: words lowercased and stemmed (English), so "fractions" finds
@@ -126,6 +128,10 @@ impl Fields {
                 }
                 facet("key_stage", &r.key_stage);
                 facet("licence", &r.licence);
+                facet("language", &r.language);
+                for file in &r.files {
+                    facet("resource_type", resource_type(&file.media_type));
+                }
                 labels.push(r.key_stage.as_str());
                 (r.title.as_str(), r.description_md.as_str())
             }
@@ -138,5 +144,65 @@ impl Fields {
         doc.add_text(self.body, text);
         doc.add_text(self.labels, labels.join(" "));
         doc
+    }
+}
+
+/// What sort of resource a file makes, from its media type: the `resource_type` facet and
+/// schema.org's `learningResourceType`. The protocol has no such field; the media type its
+/// author signed is the one fact every node agrees on.
+pub fn resource_type(media_type: &str) -> &'static str {
+    let (kind, sub) = media_type.split_once('/').unwrap_or((media_type, ""));
+    let has = |words: &[&str]| words.iter().any(|w| sub.contains(w));
+    match kind {
+        "image" => "image",
+        "audio" => "audio",
+        "video" => "video",
+        _ if has(&["presentation", "powerpoint"]) => "slides",
+        _ if has(&["spreadsheet", "excel", "csv"]) => "spreadsheet",
+        "application"
+            if has(&[
+                "pdf",
+                "msword",
+                "wordprocessing",
+                "opendocument.text",
+                "rtf",
+                "epub",
+            ]) =>
+        {
+            "document"
+        }
+        "text" => "text",
+        _ => "other",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::resource_type;
+
+    #[test]
+    fn media_types_sort_into_resource_types() {
+        for (media, sort) in [
+            ("application/pdf", "document"),
+            (
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+                "document",
+            ),
+            (
+                "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+                "slides",
+            ),
+            (
+                "application/vnd.oasis.opendocument.spreadsheet",
+                "spreadsheet",
+            ),
+            ("text/csv", "spreadsheet"),
+            ("text/plain", "text"),
+            ("image/png", "image"),
+            ("video/mp4", "video"),
+            ("application/octet-stream", "other"),
+        ] {
+            assert_eq!(resource_type(media), sort, "{media}");
+        }
     }
 }

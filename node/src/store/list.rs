@@ -201,3 +201,20 @@ impl Store {
         Box::new(ids.map(|id| Ok(EntryId(id))))
     }
 }
+
+impl Store {
+    /// Whether `network`'s pages are public: its newest publication (kind 12) by time, then
+    /// id, says so (admission took in only facilitators'); members only without one.
+    pub fn is_public(&self, network: &NetworkId) -> Result<bool, StoreError> {
+        let newest = self.list(&ListFilter {
+            network: Some(*network),
+            kind: Some(EntryKind::Publication),
+            limit: Some(1),
+            ..ListFilter::default()
+        })?;
+        Ok(matches!(
+            newest.first().map(|e| &e.entry.body),
+            Some(staffroom_protocol::Body::Publication(p)) if p.public
+        ))
+    }
+}

@@ -1,14 +1,15 @@
 //! Who is looking, and what they may see. A teacher registered here, signed in, sees every
 //! network this node follows (a private network's content only where they are a member and
-//! it opens). Anyone else sees no network: every page of one answers 404, as if it did not
-//! exist here, so a visitor learns nothing of what the school follows.
+//! it opens). Anyone else sees only the networks whose facilitators made them public (kind
+//! 12): every page of another answers 404, as if it did not exist here, so a visitor learns
+//! nothing of what else the school follows.
 
 use axum::extract::FromRequestParts;
 use axum::http::header;
 use axum::http::request::Parts;
 use staffroom_protocol::{AuthorId, Body, NetworkId};
 
-use super::WebState;
+use super::{PublicNetworks, WebState};
 use crate::ingest::Ingest;
 use crate::store::{NetworkRecord, StoreError, StoredEntry, TeacherRecord};
 use crate::thread::shown;
@@ -16,10 +17,14 @@ use crate::thread::shown;
 /// The session cookie's name.
 pub const SESSION_COOKIE: &str = "staffroom_session";
 
+/// How long the list of public networks is reused before it is read again.
+const PUBLIC_TTL: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Who is asking for a page.
 #[derive(Debug, Clone)]
 pub enum Viewer {
-    Visitor,
+    /// Anyone not signed in, with the networks public when they asked.
+    Visitor(PublicNetworks),
     Teacher {
         record: TeacherRecord,
         /// The session cookie's value.
@@ -37,14 +42,14 @@ impl FromRequestParts<WebState> for Viewer {
         state: &WebState,
     ) -> Result<Self, Self::Rejection> {
         let Some(cookie) = session_cookie(parts) else {
-            return Ok(Viewer::Visitor);
+            return Ok(visitor(state).await);
         };
         let session = {
             let signins = state.shared.signins();
             signins.session(cookie, state.clock.now_ms()).cloned()
         };
         let Some(session) = session else {
-            return Ok(Viewer::Visitor);
+            return Ok(visitor(state).await);
         };
         // A teacher the admin has removed since signing in is signed out.
         match state.ingest.store().teacher(&session.teacher) {
@@ -53,13 +58,59 @@ impl FromRequestParts<WebState> for Viewer {
                 cookie: cookie.to_owned(),
                 csrf: session.csrf,
             }),
-            Ok(None) => Ok(Viewer::Visitor),
+            Ok(None) => Ok(visitor(state).await),
             Err(e) => {
                 tracing::warn!(error = %e, "teacher lookup failed; treating as signed out");
-                Ok(Viewer::Visitor)
+                Ok(visitor(state).await)
             }
         }
     }
+}
+
+/// A visitor, with the public networks: read at most every `PUBLIC_TTL` (each is a walk of
+/// the network's time order for its newest publication), on a blocking thread. A failure to
+/// read shows nothing as public.
+async fn visitor(state: &WebState) -> Viewer {
+    let now = std::time::Instant::now();
+    if let Some((at, public)) = state
+        .shared
+        .public
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        if now.duration_since(*at) < PUBLIC_TTL {
+            return Viewer::Visitor(public.clone());
+        }
+    }
+    let ingest = state.ingest.clone();
+    let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
+        let store = ingest.store();
+        let mut public = std::collections::BTreeSet::new();
+        for record in store.networks()? {
+            if store.is_public(&record.id)? {
+                public.insert(record.id);
+            }
+        }
+        Ok(public)
+    })
+    .await;
+    let public: PublicNetworks = match read {
+        Ok(Ok(public)) => std::sync::Arc::new(public),
+        failed => {
+            tracing::warn!(
+                ?failed,
+                "cannot read which networks are public; showing none"
+            );
+            return Viewer::Visitor(PublicNetworks::default());
+        }
+    };
+    *state
+        .shared
+        .public
+        .lock()
+        .unwrap_or_else(|e| e.into_inner()) = Some((now, public.clone()));
+    Viewer::Visitor(public)
 }
 
 /// The session cookie's value, if the request carries one.
@@ -81,7 +132,7 @@ impl Viewer {
     pub fn teacher(&self) -> Option<&TeacherRecord> {
         match self {
             Viewer::Teacher { record, .. } => Some(record),
-            Viewer::Visitor => None,
+            Viewer::Visitor(_) => None,
         }
     }
 
@@ -92,17 +143,20 @@ impl Viewer {
 
     /// The networks whose pages this viewer may see.
     pub fn networks(&self, ingest: &Ingest) -> Result<Vec<NetworkRecord>, StoreError> {
-        match self {
-            Viewer::Teacher { .. } => ingest.store().networks(),
-            Viewer::Visitor => Ok(Vec::new()),
+        let mut networks = ingest.store().networks()?;
+        if let Viewer::Visitor(public) = self {
+            networks.retain(|n| public.contains(&n.id));
         }
+        Ok(networks)
     }
 
     /// This viewer may see `network`'s pages.
     pub fn sees(&self, ingest: &Ingest, network: &NetworkId) -> Result<bool, StoreError> {
         match self {
             Viewer::Teacher { .. } => Ok(ingest.store().network(network)?.is_some()),
-            Viewer::Visitor => Ok(false),
+            Viewer::Visitor(public) => {
+                Ok(public.contains(network) && ingest.store().network(network)?.is_some())
+            }
         }
     }
 

@@ -94,19 +94,26 @@ async fn feed(
     page: String,
     title: impl FnOnce(&mut Names<'_>) -> String + Send + 'static,
 ) -> Result<Response, WebError> {
-    if viewer.teacher().is_none() {
-        return Err(WebError::not_found());
-    }
     query.limit = Some(FEED_ENTRIES_MAX);
     let (ingest, index, origin) = (s.ingest.clone(), s.search.clone(), s.shared.origin.clone());
+    let (view_network, by_author) = (query.network, query.author.is_some());
     let xml = blocking(move || {
         let view = crate::api::search::run(&ingest, &index, &viewer.reader(), query)?;
+        if let Some(network) = view_network {
+            if !viewer.sees(&ingest, &network)? {
+                return Err(WebError::not_found());
+            }
+        }
         let mut names = Names::new(&ingest);
         let mut entries = Vec::new();
         for stored in &view.entries {
             if top_level(stored) && viewer.reads(&ingest, stored)? {
                 entries.push(atom_entry(stored, &mut names, &origin));
             }
+        }
+        // An author's feed names them: only to a viewer who may read something of theirs.
+        if by_author && entries.is_empty() {
+            return Err(WebError::not_found());
         }
         let updated = entries.first().map(|e| e.updated).unwrap_or_else(|| at(0));
         let self_url = format!("{origin}{page}");

@@ -77,7 +77,7 @@ fn site_bar(viewer: &Viewer) -> Markup {
                             button type="submit" { "Sign out" }
                         }
                     }
-                    Viewer::Visitor => {}
+                    Viewer::Visitor(_) => {}
                 }
             }
         }

@@ -43,7 +43,12 @@ pub struct WebShared {
     pub origin: String,
     /// Cookies carry `Secure`.
     pub secure: bool,
+    /// The public networks, as last read (see `access::public_networks`).
+    public: Mutex<Option<(std::time::Instant, PublicNetworks)>>,
 }
+
+/// The networks followed here whose pages are public.
+pub type PublicNetworks = Arc<std::collections::BTreeSet<staffroom_protocol::NetworkId>>;
 
 impl WebShared {
     pub fn new(config: &WebConfig, bound: std::net::SocketAddr) -> Self {
@@ -54,6 +59,7 @@ impl WebShared {
             )),
             origin: config.origin(bound),
             secure: config.secure(),
+            public: Mutex::new(None),
         }
     }
 

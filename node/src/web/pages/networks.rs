@@ -20,15 +20,6 @@ pub async fn home(State(s): State<WebState>, viewer: Viewer) -> Result<Response,
         writes: false,
         json_ld: None,
     };
-    if viewer.teacher().is_none() {
-        let main = html! {
-            h1 { "Staffroom" }
-            p { "This is a school's Staffroom node. Teachers of the school sign in with a link from their own computer:" }
-            pre { code { "staffroom web login" } }
-            p { "The command prints a link that works once, for a few minutes. Open it in this browser." }
-        };
-        return Ok(page(&viewer, head, main));
-    }
     let ingest = s.ingest.clone();
     let v = viewer.clone();
     let rows = blocking(move || {
@@ -40,10 +31,17 @@ pub async fn home(State(s): State<WebState>, viewer: Viewer) -> Result<Response,
         Ok(rows)
     })
     .await?;
+    let signed_in = viewer.teacher().is_some();
     let main = html! {
-        h1 { "Your school's networks" }
+        @if signed_in { h1 { "Your school's networks" } } @else { h1 { "Staffroom" } }
+        @if !signed_in {
+            p { "This is a school's Staffroom node. Teachers of the school sign in with a link from their own computer:" }
+            pre { code { "staffroom web login" } }
+            p { "The command prints a link that works once, for a few minutes. Open it in this browser." }
+            @if !rows.is_empty() { h2 { "Networks open to everyone" } }
+        }
         @if rows.is_empty() {
-            p { "This node follows no network yet. Found one or join one with the " code { "staffroom network" } " commands." }
+            @if signed_in { p { "This node follows no network yet. Found one or join one with the " code { "staffroom network" } " commands." } }
         } @else {
             ul.entries {
                 @for (record, policy, members) in &rows {

@@ -22,11 +22,15 @@ pub async fn search(
     viewer: Viewer,
     query: Result<Query<SearchQuery>, QueryRejection>,
 ) -> Result<Response, WebError> {
-    if viewer.teacher().is_none() {
-        return Err(WebError::not_found());
-    }
     let Query(mut query) = query
         .map_err(|_| WebError::bad_request("That search address is not one this site makes."))?;
+    // A visitor searches one public network at a time: the facets count everything the
+    // index holds, which must not tell them of anything else.
+    if let (Viewer::Visitor(public), network) = (&viewer, query.network) {
+        if !network.is_some_and(|n| public.contains(&n)) {
+            return Err(WebError::not_found());
+        }
+    }
     query.limit = Some(PAGE_RESULTS);
     query.author_name = None;
     let (ingest, index, v, asked) = (
@@ -98,6 +102,8 @@ fn filters(q: &SearchQuery) -> Vec<(&'static str, String)> {
     add("subject", q.subject.clone());
     add("key_stage", q.key_stage.clone());
     add("licence", q.licence.clone());
+    add("language", q.language.clone());
+    add("resource_type", q.resource_type.clone());
     pairs
 }
 
@@ -173,6 +179,8 @@ fn facet_title(facet: &str) -> Option<&'static str> {
         "subject" => "Subject",
         "key_stage" => "Key stage",
         "licence" => "Licence",
+        "language" => "Language",
+        "resource_type" => "Resource type",
         _ => return None,
     })
 }
@@ -185,6 +193,8 @@ fn facet_key(facet: &str) -> &'static str {
         "tag" => "tag",
         "subject" => "subject",
         "key_stage" => "key_stage",
+        "language" => "language",
+        "resource_type" => "resource_type",
         _ => "licence",
     }
 }

@@ -102,7 +102,7 @@ pub fn checked_form<'v>(
         Viewer::Teacher { .. } => Err(WebError::forbidden(
             "This form is out of date or was not sent from this site; reload the page and try again.",
         )),
-        Viewer::Visitor => Err(WebError::forbidden("Sign in first.")),
+        Viewer::Visitor(_) => Err(WebError::forbidden("Sign in first.")),
     }
 }
 

@@ -61,7 +61,13 @@ pub async fn stream(
     let here = format!("/n/{network}");
     let main = html! {
         h1 { (name) }
-        p { a.button href={ (here) "/write" } { "Write something" } }
+        @if viewer.teacher().is_some() { p { a.button href={ (here) "/write" } { "Write something" } } }
+        form.search method="get" action="/search" role="search" {
+            input type="hidden" name="network" value=(network);
+            label for="q" class="skip" { "Search this network" }
+            input #q type="search" name="q" placeholder="Search this network";
+            button type="submit" { "Search" }
+        }
         nav.tabs aria-label="Kinds of entry" {
             ul {
                 @for (value, label, _) in TABS {

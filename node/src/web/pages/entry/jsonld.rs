@@ -27,6 +27,7 @@ pub fn about(stored: &StoredEntry, author: &str, url: &str, origin: &str) -> Val
             "typicalAgeRange": format!("{}-{}", r.age_min_years, r.age_max_years),
             "license": licence_url(&r.licence),
             "inLanguage": r.language,
+            "learningResourceType": learning_resource_types(r),
             "encoding": r.files.iter().enumerate().map(|(i, f)| json!({
                 "@type": "MediaObject",
                 "name": f.name,
@@ -57,4 +58,16 @@ pub fn licence_url(spdx: &str) -> String {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '+'))
         .collect();
     format!("https://spdx.org/licenses/{id}.html")
+}
+
+/// The sorts of resource a resource's files make, each once, in file order.
+fn learning_resource_types(r: &staffroom_protocol::Resource) -> Vec<&'static str> {
+    let mut sorts = Vec::new();
+    for file in &r.files {
+        let sort = crate::search::schema::resource_type(&file.media_type);
+        if !sorts.contains(&sort) {
+            sorts.push(sort);
+        }
+    }
+    sorts
 }

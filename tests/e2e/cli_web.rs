@@ -1,0 +1,108 @@
+//! `staffroom web login` and `staffroom network publish` through the real binary: a link for
+//! the teacher's own browser; a facilitator's publication opens the network's pages to
+//! visitors on every member school's node, a member's is refused.
+
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+
+use staffroom_tests::cli_process::{staffroom, staffroom_ok};
+
+use super::cli::json;
+use super::cli_files::two_schools;
+
+/// A visitor's GET on the pages at `origin` (`http://addr`): the status and the body.
+fn visit(origin: &str, path: &str) -> (u16, String) {
+    let addr = origin.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).expect("the pages listen");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).expect("an answer");
+    let status = response
+        .get(9..12)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+/// The origin of a node's pages, from the link `web login` prints.
+fn origin_of(dir: &std::path::Path) -> String {
+    let link = json(&staffroom_ok(dir, &["--json", "web", "login"], None));
+    let url = link["url"].as_str().expect("a link").to_owned();
+    assert!(link["valid_secs"].as_u64().unwrap() > 0);
+    url.split("/sign-in/").next().unwrap().to_owned()
+}
+
+#[test]
+fn a_facilitator_publishes_a_network_and_every_member_node_shows_it() {
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let (a, b) = (dirs[0].path(), dirs[1].path());
+    let (node_a, node_b, _) = two_schools(a, b);
+    let login = staffroom_ok(a, &["web", "login"], None);
+    assert!(
+        login.contains("/sign-in/") && login.contains("works once"),
+        "{login}"
+    );
+    let (origin_a, origin_b) = (origin_of(a), origin_of(b));
+    let post = json(&staffroom_ok(
+        a,
+        &[
+            "--json",
+            "post",
+            "--title",
+            "Open lesson",
+            "--text",
+            "For all",
+        ],
+        None,
+    ));
+    let id = post["id"].as_str().unwrap().to_owned();
+    assert_eq!(
+        visit(&origin_b, &format!("/e/{id}")).0,
+        404,
+        "members only at first"
+    );
+
+    // B joined but does not facilitate: refused. A founded the network: published.
+    let refused = staffroom(b, &["network", "publish", "Maths hub"], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("only its facilitators"));
+    let done = staffroom_ok(a, &["network", "publish", "Maths hub"], None);
+    assert!(done.contains("now public"), "{done}");
+
+    let start = Instant::now();
+    for origin in [&origin_a, &origin_b] {
+        loop {
+            let (status, body) = visit(origin, &format!("/e/{id}"));
+            if status == 200 {
+                assert!(body.contains("Open lesson"));
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{origin} shows the entry to visitors"
+            );
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+    staffroom_ok(
+        a,
+        &["network", "publish", "Maths hub", "--members-only"],
+        None,
+    );
+    let start = Instant::now();
+    while visit(&origin_b, &format!("/e/{id}")).0 != 404 {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "members-only again on B"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    assert!(node_a.stop() && node_b.stop(), "both nodes stop cleanly");
+}
