@@ -55,7 +55,13 @@ pub fn assemble<E>(
     view: EntryView,
     mut list: impl FnMut(&ListFilter) -> Result<Vec<StoredEntry>, E>,
 ) -> Result<Thread, E> {
-    let root = view.stored.id;
+    let (root, network) = (view.stored.id, view.stored.entry.network);
+    // A reference may name an entry of another network; a thread is one network's talk.
+    let mut list = |filter: &ListFilter| -> Result<Vec<StoredEntry>, E> {
+        let mut found = list(filter)?;
+        found.retain(|e| e.entry.network == network);
+        Ok(found)
+    };
     let mut cut_short = false;
     let notes = match shown(&view.stored) {
         Body::Enquiry(_) => {
@@ -181,6 +187,33 @@ mod tests {
         assert_eq!(built[0].replies[0].comment.id, reply.id);
         assert!(built[1].replies.is_empty());
         assert!(replies.is_empty(), "every fetched comment is placed once");
+    }
+
+    #[test]
+    fn a_comment_from_another_network_is_not_in_the_thread() {
+        let post = comment_on(EntryId([7; 32]), 0);
+        let here = comment_on(post.id, 1);
+        let elsewhere = stored(signed(
+            &key(1),
+            network(2),
+            2,
+            vec![reply_to(post.id)],
+            comment_body("c"),
+        ));
+        let view = EntryView {
+            stored: post.clone(),
+            edited_by: None,
+            versions: vec![post.id],
+        };
+        let thread = assemble::<()>(view, |f| {
+            Ok(match f.reply_to {
+                Some(p) if p == post.id => vec![here.clone(), elsewhere.clone()],
+                _ => Vec::new(),
+            })
+        })
+        .expect("listing never fails here");
+        assert_eq!(thread.comment_count(), 1);
+        assert_eq!(thread.comments[0].comment.id, here.id);
     }
 
     #[test]

@@ -60,7 +60,7 @@ try {
   });
   await page.getByRole('heading', { name: "Your school's networks" }).waitFor();
   const cookies = await context.cookies();
-  const session = cookies.find((c) => c.name === 'staffroom_session');
+  const session = cookies.find((c) => c.name.startsWith('staffroom_'));
   assert.ok(session && session.httpOnly && session.sameSite === 'Strict', JSON.stringify(cookies));
 
   step('the link does not sign in twice');

@@ -567,6 +567,25 @@ async fn writing_takes_the_session_token_and_the_authors_own_signature() {
 
     let (status, _) = browser.call("/w/prepare", draft.clone(), None).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
+    let no_token = serde_json::json!({"message": "00", "signature": "00"});
+    assert_eq!(
+        browser.call("/w/submit", no_token, None).await.0,
+        StatusCode::FORBIDDEN
+    );
+    let upload = browser
+        .http
+        .post(format!("{}/w/upload?name=x", browser.origin))
+        .header("origin", &browser.origin)
+        .header("cookie", browser.cookie.clone().unwrap())
+        .body(vec![1u8; 1000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        upload.status(),
+        StatusCode::FORBIDDEN,
+        "an upload without the token"
+    );
     let (status, _) = visitor
         .call("/w/prepare", draft.clone(), Some(&token))
         .await;
@@ -637,6 +656,10 @@ async fn a_facilitators_publication_opens_a_network_to_visitors_and_no_other() {
     node.adopt(&open).await;
     node.adopt(&closed).await;
     let api = node.api();
+    let author = staffroom_protocol::AuthorId(key(1).verifying_key().to_bytes());
+    api.add_teacher(author, "Registered Name")
+        .await
+        .expect("registered");
     let t = now_ms() - 60_000;
     let public_post = signed(&key(1), open.id, t, vec![], blog_body("Open to all"));
     let private_post = signed(&key(1), closed.id, t, vec![], blog_body("Staff only"));
@@ -709,6 +732,17 @@ async fn a_facilitators_publication_opens_a_network_to_visitors_and_no_other() {
         !page.body.contains("Add a comment"),
         "no writing forms for visitors"
     );
+    assert!(
+        !page.body.contains("Registered Name"),
+        "the school's register names nobody to visitors"
+    );
+    // An entry of a kind this node does not know is a 404 like any other, not a description.
+    let later =
+        staffroom_protocol::fixtures::opaque(&key(1), open.id, now_ms() - 1000, 1, 42, b"later");
+    api.submit(later.clone()).await.expect("kept as opaque");
+    let id = staffroom_protocol::EntryId(*blake3::hash(&later).as_bytes());
+    let opaque = visitor.get(&format!("/e/{id}")).await;
+    assert_eq!(opaque.status, StatusCode::NOT_FOUND, "{}", opaque.body);
 
     // Members only again: visitors lose it (within the pages' 2 s reuse of the list).
     api.submit(publish(250, false, t + 3).encode())
@@ -722,5 +756,42 @@ async fn a_facilitators_publication_opens_a_network_to_visitors_and_no_other() {
             == StatusCode::NOT_FOUND
     })
     .await;
+    node.node.stop().await.expect("stops");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_pages_newest_first_through_every_entry_once() {
+    init_tracing();
+    let node = TestNode::start(&[]).await;
+    let net = TestNetwork::open("Paging");
+    node.adopt(&net).await;
+    let posts = node.post_many(&key(3), net.id, 45).await;
+    let link = node.api().web_sign_in().await.expect("a link");
+    let mut browser = Browser::new(&node);
+    browser.sign_in(&link.url).await;
+    let marker = r#"<h2><span class="kind">Blog</span><a href="/e/"#;
+    let (mut path, mut seen, mut pages) = (Some(format!("/n/{}", net.id)), Vec::new(), 0);
+    while let Some(here) = path.take() {
+        pages += 1;
+        assert!(pages <= 4, "three pages hold 45 entries");
+        let page = browser.get(&here).await;
+        assert_eq!(page.status, StatusCode::OK, "{here}");
+        seen.extend(
+            page.body
+                .match_indices(marker)
+                .map(|(at, m)| page.body[at + m.len()..at + m.len() + 64].to_owned()),
+        );
+        path = page.body.find(r#"rel="next""#).map(|_| {
+            let at = page.body.find("before=").expect("a cursor");
+            let end = page.body[at..].find('"').expect("the link ends");
+            format!("/n/{}?{}", net.id, &page.body[at..at + end])
+        });
+    }
+    assert_eq!(pages, 3);
+    let mut expected: Vec<String> = posts.iter().map(|id| id.to_string()).collect();
+    expected.reverse();
+    assert_eq!(seen, expected, "newest first, each once");
+    let bad = browser.get(&format!("/n/{}?before=nonsense", net.id)).await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     node.node.stop().await.expect("stops");
 }

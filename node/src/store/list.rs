@@ -197,7 +197,10 @@ impl Store {
             kind: f.kind.map(EntryKind::tag),
             author,
         };
-        let ids = self.trees.listed(&network, Direction::NewestFirst, want);
+        let ids = match f.before {
+            Some((ms, id)) => self.trees.listed_before(&network, (ms, id.0), want),
+            None => self.trees.listed(&network, Direction::NewestFirst, want),
+        };
         Box::new(ids.map(|id| Ok(EntryId(id))))
     }
 }

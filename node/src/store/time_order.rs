@@ -138,6 +138,19 @@ impl Trees {
     ) -> TimeOrder<'_> {
         TimeOrder::new(self, *network, direction, Some(want))
     }
+
+    /// As `listed` newest first, but only items before `before` (time, then id): the walk
+    /// starts there rather than at the newest, so a later page costs no more than the first.
+    pub(crate) fn listed_before(
+        &self,
+        network: &NetworkId,
+        before: Item,
+        want: Want,
+    ) -> TimeOrder<'_> {
+        let mut walk = TimeOrder::new(self, *network, Direction::NewestFirst, Some(want));
+        walk.last = Some(before);
+        walk
+    }
 }
 
 #[cfg(test)]

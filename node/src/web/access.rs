@@ -14,8 +14,17 @@ use crate::ingest::Ingest;
 use crate::store::{NetworkRecord, StoreError, StoredEntry, TeacherRecord};
 use crate::thread::shown;
 
-/// The session cookie's name.
-pub const SESSION_COOKIE: &str = "staffroom_session";
+/// The session cookie's name for pages at `origin`. Browsers keep cookies per host, not per
+/// port, so two nodes on one machine (or another service there) would otherwise share — and
+/// overwrite, and be sent — each other's sessions: the name carries the origin's hash. Over
+/// TLS it is a `__Host-` cookie, which browsers bind to the exact host and path `/`.
+pub fn session_cookie_name(origin: &str, secure: bool) -> String {
+    let tag = &blake3::hash(origin.as_bytes()).to_hex()[..12];
+    match secure {
+        true => format!("__Host-staffroom_{tag}"),
+        false => format!("staffroom_{tag}"),
+    }
+}
 
 /// How long the list of public networks is reused before it is read again.
 const PUBLIC_TTL: std::time::Duration = std::time::Duration::from_secs(2);
@@ -41,7 +50,7 @@ impl FromRequestParts<WebState> for Viewer {
         parts: &mut Parts,
         state: &WebState,
     ) -> Result<Self, Self::Rejection> {
-        let Some(cookie) = session_cookie(parts) else {
+        let Some(cookie) = session_cookie(parts, &state.shared.cookie_name) else {
             return Ok(visitor(state).await);
         };
         let session = {
@@ -114,7 +123,7 @@ async fn visitor(state: &WebState) -> Viewer {
 }
 
 /// The session cookie's value, if the request carries one.
-fn session_cookie(parts: &Parts) -> Option<&str> {
+fn session_cookie<'p>(parts: &'p Parts, cookie_name: &str) -> Option<&'p str> {
     parts
         .headers
         .get_all(header::COOKIE)
@@ -123,7 +132,7 @@ fn session_cookie(parts: &Parts) -> Option<&str> {
         .flat_map(|v| v.split(';'))
         .find_map(|pair| {
             let (name, value) = pair.trim().split_once('=')?;
-            (name == SESSION_COOKIE).then_some(value)
+            (name == cookie_name).then_some(value)
         })
 }
 
@@ -182,16 +191,32 @@ mod tests {
     }
 
     #[test]
+    fn each_origin_has_its_own_cookie() {
+        let (a, b) = ("http://127.0.0.1:4042", "http://127.0.0.1:4052");
+        assert_ne!(session_cookie_name(a, false), session_cookie_name(b, false));
+        assert!(session_cookie_name(a, true).starts_with("__Host-"));
+    }
+
+    #[test]
     fn the_session_cookie_is_found_among_others() {
         assert_eq!(
-            session_cookie(&parts(&["a=1; staffroom_session=abc; b=2"])),
+            session_cookie(
+                &parts(&["a=1; staffroom_session=abc; b=2"]),
+                "staffroom_session"
+            ),
             Some("abc")
         );
         assert_eq!(
-            session_cookie(&parts(&["a=1", "staffroom_session=def"])),
+            session_cookie(
+                &parts(&["a=1", "staffroom_session=def"]),
+                "staffroom_session"
+            ),
             Some("def")
         );
-        assert_eq!(session_cookie(&parts(&["xstaffroom_session=abc"])), None);
-        assert_eq!(session_cookie(&parts(&[])), None);
+        assert_eq!(
+            session_cookie(&parts(&["xstaffroom_session=abc"]), "staffroom_session"),
+            None
+        );
+        assert_eq!(session_cookie(&parts(&[]), "staffroom_session"), None);
     }
 }

@@ -104,7 +104,7 @@ async fn feed(
                 return Err(WebError::not_found());
             }
         }
-        let mut names = Names::new(&ingest);
+        let mut names = Names::new(&ingest, &viewer);
         let mut entries = Vec::new();
         for stored in &view.entries {
             if top_level(stored) && viewer.reads(&ingest, stored)? {

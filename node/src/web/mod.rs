@@ -43,6 +43,8 @@ pub struct WebShared {
     pub origin: String,
     /// Cookies carry `Secure`.
     pub secure: bool,
+    /// The session cookie's name, this node's own (`access::session_cookie_name`).
+    pub cookie_name: String,
     /// The public networks, as last read (see `access::public_networks`).
     public: Mutex<Option<(std::time::Instant, PublicNetworks)>>,
 }
@@ -59,6 +61,7 @@ impl WebShared {
             )),
             origin: config.origin(bound),
             secure: config.secure(),
+            cookie_name: access::session_cookie_name(&config.origin(bound), config.secure()),
             public: Mutex::new(None),
         }
     }

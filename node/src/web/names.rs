@@ -1,6 +1,7 @@
-//! How pages name things: authors by the profile they gave the network (else the name the
-//! school registered them under, else the start of their key), networks by the name this
-//! node gave them, times as dates.
+//! How pages name things: authors by the profile they gave the network (else, for the
+//! school's own teachers, the name the school registered them under; else the start of their
+//! key), networks by the name this node gave them, times as dates. A visitor's names come
+//! from public networks only: never a profile from another network, nor the school's register.
 
 use std::collections::HashMap;
 
@@ -12,14 +13,24 @@ use crate::ingest::Ingest;
 pub struct Names<'a> {
     ingest: &'a Ingest,
     authors: HashMap<(NetworkId, AuthorId), String>,
+    /// For a visitor, the networks whose names they may learn; none for a teacher (all).
+    visible: Option<super::PublicNetworks>,
 }
 
 impl<'a> Names<'a> {
-    pub fn new(ingest: &'a Ingest) -> Self {
+    pub fn new(ingest: &'a Ingest, viewer: &super::Viewer) -> Self {
         Names {
             ingest,
             authors: HashMap::new(),
+            visible: match viewer {
+                super::Viewer::Visitor(public) => Some(public.clone()),
+                super::Viewer::Teacher { .. } => None,
+            },
         }
+    }
+
+    fn may_name_from(&self, network: &NetworkId) -> bool {
+        self.visible.as_ref().is_none_or(|v| v.contains(network))
     }
 
     /// `author`'s name as `network` knows them.
@@ -28,13 +39,15 @@ impl<'a> Names<'a> {
             return name.clone();
         }
         let profile = self
-            .ingest
-            .rosters()
-            .get(network)
-            .ok()
+            .may_name_from(network)
+            .then(|| self.ingest.rosters().get(network).ok())
+            .flatten()
             .and_then(|r| r.profiles.get(author).map(|p| p.display_name.clone()))
             .filter(|n| !n.trim().is_empty());
         let registered = || {
+            if self.visible.is_some() {
+                return None;
+            }
             self.ingest
                 .store()
                 .teacher(author)
@@ -53,10 +66,12 @@ impl<'a> Names<'a> {
     pub fn any_author(&mut self, author: &AuthorId) -> String {
         let networks = self.ingest.store().networks().unwrap_or_default();
         let known = networks.iter().find(|n| {
-            self.ingest
-                .rosters()
-                .get(&n.id)
-                .is_ok_and(|r| r.profiles.contains_key(author))
+            self.may_name_from(&n.id)
+                && self
+                    .ingest
+                    .rosters()
+                    .get(&n.id)
+                    .is_ok_and(|r| r.profiles.contains_key(author))
         });
         match known {
             Some(n) => self.author(&n.id, author),

@@ -8,6 +8,7 @@
 //! token in `X-CSRF-Token`, and a same-origin `Origin`.
 
 use axum::body::Body as HttpBody;
+use axum::extract::rejection::JsonRejection;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,7 +18,8 @@ use staffroom_protocol::{AuthorId, Body, Entry, EntryId, NetworkId, Ref, Relatio
 
 use super::pages::sign_in::checked_form;
 use super::{Viewer, WebState};
-use crate::api::server::ApiError;
+use crate::api::files::receive_upload;
+use crate::api::server::{bad_request, submit_bytes, ApiError};
 
 /// The header a script's calls carry the session's CSRF token in.
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -55,50 +57,48 @@ pub struct Submitted {
     pub url: String,
 }
 
-/// A refusal, as JSON for the page's script: `{code, error}`.
-fn refusal(e: ApiError) -> Response {
-    e.into_response()
-}
-
 fn forbidden(message: &str) -> ApiError {
     ApiError(StatusCode::FORBIDDEN, "forbidden", message.into())
 }
 
 /// The signed-in teacher, if the call carries their session's token from this origin.
-fn writer(viewer: &Viewer, headers: &HeaderMap) -> Result<AuthorId, ApiError> {
+fn writer(viewer: &Viewer, headers: &HeaderMap, origin: &str) -> Result<AuthorId, ApiError> {
     let token = headers
         .get(CSRF_HEADER)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
-    checked_form(viewer, headers, token).map_err(|e| forbidden(&e.message))?;
+    checked_form(viewer, headers, token, origin).map_err(|e| forbidden(&e.message))?;
     viewer
         .teacher()
         .map(|t| t.key)
         .ok_or_else(|| forbidden("Sign in first."))
 }
 
+/// What every `/w/` call checks first: the signed-in teacher, their session's token from this
+/// origin, and a body that parses.
+fn checked<T>(
+    s: &WebState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    request: Result<Json<T>, JsonRejection>,
+) -> Result<(AuthorId, T), ApiError> {
+    let author = writer(viewer, headers, &s.shared.origin)?;
+    let Json(request) = request.map_err(|e| bad_request(e.body_text()))?;
+    Ok((author, request))
+}
+
 pub async fn prepare(
     State(s): State<WebState>,
     viewer: Viewer,
     headers: HeaderMap,
-    request: Result<Json<PrepareRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let author = match writer(&viewer, &headers) {
-        Ok(author) => author,
-        Err(refused) => return refusal(refused),
-    };
-    let Json(request) = match request {
-        Ok(r) => r,
-        Err(e) => return refusal(crate::api::server::bad_request(e.body_text())),
-    };
-    match draft(&s, &viewer, author, request) {
-        Ok(entry) => Json(Prepared {
-            message: hex::encode(entry.signed_message()),
-            author,
-        })
-        .into_response(),
-        Err(e) => refusal(e),
-    }
+    request: Result<Json<PrepareRequest>, JsonRejection>,
+) -> Result<Json<Prepared>, ApiError> {
+    let (author, request) = checked(&s, &viewer, &headers, request)?;
+    let entry = draft(&s, &viewer, author, request)?;
+    Ok(Json(Prepared {
+        message: hex::encode(entry.signed_message()),
+        author,
+    }))
 }
 
 /// The unsigned entry for `request`, checked against what the pages let a teacher write.
@@ -168,34 +168,20 @@ pub async fn submit(
     State(s): State<WebState>,
     viewer: Viewer,
     headers: HeaderMap,
-    request: Result<Json<SubmitRequest>, axum::extract::rejection::JsonRejection>,
-) -> Response {
-    let author = match writer(&viewer, &headers) {
-        Ok(author) => author,
-        Err(refused) => return refusal(refused),
-    };
-    let Json(request) = match request {
-        Ok(r) => r,
-        Err(e) => return refusal(crate::api::server::bad_request(e.body_text())),
-    };
-    let bytes = match entry_bytes(&request) {
-        Ok(bytes) => bytes,
-        Err(message) => return refusal(crate::api::server::bad_request(message)),
-    };
-    match crate::api::server::submit_bytes(&s.ingest, &s.net, bytes, Some(author)).await {
-        Ok((status, submitted)) => {
-            let id = submitted.id;
-            (
-                status,
-                Json(Submitted {
-                    id,
-                    url: format!("/e/{id}"),
-                }),
-            )
-                .into_response()
-        }
-        Err(e) => refusal(e),
-    }
+    request: Result<Json<SubmitRequest>, JsonRejection>,
+) -> Result<Response, ApiError> {
+    let (author, request) = checked(&s, &viewer, &headers, request)?;
+    let bytes = entry_bytes(&request).map_err(bad_request)?;
+    let (status, submitted) = submit_bytes(&s.ingest, &s.net, bytes, Some(author)).await?;
+    let id = submitted.id;
+    Ok((
+        status,
+        Json(Submitted {
+            id,
+            url: format!("/e/{id}"),
+        }),
+    )
+        .into_response())
 }
 
 /// The entry's canonical bytes: the message without its signing context, then the signature.
@@ -223,18 +209,16 @@ pub async fn upload(
     headers: HeaderMap,
     Query(q): Query<UploadQuery>,
     body: HttpBody,
-) -> Response {
-    let author = match writer(&viewer, &headers) {
-        Ok(author) => author,
-        Err(refused) => return refusal(refused),
-    };
-    match crate::api::files::receive_upload(&s.ingest, &s.files, &headers, body, None).await {
-        Ok(uploaded) => {
-            tracing::info!(teacher = %author.short(), file = %q.name.chars().take(80).collect::<String>(), root = %uploaded.root.short(), "file uploaded from the web pages");
-            (StatusCode::CREATED, Json(uploaded)).into_response()
-        }
-        Err(e) => refusal(e),
-    }
+) -> Result<Response, ApiError> {
+    let author = writer(&viewer, &headers, &s.shared.origin)?;
+    let uploaded = receive_upload(&s.ingest, &s.files, &headers, body, None).await?;
+    tracing::info!(
+        teacher = %author.short(),
+        file = %q.name.chars().take(80).collect::<String>(),
+        root = %uploaded.root.short(),
+        "file uploaded from the web pages"
+    );
+    Ok((StatusCode::CREATED, Json(uploaded)).into_response())
 }
 
 #[cfg(test)]

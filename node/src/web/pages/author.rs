@@ -42,7 +42,7 @@ pub async fn author(
                 kept.push(stored);
             }
         }
-        let mut names = Names::new(&ingest);
+        let mut names = Names::new(&ingest, &v);
         // Known to a network this viewer sees, or the author of something they may read.
         let known_in = profiles
             .first()

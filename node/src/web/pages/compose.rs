@@ -25,7 +25,7 @@ pub async fn write(
         if v.teacher().is_none() || !v.sees(&ingest, &network)? {
             return Err(WebError::not_found());
         }
-        Ok(Names::new(&ingest).network(&network))
+        Ok(Names::new(&ingest, &v).network(&network))
     })
     .await?;
     let main = html! {

@@ -47,7 +47,7 @@ pub async fn search(
                 kept.push(e);
             }
         }
-        let mut names = Names::new(&ingest);
+        let mut names = Names::new(&ingest, &v);
         let items: Vec<_> = kept
             .iter()
             .map(|e| entry_item(e, &mut names, true))

@@ -11,7 +11,6 @@ use axum::Form;
 use maud::html;
 use serde::Deserialize;
 
-use crate::web::access::SESSION_COOKIE;
 use crate::web::layout::bare;
 use crate::web::signin::{same_token, SignInError};
 use crate::web::{Viewer, WebError, WebState};
@@ -41,7 +40,7 @@ pub async fn redeem(
     headers: HeaderMap,
     Form(form): Form<SignInForm>,
 ) -> Result<Response, WebError> {
-    same_origin(&headers)?;
+    same_origin(&headers, &s.shared.origin)?;
     let (mut session_secret, mut csrf_secret) = ([0u8; 32], [0u8; 32]);
     getrandom::fill(&mut session_secret)
         .and_then(|()| getrandom::fill(&mut csrf_secret))
@@ -65,7 +64,8 @@ pub async fn redeem(
     let max_age_s = s.shared.signins().session_ms() / 1000;
     let secure = if s.shared.secure { "; Secure" } else { "" };
     let set_cookie = format!(
-        "{SESSION_COOKIE}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}"
+        "{}={cookie}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_s}{secure}",
+        s.shared.cookie_name
     );
     Ok(([(header::SET_COOKIE, set_cookie)], Redirect::to("/")).into_response())
 }
@@ -81,9 +81,13 @@ pub async fn sign_out(
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Result<Response, WebError> {
-    let cookie = checked_form(&viewer, &headers, &form.csrf)?;
+    let cookie = checked_form(&viewer, &headers, &form.csrf, &s.shared.origin)?;
     s.shared.signins().sign_out(cookie);
-    let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
+    let secure = if s.shared.secure { "; Secure" } else { "" };
+    let clear = format!(
+        "{}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0{secure}",
+        s.shared.cookie_name
+    );
     Ok(([(header::SET_COOKIE, clear)], Redirect::to("/")).into_response())
 }
 
@@ -93,8 +97,9 @@ pub fn checked_form<'v>(
     viewer: &'v Viewer,
     headers: &HeaderMap,
     csrf: &str,
+    origin: &str,
 ) -> Result<&'v str, WebError> {
-    same_origin(headers)?;
+    same_origin(headers, origin)?;
     match viewer {
         Viewer::Teacher { cookie, csrf: expected, .. } if same_token(csrf, expected) => {
             Ok(cookie)
@@ -106,21 +111,21 @@ pub fn checked_form<'v>(
     }
 }
 
-/// A browser says where a post comes from: it must be this site (the `Host` it asked).
-fn same_origin(headers: &HeaderMap) -> Result<(), WebError> {
+/// A browser says where a post comes from: it must be these pages' origin (`public_url`), or,
+/// when the pages are served directly over plain HTTP, `http://` and the `Host` the browser
+/// asked (the same node by another name, such as `localhost`).
+fn same_origin(headers: &HeaderMap, ours: &str) -> Result<(), WebError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         // Not a browser, or an old one: the token (and SameSite) still stand.
         return Ok(());
     };
+    let origin = origin.to_str().unwrap_or("");
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    let origin_host = origin
-        .to_str()
-        .ok()
-        .and_then(|o| o.split_once("://"))
-        .map(|(_, authority)| authority);
-    match (origin_host, host) {
-        (Some(a), Some(b)) if a.eq_ignore_ascii_case(b) => Ok(()),
-        _ => Err(WebError::forbidden("This form was sent from another site.")),
+    let direct = ours.starts_with("http://")
+        && host.is_some_and(|h| origin.eq_ignore_ascii_case(&format!("http://{h}")));
+    match origin.eq_ignore_ascii_case(ours) || direct {
+        true => Ok(()),
+        false => Err(WebError::forbidden("This form was sent from another site.")),
     }
 }
 
@@ -139,9 +144,30 @@ mod tests {
 
     #[test]
     fn posts_from_elsewhere_are_refused() {
-        assert!(same_origin(&headers(Some("http://127.0.0.1:4042"), "127.0.0.1:4042")).is_ok());
-        assert!(same_origin(&headers(None, "127.0.0.1:4042")).is_ok());
-        assert!(same_origin(&headers(Some("https://evil.example"), "127.0.0.1:4042")).is_err());
-        assert!(same_origin(&headers(Some("null"), "127.0.0.1:4042")).is_err());
+        let direct = "http://127.0.0.1:4042";
+        let check = |origin, host, ours| same_origin(&headers(origin, host), ours).is_ok();
+        assert!(check(
+            Some("http://127.0.0.1:4042"),
+            "127.0.0.1:4042",
+            direct
+        ));
+        assert!(
+            check(Some("http://localhost:4042"), "localhost:4042", direct),
+            "another name"
+        );
+        assert!(check(None, "127.0.0.1:4042", direct));
+        assert!(!check(
+            Some("https://evil.example"),
+            "127.0.0.1:4042",
+            direct
+        ));
+        assert!(!check(Some("null"), "127.0.0.1:4042", direct));
+        // Behind a TLS proxy: the public origin only, whatever Host the proxy sends.
+        let proxied = "https://staffroom.school.example";
+        assert!(check(Some(proxied), "127.0.0.1:4042", proxied));
+        assert!(
+            !check(Some("http://127.0.0.1:4042"), "127.0.0.1:4042", proxied),
+            "not in clear"
+        );
     }
 }

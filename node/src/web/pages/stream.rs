@@ -8,7 +8,7 @@ use serde::Deserialize;
 use staffroom_protocol::{Body, EntryId, EntryKind, NetworkId};
 
 use super::{blocking, entry_item};
-use crate::store::{ListFilter, StoredEntry, LIST_LIMIT_MAX};
+use crate::store::{ListFilter, StoredEntry};
 use crate::thread::shown;
 use crate::web::layout::{page, Head};
 use crate::web::names::Names;
@@ -50,7 +50,7 @@ pub async fn stream(
             return Err(WebError::not_found());
         }
         let (entries, next) = page_of(&ingest, &v, network, kind, before)?;
-        let mut names = Names::new(&ingest);
+        let mut names = Names::new(&ingest, &v);
         let rendered: Vec<_> = entries
             .iter()
             .map(|e| entry_item(e, &mut names, false))
@@ -110,6 +110,12 @@ pub async fn stream(
 /// Where the next page starts: the last entry looked at, by time then id.
 type Cursor = (u64, EntryId);
 
+/// Entries read per listing while a page fills.
+const BATCH_ENTRIES: usize = 2 * PAGE_ENTRIES;
+/// Entries a page looks at most (comments and notes are skipped, not shown): past it, the
+/// page ends early with a link on, so no request reads a whole network.
+const LOOKED_MAX: usize = 20 * PAGE_ENTRIES;
+
 /// One page of the stream, and the cursor of the next when there may be more.
 fn page_of(
     ingest: &crate::ingest::Ingest,
@@ -118,27 +124,33 @@ fn page_of(
     kind: Option<EntryKind>,
     before: Option<Cursor>,
 ) -> Result<(Vec<StoredEntry>, Option<Cursor>), WebError> {
-    let filter = ListFilter {
-        network: Some(network),
-        kind,
-        before,
-        limit: Some(LIST_LIMIT_MAX),
-        ..ListFilter::default()
-    };
-    let listed = crate::private::seal::list_for(ingest, &viewer.reader(), &filter)?;
-    let full = listed.len() >= LIST_LIMIT_MAX;
-    let mut last_seen = None;
-    let mut kept = Vec::new();
-    for stored in listed {
-        last_seen = Some((stored.entry.created_at_ms, stored.id));
-        if top_level(&stored) && viewer.reads(ingest, &stored)? {
-            kept.push(stored);
-            if kept.len() == PAGE_ENTRIES {
-                return Ok((kept, last_seen));
+    let (mut cursor, mut looked, mut kept) = (before, 0usize, Vec::new());
+    loop {
+        let filter = ListFilter {
+            network: Some(network),
+            kind,
+            before: cursor,
+            limit: Some(BATCH_ENTRIES),
+            ..ListFilter::default()
+        };
+        let listed = crate::private::seal::list_for(ingest, &viewer.reader(), &filter)?;
+        let full = listed.len() >= BATCH_ENTRIES;
+        for stored in listed {
+            looked += 1;
+            cursor = Some((stored.entry.created_at_ms, stored.id));
+            if top_level(&stored) && viewer.reads(ingest, &stored)? {
+                kept.push(stored);
+                if kept.len() == PAGE_ENTRIES {
+                    return Ok((kept, cursor));
+                }
             }
         }
+        match (full, looked >= LOOKED_MAX) {
+            (false, _) => return Ok((kept, None)),
+            (true, true) => return Ok((kept, cursor)),
+            (true, false) => {}
+        }
     }
-    Ok((kept, if full { last_seen } else { None }))
 }
 
 /// What a stream shows: blogs, resources and enquiries, not the comments and notes on them.

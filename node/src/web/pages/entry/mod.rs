@@ -27,7 +27,7 @@ pub async fn entry(
     let (ingest, v, origin) = (s.ingest.clone(), viewer.clone(), s.shared.origin.clone());
     let (head, main) = blocking(move || {
         let thread = thread_for(&ingest, &v, id)?;
-        let mut names = Names::new(&ingest);
+        let mut names = Names::new(&ingest, &v);
         let writes = v.teacher().is_some();
         let main = article(&thread, &mut names, writes);
         let stored = &thread.view.stored;
@@ -55,7 +55,12 @@ fn thread_for(
     id: EntryId,
 ) -> Result<Thread, WebError> {
     let reader = viewer.reader();
-    let view = crate::api::server::entry_view(ingest, &reader, id)?;
+    // Whatever the API would say of an entry this viewer may not read (its kind unknown
+    // here, say) is a 404 here, like one that does not exist.
+    let view = crate::api::server::entry_view(ingest, &reader, id).map_err(|e| match e.0 {
+        s if s.is_client_error() => WebError::not_found(),
+        _ => WebError::from(e),
+    })?;
     if !viewer.reads(ingest, &view.stored)? || ingest.store().is_hidden(&view.stored)? {
         return Err(WebError::not_found());
     }
@@ -71,6 +76,10 @@ fn article(thread: &Thread, names: &mut Names<'_>, writes: bool) -> Markup {
     let stored = &thread.view.stored;
     let body = shown(stored);
     let network = stored.entry.network;
+    let mut budget = Budget::new();
+    let rendered = comments(&thread.comments, names, &mut budget);
+    let all = thread.comment_count();
+    let left_out = all.saturating_sub(Budget::COMMENTS_MAX - budget.comments);
     html! {
         article.entry {
             p.meta { span.kind { (kind_label(body.kind())) } "in " a href={ "/n/" (network) } { (names.network(&network)) } }
@@ -98,8 +107,8 @@ fn article(thread: &Thread, names: &mut Names<'_>, writes: bool) -> Markup {
         section aria-labelledby="comments" {
             h2 #comments { "Comments (" (thread.comment_count()) ")" }
             @if thread.comments.is_empty() { p.muted { "No comments yet." } }
-            @else { (comments(&thread.comments, names)) }
-            @if thread.cut_short { p.muted { "There are more comments than this page shows." } }
+            @else { (rendered) }
+            @if thread.cut_short || left_out > 0 { p.muted { "There are more comments than this page shows: open one to read its replies, or use " code { "staffroom show" } "." } }
         }
         @if writes { (super::compose::forms(network, stored.id, matches!(body, Body::Enquiry(_)))) }
     }
@@ -162,18 +171,40 @@ fn notes(thread: &Thread, names: &mut Names<'_>) -> Markup {
     }
 }
 
-fn comments(nodes: &[CommentNode], names: &mut Names<'_>) -> Markup {
-    html! {
-        ol.comments {
-            @for node in nodes {
-                li {
-                    p.meta { (names.author_link(&node.comment.entry.network, &node.comment.entry.author)) " · " (time(node.comment.entry.created_at_ms)) " · " a href={ "/e/" (node.comment.id) } { "link" } }
-                    div.body { (render(text_of(shown(&node.comment)))) }
-                    @if !node.replies.is_empty() { (comments(&node.replies, names)) }
-                }
-            }
+/// What one page renders of a thread at most: a thread may hold 1,000 comments of up to
+/// 64 KiB each. The rest is a link away (each comment has its own page) or in the CLI.
+struct Budget {
+    comments: usize,
+    bytes: usize,
+}
+
+impl Budget {
+    const COMMENTS_MAX: usize = 100;
+    const BYTES_MAX: usize = 256 * 1024;
+
+    fn new() -> Self {
+        Budget {
+            comments: Budget::COMMENTS_MAX,
+            bytes: Budget::BYTES_MAX,
         }
     }
+}
+
+fn comments(nodes: &[CommentNode], names: &mut Names<'_>, budget: &mut Budget) -> Markup {
+    let mut items = Vec::new();
+    for node in nodes {
+        if budget.comments == 0 || budget.bytes == 0 {
+            break;
+        }
+        let c = &node.comment;
+        let body = render(text_of(shown(c)));
+        budget.comments -= 1;
+        budget.bytes = budget.bytes.saturating_sub(body.0.len());
+        let meta = html! { (names.author_link(&c.entry.network, &c.entry.author)) " · " (time(c.entry.created_at_ms)) " · " a href={ "/e/" (c.id) } { "link" } };
+        let replies = (!node.replies.is_empty()).then(|| comments(&node.replies, names, budget));
+        items.push(html! { li { p.meta { (meta) } div.body { (body) } @if let Some(r) = replies { (r) } } });
+    }
+    html! { ol.comments { @for item in &items { (item) } } }
 }
 
 fn stage_title(stage: Stage) -> &'static str {
