@@ -727,6 +727,19 @@ async fn a_facilitators_publication_opens_a_network_to_visitors_and_no_other() {
         1,
         "a feed reader without a session reads it"
     );
+    // Both posts carry the tag; a visitor's tag and author feeds hold the public one only.
+    for path in [
+        "/tags/retrieval-practice/feed.atom".to_owned(),
+        format!("/a/{author}/feed.atom"),
+    ] {
+        let feed: atom_syndication::Feed = visitor.get(&path).await.body.parse().expect("Atom");
+        let titles: Vec<_> = feed
+            .entries()
+            .iter()
+            .map(|e| e.title().value.clone())
+            .collect();
+        assert_eq!(titles, ["Open to all"], "{path}");
+    }
     let page = visitor.get(&format!("/e/{}", public_post.id())).await;
     assert!(
         !page.body.contains("Add a comment"),

@@ -98,7 +98,7 @@ async fn feed(
     let (ingest, index, origin) = (s.ingest.clone(), s.search.clone(), s.shared.origin.clone());
     let (view_network, by_author) = (query.network, query.author.is_some());
     let xml = blocking(move || {
-        let view = crate::api::search::run(&ingest, &index, &viewer.reader(), query)?;
+        let found = newest(&ingest, &index, &viewer, query)?;
         if let Some(network) = view_network {
             if !viewer.sees(&ingest, &network)? {
                 return Err(WebError::not_found());
@@ -106,7 +106,7 @@ async fn feed(
         }
         let mut names = Names::new(&ingest, &viewer);
         let mut entries = Vec::new();
-        for stored in &view.entries {
+        for stored in &found {
             if top_level(stored) && viewer.reads(&ingest, stored)? {
                 entries.push(atom_entry(stored, &mut names, &origin));
             }
@@ -144,6 +144,33 @@ async fn feed(
         xml,
     )
         .into_response())
+}
+
+/// `query`'s newest matches for `viewer`. A visitor's, when no network is named, come from
+/// each public network in turn, merged: one search over all would let busy members-only
+/// networks crowd the public entries out of the newest `FEED_ENTRIES_MAX`.
+fn newest(
+    ingest: &crate::ingest::Ingest,
+    index: &crate::search::SearchIndex,
+    viewer: &Viewer,
+    query: SearchQuery,
+) -> Result<Vec<StoredEntry>, WebError> {
+    let reader = viewer.reader();
+    let public = match viewer {
+        Viewer::Visitor(public) if query.network.is_none() => public.clone(),
+        _ => return Ok(crate::api::search::run(ingest, index, &reader, query)?.entries),
+    };
+    let mut found = Vec::new();
+    for network in public.iter() {
+        let scoped = SearchQuery {
+            network: Some(*network),
+            ..query.clone()
+        };
+        found.extend(crate::api::search::run(ingest, index, &reader, scoped)?.entries);
+    }
+    found.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
+    found.truncate(FEED_ENTRIES_MAX);
+    Ok(found)
 }
 
 /// The feed's own path, from the page it follows (`/n/x` → `/n/x/feed.atom`).

@@ -30,12 +30,23 @@ pub async fn author(
                 profiles.push((record.id, profile.clone()));
             }
         }
-        let filter = ListFilter {
-            author: Some(author),
-            limit: Some(AUTHOR_ENTRIES_MAX * 2),
-            ..ListFilter::default()
-        };
-        let mut listed = crate::private::seal::list_for(&ingest, &v.reader(), &filter)?;
+        // Per network the viewer sees: one listing over all would let networks they may not
+        // read crowd theirs out of the newest.
+        let mut listed = Vec::new();
+        for record in v.networks(&ingest)? {
+            let filter = ListFilter {
+                network: Some(record.id),
+                author: Some(author),
+                limit: Some(AUTHOR_ENTRIES_MAX),
+                ..ListFilter::default()
+            };
+            listed.extend(crate::private::seal::list_for(
+                &ingest,
+                &v.reader(),
+                &filter,
+            )?);
+        }
+        listed.sort_by_key(|e| std::cmp::Reverse((e.entry.created_at_ms, e.id)));
         let mut kept = Vec::new();
         for stored in listed.drain(..) {
             if kept.len() < AUTHOR_ENTRIES_MAX && v.reads(&ingest, &stored)? {
