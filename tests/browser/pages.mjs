@@ -17,6 +17,7 @@ const env = (name) => {
 };
 const origin = env('STAFFROOM_WEB');
 const link = env('STAFFROOM_LINK');
+const plainLink = env('STAFFROOM_PLAIN_LINK');
 const post = env('STAFFROOM_POST');
 const postTitle = env('STAFFROOM_POST_TITLE');
 const resource = env('STAFFROOM_RESOURCE');
@@ -134,13 +135,39 @@ try {
   await resourceForm.getByLabel('Description (markdown)').fill('A *number line* lesson.');
   await resourceForm.getByLabel('Subjects, separated by commas').fill('mathematics');
   await resourceForm.locator('input[type=file]').setInputFiles({ name: 'number-line.txt', mimeType: 'text/plain', buffer: sharedBytes });
+  // A second file dropped on the drop zone, as a teacher drags one from their desktop.
+  const dropped = await writer.evaluateHandle(() => {
+    const transfer = new DataTransfer();
+    transfer.items.add(new File(['Answers: 1/2, 3/4.'], 'answers.txt', { type: 'text/plain' }));
+    return transfer;
+  });
+  await resourceForm.locator('.drop').dispatchEvent('drop', { dataTransfer: dropped });
+  assert.equal(await resourceForm.locator('ul.uploads progress').count(), 2, 'each file has its progress bar');
   await resourceForm.getByRole('button', { name: 'Sign and post' }).click();
   await writer.waitForURL(/\/e\/[0-9a-f]{64}$/);
   const sharedId = writer.url().split('/').pop();
   await writer.getByRole('heading', { name: 'Shared from the browser', level: 1 }).waitFor();
   assert.equal(await writer.getByRole('link', { name: 'number-line.txt' }).count(), 1);
+  assert.equal(await writer.getByRole('link', { name: 'answers.txt' }).count(), 1, 'the dropped file was shared too');
+
+  step('an enquiry and a note from the browser, the note under its stage');
+  await writer.goto(`${origin}/n/${network}/write`);
+  const enquiryForm = writer.locator('form[data-kind="enquiry"]');
+  await enquiryForm.getByLabel('The question').fill('Do number lines help with fractions?');
+  await enquiryForm.getByRole('button', { name: 'Sign and post' }).click();
+  await writer.waitForURL(/\/e\/[0-9a-f]{64}$/);
+  const enquiryId = writer.url().split('/').pop();
+  await writer.getByLabel('Stage').selectOption('evidence');
+  await writer.getByLabel('The note (markdown)').fill('Quiz scores rose by a fifth.');
+  await writer.locator('form[data-kind="enquiry_note"]').getByRole('button', { name: 'Sign and post' }).click();
+  await writer.waitForURL((url) => url.pathname !== `/e/${enquiryId}`);
+  await writer.goto(`${origin}/e/${enquiryId}`);
+  const evidence = writer.locator('section', { has: writer.getByRole('heading', { name: 'Notes by stage' }) });
+  await evidence.getByRole('heading', { name: 'Evidence', level: 3 }).waitFor();
+  await evidence.getByText('Quiz scores rose by a fifth.').waitFor();
 
   step('a comment from the browser, nested under the entry');
+  await writer.goto(`${origin}/e/${sharedId}`);
   await writer.getByLabel('Your comment (markdown)').fill('Used it with Year 7 today.');
   await writer.getByRole('button', { name: 'Sign and post' }).click();
   await writer.waitForURL((url) => url.pathname !== `/e/${sharedId}`);
@@ -202,6 +229,20 @@ try {
     assert.deepEqual(serious.map((v) => `${v.id}: ${v.help} (${v.nodes.length})`), [], `${name}`);
     console.log(`   ${results.passes.length} checks passed, ${results.violations.length} minor`);
   }
+
+  step('reading works without JavaScript');
+  const plain = await browser.newContext({ javaScriptEnabled: false });
+  const noScript = await plain.newPage();
+  await noScript.goto(link.replace(/[0-9a-f]{64}$/, '0'.repeat(64)));
+  await noScript.getByRole('button', { name: 'Sign in' }).click();
+  assert.equal(await noScript.getByText('not known here').count(), 1, 'an unknown link is refused');
+  await noScript.goto(plainLink);
+  await noScript.getByRole('button', { name: 'Sign in' }).click();
+  await noScript.waitForURL(`${origin}/`);
+  await noScript.goto(`${origin}/n/${network}`);
+  await noScript.getByRole('link', { name: postTitle }).click();
+  await noScript.getByRole('heading', { name: postTitle, level: 1 }).waitFor();
+  await plain.close();
 
   step('keyboard: the skip link is the first stop and leads to the content');
   await page.goto(`${origin}/`);

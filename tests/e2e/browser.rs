@@ -41,6 +41,11 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
         .web_sign_in()
         .await
         .expect("a link on the second node");
+    let plain_link = node
+        .api()
+        .web_sign_in()
+        .await
+        .expect("a link for reading without scripts");
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let file = node.dir.path().join("expected-file");
     std::fs::write(&file, &site.bytes).expect("write the expected bytes");
@@ -63,6 +68,7 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
         .env("STAFFROOM_WRITER_KEY", hex::encode(writer.to_bytes()))
         .env("STAFFROOM_OTHER_WEB", &other_web)
         .env("STAFFROOM_OTHER_LINK", &other_link.url)
+        .env("STAFFROOM_PLAIN_LINK", &plain_link.url)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)

@@ -808,3 +808,42 @@ async fn a_stream_pages_newest_first_through_every_entry_once() {
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     node.node.stop().await.expect("stops");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn behind_a_tls_proxy_the_session_cookie_is_secure_and_host_bound() {
+    init_tracing();
+    let public = "https://staffroom.school.example";
+    let node = TestNode::start_with(&[], |c| c.web.public_url = Some(public.into())).await;
+    let link = node.api().web_sign_in().await.expect("a link");
+    assert!(
+        link.url.starts_with(&format!("{public}/sign-in/")),
+        "{}",
+        link.url
+    );
+    let token = link.url.rsplit('/').next().unwrap();
+    let browser = Browser::new(&node);
+    // The proxy passes the request on; the browser's Origin is the public one.
+    let post = |origin: &'static str| {
+        browser
+            .http
+            .post(format!("{}/sign-in", browser.origin))
+            .header("origin", origin)
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form_body(&[("token", token)]))
+            .send()
+    };
+    let refused = post("http://staffroom.school.example").await.unwrap();
+    assert_eq!(
+        refused.status(),
+        StatusCode::FORBIDDEN,
+        "the same host in clear is another origin"
+    );
+    let signed_in = post("https://staffroom.school.example").await.unwrap();
+    assert_eq!(signed_in.status(), StatusCode::SEE_OTHER);
+    let cookie = signed_in.headers()[SET_COOKIE].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("__Host-staffroom_"), "{cookie}");
+    for flag in ["; Secure", "; HttpOnly", "; SameSite=Strict", "; Path=/"] {
+        assert!(cookie.contains(flag), "{flag} in {cookie}");
+    }
+    node.node.stop().await.expect("stops");
+}
