@@ -29,3 +29,5 @@ mod sync;
 mod teachers;
 mod verdict;
 mod web;
+mod web_public;
+mod web_write;

@@ -20,20 +20,20 @@ use super::files::{file_bytes, share};
 const PAGE_BYTES_MAX: usize = 100 * 1024;
 
 /// A browser, minus the browser: no redirects followed, the session cookie carried by hand.
-struct Browser {
-    http: reqwest::Client,
-    origin: String,
-    cookie: Option<String>,
+pub(crate) struct Browser {
+    pub(crate) http: reqwest::Client,
+    pub(crate) origin: String,
+    pub(crate) cookie: Option<String>,
 }
 
-struct Page {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: String,
+pub(crate) struct Page {
+    pub(crate) status: StatusCode,
+    pub(crate) headers: HeaderMap,
+    pub(crate) body: String,
 }
 
 impl Browser {
-    fn new(node: &TestNode) -> Browser {
+    pub(crate) fn new(node: &TestNode) -> Browser {
         let addr = node.node.web_addr.expect("web pages enabled in tests");
         // Plain HTTP only, but reqwest wants a TLS provider chosen (ours is ring).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -49,7 +49,7 @@ impl Browser {
         }
     }
 
-    async fn get(&self, path: &str) -> Page {
+    pub(crate) async fn get(&self, path: &str) -> Page {
         let mut request = self.http.get(format!("{}{path}", self.origin));
         if let Some(c) = &self.cookie {
             request = request.header("cookie", c);
@@ -57,7 +57,7 @@ impl Browser {
         page(request.send().await.expect("page answers")).await
     }
 
-    async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
+    pub(crate) async fn post(&self, path: &str, form: &[(&str, &str)]) -> Page {
         let mut request = self
             .http
             .post(format!("{}{path}", self.origin))
@@ -71,7 +71,7 @@ impl Browser {
     }
 
     /// Signs in with `link`; the `Set-Cookie` it got.
-    async fn sign_in(&mut self, link: &str) -> String {
+    pub(crate) async fn sign_in(&mut self, link: &str) -> String {
         let path = link
             .strip_prefix(&self.origin)
             .expect("link on this origin");
@@ -103,7 +103,7 @@ async fn page(response: reqwest::Response) -> Page {
     }
 }
 
-fn form_body(pairs: &[(&str, &str)]) -> String {
+pub(crate) fn form_body(pairs: &[(&str, &str)]) -> String {
     pairs
         .iter()
         .map(|(k, v)| {
@@ -131,7 +131,7 @@ fn json_ld(body: &str) -> Vec<serde_json::Value> {
 }
 
 /// The session's CSRF token, from the sign-out form every signed-in page has.
-fn csrf(body: &str) -> String {
+pub(crate) fn csrf(body: &str) -> String {
     let at = body
         .find(r#"name="csrf" value=""#)
         .expect("a form with a CSRF token")
@@ -505,270 +505,6 @@ async fn a_form_posted_from_another_site_is_refused() {
     // The link was not used up by the refused post.
     let mut browser = Browser::new(&node);
     browser.sign_in(&link.url).await;
-    node.node.stop().await.expect("stops");
-}
-
-impl Browser {
-    /// A script's call: JSON, with the session's CSRF token when given.
-    async fn call(
-        &self,
-        path: &str,
-        json: serde_json::Value,
-        csrf: Option<&str>,
-    ) -> (StatusCode, serde_json::Value) {
-        let mut request = self
-            .http
-            .post(format!("{}{path}", self.origin))
-            .header("origin", &self.origin)
-            .header("content-type", "application/json")
-            .body(json.to_string());
-        if let Some(c) = &self.cookie {
-            request = request.header("cookie", c);
-        }
-        if let Some(token) = csrf {
-            request = request.header("x-csrf-token", token);
-        }
-        let response = request.send().await.expect("answers");
-        let status = response.status();
-        (
-            status,
-            response.json().await.unwrap_or(serde_json::Value::Null),
-        )
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn writing_takes_the_session_token_and_the_authors_own_signature() {
-    use ed25519_dalek::Signer;
-    init_tracing();
-    let node = TestNode::start(&[]).await;
-    let net = TestNetwork::open("Writing");
-    node.adopt(&net).await;
-    let writer = key(1);
-    let author = staffroom_protocol::AuthorId(writer.verifying_key().to_bytes());
-    node.api()
-        .add_teacher(author, "Ada Writer")
-        .await
-        .expect("registered");
-    let link = node
-        .api()
-        .as_teacher(writer.clone())
-        .web_sign_in()
-        .await
-        .expect("a link");
-    let mut browser = Browser::new(&node);
-    let visitor = Browser::new(&node);
-    browser.sign_in(&link.url).await;
-    let token = csrf(&browser.get("/").await.body);
-    let draft = serde_json::json!({
-        "network": net.id.to_string(),
-        "body": {"kind": "blog_post", "title": "Written in a browser", "body_md": "Signed by *me*.", "tags": []},
-    });
-
-    let (status, _) = browser.call("/w/prepare", draft.clone(), None).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "no CSRF token");
-    let no_token = serde_json::json!({"message": "00", "signature": "00"});
-    assert_eq!(
-        browser.call("/w/submit", no_token, None).await.0,
-        StatusCode::FORBIDDEN
-    );
-    let upload = browser
-        .http
-        .post(format!("{}/w/upload?name=x", browser.origin))
-        .header("origin", &browser.origin)
-        .header("cookie", browser.cookie.clone().unwrap())
-        .body(vec![1u8; 1000])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        upload.status(),
-        StatusCode::FORBIDDEN,
-        "an upload without the token"
-    );
-    let (status, _) = visitor
-        .call("/w/prepare", draft.clone(), Some(&token))
-        .await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "no session");
-    let (status, prepared) = browser.call("/w/prepare", draft, Some(&token)).await;
-    assert_eq!(status, StatusCode::OK, "{prepared}");
-    assert_eq!(prepared["author"], author.to_string());
-    let message = hex::decode(prepared["message"].as_str().unwrap()).unwrap();
-    assert!(message.starts_with(staffroom_protocol::SIGNING_CONTEXT));
-
-    // Another key's signature over the same bytes does not verify as this author's.
-    let forged = hex::encode(key(2).sign(&message).to_bytes());
-    let (status, refused) = browser
-        .call(
-            "/w/submit",
-            serde_json::json!({"message": prepared["message"], "signature": forged}),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(
-        (status, refused["code"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("bad_signature"))
-    );
-    // Another author's whole entry is not this teacher's to submit.
-    let theirs = signed(&key(2), net.id, now_ms(), vec![], blog_body("Not mine"));
-    let mut their_message = staffroom_protocol::SIGNING_CONTEXT.to_vec();
-    let encoded = theirs.encode();
-    their_message.extend_from_slice(&encoded[..encoded.len() - 64]);
-    let (status, refused) = browser
-        .call(
-            "/w/submit",
-            serde_json::json!({"message": hex::encode(&their_message), "signature": hex::encode(theirs.signature)}),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(
-        (status, refused["code"].as_str()),
-        (StatusCode::FORBIDDEN, Some("not_yours"))
-    );
-
-    // The author's own signature, as WebCrypto makes it: stored, and its page shows it.
-    let signature = hex::encode(writer.sign(&message).to_bytes());
-    let (status, submitted) = browser
-        .call(
-            "/w/submit",
-            serde_json::json!({"message": prepared["message"], "signature": signature}),
-            Some(&token),
-        )
-        .await;
-    assert_eq!(status, StatusCode::CREATED, "{submitted}");
-    let page = browser.get(submitted["url"].as_str().unwrap()).await;
-    assert!(page.body.contains("Written in a browser") && page.body.contains("Ada Writer"));
-    let id: staffroom_protocol::EntryId = submitted["id"].as_str().unwrap().parse().unwrap();
-    let stored = node.api().get(&id).await.expect("stored");
-    assert_eq!(stored.stored.entry.author, author);
-    node.node.stop().await.expect("stops");
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_facilitators_publication_opens_a_network_to_visitors_and_no_other() {
-    use staffroom_protocol::Publication;
-    init_tracing();
-    let node = TestNode::start(&[]).await;
-    let (open, closed) = (
-        TestNetwork::open("Published"),
-        TestNetwork::open("Members only"),
-    );
-    node.adopt(&open).await;
-    node.adopt(&closed).await;
-    let api = node.api();
-    let author = staffroom_protocol::AuthorId(key(1).verifying_key().to_bytes());
-    api.add_teacher(author, "Registered Name")
-        .await
-        .expect("registered");
-    let t = now_ms() - 60_000;
-    let public_post = signed(&key(1), open.id, t, vec![], blog_body("Open to all"));
-    let private_post = signed(&key(1), closed.id, t, vec![], blog_body("Staff only"));
-    for e in [&public_post, &private_post] {
-        api.submit(e.encode()).await.expect("accepted");
-    }
-    let publish = |by: u8, public: bool, at: u64| {
-        signed(
-            &key(by),
-            open.id,
-            at,
-            vec![],
-            Body::Publication(Publication { public }),
-        )
-    };
-    // key(250) founded the test networks; key(2) is a member, not a facilitator.
-    let refused = api.submit(publish(2, true, t + 1).encode()).await;
-    assert!(
-        matches!(&refused, Err(staffroom_node::api::ClientError::Api { code, .. }) if code == "not_facilitator"),
-        "{refused:?}"
-    );
-    api.submit(publish(250, true, t + 2).encode())
-        .await
-        .expect("a facilitator publishes");
-
-    let visitor = Browser::new(&node);
-    let home = visitor.get("/").await;
-    assert!(
-        home.body.contains(&format!("/n/{}", open.id)),
-        "the public network is listed"
-    );
-    assert!(
-        !home.body.contains(&format!("/n/{}", closed.id)),
-        "the other is not"
-    );
-    for (path, status) in [
-        (format!("/n/{}", open.id), StatusCode::OK),
-        (format!("/e/{}", public_post.id()), StatusCode::OK),
-        (format!("/n/{}/feed.atom", open.id), StatusCode::OK),
-        (format!("/n/{}", closed.id), StatusCode::NOT_FOUND),
-        (format!("/e/{}", private_post.id()), StatusCode::NOT_FOUND),
-        (format!("/n/{}/feed.atom", closed.id), StatusCode::NOT_FOUND),
-        ("/search?q=".to_owned(), StatusCode::NOT_FOUND),
-        (
-            format!("/search?q=&network={}", closed.id),
-            StatusCode::NOT_FOUND,
-        ),
-    ] {
-        assert_eq!(visitor.get(&path).await.status, status, "{path}");
-    }
-    node.wait_for_search_index(Duration::from_secs(30)).await;
-    let found = visitor
-        .get(&format!("/search?q=&network={}", open.id))
-        .await;
-    assert_eq!(found.status, StatusCode::OK);
-    assert!(found.body.contains("Open to all") && !found.body.contains("Staff only"));
-    let feed: atom_syndication::Feed = visitor
-        .get(&format!("/n/{}/feed.atom", open.id))
-        .await
-        .body
-        .parse()
-        .expect("Atom");
-    assert_eq!(
-        feed.entries().len(),
-        1,
-        "a feed reader without a session reads it"
-    );
-    // Both posts carry the tag; a visitor's tag and author feeds hold the public one only.
-    for path in [
-        "/tags/retrieval-practice/feed.atom".to_owned(),
-        format!("/a/{author}/feed.atom"),
-    ] {
-        let feed: atom_syndication::Feed = visitor.get(&path).await.body.parse().expect("Atom");
-        let titles: Vec<_> = feed
-            .entries()
-            .iter()
-            .map(|e| e.title().value.clone())
-            .collect();
-        assert_eq!(titles, ["Open to all"], "{path}");
-    }
-    let page = visitor.get(&format!("/e/{}", public_post.id())).await;
-    assert!(
-        !page.body.contains("Add a comment"),
-        "no writing forms for visitors"
-    );
-    assert!(
-        !page.body.contains("Registered Name"),
-        "the school's register names nobody to visitors"
-    );
-    // An entry of a kind this node does not know is a 404 like any other, not a description.
-    let later =
-        staffroom_protocol::fixtures::opaque(&key(1), open.id, now_ms() - 1000, 1, 42, b"later");
-    api.submit(later.clone()).await.expect("kept as opaque");
-    let id = staffroom_protocol::EntryId(*blake3::hash(&later).as_bytes());
-    let opaque = visitor.get(&format!("/e/{id}")).await;
-    assert_eq!(opaque.status, StatusCode::NOT_FOUND, "{}", opaque.body);
-
-    // Members only again: visitors lose it (within the pages' 2 s reuse of the list).
-    api.submit(publish(250, false, t + 3).encode())
-        .await
-        .expect("withdrawn");
-    eventually("the network is members-only again", || async {
-        visitor
-            .get(&format!("/e/{}", public_post.id()))
-            .await
-            .status
-            == StatusCode::NOT_FOUND
-    })
-    .await;
     node.node.stop().await.expect("stops");
 }
 
