@@ -386,6 +386,15 @@ pub enum ResourceCommand {
         /// The resource's entry id, or its first characters (at least 4)
         id: String,
     },
+    /// Say what one of your resources is based on, replacing what you said before (no
+    /// --based-on: it is based on nothing)
+    Sources {
+        /// The resource's entry id, or its first characters (at least 4)
+        id: String,
+        /// An entry it is based on (id or its first characters) or a web address (repeatable)
+        #[arg(long = "based-on", value_name = "SOURCE")]
+        based_on: Vec<String>,
+    },
 }
 
 #[derive(Args)]
@@ -413,6 +422,10 @@ pub struct ResourceArgs {
     /// A file to share with it (repeatable), e.g. --file worksheet.pdf --file notes.docx
     #[arg(long = "file", value_name = "PATH")]
     pub files: Vec<PathBuf>,
+    /// What it is based on (repeatable): an entry id (or its first characters) or a web
+    /// address, e.g. --based-on 3fa1c2 --based-on https://example.org/lesson
+    #[arg(long = "based-on", value_name = "SOURCE")]
+    pub based_on: Vec<String>,
     /// Description (markdown)
     #[command(flatten)]
     pub body: BodyArgs,

@@ -256,6 +256,15 @@ pub fn full(view: &EntryView, signature_ok: bool, names: &Names, styled: bool) -
         Body::Publication(_) => {
             let _ = writeln!(out, "{}", entry.body.headline());
         }
+        Body::Sources(s) => {
+            let _ = writeln!(out, "sources of {}", s.resource);
+            for id in &s.entries {
+                let _ = writeln!(out, "based on: {id}");
+            }
+            for link in &s.links {
+                let _ = writeln!(out, "based on: {link}");
+            }
+        }
         Body::Membership(action) => {
             let _ = writeln!(out, "membership: {}", entry.body.headline());
             if let Ok(json) = serde_json::to_string_pretty(action) {

@@ -131,6 +131,9 @@ fn judge_privacy(
         EntryKind::Publication if private => {
             refuse("a private network's content is sealed: its pages cannot be published")
         }
+        EntryKind::Sources if private => {
+            refuse("sources would show their links to every relay of a private network")
+        }
         k if private && crypto::is_sealable(k) => {
             refuse("content in a private network must be sealed")
         }
@@ -405,6 +408,29 @@ mod tests {
         let m = membership_of(&private);
         assert!(matches!(
             judge(&m, &publish(1, private[0].network)),
+            Admission::WrongPrivacy { .. }
+        ));
+    }
+
+    #[test]
+    fn members_state_sources_but_never_in_a_private_network() {
+        use staffroom_protocol::{membership::Policy, Sources};
+        let state = |by: u8, net| {
+            let body = Body::Sources(Sources {
+                resource: staffroom_protocol::EntryId([7; 32]),
+                entries: vec![],
+                links: vec!["https://example.org/".into()],
+            });
+            verified(&fixtures::signed(&key(by), net, NOW + 10, vec![], body))
+        };
+        let entries = fixtures::network_with(&key(1), &[&key(2)], &[], NOW);
+        let (net, m) = (entries[0].network, membership_of(&entries));
+        assert_eq!(judge(&m, &state(2, net)), Admission::Admit);
+        assert_eq!(judge(&m, &state(3, net)), Admission::Await);
+        let private = fixtures::network_with_policy(&key(1), Policy::Private, &[&key(2)], &[], NOW);
+        let m = membership_of(&private);
+        assert!(matches!(
+            judge(&m, &state(2, private[0].network)),
             Admission::WrongPrivacy { .. }
         ));
     }

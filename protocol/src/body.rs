@@ -1,4 +1,4 @@
-//! The typed bodies of the five kinds of entry, and how each is encoded and checked.
+//! The typed bodies of every kind of entry, and how each is encoded and checked.
 
 use serde::{Deserialize, Serialize};
 
@@ -32,10 +32,12 @@ pub enum EntryKind {
     KeyGrants = 11,
     /// Whether a network's pages are public (see [`crate::publication`]).
     Publication = 12,
+    /// What a resource is based on, stated by its author (see [`crate::sources`]).
+    Sources = 13,
 }
 
 impl EntryKind {
-    pub const ALL: [EntryKind; 12] = [
+    pub const ALL: [EntryKind; 13] = [
         EntryKind::BlogPost,
         EntryKind::Resource,
         EntryKind::Enquiry,
@@ -48,6 +50,7 @@ impl EntryKind {
         EntryKind::Sealed,
         EntryKind::KeyGrants,
         EntryKind::Publication,
+        EntryKind::Sources,
     ];
 
     /// The kinds of the first release, whose rules every node checks. Nodes of that release
@@ -83,21 +86,27 @@ impl EntryKind {
             EntryKind::Sealed => "sealed",
             EntryKind::KeyGrants => "key_grants",
             EntryKind::Publication => "publication",
+            EntryKind::Sources => "sources",
         }
     }
 
-    /// Kinds a reader reads: not membership, erasures, key grants or publications (sealed
-    /// entries are content, once opened). Listings show these by default.
+    /// Kinds a reader reads: not membership, erasures, key grants, publications or sources
+    /// (shown with their resource; sealed entries are content, once opened). Listings show
+    /// these by default.
     pub fn is_content(self) -> bool {
         !self.is_membership()
             && !matches!(
                 self,
-                EntryKind::Erasure | EntryKind::KeyGrants | EntryKind::Publication
+                EntryKind::Erasure
+                    | EntryKind::KeyGrants
+                    | EntryKind::Publication
+                    | EntryKind::Sources
             )
     }
 
-    /// Kinds an erasure covers: content, sealed or not. Membership, erasures and key grants
-    /// are the network's own record, which no erasure takes out.
+    /// Kinds an erasure covers: content, sealed or not, and sources (their links are the
+    /// author's words). Membership, erasures, key grants and publications are the network's
+    /// own record, which no erasure takes out.
     pub fn is_erasable(self) -> bool {
         matches!(
             self,
@@ -108,6 +117,7 @@ impl EntryKind {
                 | EntryKind::Comment
                 | EntryKind::ResourceWithFiles
                 | EntryKind::Sealed
+                | EntryKind::Sources
         )
     }
 
@@ -130,7 +140,7 @@ impl std::str::FromStr for EntryKind {
             .find(|k| k.name() == wanted)
             .ok_or_else(|| {
                 format!(
-                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership, resource_with_files, erasure, sealed, key_grants or publication"
+                    "unknown kind {s:?}: use blog_post, resource, enquiry, enquiry_note, comment, network, membership, resource_with_files, erasure, sealed, key_grants, publication or sources"
                 )
             })
     }
@@ -256,6 +266,7 @@ pub enum Body {
     Sealed(crate::private::Sealed),
     KeyGrants(crate::private::KeyGrants),
     Publication(crate::publication::Publication),
+    Sources(crate::sources::Sources),
 }
 
 impl Body {
@@ -273,6 +284,7 @@ impl Body {
             Body::Sealed(_) => EntryKind::Sealed,
             Body::KeyGrants(_) => EntryKind::KeyGrants,
             Body::Publication(_) => EntryKind::Publication,
+            Body::Sources(_) => EntryKind::Sources,
         }
     }
 
@@ -310,6 +322,12 @@ impl Body {
                 true => "made the network's pages public".into(),
                 false => "made the network's pages members-only".into(),
             },
+            Body::Sources(s) => format!(
+                "sources of {}: {} entries, {} links",
+                s.resource.short(),
+                s.entries.len(),
+                s.links.len()
+            ),
         }
     }
 
@@ -348,6 +366,7 @@ impl Body {
             Body::Sealed(s) => s.encode(w),
             Body::KeyGrants(g) => g.encode(w),
             Body::Publication(p) => p.encode(w),
+            Body::Sources(s) => s.encode(w),
         }
     }
 
@@ -390,6 +409,7 @@ impl Body {
             EntryKind::Publication => {
                 Body::Publication(crate::publication::Publication::decode(r)?)
             }
+            EntryKind::Sources => Body::Sources(crate::sources::Sources::decode(r)?),
         })
     }
 
@@ -452,6 +472,7 @@ impl Body {
             Body::KeyGrants(g) => g.check(),
             // The decoder takes nothing but the two visibilities.
             Body::Publication(_) => Ok(()),
+            Body::Sources(s) => s.check(),
         }
     }
 }

@@ -244,6 +244,10 @@ impl Entry {
             EntryKind::Publication if !self.refs.is_empty() => Err(EntryError::BadReferences(
                 "a publication references nothing",
             )),
+            // The resource and its sources are in the body: a reference would say nothing more.
+            EntryKind::Sources if !self.refs.is_empty() => Err(EntryError::BadReferences(
+                "a sources statement references nothing (the resource is in its body)",
+            )),
             EntryKind::EnquiryNote if enquiry != 1 => Err(EntryError::BadReferences(
                 "an enquiry note must belong to exactly one enquiry",
             )),

@@ -21,6 +21,7 @@ pub mod limits;
 pub mod membership;
 pub mod private;
 pub mod publication;
+pub mod sources;
 pub mod sync;
 pub mod text;
 pub mod validate;
@@ -36,6 +37,7 @@ pub use ids::{
     ID_PREFIX_CHARS_MIN,
 };
 pub use publication::Publication;
+pub use sources::Sources;
 pub use validate::{verify_entry, verify_entry_cached, KeyCache, VerifiedEntry};
 
 /// Re-exported so that callers sign and verify with the same ed25519 implementation.

@@ -30,3 +30,9 @@ pub const LICENCE_BYTES_MAX: usize = 64;
 pub const LANGUAGE_BYTES_MAX: usize = 35;
 /// The oldest learner a resource may name, in years (adult and further education included).
 pub const AGE_YEARS_MAX: u8 = 99;
+/// Entries a sources statement (kind 13) names.
+pub const SOURCE_ENTRIES_COUNT_MAX: usize = 16;
+/// Web pages a sources statement names.
+pub const SOURCE_LINKS_COUNT_MAX: usize = 8;
+/// One web page's address in a sources statement.
+pub const SOURCE_LINK_BYTES_MAX: usize = 2048;

@@ -177,3 +177,5 @@ mod membership_vectors;
 mod private_vectors;
 #[path = "vectors/publication.rs"]
 mod publication_vectors;
+#[path = "vectors/sources.rs"]
+mod sources_vectors;

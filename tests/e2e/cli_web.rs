@@ -106,3 +106,97 @@ fn a_facilitator_publishes_a_network_and_every_member_node_shows_it() {
     }
     assert!(node_a.stop() && node_b.stop(), "both nodes stop cleanly");
 }
+
+/// Waits until a visitor's page `path` on `origin` answers 200 with what `check` wants.
+fn visit_until(origin: &str, path: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
+    let start = Instant::now();
+    loop {
+        let (status, body) = visit(origin, path);
+        if status == 200 && check(&body) {
+            return body;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "{origin}{path}: {what} ({status})"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+/// The page's schema.org data (its one JSON-LD script).
+fn json_ld(page: &str) -> serde_json::Value {
+    let start = page.find("application/ld+json\">").expect("JSON-LD") + 21;
+    let end = start + page[start..].find("</script>").unwrap();
+    serde_json::from_str(&page[start..end]).expect("JSON-LD parses")
+}
+
+#[test]
+fn a_resource_names_its_sources_and_every_member_node_shows_them_as_is_based_on() {
+    let dirs = [(); 2].map(|_| tempfile::tempdir().unwrap());
+    let (a, b) = (dirs[0].path(), dirs[1].path());
+    let (node_a, node_b, _) = two_schools(a, b);
+    let (origin_b, link) = (origin_of(b), "https://example.org/fractions?v=2");
+    let add = |title: &str, extra: &[&str]| {
+        let mut args = vec![
+            "--json", "resource", "add", "--title", title, "--ages", "11-14",
+        ];
+        args.extend_from_slice(extra);
+        staffroom(a, &args, None)
+    };
+    let first = add("Fractions, first take", &[]);
+    let first = json(&String::from_utf8_lossy(&first.stdout))["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // A web address with a space is refused before anything is published.
+    let bad = add(
+        "Never published",
+        &["--based-on", "https://example.org/a b"],
+    );
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("not a usable web address"));
+    let listed = staffroom_ok(a, &["list"], None);
+    assert!(!listed.contains("Never published"), "{listed}");
+
+    // The resource, then its statement: two replies, one per entry.
+    let adapted = add(
+        "Fractions, adapted",
+        &["--based-on", &first[..8], "--based-on", link],
+    );
+    assert!(adapted.status.success(), "{adapted:?}");
+    let replies: Vec<serde_json::Value> = serde_json::Deserializer::from_slice(&adapted.stdout)
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(replies.len(), 2, "the resource and its sources");
+    let adapted = replies[0]["id"].as_str().unwrap().to_owned();
+
+    staffroom_ok(a, &["network", "publish", "Maths hub"], None);
+    let page = visit_until(&origin_b, &format!("/e/{adapted}"), "sources", |p| {
+        p.contains("Based on")
+    });
+    assert!(page.contains("Fractions, first take") && page.contains(link));
+    let based_on = &json_ld(&page)["isBasedOn"];
+    assert_eq!(
+        based_on,
+        &serde_json::json!([format!("{origin_b}/e/{first}"), link])
+    );
+
+    // Only the author states a resource's sources.
+    let hijack = staffroom(
+        b,
+        &["resource", "sources", &adapted, "--based-on", link],
+        None,
+    );
+    assert!(!hijack.status.success());
+    assert!(String::from_utf8_lossy(&hijack.stderr).contains("only a resource's author"));
+    // The author withdraws them: every node shows none.
+    let withdrawn = staffroom_ok(a, &["resource", "sources", &adapted], None);
+    assert!(withdrawn.contains("based on nothing"), "{withdrawn}");
+    let page = visit_until(&origin_b, &format!("/e/{adapted}"), "no sources", |p| {
+        !p.contains("Based on")
+    });
+    assert!(json_ld(&page).get("isBasedOn").is_none());
+    assert!(node_a.stop() && node_b.stop(), "both nodes stop cleanly");
+}

@@ -11,6 +11,7 @@ mod read;
 mod resource;
 mod school;
 mod search;
+mod sources;
 mod web;
 mod write;
 
@@ -105,6 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             resource::get(&ctx, &id, &out, std::time::Duration::from_secs(timeout)).await
         }
         Command::Resource(ResourceCommand::Files { id }) => resource::files(&ctx, &id).await,
+        Command::Resource(ResourceCommand::Sources { id, based_on }) => {
+            sources::command(&ctx, &id, &based_on).await
+        }
         Command::Enquiry(EnquiryCommand::Start(args)) => write::enquiry(&ctx, args).await,
         Command::Enquiry(EnquiryCommand::Note(args)) => write::note(&ctx, args).await,
         Command::Comment(args) => write::comment(&ctx, args).await,

@@ -35,6 +35,30 @@ pub async fn resource(ctx: &Ctx, args: ResourceArgs) -> anyhow::Result<()> {
     } else {
         String::new()
     };
+    let api = ctx.api()?;
+    let needs_network = !args.files.is_empty() || !args.based_on.is_empty();
+    // The network it will be published in: an edit's is its original's.
+    let network = match (&args.target.edits, needs_network) {
+        (_, false) => None,
+        (Some(old), true) => Some(fetch(&api, old, "entry to edit").await?.entry.network),
+        (None, true) => Some(resolve_network(&api, args.target.network.as_deref()).await?),
+    };
+    let private = match network {
+        Some(network) => api
+            .members(&network)
+            .await?
+            .policy
+            .is_some_and(|p| p.is_private()),
+        None => false,
+    };
+    // Sources are checked before anything is published, so a bad one stops both.
+    let sources = match args.based_on.is_empty() {
+        true => None,
+        false if private => bail!(
+            "a private network's resources cannot name sources: they would travel in the clear"
+        ),
+        false => Some(super::sources::parse(&api, &args.based_on).await?),
+    };
     let body = Body::Resource(Resource {
         title: args.title,
         description_md,
@@ -48,20 +72,17 @@ pub async fn resource(ctx: &Ctx, args: ResourceArgs) -> anyhow::Result<()> {
     });
     let body = match args.files.is_empty() {
         true => body,
+        // A private network's files are sealed by the node as they are uploaded.
         false => {
-            // A private network's files are sealed by the node as they are uploaded.
-            let api = ctx.api()?;
-            // The network it will be published in: an edit's is its original's.
-            let network = match &args.target.edits {
-                Some(old) => fetch(&api, old, "entry to edit").await?.entry.network,
-                None => resolve_network(&api, args.target.network.as_deref()).await?,
-            };
-            let policy = api.members(&network).await?.policy;
-            let sealed_in = policy.is_some_and(|p| p.is_private()).then_some(network);
+            let sealed_in = network.filter(|_| private);
             super::resource::with_files(ctx, body, &args.files, sealed_in).await?
         }
     };
-    publish(ctx, &args.target, body, vec![]).await
+    let resource = publish_entry(ctx, &args.target, body, vec![]).await?;
+    match sources {
+        Some(sources) => super::sources::state(ctx, &resource, sources).await,
+        None => Ok(()),
+    }
 }
 
 pub async fn enquiry(ctx: &Ctx, args: EnquiryArgs) -> anyhow::Result<()> {
@@ -133,7 +154,17 @@ async fn fetch(api: &ApiClient, id: &str, what: &str) -> anyhow::Result<StoredEn
 }
 
 /// Signs `body` as the teacher and submits it; prints the new entry's id.
-async fn publish(ctx: &Ctx, target: &Target, body: Body, mut refs: Vec<Ref>) -> anyhow::Result<()> {
+async fn publish(ctx: &Ctx, target: &Target, body: Body, refs: Vec<Ref>) -> anyhow::Result<()> {
+    publish_entry(ctx, target, body, refs).await.map(|_| ())
+}
+
+/// [`publish`], giving back the entry published.
+async fn publish_entry(
+    ctx: &Ctx,
+    target: &Target,
+    body: Body,
+    mut refs: Vec<Ref>,
+) -> anyhow::Result<Entry> {
     let key = teacher::load(&ctx.data)?;
     let api = ctx.api()?;
     let mut network = resolve_network(&api, target.network.as_deref()).await?;
@@ -186,7 +217,8 @@ async fn publish(ctx: &Ctx, target: &Target, body: Body, mut refs: Vec<Ref>) -> 
             (Some(_), _) => "no peer nodes online; they will receive it when they sync".into(),
         };
         format!("{}\n{} stored; {gossip}.\n", reply.id, entry.kind().name())
-    })
+    })?;
+    Ok(entry)
 }
 
 fn parse_ages(text: &str) -> anyhow::Result<(u8, u8)> {

@@ -16,6 +16,8 @@ mod health;
 mod ledger;
 pub use health::Problem;
 mod repair;
+mod sources;
+pub use sources::SOURCES_LOOKED_MAX;
 mod space;
 mod state_copy;
 mod time_order;

@@ -65,8 +65,8 @@ pub(super) const REFS_AT: usize = 1 + 32 + 32 + 8 + 1 + 1;
 
 pub(super) fn refused_one(name: &str, why: &str, bytes: Vec<u8>, error: &str) -> Refused {
     // The spec's rule, stated independently of the verifier: the clock is the verifier's, and
-    // kinds after the first release (6 to 12) pass first-release nodes unchecked.
-    let later_kind = bytes.first() == Some(&1) && matches!(bytes.get(73), Some(6..=12));
+    // kinds after the first release (6 to 13) pass first-release nodes unchecked.
+    let later_kind = bytes.first() == Some(&1) && matches!(bytes.get(73), Some(6..=13));
     let blames_sender = error != "from_the_future" && !later_kind;
     Refused {
         name: name.into(),
@@ -131,6 +131,7 @@ pub fn accepted() -> Vec<Accepted> {
     .chain(super::erasure_vectors::accepted())
     .chain(super::private_vectors::accepted())
     .chain(super::publication_vectors::accepted())
+    .chain(super::sources_vectors::accepted())
     .collect()
 }
 
@@ -148,6 +149,7 @@ pub fn refused() -> Vec<Refused> {
     out.extend(super::erasure_vectors::refused());
     out.extend(super::private_vectors::refused());
     out.extend(super::publication_vectors::refused());
+    out.extend(super::sources_vectors::refused());
     out
 }
 

@@ -179,3 +179,63 @@ async fn an_edit_in_another_network_is_not_a_version() {
     let stored = store.get(&original.id()).unwrap().unwrap();
     assert_eq!(store.edited_by(&stored).unwrap(), None);
 }
+
+/// `docs/protocol.md`, "Sources": the newest statement by the resource's author about any of
+/// its versions applies; another author's, or one about another resource, never does.
+#[tokio::test]
+async fn a_resource_shows_its_authors_newest_sources_for_any_version() {
+    use staffroom_protocol::{Body, Ref, Relation, Sources};
+    let net = network(1);
+    let (_dir, store) = joined(&[net]).await;
+    let (alice, mallory) = (key(1), key(2));
+    let original = fixtures::signed(&alice, net, 1, vec![], fixtures::resource_body("v1"));
+    let edit_refs = vec![Ref {
+        relation: Relation::Supersedes,
+        id: original.id(),
+    }];
+    let edit = fixtures::signed(&alice, net, 2, edit_refs, fixtures::resource_body("v2"));
+    let other = fixtures::signed(&alice, net, 3, vec![], fixtures::resource_body("other"));
+    let says = |key, at, about: &staffroom_protocol::Entry, link: &str| {
+        let body = Body::Sources(Sources {
+            resource: about.id(),
+            entries: vec![],
+            links: vec![link.to_string()],
+        });
+        fixtures::signed(key, net, at, vec![], body)
+    };
+    let first = says(&alice, 10, &original, "https://a.example/1");
+    let about_edit = says(&alice, 11, &edit, "https://a.example/2");
+    let about_other = says(&alice, 12, &other, "https://a.example/3");
+    let hijack = says(&mallory, 13, &original, "https://evil.example/");
+    let all = [&original, &edit, &other, &first, &hijack];
+    store
+        .insert(all.into_iter().map(verified).collect())
+        .await
+        .unwrap();
+    let links = |entry: &staffroom_protocol::Entry| {
+        let stored = store.get(&entry.id()).unwrap().unwrap();
+        store.sources_of(&stored).unwrap().map(|s| s.links)
+    };
+    assert_eq!(links(&edit), Some(vec!["https://a.example/1".to_string()]));
+    assert_eq!(links(&other), None, "a statement about another resource");
+    store
+        .insert(vec![verified(&about_edit), verified(&about_other)])
+        .await
+        .unwrap();
+    // The newest about any version, seen from either version.
+    assert_eq!(
+        links(&original),
+        Some(vec!["https://a.example/2".to_string()])
+    );
+    assert_eq!(links(&other), Some(vec!["https://a.example/3".to_string()]));
+    // Sources are not content: no stream lists them.
+    let listed = store
+        .list(&ListFilter {
+            network: Some(net),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(listed
+        .iter()
+        .all(|e| e.entry.kind() != staffroom_protocol::EntryKind::Sources));
+}

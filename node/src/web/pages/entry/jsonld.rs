@@ -1,5 +1,6 @@
 //! schema.org data about an entry, as JSON-LD: a blog post is a `BlogPosting`, a resource a
-//! `LearningResource` (level, age range, licence, language, its files as `MediaObject`s), an
+//! `LearningResource` (level, age range, licence, language, sources, its files as
+//! `MediaObject`s), an
 //! enquiry a `CreativeWork`, a note or comment a `Comment`.
 
 use serde_json::{json, Value};
@@ -9,8 +10,20 @@ use crate::store::StoredEntry;
 use crate::thread::shown;
 use crate::web::names::iso as names_iso;
 
-/// The JSON-LD of `stored`, written by `author`, at `url`.
-pub fn about(stored: &StoredEntry, author: &str, url: &str, origin: &str) -> Value {
+/// Where an entry's page is, and what it is based on (absolute URLs; resources only).
+pub struct Place<'a> {
+    pub origin: &'a str,
+    pub url: &'a str,
+    pub based_on: &'a [String],
+}
+
+/// The JSON-LD of `stored`, written by `author`, at `place`.
+pub fn about(stored: &StoredEntry, author: &str, place: Place<'_>) -> Value {
+    let Place {
+        origin,
+        url,
+        based_on,
+    } = place;
     let person = json!({ "@type": "Person", "name": author, "url": format!("{origin}/a/{}", stored.entry.author) });
     let published = names_iso(stored.entry.created_at_ms);
     let mut data = match shown(stored) {
@@ -45,6 +58,9 @@ pub fn about(stored: &StoredEntry, author: &str, url: &str, origin: &str) -> Val
         fields.insert("author".into(), person);
         fields.insert("datePublished".into(), json!(published));
         fields.insert("identifier".into(), json!(stored.id.to_string()));
+        if !based_on.is_empty() {
+            fields.insert("isBasedOn".into(), json!(based_on));
+        }
     }
     data
 }

@@ -16,6 +16,7 @@ use crate::web::names::{time, Names};
 use crate::web::{Viewer, WebError, WebState};
 
 mod jsonld;
+mod sources;
 pub use jsonld::licence_url;
 
 pub async fn entry(
@@ -29,14 +30,23 @@ pub async fn entry(
         let thread = thread_for(&ingest, &v, id)?;
         let mut names = Names::new(&ingest, &v);
         let writes = v.teacher().is_some();
-        let main = article(&thread, &mut names, writes);
         let stored = &thread.view.stored;
+        let based_on = sources::BasedOn::of(&ingest, &v, stored)?;
+        let main = article(&thread, &mut names, writes, &based_on);
         let url = format!("{origin}/e/{id}");
         let author = names.author(&stored.entry.network, &stored.entry.author);
         let head = Head {
             title: title_of(shown(stored)),
             description: excerpt(text_of(shown(stored)), 200),
-            json_ld: Some(jsonld::about(stored, &author, &url, &origin)),
+            json_ld: Some(jsonld::about(
+                stored,
+                &author,
+                jsonld::Place {
+                    origin: &origin,
+                    url: &url,
+                    based_on: &based_on.urls(&origin),
+                },
+            )),
             url,
             og_type: "article",
             feed: None,
@@ -72,7 +82,12 @@ fn thread_for(
     Ok(thread)
 }
 
-fn article(thread: &Thread, names: &mut Names<'_>, writes: bool) -> Markup {
+fn article(
+    thread: &Thread,
+    names: &mut Names<'_>,
+    writes: bool,
+    based_on: &sources::BasedOn,
+) -> Markup {
     let stored = &thread.view.stored;
     let body = shown(stored);
     let network = stored.entry.network;
@@ -100,7 +115,7 @@ fn article(thread: &Thread, names: &mut Names<'_>, writes: bool) -> Markup {
                     a href={ "/search?tag=" (percent_encode(tag)) } { (tag) }
                 } }
             } }
-            @if let Body::Resource(r) = body { (resource_facts(r, stored.id)) }
+            @if let Body::Resource(r) = body { (resource_facts(r, stored.id, based_on)) }
             div.body { (render(text_of(body))) }
         }
         @if !thread.notes.is_empty() { (notes(thread, names)) }
@@ -114,7 +129,7 @@ fn article(thread: &Thread, names: &mut Names<'_>, writes: bool) -> Markup {
     }
 }
 
-fn resource_facts(r: &Resource, id: EntryId) -> Markup {
+fn resource_facts(r: &Resource, id: EntryId, based_on: &sources::BasedOn) -> Markup {
     html! {
         table.facts {
             caption.muted { "About this resource" }
@@ -129,6 +144,7 @@ fn resource_facts(r: &Resource, id: EntryId) -> Markup {
                 tr { th scope="row" { "Ages" } td { (r.age_min_years) "–" (r.age_max_years) } }
                 tr { th scope="row" { "Licence" } td { a rel="license" href=(jsonld::licence_url(&r.licence)) { (r.licence) } } }
                 tr { th scope="row" { "Language" } td { (r.language) } }
+                (based_on.row())
             }
         }
         @if !r.files.is_empty() {
