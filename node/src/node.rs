@@ -279,6 +279,7 @@ pub async fn start(config: NodeConfig) -> Result<RunningNode, NodeError> {
             search.clone(),
             fetch.clone(),
             config.clock,
+            crate::roster::node_key(&peer_id),
         ),
         shutdown_rx.clone(),
     )

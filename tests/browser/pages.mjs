@@ -29,6 +29,7 @@ const writerLink = env('STAFFROOM_WRITER_LINK');
 const writerKey = env('STAFFROOM_WRITER_KEY');
 const otherOrigin = env('STAFFROOM_OTHER_WEB');
 const otherLink = env('STAFFROOM_OTHER_LINK');
+const privateNetwork = env('STAFFROOM_PRIVATE_NETWORK');
 mkdirSync(shots, { recursive: true });
 const axeSource = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
@@ -174,6 +175,16 @@ try {
   await writer.getByRole('heading', { name: /Used it with Year 7/ }).waitFor();
   await writer.goto(`${origin}/e/${sharedId}`);
   await writer.locator('ol.comments li', { hasText: 'Used it with Year 7 today.' }).waitFor();
+
+  step('a post in a private network: sealed by the school node, then signed here');
+  await writer.goto(`${origin}/n/${privateNetwork}/write`);
+  const privateForm = writer.locator('form[data-kind="blog_post"]');
+  await privateForm.getByLabel('Title').fill('Only for our reading group');
+  await privateForm.getByLabel('Text (markdown)').fill('Sealed before **anyone** signs it.');
+  await privateForm.getByRole('button', { name: 'Sign and post' }).click();
+  await writer.waitForURL(/\/e\/[0-9a-f]{64}$/);
+  await writer.getByRole('heading', { name: 'Only for our reading group', level: 1 }).waitFor();
+  await writer.getByText('anyone').waitFor();
   await writer.setViewportSize({ width: 1280, height: 800 });
   await writer.goto(`${origin}/n/${network}/write`);
   await writer.screenshot({ path: `${shots}/write-desktop.png`, fullPage: true });

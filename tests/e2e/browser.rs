@@ -41,6 +41,7 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
         .web_sign_in()
         .await
         .expect("a link on the second node");
+    let private = private_network_of(&node, &writer).await;
     let plain_link = node
         .api()
         .web_sign_in()
@@ -69,6 +70,7 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
         .env("STAFFROOM_OTHER_WEB", &other_web)
         .env("STAFFROOM_OTHER_LINK", &other_link.url)
         .env("STAFFROOM_PLAIN_LINK", &plain_link.url)
+        .env("STAFFROOM_PRIVATE_NETWORK", private.id.to_string())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
@@ -96,4 +98,26 @@ async fn a_teacher_reads_searches_and_downloads_in_chromium() {
     }
     other.node.stop().await.expect("stops");
     node.node.stop().await.expect("stops");
+}
+
+/// A private network `founder` founds with `node` as their school's node, once that node
+/// holds its content key (it seals what they write there).
+async fn private_network_of(
+    node: &TestNode,
+    founder: &staffroom_protocol::SigningKey,
+) -> TestNetwork {
+    use super::private::{node_key, operate, private_network};
+    use staffroom_protocol::membership::{Action, Policy};
+    let mut net = private_network(founder, Policy::Private, 11);
+    let bound = node_key(node).await;
+    operate(&mut net, founder, Action::BindNode { node: bound });
+    node.adopt(&net).await;
+    let api = node.api().as_teacher(founder.clone());
+    let body = staffroom_protocol::fixtures::blog_body("probe");
+    eventually("the node holds the private network's content key", || {
+        let (api, body) = (api.clone(), body.clone());
+        async move { api.seal(&net.id, now_ms(), body).await.is_ok() }
+    })
+    .await;
+    net
 }

@@ -11,7 +11,7 @@ use staffroom_protocol::private::crypto;
 use staffroom_protocol::{AuthorId, Body, Draft, Entry, EntryId, NodeKey, SigningKey};
 use staffroom_tests::*;
 
-async fn node_key(node: &TestNode) -> NodeKey {
+pub(crate) async fn node_key(node: &TestNode) -> NodeKey {
     node.api()
         .status()
         .await
@@ -20,12 +20,12 @@ async fn node_key(node: &TestNode) -> NodeKey {
         .expect("ed25519 node")
 }
 
-fn author(key: &SigningKey) -> AuthorId {
+pub(crate) fn author(key: &SigningKey) -> AuthorId {
     AuthorId(key.verifying_key().to_bytes())
 }
 
 /// Appends the operation `action` by `key` after the network's last entry.
-fn operate(net: &mut TestNetwork, key: &SigningKey, action: Action) -> Entry {
+pub(crate) fn operate(net: &mut TestNetwork, key: &SigningKey, action: Action) -> Entry {
     let last = net.entries.last().expect("founded").id();
     let at = net.entries.last().expect("founded").created_at_ms + 1;
     let op = membership(key, net.id, at, &[last], action);
@@ -81,7 +81,7 @@ async fn node_has_file(api: &ApiClient, id: &EntryId) -> bool {
 }
 
 /// A private network founded by `founder` with `policy` (no name in its founding entry).
-fn private_network(founder: &SigningKey, policy: Policy, nonce: u8) -> TestNetwork {
+pub(crate) fn private_network(founder: &SigningKey, policy: Policy, nonce: u8) -> TestNetwork {
     let genesis = Genesis {
         name: String::new(),
         description_md: String::new(),

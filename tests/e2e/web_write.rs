@@ -143,3 +143,167 @@ async fn writing_takes_the_session_token_and_the_authors_own_signature() {
     assert_eq!(stored.stored.entry.author, author);
     node.node.stop().await.expect("stops");
 }
+
+/// A file to the pages' upload, for `network`: `(status, reply)`.
+async fn upload(
+    browser: &Browser,
+    token: &str,
+    network: &staffroom_protocol::NetworkId,
+    bytes: &[u8],
+) -> (StatusCode, serde_json::Value) {
+    let response = browser
+        .http
+        .post(format!(
+            "{}/w/upload?name=plan.pdf&network={network}",
+            browser.origin
+        ))
+        .header("origin", &browser.origin)
+        .header("cookie", browser.cookie.clone().unwrap())
+        .header("x-csrf-token", token)
+        .body(bytes.to_vec())
+        .send()
+        .await
+        .expect("answers");
+    let status = response.status();
+    (status, response.json().await.unwrap_or_default())
+}
+
+/// In a private network the school's node seals what the teacher writes before they sign it,
+/// as it does for the CLI: the file is sealed as it uploads, the entry is kind 10, the pages
+/// open it for the author, and the other member's node opens it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resource_written_in_a_private_network_is_sealed_before_it_is_signed() {
+    use super::private::{author, node_key, operate, private_network};
+    use ed25519_dalek::Signer;
+    use staffroom_protocol::membership::{Action, Policy};
+    init_tracing();
+    let a = TestNode::start(&[]).await;
+    let b = TestNode::start(&[a.addr()]).await;
+    let (founder, member) = (key(1), b.node.admin_key().clone());
+    let mut net = private_network(&founder, Policy::Private, 9);
+    operate(
+        &mut net,
+        &founder,
+        Action::Add {
+            member: author(&member),
+        },
+    );
+    let (node_a, node_b) = (node_key(&a).await, node_key(&b).await);
+    operate(&mut net, &founder, Action::BindNode { node: node_a });
+    operate(&mut net, &member, Action::BindNode { node: node_b });
+    a.adopt(&net).await;
+    b.adopt(&net).await;
+    a.api()
+        .add_teacher(author(&founder), "Ada Founder")
+        .await
+        .expect("registered");
+    let link = a
+        .api()
+        .as_teacher(founder.clone())
+        .web_sign_in()
+        .await
+        .expect("a link");
+    let mut browser = Browser::new(&a);
+    browser.sign_in(&link.url).await;
+    let token = csrf(&browser.get("/").await.body);
+
+    // The file is sealed as it arrives, once A's node holds the network's content key.
+    let plain: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();
+    let start = std::time::Instant::now();
+    let sealed_file = loop {
+        let (status, reply) = upload(&browser, &token, &net.id, &plain).await;
+        if status == StatusCode::CREATED {
+            break reply;
+        }
+        assert_eq!(reply["code"], "no_content_key", "{status} {reply}");
+        assert!(start.elapsed() < DEADLINE, "a content key in time");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    };
+    assert!(sealed_file["size_bytes"].as_u64().unwrap() > plain.len() as u64);
+    let resource = |root: &serde_json::Value, size: &serde_json::Value| {
+        serde_json::json!({
+            "network": net.id.to_string(),
+            "body": {"kind": "resource", "title": "Phonics plan, private", "description_md": "",
+                "subjects": [], "age_min_years": 5, "age_max_years": 6, "key_stage": "KS1",
+                "licence": "CC-BY-4.0", "language": "en-GB",
+                "files": [{"name": "plan.pdf", "media_type": "application/pdf",
+                    "size_bytes": size, "root": root}]},
+        })
+    };
+    // A file uploaded in the clear is never listed by a sealed resource.
+    let clear = browser
+        .http
+        .post(format!("{}/w/upload?name=plan.pdf", browser.origin))
+        .header("origin", &browser.origin)
+        .header("cookie", browser.cookie.clone().unwrap())
+        .header("x-csrf-token", &token)
+        .body(plain.clone())
+        .send()
+        .await
+        .unwrap();
+    let clear: serde_json::Value = clear.json().await.unwrap();
+    let (status, refused) = browser
+        .call(
+            "/w/prepare",
+            resource(&clear["root"], &clear["size_bytes"]),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("not_sealable"))
+    );
+
+    let draft = resource(&sealed_file["root"], &sealed_file["size_bytes"]);
+    let (status, prepared) = browser.call("/w/prepare", draft, Some(&token)).await;
+    assert_eq!(status, StatusCode::OK, "{prepared}");
+    assert_eq!(prepared["sealed"], true);
+    let message = hex::decode(prepared["message"].as_str().unwrap()).unwrap();
+    let title = b"Phonics plan, private";
+    assert!(
+        !message.windows(title.len()).any(|w| w == title),
+        "sealed, not in the clear"
+    );
+    let signature = hex::encode(founder.sign(&message).to_bytes());
+    let (status, submitted) = browser
+        .call(
+            "/w/submit",
+            serde_json::json!({"message": prepared["message"], "signature": signature}),
+            Some(&token),
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{submitted}");
+    let id: staffroom_protocol::EntryId = submitted["id"].as_str().unwrap().parse().unwrap();
+    let stored = a.api().get(&id).await.expect("stored");
+    assert_eq!(
+        stored.stored.entry.kind(),
+        staffroom_protocol::EntryKind::Sealed
+    );
+
+    // The author's pages open it, and the file downloads as it was written.
+    let page = browser.get(&format!("/e/{id}")).await;
+    assert!(page.body.contains("Phonics plan, private"), "{}", page.body);
+    let download = browser
+        .http
+        .get(format!("{}/e/{id}/files/0", browser.origin))
+        .header("cookie", browser.cookie.clone().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(download.status(), StatusCode::OK);
+    assert_eq!(download.bytes().await.unwrap().as_ref(), plain.as_slice());
+    // The other member's node opens it too.
+    let b_api = b.api();
+    eventually("B's node opens the resource", || {
+        let api = b_api.clone();
+        async move {
+            matches!(
+                api.get(&id).await.ok().and_then(|v| v.stored.opened),
+                Some(staffroom_protocol::Body::Resource(r)) if r.title == "Phonics plan, private"
+            )
+        }
+    })
+    .await;
+    a.node.stop().await.expect("stops");
+    b.node.stop().await.expect("stops");
+}

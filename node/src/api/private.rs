@@ -60,7 +60,34 @@ pub async fn upload_sealed(
     let network: NetworkId = id.parse().map_err(bad_request)?;
     let plain_root: FileRoot = plain_root.parse().map_err(bad_request)?;
     let node = node_key(&s)?;
-    let key = crate::private::seal::writing_key(&s.ingest, node, network, teacher.key)
+    let writer = SealedUpload {
+        node,
+        network,
+        author: teacher.key,
+        plain_root: Some(plain_root),
+    };
+    let uploaded = receive_sealed(&s.ingest, &s.files, writer, body).await?;
+    Ok((StatusCode::CREATED, Json(uploaded)))
+}
+
+/// Who seals a file, for which network, and what its plaintext must hash to (when the
+/// request's signature names it).
+pub(crate) struct SealedUpload {
+    pub node: staffroom_protocol::NodeKey,
+    pub network: NetworkId,
+    pub author: staffroom_protocol::AuthorId,
+    pub plain_root: Option<FileRoot>,
+}
+
+/// Seals `body` as it streams in, with the writing key `upload.author` has in the network,
+/// and keeps the sealed bytes under their own root.
+pub(crate) async fn receive_sealed(
+    ingest: &crate::ingest::Ingest,
+    files: &crate::files::FetchHandle,
+    upload: SealedUpload,
+    body: axum::body::Body,
+) -> Result<FileUploaded, ApiError> {
+    let key = crate::private::seal::writing_key(ingest, upload.node, upload.network, upload.author)
         .map_err(sealing_error)?;
     let prefix =
         crate::secret_file::random_32().map_err(|e| sealing_error(SealingError::Random(e)))?;
@@ -68,12 +95,12 @@ pub async fn upload_sealed(
     nonce_prefix.copy_from_slice(&prefix[..19]);
     let (mut sealer, header) = FileSealer::new(&key, nonce_prefix);
 
-    let max = s.files.config().file_bytes_max;
-    let mut chunks = super::files::Upload::new(body, s.ingest.store().clone(), None);
+    let max = files.config().file_bytes_max;
+    let mut chunks = super::files::Upload::new(body, ingest.store().clone(), None);
     // Refusals go through `refuse`, which reads the rest of a body still arriving first.
     let received = async {
-        let mut upload = s.files.blobs().upload()?;
-        upload.write(&header)?;
+        let mut blob = files.blobs().upload()?;
+        blob.write(&header)?;
         let (mut plain, mut hasher) = (0u64, blake3::Hasher::new());
         let mut pending: Vec<u8> = Vec::with_capacity(SEGMENT_PLAIN_BYTES);
         while let Some(chunk) = chunks.next().await? {
@@ -87,7 +114,7 @@ pub async fn upload_sealed(
             while !rest.is_empty() {
                 // A full segment is sealed only once more bytes show it is not the last.
                 if pending.len() == SEGMENT_PLAIN_BYTES {
-                    upload.write(&sealer.seal(&pending, false).map_err(seal_failed)?)?;
+                    blob.write(&sealer.seal(&pending, false).map_err(seal_failed)?)?;
                     pending.clear();
                 }
                 let take = rest.len().min(SEGMENT_PLAIN_BYTES - pending.len());
@@ -95,27 +122,23 @@ pub async fn upload_sealed(
                 rest = &rest[take..];
             }
         }
-        upload.write(&sealer.seal(&pending, true).map_err(seal_failed)?)?;
-        if FileRoot(*hasher.finalize().as_bytes()) != plain_root {
-            return Err(FilesError::WrongRoot {
-                expected: plain_root,
-                actual: FileRoot(*hasher.finalize().as_bytes()),
-            }
-            .into());
+        blob.write(&sealer.seal(&pending, true).map_err(seal_failed)?)?;
+        let actual = FileRoot(*hasher.finalize().as_bytes());
+        if let Some(expected) = upload.plain_root.filter(|e| *e != actual) {
+            return Err(FilesError::WrongRoot { expected, actual }.into());
         }
-        let (root, size_bytes) = (upload.root(), upload.size());
-        let blobs = s.files.blobs().clone();
-        tokio::task::spawn_blocking(move || blobs.keep(upload, &root))
+        let (root, size_bytes) = (blob.root(), blob.size());
+        let blobs = files.blobs().clone();
+        tokio::task::spawn_blocking(move || blobs.keep(blob, &root))
             .await
             .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "storage", e.to_string()))??;
-        Ok::<_, ApiError>((root, size_bytes))
+        Ok::<_, ApiError>(FileUploaded { root, size_bytes })
     }
     .await;
-    let (root, size_bytes) = match received {
-        Ok(done) => done,
-        Err(e) => return Err(chunks.refuse(e).await),
-    };
-    Ok((StatusCode::CREATED, Json(FileUploaded { root, size_bytes })))
+    match received {
+        Ok(done) => Ok(done),
+        Err(e) => Err(chunks.refuse(e).await),
+    }
 }
 
 /// The plaintext of a sealed file held here complete, for a member reader: its size, and a
@@ -174,7 +197,12 @@ pub fn open_file(
 }
 
 fn node_key(s: &ApiState) -> Result<staffroom_protocol::NodeKey, ApiError> {
-    s.node_id
+    node_key_of(&s.node_id)
+}
+
+/// The node's own key, which seals with the content keys granted to it.
+pub(crate) fn node_key_of(node_id: &str) -> Result<staffroom_protocol::NodeKey, ApiError> {
+    node_id
         .parse()
         .ok()
         .and_then(|peer| crate::roster::node_key(&peer))
@@ -185,7 +213,7 @@ fn seal_failed(e: staffroom_protocol::private::crypto::SealError) -> ApiError {
     sealing_error(SealingError::Seal(e))
 }
 
-fn sealing_error(e: SealingError) -> ApiError {
+pub(crate) fn sealing_error(e: SealingError) -> ApiError {
     let (status, code) = match &e {
         SealingError::NotPrivate(_) | SealingError::Seal(_) => {
             (StatusCode::BAD_REQUEST, "not_sealable")

@@ -79,6 +79,9 @@ pub struct WebState {
     pub search: crate::search::SearchIndex,
     pub files: crate::files::FetchHandle,
     pub clock: Clock,
+    /// This node's key, which seals private networks' content with the keys granted to it
+    /// (`None` when the node's identity is not ed25519: it cannot seal).
+    pub node: Option<staffroom_protocol::NodeKey>,
     pub shared: Arc<WebShared>,
     slots: Arc<Semaphore>,
 }
@@ -91,6 +94,7 @@ impl WebState {
         search: crate::search::SearchIndex,
         files: crate::files::FetchHandle,
         clock: Clock,
+        node: Option<staffroom_protocol::NodeKey>,
     ) -> impl FnOnce(Arc<WebShared>) -> WebState {
         move |shared| WebState {
             ingest,
@@ -98,6 +102,7 @@ impl WebState {
             search,
             files,
             clock,
+            node,
             shared,
             slots: Arc::new(Semaphore::new(PAGES_IN_FLIGHT_MAX)),
         }

@@ -68,10 +68,11 @@
     return reply;
   }
 
-  // One file to the node, reporting progress; its root and size back.
-  const upload = (file, progress) => new Promise((resolve, reject) => {
+  // One file to the node (which seals it for a private network), reporting progress; the
+  // root and size the resource lists back.
+  const upload = (file, network, progress) => new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', `/w/upload?name=${encodeURIComponent(file.name)}`);
+    xhr.open('POST', `/w/upload?name=${encodeURIComponent(file.name)}&network=${encodeURIComponent(network)}`);
     xhr.setRequestHeader('x-csrf-token', csrf);
     xhr.upload.onprogress = (e) => { if (e.lengthComputable) { progress.max = e.total; progress.value = e.loaded; } };
     xhr.onload = () => {
@@ -108,7 +109,7 @@
     const files = [];
     for (const item of form.querySelectorAll('ul.uploads li')) {
       status.textContent = `Uploading ${item.file.name}…`;
-      const sent = await upload(item.file, item.querySelector('progress'));
+      const sent = await upload(item.file, form.dataset.network, item.querySelector('progress'));
       files.push({ name: item.file.name, media_type: (item.file.type || 'application/octet-stream').toLowerCase(), size_bytes: sent.size_bytes, root: sent.root });
     }
     const [body, texts] = bodyOf(form, files);
@@ -118,9 +119,12 @@
       reply_to: form.dataset.replyTo || null, enquiry: form.dataset.enquiry || null,
     }));
     const message = fromHex(prepared.message);
-    // Sign only what was written here: the context, this teacher as author, these texts.
+    // Sign only what was written here: the context, this teacher as author, these texts. A
+    // private network's content comes sealed by the school's node (as for the CLI), so only
+    // the context and author can be seen in it.
+    const written = prepared.sealed || texts.every((t) => contains(message, new TextEncoder().encode(t)));
     const ok = contains(message.slice(0, CONTEXT.length), CONTEXT) && prepared.author === teacher
-      && contains(message, fromHex(teacher)) && texts.every((t) => contains(message, new TextEncoder().encode(t)));
+      && contains(message, fromHex(teacher)) && written;
     if (!ok) throw new Error('the node prepared something other than what you wrote; nothing was signed');
     const signature = await crypto.subtle.sign({ name: 'Ed25519' }, key, message);
     status.textContent = 'Posting…';

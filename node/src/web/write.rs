@@ -19,6 +19,7 @@ use staffroom_protocol::{AuthorId, Body, Entry, EntryId, NetworkId, Ref, Relatio
 use super::pages::sign_in::checked_form;
 use super::{Viewer, WebState};
 use crate::api::files::receive_upload;
+use crate::api::private::{receive_sealed, SealedUpload};
 use crate::api::server::{bad_request, submit_bytes, ApiError};
 
 /// The header a script's calls carry the session's CSRF token in.
@@ -40,6 +41,9 @@ pub struct Prepared {
     pub message: String,
     /// The author the entry is made for (the signed-in teacher), hex.
     pub author: AuthorId,
+    /// The content is sealed (a private network's): the bytes hold it encrypted, so the
+    /// page cannot find the typed text in them.
+    pub sealed: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -94,11 +98,48 @@ pub async fn prepare(
     request: Result<Json<PrepareRequest>, JsonRejection>,
 ) -> Result<Json<Prepared>, ApiError> {
     let (author, request) = checked(&s, &viewer, &headers, request)?;
-    let entry = draft(&s, &viewer, author, request)?;
+    let mut entry = draft(&s, &viewer, author, request)?;
+    let private = s
+        .ingest
+        .rosters()
+        .get(&entry.network)?
+        .policy
+        .is_some_and(|p| p.is_private());
+    if private {
+        entry.body = Body::Sealed(seal(&s, &entry).await?);
+    }
     Ok(Json(Prepared {
         message: hex::encode(entry.signed_message()),
         author,
+        sealed: private,
     }))
+}
+
+/// `entry`'s content sealed by this node for its private network, as the CLI's is (`POST
+/// /v1/networks/{id}/seal`): its files must be sealed files held here, uploaded to it.
+async fn seal(
+    s: &WebState,
+    entry: &Entry,
+) -> Result<staffroom_protocol::private::Sealed, ApiError> {
+    let node = s
+        .node
+        .ok_or_else(|| cannot_seal("this node's key is not ed25519: it cannot seal"))?;
+    let (ingest, blobs) = (s.ingest.clone(), s.files.blobs().clone());
+    let (network, author, at) = (entry.network, entry.author, entry.created_at_ms);
+    let body = entry.body.clone();
+    let sealed = tokio::task::spawn_blocking(move || {
+        crate::private::seal::check_sealed_files(&ingest, &blobs, &network, &body)
+            .map_err(|reason| cannot_seal(&reason))?;
+        crate::private::seal::seal(&ingest, node, (network, author, at), &body)
+            .map_err(crate::api::private::sealing_error)
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))?;
+    sealed
+}
+
+fn cannot_seal(reason: &str) -> ApiError {
+    ApiError(StatusCode::BAD_REQUEST, "not_sealable", reason.into())
 }
 
 /// The unsigned entry for `request`, checked against what the pages let a teacher write.
@@ -132,12 +173,6 @@ fn draft(
             StatusCode::NOT_FOUND,
             "not_found",
             "No such network here.".into(),
-        ));
-    }
-    let roster = s.ingest.rosters().get(&request.network)?;
-    if roster.policy.is_some_and(|p| p.is_private()) {
-        return Err(refused(
-            "Writing to a private network from the browser is not possible yet: its content must be sealed; use the staffroom command.",
         ));
     }
     let mut refs = Vec::new();
@@ -201,6 +236,8 @@ pub struct UploadQuery {
     /// The file's name, for the log only: the resource's entry names it.
     #[serde(default)]
     pub name: String,
+    /// The network the resource is for: a private network's files are sealed as they come.
+    pub network: Option<NetworkId>,
 }
 
 pub async fn upload(
@@ -211,7 +248,38 @@ pub async fn upload(
     body: HttpBody,
 ) -> Result<Response, ApiError> {
     let author = writer(&viewer, &headers, &s.shared.origin)?;
-    let uploaded = receive_upload(&s.ingest, &s.files, &headers, body, None).await?;
+    let sealed_in = match q.network {
+        Some(network) if !viewer.sees(&s.ingest, &network)? => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "not_found",
+                "No such network here.".into(),
+            ))
+        }
+        Some(network) => {
+            let roster = s.ingest.rosters().get(&network)?;
+            roster
+                .policy
+                .is_some_and(|p| p.is_private())
+                .then_some(network)
+        }
+        None => None,
+    };
+    let uploaded = match sealed_in {
+        Some(network) => {
+            let node = s
+                .node
+                .ok_or_else(|| cannot_seal("this node's key is not ed25519: it cannot seal"))?;
+            let upload = SealedUpload {
+                node,
+                network,
+                author,
+                plain_root: None,
+            };
+            receive_sealed(&s.ingest, &s.files, upload, body).await?
+        }
+        None => receive_upload(&s.ingest, &s.files, &headers, body, None).await?,
+    };
     tracing::info!(
         teacher = %author.short(),
         file = %q.name.chars().take(80).collect::<String>(),
