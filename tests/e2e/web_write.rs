@@ -168,6 +168,30 @@ async fn upload(
     (status, response.json().await.unwrap_or_default())
 }
 
+/// `count` posts by `author` sealed on `node` and stored there, dated after everything else.
+async fn seal_posts(
+    node: &TestNode,
+    author: &staffroom_protocol::SigningKey,
+    network: staffroom_protocol::NetworkId,
+    count: u64,
+) {
+    let (api, teacher) = (node.api(), node.api().as_teacher(author.clone()));
+    let start = now_ms();
+    for n in 0..count {
+        let at = start + n;
+        let body = blog_body(&format!("Reading log {n}"));
+        let sealed = teacher.seal(&network, at, body).await.expect("sealed");
+        let entry = staffroom_protocol::Draft {
+            network,
+            created_at_ms: at,
+            refs: vec![],
+            body: staffroom_protocol::Body::Sealed(sealed),
+        }
+        .sign(author);
+        api.submit(entry.encode()).await.expect("stored");
+    }
+}
+
 /// In a private network the school's node seals what the teacher writes before they sign it,
 /// as it does for the CLI: the file is sealed as it uploads, the entry is kind 10, the pages
 /// open it for the author, and the other member's node opens it too.
@@ -292,6 +316,23 @@ async fn a_resource_written_in_a_private_network_is_sealed_before_it_is_signed()
         .unwrap();
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.bytes().await.unwrap().as_ref(), plain.as_slice());
+    // Under the Resources tab even behind more than a listing's 1,000 newer sealed posts
+    // (every private entry is kind 10: the tab judges what each opens to).
+    seal_posts(&a, &founder, net.id, 1_005).await;
+    let (mut path, mut found) = (Some(format!("/n/{}?kind=resources", net.id)), false);
+    for _ in 0..5 {
+        let Some(here) = path.take() else { break };
+        let page = browser.get(&here).await;
+        if page.body.contains("Phonics plan, private") {
+            found = true;
+            break;
+        }
+        path = page.body.find("before=").map(|at| {
+            let end = page.body[at..].find('"').expect("the link ends");
+            format!("/n/{}?kind=resources&{}", net.id, &page.body[at..at + end])
+        });
+    }
+    assert!(found, "the resource is reached page by page");
     // The other member's node opens it too.
     let b_api = b.api();
     eventually("B's node opens the resource", || {

@@ -116,7 +116,7 @@ const BATCH_ENTRIES: usize = 2 * PAGE_ENTRIES;
 /// page ends early with a link on, so no request reads a whole network.
 const LOOKED_MAX: usize = 20 * PAGE_ENTRIES;
 
-/// One page of the stream, and the cursor of the next when there may be more.
+/// One page of the stream, and the cursor of the next when there is more to show.
 fn page_of(
     ingest: &crate::ingest::Ingest,
     viewer: &Viewer,
@@ -124,11 +124,22 @@ fn page_of(
     kind: Option<EntryKind>,
     before: Option<Cursor>,
 ) -> Result<(Vec<StoredEntry>, Option<Cursor>), WebError> {
+    // A private network's content is all sealed (kind 10) whatever it holds: a listing by
+    // kind would look among the newest sealed entries only, so the kind is judged here, on
+    // what each opens to, within the same bounds.
+    let private = ingest
+        .rosters()
+        .get(&network)?
+        .policy
+        .is_some_and(|p| p.is_private());
+    let listed_kind = kind.filter(|_| !private);
+    let wanted =
+        |stored: &StoredEntry| kind.is_none_or(|k| shown(stored).kind().family() == k.family());
     let (mut cursor, mut looked, mut kept) = (before, 0usize, Vec::new());
     loop {
         let filter = ListFilter {
             network: Some(network),
-            kind,
+            kind: listed_kind,
             before: cursor,
             limit: Some(BATCH_ENTRIES),
             ..ListFilter::default()
@@ -138,10 +149,13 @@ fn page_of(
         for stored in listed {
             looked += 1;
             cursor = Some((stored.entry.created_at_ms, stored.id));
-            if top_level(&stored) && viewer.reads(ingest, &stored)? {
+            if top_level(&stored) && wanted(&stored) && viewer.reads(ingest, &stored)? {
                 kept.push(stored);
-                if kept.len() == PAGE_ENTRIES {
-                    return Ok((kept, cursor));
+                // One past the page shows there is a next one (none links to an empty page).
+                if kept.len() > PAGE_ENTRIES {
+                    kept.truncate(PAGE_ENTRIES);
+                    let last = kept.last().map(|e| (e.entry.created_at_ms, e.id));
+                    return Ok((kept, last));
                 }
             }
         }
