@@ -99,6 +99,7 @@ pub async fn prepare(
 ) -> Result<Json<Prepared>, ApiError> {
     let (author, request) = checked(&s, &viewer, &headers, request)?;
     let mut entry = draft(&s, &viewer, author, request)?;
+    rules_kept(&entry, s.clock.now_ms())?;
     let private = s
         .ingest
         .rosters()
@@ -113,6 +114,23 @@ pub async fn prepare(
         author,
         sealed: private,
     }))
+}
+
+/// Refuses, before anything is signed, content that breaks a field or reference rule: the
+/// teacher hears which (a title too long, a blank body) rather than a refused signature.
+/// Sealed content keeps the rules of its kind in the clear, so the plain draft is checked.
+fn rules_kept(entry: &Entry, now_ms: u64) -> Result<(), ApiError> {
+    // Every rule comes before the signature's (`docs/protocol.md`, "Verification order"):
+    // with none broken, the unsigned draft fails on its signature alone.
+    match staffroom_protocol::verify_entry(&entry.encode(), now_ms) {
+        Err(staffroom_protocol::EntryError::BadSignature) => Ok(()),
+        Err(e) => Err(ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            e.code(),
+            e.to_string(),
+        )),
+        Ok(_) => Ok(()),
+    }
 }
 
 /// `entry`'s content sealed by this node for its private network, as the CLI's is (`POST
@@ -314,5 +332,30 @@ mod tests {
             signature: "00".into(),
         };
         assert!(entry_bytes(&short).is_err());
+    }
+
+    #[test]
+    fn a_broken_rule_is_named_before_anything_is_signed() {
+        use staffroom_protocol::fixtures::{blog_body, key, network};
+        let draft = |body: Body| Entry {
+            network: network(1),
+            author: AuthorId(key(1).verifying_key().to_bytes()),
+            created_at_ms: 1_000,
+            refs: vec![],
+            body,
+            signature: [0; 64],
+        };
+        assert!(rules_kept(&draft(blog_body("Fine")), 2_000).is_ok());
+        let code = |body| rules_kept(&draft(body), 2_000).err().map(|e| e.1);
+        let mut long = blog_body("x");
+        if let Body::BlogPost(p) = &mut long {
+            p.title = "t".repeat(201);
+        }
+        assert_eq!(code(long), Some("field_too_long"));
+        let mut blank = blog_body("x");
+        if let Body::BlogPost(p) = &mut blank {
+            p.body_md = " \n".into();
+        }
+        assert_eq!(code(blank), Some("invalid_field"));
     }
 }
