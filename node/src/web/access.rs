@@ -61,7 +61,12 @@ impl FromRequestParts<WebState> for Viewer {
             return Ok(visitor(state).await);
         };
         // A teacher the admin has removed since signing in is signed out.
-        match state.ingest.store().teacher(&session.teacher) {
+        let (store, key) = (state.ingest.store().clone(), session.teacher);
+        let record = match tokio::task::spawn_blocking(move || store.teacher(&key)).await {
+            Ok(read) => read.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match record {
             Ok(Some(record)) => Ok(Viewer::Teacher {
                 record,
                 cookie: cookie.to_owned(),
@@ -81,6 +86,20 @@ impl FromRequestParts<WebState> for Viewer {
 /// read shows nothing as public.
 async fn visitor(state: &WebState) -> Viewer {
     let now = std::time::Instant::now();
+    if let Some((at, public)) = state
+        .shared
+        .public
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .as_ref()
+    {
+        if now.duration_since(*at) < PUBLIC_TTL {
+            return Viewer::Visitor(public.clone());
+        }
+    }
+    // One reader at a time: the others wait for its answer rather than each walking every
+    // network again.
+    let _reading = state.shared.public_refresh.lock().await;
     if let Some((at, public)) = state
         .shared
         .public

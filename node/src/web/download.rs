@@ -20,23 +20,16 @@ pub(super) async fn download(
     Path((id, index)): Path<(String, usize)>,
 ) -> Result<Response, WebError> {
     let id: EntryId = id.parse().map_err(|_| WebError::not_found())?;
-    let (file, sealed) = file_of(&s, &viewer, id, index)?;
-    let (size, body) = match sealed {
-        true => crate::api::private::open_file(&s.ingest, &s.files, &viewer.reader(), &file.root)
-            .map_err(|_| WebError::not_found())?,
-        false => {
-            let complete = s
-                .files
-                .blobs()
-                .open_complete(&file.root)
-                .map_err(|_| not_here())?;
-            let stream = tokio_util::io::ReaderStream::with_capacity(
-                tokio::fs::File::from_std(complete.data),
-                256 * 1024,
-            );
-            (complete.size, Body::from_stream(stream))
+    // The lookups, the key search of a sealed file and the opening read the disk.
+    let (file, size, body) = super::pages::blocking({
+        let (s, viewer) = (s.clone(), viewer.clone());
+        move || {
+            let (file, sealed) = file_of(&s, &viewer, id, index)?;
+            let (size, body) = opened(&s, &viewer, &file, sealed)?;
+            Ok((file, size, body))
         }
-    };
+    })
+    .await?;
     Ok((
         [
             (header::CONTENT_TYPE, file.media_type.clone()),
@@ -50,6 +43,29 @@ pub(super) async fn download(
         body,
     )
         .into_response())
+}
+
+/// The file's plaintext size and bytes: a sealed file opened for `viewer`, a clear one as kept.
+fn opened(
+    s: &WebState,
+    viewer: &Viewer,
+    file: &FileRef,
+    sealed: bool,
+) -> Result<(u64, Body), WebError> {
+    if sealed {
+        return crate::api::private::open_file(&s.ingest, &s.files, &viewer.reader(), &file.root)
+            .map_err(|_| WebError::not_found());
+    }
+    let complete = s
+        .files
+        .blobs()
+        .open_complete(&file.root)
+        .map_err(|_| not_here())?;
+    let stream = tokio_util::io::ReaderStream::with_capacity(
+        tokio::fs::File::from_std(complete.data),
+        256 * 1024,
+    );
+    Ok((complete.size, Body::from_stream(stream)))
 }
 
 /// The `index`th file of resource `id`, if `viewer` may read it, and whether it is sealed.

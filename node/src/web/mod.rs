@@ -47,6 +47,8 @@ pub struct WebShared {
     pub cookie_name: String,
     /// The public networks, as last read (see `access::public_networks`).
     public: Mutex<Option<(std::time::Instant, PublicNetworks)>>,
+    /// Held by the one request that reads the public networks again.
+    public_refresh: tokio::sync::Mutex<()>,
 }
 
 /// The networks followed here whose pages are public.
@@ -63,6 +65,7 @@ impl WebShared {
             secure: config.secure(),
             cookie_name: access::session_cookie_name(&config.origin(bound), config.secure()),
             public: Mutex::new(None),
+            public_refresh: tokio::sync::Mutex::new(()),
         }
     }
 
