@@ -135,6 +135,8 @@ try {
   await resourceForm.getByLabel('Title').fill('Shared from the browser');
   await resourceForm.getByLabel('Description (markdown)').fill('A *number line* lesson.');
   await resourceForm.getByLabel('Subjects, separated by commas').fill('mathematics');
+  // Its sources: the school's existing resource by its page address, and a web page.
+  await resourceForm.getByLabel(/^Based on/).fill(`${origin}/e/${resource}\nhttps://example.org/number lines`);
   await resourceForm.locator('input[type=file]').setInputFiles({ name: 'number-line.txt', mimeType: 'text/plain', buffer: sharedBytes });
   // A second file dropped on the drop zone, as a teacher drags one from their desktop.
   const dropped = await writer.evaluateHandle(() => {
@@ -145,11 +147,18 @@ try {
   await resourceForm.locator('.drop').dispatchEvent('drop', { dataTransfer: dropped });
   assert.equal(await resourceForm.locator('ul.uploads progress').count(), 2, 'each file has its progress bar');
   await resourceForm.getByRole('button', { name: 'Sign and post' }).click();
-  await writer.waitForURL(/\/e\/[0-9a-f]{64}$/);
+  await writer.waitForURL(/\/e\/[0-9a-f]{64}$/).catch(async (e) => {
+    throw new Error(`not posted: ${await resourceForm.locator('.status').textContent()} (${e.message})`);
+  });
   const sharedId = writer.url().split('/').pop();
   await writer.getByRole('heading', { name: 'Shared from the browser', level: 1 }).waitFor();
   assert.equal(await writer.getByRole('link', { name: 'number-line.txt' }).count(), 1);
   assert.equal(await writer.getByRole('link', { name: 'answers.txt' }).count(), 1, 'the dropped file was shared too');
+  const basedOn = writer.locator('tr', { has: writer.getByRole('rowheader', { name: 'Based on' }) });
+  await basedOn.getByRole('link', { name: resourceTitle }).waitFor();
+  assert.equal(await basedOn.getByRole('link', { name: 'https://example.org/number%20lines' }).count(), 1, 'the web page, percent-encoded');
+  const sharedLd = JSON.parse(await writer.locator('script[type="application/ld+json"]').textContent());
+  assert.deepEqual(sharedLd.isBasedOn, [`${origin}/e/${resource}`, 'https://example.org/number%20lines']);
 
   step('an enquiry and a note from the browser, the note under its stage');
   await writer.goto(`${origin}/n/${network}/write`);

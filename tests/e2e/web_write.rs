@@ -141,6 +141,16 @@ async fn writing_takes_the_session_token_and_the_authors_own_signature() {
     let id: staffroom_protocol::EntryId = submitted["id"].as_str().unwrap().parse().unwrap();
     let stored = node.api().get(&id).await.expect("stored");
     assert_eq!(stored.stored.entry.author, author);
+    // Sources only for one's own resource: a post is none, and nothing is prepared.
+    let sources = serde_json::json!({
+        "network": net.id.to_string(),
+        "body": {"kind": "sources", "resource": id.to_string(), "entries": [], "links": ["https://example.org/"]},
+    });
+    let (status, refused) = browser.call("/w/prepare", sources, Some(&token)).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_yours"))
+    );
     node.node.stop().await.expect("stops");
 }
 
@@ -316,6 +326,16 @@ async fn a_resource_written_in_a_private_network_is_sealed_before_it_is_signed()
         .unwrap();
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.bytes().await.unwrap().as_ref(), plain.as_slice());
+    // Its sources would travel in the clear: refused before anything is signed.
+    let sources = serde_json::json!({
+        "network": net.id.to_string(),
+        "body": {"kind": "sources", "resource": id.to_string(), "entries": [], "links": ["https://example.org/"]},
+    });
+    let (status, refused) = browser.call("/w/prepare", sources, Some(&token)).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("not_writable"))
+    );
     // Under the Resources tab even behind more than a listing's 1,000 newer sealed posts
     // (every private entry is kind 10: the tab judges what each opens to).
     seal_posts(&a, &founder, net.id, 1_005).await;

@@ -2,7 +2,8 @@
 // browser (WebCrypto), so the node never holds the key. The key is imported once on /key and
 // kept in IndexedDB as a non-extractable CryptoKey: no script, this one included, can read it
 // back. Flow: upload a resource's files (with progress) -> POST /w/prepare (the exact bytes to
-// sign) -> check them -> sign -> POST /w/submit -> go to the new entry's page.
+// sign) -> check them -> sign -> POST /w/submit -> (a resource's sources, the same way) -> go
+// to the new entry's page.
 'use strict';
 
 (() => {
@@ -103,9 +104,41 @@
     }
   }
 
+  // "Based on" lines: an entry's page (on any school's node: ids are the same everywhere) or
+  // its id, or a web page. A line that is neither stops everything before it is sent.
+  function sourcesOf(form) {
+    const entries = []; const links = [];
+    const lines = (form.elements.based_on?.value ?? '').split('\n').map((l) => l.trim());
+    lines.forEach((line, i) => {
+      if (!line) return;
+      const id = line.match(/^(?:https?:\/\/\S*\/e\/)?([0-9a-f]{64})\/?$/i);
+      if (id) entries.push(id[1].toLowerCase());
+      else if (/^https?:\/\/./i.test(line) && URL.canParse(line)) links.push(new URL(line).href); // spaces and the like percent-encoded
+      else throw new Error(`"Based on" line ${i + 1} is neither an entry's address nor a web page`);
+    });
+    return { entries, links };
+  }
+
+  // Prepares `request` on the node, checks the bytes, signs them with `key`, submits them.
+  async function signAndSubmit(key, request, texts) {
+    const prepared = await call('/w/prepare', JSON.stringify(request));
+    const message = fromHex(prepared.message);
+    // Sign only what was written here: the context, this teacher as author, these texts. A
+    // private network's content comes sealed by the school's node (as for the CLI), so only
+    // the context and author can be seen in it.
+    const needles = texts.map((t) => (typeof t === 'string' ? new TextEncoder().encode(t) : t));
+    const written = prepared.sealed || needles.every((t) => contains(message, t));
+    const ok = contains(message.slice(0, CONTEXT.length), CONTEXT) && prepared.author === teacher
+      && contains(message, fromHex(teacher)) && written;
+    if (!ok) throw new Error('the node prepared something other than what you wrote; nothing was signed');
+    const signature = await crypto.subtle.sign({ name: 'Ed25519' }, key, message);
+    return call('/w/submit', JSON.stringify({ message: prepared.message, signature: toHex(signature) }));
+  }
+
   async function post(form, status) {
     const key = await storedKey();
     if (!key) throw new Error('keep your key in this browser first (Your key, at the top)');
+    const sources = form.dataset.kind === 'resource' ? sourcesOf(form) : { entries: [], links: [] };
     const files = [];
     for (const item of form.querySelectorAll('ul.uploads li')) {
       status.textContent = `Uploading ${item.file.name}…`;
@@ -114,21 +147,17 @@
     }
     const [body, texts] = bodyOf(form, files);
     status.textContent = 'Signing…';
-    const prepared = await call('/w/prepare', JSON.stringify({
-      network: form.dataset.network, body,
-      reply_to: form.dataset.replyTo || null, enquiry: form.dataset.enquiry || null,
-    }));
-    const message = fromHex(prepared.message);
-    // Sign only what was written here: the context, this teacher as author, these texts. A
-    // private network's content comes sealed by the school's node (as for the CLI), so only
-    // the context and author can be seen in it.
-    const written = prepared.sealed || texts.every((t) => contains(message, new TextEncoder().encode(t)));
-    const ok = contains(message.slice(0, CONTEXT.length), CONTEXT) && prepared.author === teacher
-      && contains(message, fromHex(teacher)) && written;
-    if (!ok) throw new Error('the node prepared something other than what you wrote; nothing was signed');
-    const signature = await crypto.subtle.sign({ name: 'Ed25519' }, key, message);
-    status.textContent = 'Posting…';
-    const done = await call('/w/submit', JSON.stringify({ message: prepared.message, signature: toHex(signature) }));
+    const network = form.dataset.network;
+    const done = await signAndSubmit(key, {
+      network, body, reply_to: form.dataset.replyTo || null, enquiry: form.dataset.enquiry || null,
+    }, texts);
+    if (sources.entries.length + sources.links.length > 0) {
+      // A second entry beside the resource (kind 13), signed the same way.
+      status.textContent = 'Signing its sources…';
+      const stated = { kind: 'sources', resource: done.id, ...sources };
+      await signAndSubmit(key, { network, body: stated, reply_to: null, enquiry: null },
+        [fromHex(done.id), ...sources.entries.map(fromHex), ...sources.links]);
+    }
     status.textContent = 'Posted.';
     location.assign(done.url);
   }

@@ -116,6 +116,43 @@ pub async fn prepare(
     }))
 }
 
+/// Sources are stated for the teacher's own resource in its network, never a private one's
+/// (they travel in the clear): any other statement would be shown by no node. Puts them in
+/// the protocol's order: entries ascending, each entry and link once.
+fn sources_for_own(
+    s: &WebState,
+    author: AuthorId,
+    network: NetworkId,
+    sources: &mut staffroom_protocol::Sources,
+) -> Result<(), ApiError> {
+    let refused =
+        |code, message: &str| ApiError(StatusCode::UNPROCESSABLE_ENTITY, code, message.into());
+    let policy = s.ingest.rosters().get(&network)?.policy;
+    if policy.is_some_and(|p| p.is_private()) {
+        return Err(refused(
+            "not_writable",
+            "A private network's resources name no sources: they would travel in the clear.",
+        ));
+    }
+    let stored = s.ingest.store().get(&sources.resource)?;
+    let own = stored.is_some_and(|r| {
+        r.entry.author == author
+            && r.entry.network == network
+            && r.entry.kind().family() == staffroom_protocol::EntryKind::Resource
+    });
+    if !own {
+        return Err(refused(
+            "not_yours",
+            "Sources are stated for one of your own resources, in its network.",
+        ));
+    }
+    sources.entries.sort();
+    sources.entries.dedup();
+    let mut seen = std::collections::HashSet::new();
+    sources.links.retain(|l| seen.insert(l.clone()));
+    Ok(())
+}
+
 /// Refuses, before anything is signed, content that breaks a field or reference rule: the
 /// teacher hears which (a title too long, a blank body) rather than a refused signature.
 /// Sealed content keeps the rules of its kind in the clear, so the plain draft is checked.
@@ -165,7 +202,7 @@ fn draft(
     s: &WebState,
     viewer: &Viewer,
     author: AuthorId,
-    request: PrepareRequest,
+    mut request: PrepareRequest,
 ) -> Result<Entry, ApiError> {
     let refused = |message: &str| {
         ApiError(
@@ -181,9 +218,10 @@ fn draft(
             | Body::Enquiry(_)
             | Body::EnquiryNote(_)
             | Body::Comment(_)
+            | Body::Sources(_)
     ) {
         return Err(refused(
-            "The pages write blogs, resources, enquiries, notes and comments only.",
+            "The pages write blogs, resources and their sources, enquiries, notes and comments only.",
         ));
     }
     if !viewer.sees(&s.ingest, &request.network)? {
@@ -192,6 +230,9 @@ fn draft(
             "not_found",
             "No such network here.".into(),
         ));
+    }
+    if let Body::Sources(sources) = &mut request.body {
+        sources_for_own(s, author, request.network, sources)?;
     }
     let mut refs = Vec::new();
     if let Some(id) = request.reply_to {

@@ -21,11 +21,13 @@ pub async fn write(
 ) -> Result<Response, WebError> {
     let network: NetworkId = network.parse().map_err(|_| WebError::not_found())?;
     let (ingest, v) = (s.ingest.clone(), viewer.clone());
-    let name = blocking(move || {
+    let (name, private) = blocking(move || {
         if v.teacher().is_none() || !v.sees(&ingest, &network)? {
             return Err(WebError::not_found());
         }
-        Ok(Names::new(&ingest, &v).network(&network))
+        let policy = ingest.rosters().get(&network)?.policy;
+        let private = policy.is_some_and(|p| p.is_private());
+        Ok((Names::new(&ingest, &v).network(&network), private))
     })
     .await?;
     let main = html! {
@@ -56,6 +58,10 @@ pub async fn write(
                     input #res-files type="file" name="files" multiple;
                     div.drop tabindex="0" { "Drop files here" }
                     ul.uploads aria-label="Files to share" {}
+                }
+                // Sources travel in the clear (kind 13): not in a private network.
+                @if !private {
+                    (field("res-sources", "based_on", "Based on: entries' addresses or web pages, one a line (optional)", html! { textarea #res-sources name="based_on" rows="3" placeholder="https://…" {} }))
                 }
                 (send())
             }
