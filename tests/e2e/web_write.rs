@@ -37,6 +37,26 @@ impl Browser {
     }
 }
 
+/// A browser signed in to `node`'s pages as `teacher`, registered there as `name`, and its
+/// session's CSRF token.
+async fn teacher_signed_in(
+    node: &TestNode,
+    teacher: &staffroom_protocol::SigningKey,
+    name: &str,
+) -> (Browser, String) {
+    let author = staffroom_protocol::AuthorId(teacher.verifying_key().to_bytes());
+    node.api()
+        .add_teacher(author, name)
+        .await
+        .expect("registered");
+    let api = node.api().as_teacher(teacher.clone());
+    let link = api.web_sign_in().await.expect("a link");
+    let mut browser = Browser::new(node);
+    browser.sign_in(&link.url).await;
+    let token = csrf(&browser.get("/").await.body);
+    (browser, token)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn writing_takes_the_session_token_and_the_authors_own_signature() {
     use ed25519_dalek::Signer;
@@ -46,20 +66,8 @@ async fn writing_takes_the_session_token_and_the_authors_own_signature() {
     node.adopt(&net).await;
     let writer = key(1);
     let author = staffroom_protocol::AuthorId(writer.verifying_key().to_bytes());
-    node.api()
-        .add_teacher(author, "Ada Writer")
-        .await
-        .expect("registered");
-    let link = node
-        .api()
-        .as_teacher(writer.clone())
-        .web_sign_in()
-        .await
-        .expect("a link");
-    let mut browser = Browser::new(&node);
+    let (browser, token) = teacher_signed_in(&node, &writer, "Ada Writer").await;
     let visitor = Browser::new(&node);
-    browser.sign_in(&link.url).await;
-    let token = csrf(&browser.get("/").await.body);
     let draft = serde_json::json!({
         "network": net.id.to_string(),
         "body": {"kind": "blog_post", "title": "Written in a browser", "body_md": "Signed by *me*.", "tags": []},
@@ -227,19 +235,7 @@ async fn a_resource_written_in_a_private_network_is_sealed_before_it_is_signed()
     operate(&mut net, &member, Action::BindNode { node: node_b });
     a.adopt(&net).await;
     b.adopt(&net).await;
-    a.api()
-        .add_teacher(author(&founder), "Ada Founder")
-        .await
-        .expect("registered");
-    let link = a
-        .api()
-        .as_teacher(founder.clone())
-        .web_sign_in()
-        .await
-        .expect("a link");
-    let mut browser = Browser::new(&a);
-    browser.sign_in(&link.url).await;
-    let token = csrf(&browser.get("/").await.body);
+    let (browser, token) = teacher_signed_in(&a, &founder, "Ada Founder").await;
 
     // The file is sealed as it arrives, once A's node holds the network's content key.
     let plain: Vec<u8> = (0..70_000u32).map(|i| (i % 251) as u8).collect();

@@ -81,35 +81,30 @@ impl FromRequestParts<WebState> for Viewer {
     }
 }
 
+/// The public networks as last read, if read less than `PUBLIC_TTL` before `now`.
+fn fresh_public(state: &WebState, now: std::time::Instant) -> Option<PublicNetworks> {
+    let cached = state
+        .shared
+        .public
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let (at, public) = cached.as_ref()?;
+    (now.duration_since(*at) < PUBLIC_TTL).then(|| public.clone())
+}
+
 /// A visitor, with the public networks: read at most every `PUBLIC_TTL` (each is a walk of
 /// the network's time order for its newest publication), on a blocking thread. A failure to
 /// read shows nothing as public.
 async fn visitor(state: &WebState) -> Viewer {
     let now = std::time::Instant::now();
-    if let Some((at, public)) = state
-        .shared
-        .public
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
-        if now.duration_since(*at) < PUBLIC_TTL {
-            return Viewer::Visitor(public.clone());
-        }
+    if let Some(public) = fresh_public(state, now) {
+        return Viewer::Visitor(public);
     }
     // One reader at a time: the others wait for its answer rather than each walking every
     // network again.
     let _reading = state.shared.public_refresh.lock().await;
-    if let Some((at, public)) = state
-        .shared
-        .public
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .as_ref()
-    {
-        if now.duration_since(*at) < PUBLIC_TTL {
-            return Viewer::Visitor(public.clone());
-        }
+    if let Some(public) = fresh_public(state, now) {
+        return Viewer::Visitor(public);
     }
     let ingest = state.ingest.clone();
     let read = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
