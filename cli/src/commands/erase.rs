@@ -40,7 +40,29 @@ pub async fn hide(ctx: &Ctx, id: &str, reason: Reason) -> anyhow::Result<()> {
     erase(ctx, target, ErasureAction::Hide, reason.into()).await
 }
 
-/// Signs and submits one erasure per version of `target`, the original first.
+/// The sources statements (kind 13) `resource`'s author made about any of `versions`.
+async fn sources_about(
+    api: &staffroom_node::api::ApiClient,
+    resource: &Entry,
+    versions: &[EntryId],
+) -> anyhow::Result<Vec<EntryId>> {
+    let filter = staffroom_node::store::ListFilter {
+        network: Some(resource.network),
+        kind: Some(EntryKind::Sources),
+        author: Some(resource.author),
+        limit: Some(staffroom_node::store::LIST_LIMIT_MAX),
+        ..Default::default()
+    };
+    let listed = api.list(&filter).await?;
+    Ok(listed
+        .into_iter()
+        .filter(|s| matches!(&s.entry.body, Body::Sources(b) if versions.contains(&b.resource)))
+        .map(|s| s.id)
+        .collect())
+}
+
+/// Signs and submits one erasure per version of `target`, the original first (and, for a
+/// resource deleted or removed, per sources statement about it).
 async fn erase(
     ctx: &Ctx,
     target: EntryId,
@@ -50,10 +72,15 @@ async fn erase(
     let key = teacher::load(&ctx.data)?;
     let api = ctx.api()?;
     let view = api.get(&target).await?;
-    let versions = match view.versions.is_empty() {
+    let mut versions = match view.versions.is_empty() {
         true => vec![target],
         false => view.versions.clone(),
     };
+    // A resource's sources statements name it and carry its author's links: they go with it.
+    if action.purges() && view.stored.entry.kind().family() == EntryKind::Resource {
+        let statements = sources_about(&api, &view.stored.entry, &versions).await?;
+        versions.extend(statements);
+    }
     let mut erased = Vec::new();
     for version in versions {
         let entry = api.get(&version).await?.stored.entry;

@@ -10,8 +10,10 @@
 //! network in the key, an erasure in one network neither reaches nor hides another's. Hides
 //! are recorded the same way, but only keep their target out of listings.
 //!
-//! Only content (kinds 1–5, 8 and 10) is covered: membership operations, erasures and key
-//! grants are the network's own record, which no erasure takes out.
+//! Only content (kinds 1–5, 8 and 10) and sources (13) are covered: membership operations,
+//! erasures, key grants and publications are the network's own record, which no erasure
+//! takes out. An erasure of a kind this node does not know yet covers nothing until it does
+//! (`migrate.rs` then removes what it covers).
 //!
 //! The files a purged resource listed go into `files_erased` (by `writer::remove_entry`): the
 //! fetcher deletes their bytes, partial transfers included, once no stored entry lists them.

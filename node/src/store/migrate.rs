@@ -201,8 +201,18 @@ fn index_newly_understood(trees: &Trees) -> Result<usize, StoreError> {
         }
     }
     let mut indexed = 0;
-    for ((id, _), verdict) in batch.iter().zip(verify_all(&batch)) {
-        if let Some(entry) = verdict.as_ref().and_then(VerifiedEntry::entry) {
+    for ((id, bytes), verdict) in batch.iter().zip(verify_all(&batch)) {
+        let Some(verified) = verdict else { continue };
+        if let Some(entry) = verified.entry() {
+            // An erasure this node stored while the kind was opaque here covered nothing
+            // then (what it covers depends on the kind); now it does, as on a node that knew
+            // the kind when both arrived.
+            if super::erased::covered(trees, id, verified.header())? {
+                super::writer::remove_entry(trees, id, bytes)?;
+                trees.opaque.remove(id.as_bytes())?;
+                tracing::info!(entry = %id.short(), "an entry now understood was erased: removed");
+                continue;
+            }
             index_understood(trees, entry, id)?;
             trees.opaque.remove(id.as_bytes())?;
             indexed += 1;

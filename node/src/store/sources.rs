@@ -12,6 +12,11 @@ impl Store {
     /// What `resource` is based on, as its author last said; `None` if they never did (or
     /// withdrew it: then both lists are empty).
     pub fn sources_of(&self, resource: &StoredEntry) -> Result<Option<Sources>, StoreError> {
+        // A private network's resources are sealed, and its sources are never admitted: one
+        // stored while kind 13 was opaque here is not shown either.
+        if resource.entry.kind() == EntryKind::Sealed {
+            return Ok(None);
+        }
         let statements = self.list(&ListFilter {
             network: Some(resource.entry.network),
             kind: Some(EntryKind::Sources),

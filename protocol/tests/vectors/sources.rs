@@ -32,6 +32,12 @@ pub fn accepted() -> Vec<Accepted> {
             true,
         ),
         accepted_one(
+            "sources_longest_link",
+            "kind 13 whose one link is exactly 2,048 bytes, the longest allowed",
+            signed(NOW, vec![], sources(&[], &[&longest_link()])),
+            true,
+        ),
+        accepted_one(
             "sources_withdrawn",
             "kind 13 with no entries and no links: the resource is no longer said to be based \
              on anything",
@@ -41,11 +47,46 @@ pub fn accepted() -> Vec<Accepted> {
     ]
 }
 
+/// `https://example.org/` and then `a`s: 2,048 bytes in all.
+fn longest_link() -> String {
+    let start = "https://example.org/";
+    format!("{start}{}", "a".repeat(2048 - start.len()))
+}
+
 pub fn refused() -> Vec<Refused> {
     let refused = |name, why, body, error| refused_one(name, why, signed(NOW, vec![], body), error);
     let nine: Vec<String> = (0..9).map(|i| format!("https://example.org/{i}")).collect();
     let nine: Vec<&str> = nine.iter().map(String::as_str).collect();
-    vec![
+    let too_long = format!("{}a", longest_link());
+    let seventeen: Vec<u8> = (1..=17).collect();
+    let mut out = link_vectors();
+    out.extend([
+        refused(
+            "sources_link_too_long",
+            "kind 13 whose link is 2,049 bytes: at most 2,048",
+            sources(&[], &[&too_long]),
+            "field_too_long",
+        ),
+        refused(
+            "sources_seventeen_entries",
+            "kind 13 naming 17 entries: at most 16 (refused at the count, before the ids)",
+            sources(&seventeen, &[]),
+            "too_many_items",
+        ),
+        refused(
+            "sources_entry_twice",
+            "kind 13 naming entry 01… twice: strictly ascending, so each once",
+            sources(&[1, 1], &[]),
+            "invalid_field",
+        ),
+        refused(
+            "sources_link_twice",
+            "kind 13 naming one web page twice",
+            sources(&[], &["https://example.org/", "https://example.org/"]),
+            "invalid_field",
+        ),
+    ]);
+    out.extend(vec![
         refused(
             "sources_link_not_web",
             "kind 13 whose link is javascript:…: only http:// and https:// addresses",
@@ -89,5 +130,44 @@ pub fn refused() -> Vec<Refused> {
             ),
             "bad_references",
         ),
-    ]
+    ]);
+    out
+}
+
+/// Links that are not `http://` or `https://` then printable ASCII without spaces.
+fn link_vectors() -> Vec<Refused> {
+    let cases: [(&str, &str, &str); 5] = [
+        (
+            "sources_link_upper_case_scheme",
+            "HTTPS://example.org/",
+            "the scheme in upper case",
+        ),
+        (
+            "sources_link_scheme_only",
+            "https://",
+            "nothing after the scheme",
+        ),
+        (
+            "sources_link_delete_byte",
+            "https://example.org/\u{7f}",
+            "a DEL byte (0x7F)",
+        ),
+        (
+            "sources_link_non_ascii",
+            "https://example.org/caf\u{e9}",
+            "a non-ASCII character (é)",
+        ),
+        ("sources_link_ftp", "ftp://example.org/", "another scheme"),
+    ];
+    cases
+        .into_iter()
+        .map(|(name, link, why)| {
+            refused_one(
+                name,
+                &format!("kind 13 whose link has {why}"),
+                signed(NOW, vec![], sources(&[], &[link])),
+                "invalid_field",
+            )
+        })
+        .collect()
 }

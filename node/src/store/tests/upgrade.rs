@@ -65,6 +65,49 @@ async fn entries_stored_opaquely_are_indexed_once_understood() {
     assert_eq!(store.trees.opaque.len(), 0);
 }
 
+/// A sources statement (kind 13) stored opaquely by a node that did not know the kind, with
+/// its author's deletion of it (which covered nothing there): once the kind is understood,
+/// the deletion covers it, as on a node that knew the kind when both arrived.
+#[tokio::test]
+async fn an_erased_entry_of_a_kind_now_understood_is_removed_on_upgrade() {
+    use staffroom_protocol::{Body, ErasureAction, ErasureReason, Sources};
+    let dir = tempfile::tempdir().unwrap();
+    let body = Body::Sources(Sources {
+        resource: staffroom_protocol::EntryId([7; 32]),
+        entries: vec![],
+        links: vec!["https://example.org/".into()],
+    });
+    let statement = fixtures::signed(&key(1), network(1), 3, vec![], body);
+    let deletion = fixtures::signed(
+        &key(1),
+        network(1),
+        4,
+        vec![],
+        fixtures::erasure_body(&statement, ErasureAction::Delete, ErasureReason::Mistake),
+    );
+    let id = statement.id();
+    {
+        let store = joined_in(dir.path(), &[network(1)]).await;
+        store.insert(vec![verified(&deletion)]).await.unwrap();
+        // What an older node's writer left of the statement: record, time key, opaque mark.
+        let t = &store.trees;
+        old_time_index(t, &statement);
+        t.entries.insert(id.as_bytes(), statement.encode()).unwrap();
+        t.meta.remove(b"record_layout").unwrap();
+        t.opaque.insert(id.as_bytes(), &[]).unwrap();
+        t.meta.insert(b"understood_kinds", &[1u8][..]).unwrap();
+        store.flush().await.unwrap();
+    }
+    let store = Store::open(dir.path()).unwrap();
+    store.flush().await.unwrap();
+    assert!(store.get_bytes(&id).unwrap().is_none(), "erased on upgrade");
+    assert_eq!(store.trees.opaque.len(), 0);
+    assert!(
+        store.get_bytes(&deletion.id()).unwrap().is_some(),
+        "the erasure stays"
+    );
+}
+
 /// An entry an older node stored under the rules before issue 7 (a title reordered by a
 /// right-to-left override) is quarantined when a node with the present rules opens the store:
 /// kept, but neither listed nor synced, so no upgraded peer is ever served it.
