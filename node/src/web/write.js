@@ -87,6 +87,8 @@
   });
 
   const list = (text) => text.split(',').map((t) => t.trim()).filter(Boolean);
+  // Each kind's tags in the clear: a resource with files is kind 8 (docs/protocol.md).
+  const KIND_TAGS = { blog_post: [1], resource: [2, 8], enquiry: [3], enquiry_note: [4], comment: [5] };
 
   // The protocol's JSON form of what the form holds, and the texts the signed bytes must hold.
   function bodyOf(form, files) {
@@ -107,29 +109,43 @@
   // "Based on" lines: an entry's page (on any school's node: ids are the same everywhere) or
   // its id, or a web page. A line that is neither stops everything before it is sent.
   function sourcesOf(form) {
-    const entries = []; const links = [];
+    const entries = new Set(); const links = new Set();
     const lines = (form.elements.based_on?.value ?? '').split('\n').map((l) => l.trim());
     lines.forEach((line, i) => {
       if (!line) return;
       const id = line.match(/^(?:https?:\/\/\S*\/e\/)?([0-9a-f]{64})\/?$/i);
-      if (id) entries.push(id[1].toLowerCase());
-      else if (/^https?:\/\/./i.test(line) && URL.canParse(line)) links.push(new URL(line).href); // spaces and the like percent-encoded
+      if (id) entries.add(id[1].toLowerCase());
+      else if (/^https?:\/\/./i.test(line) && URL.canParse(line)) links.add(new URL(line).href); // spaces and the like percent-encoded
       else throw new Error(`"Based on" line ${i + 1} is neither an entry's address nor a web page`);
     });
-    return { entries, links };
+    // The protocol's bounds (docs/protocol.md, "Sources"), checked before the resource is sent.
+    if (entries.size > 16 || links.size > 8) throw new Error('"Based on" names at most 16 entries and 8 web pages');
+    for (const link of links) {
+      if (link.length > 2048) throw new Error(`"Based on": ${link.slice(0, 40)}… is longer than 2,048 characters`);
+    }
+    return { entries: [...entries], links: [...links] };
   }
 
+  // Where the prepared bytes keep the header's fields, after the signing context.
+  const NETWORK_AT = CONTEXT.length + 1;
+  const KIND_AT = CONTEXT.length + 1 + 32 + 32 + 8;
+  const SEALED = 10;
+
   // Prepares `request` on the node, checks the bytes, signs them with `key`, submits them.
-  async function signAndSubmit(key, request, texts) {
+  // `kinds`: the kind tags the entry may have in the clear.
+  async function signAndSubmit(key, request, texts, kinds) {
     const prepared = await call('/w/prepare', JSON.stringify(request));
     const message = fromHex(prepared.message);
-    // Sign only what was written here: the context, this teacher as author, these texts. A
-    // private network's content comes sealed by the school's node (as for the CLI), so only
-    // the context and author can be seen in it.
+    // Sign only what was written here: the context, this network, this kind, this teacher as
+    // author, these texts. A private network's content comes sealed by the school's node (as
+    // for the CLI): its kind is 10 and the texts cannot be seen in it.
     const needles = texts.map((t) => (typeof t === 'string' ? new TextEncoder().encode(t) : t));
     const written = prepared.sealed || needles.every((t) => contains(message, t));
+    const network = fromHex(request.network);
+    const sameNetwork = network.every((b, i) => message[NETWORK_AT + i] === b);
+    const kind = (prepared.sealed ? [SEALED] : kinds).includes(message[KIND_AT]);
     const ok = contains(message.slice(0, CONTEXT.length), CONTEXT) && prepared.author === teacher
-      && contains(message, fromHex(teacher)) && written;
+      && contains(message, fromHex(teacher)) && written && sameNetwork && kind;
     if (!ok) throw new Error('the node prepared something other than what you wrote; nothing was signed');
     const signature = await crypto.subtle.sign({ name: 'Ed25519' }, key, message);
     return call('/w/submit', JSON.stringify({ message: prepared.message, signature: toHex(signature) }));
@@ -150,13 +166,19 @@
     const network = form.dataset.network;
     const done = await signAndSubmit(key, {
       network, body, reply_to: form.dataset.replyTo || null, enquiry: form.dataset.enquiry || null,
-    }, texts);
+    }, texts, KIND_TAGS[body.kind]);
     if (sources.entries.length + sources.links.length > 0) {
       // A second entry beside the resource (kind 13), signed the same way.
       status.textContent = 'Signing its sources…';
       const stated = { kind: 'sources', resource: done.id, ...sources };
-      await signAndSubmit(key, { network, body: stated, reply_to: null, enquiry: null },
-        [fromHex(done.id), ...sources.entries.map(fromHex), ...sources.links]);
+      try {
+        await signAndSubmit(key, { network, body: stated, reply_to: null, enquiry: null },
+          [fromHex(done.id), ...sources.entries.map(fromHex), ...sources.links], [13]);
+      } catch (err) {
+        const posted = new Error(`the resource was posted (${done.url}), but not its sources: ${err.message}`);
+        posted.posted = true;
+        throw posted;
+      }
     }
     status.textContent = 'Posted.';
     location.assign(done.url);
@@ -192,7 +214,11 @@
         e.preventDefault();
         const button = form.querySelector('button[type=submit]');
         button.disabled = true;
-        post(form, status).catch((err) => { status.textContent = `Not posted: ${err.message}`; button.disabled = false; });
+        post(form, status).catch((err) => {
+          // A resource already posted stays so: posting again would make a second one.
+          status.textContent = err.posted ? `Partly posted: ${err.message}` : `Not posted: ${err.message}`;
+          button.disabled = Boolean(err.posted);
+        });
       });
     }
     const importer = document.querySelector('form.key-import');

@@ -108,6 +108,8 @@ pub async fn prepare(
         .is_some_and(|p| p.is_private());
     if private {
         entry.body = Body::Sealed(seal(&s, &entry).await?);
+        // Sealing adds bytes: a body near the entry's limit may no longer fit.
+        rules_kept(&entry, s.clock.now_ms())?;
     }
     Ok(Json(Prepared {
         message: hex::encode(entry.signed_message()),
