@@ -35,6 +35,21 @@ impl Browser {
             response.json().await.unwrap_or(serde_json::Value::Null),
         )
     }
+
+    /// What the page's script does with `/w/prepare`'s answer: signs its bytes with `key`
+    /// (as WebCrypto does) and submits them.
+    async fn sign_and_submit(
+        &self,
+        prepared: &serde_json::Value,
+        key: &staffroom_protocol::SigningKey,
+        token: &str,
+    ) -> (StatusCode, serde_json::Value) {
+        use ed25519_dalek::Signer;
+        let message = hex::decode(prepared["message"].as_str().expect("bytes")).expect("hex");
+        let signature = hex::encode(key.sign(&message).to_bytes());
+        let body = serde_json::json!({"message": prepared["message"], "signature": signature});
+        self.call("/w/submit", body, Some(token)).await
+    }
 }
 
 /// A browser signed in to `node`'s pages as `teacher`, registered there as `name`, and its
@@ -135,14 +150,7 @@ async fn writing_takes_the_session_token_and_the_authors_own_signature() {
     );
 
     // The author's own signature, as WebCrypto makes it: stored, and its page shows it.
-    let signature = hex::encode(writer.sign(&message).to_bytes());
-    let (status, submitted) = browser
-        .call(
-            "/w/submit",
-            serde_json::json!({"message": prepared["message"], "signature": signature}),
-            Some(&token),
-        )
-        .await;
+    let (status, submitted) = browser.sign_and_submit(&prepared, &writer, &token).await;
     assert_eq!(status, StatusCode::CREATED, "{submitted}");
     let page = browser.get(submitted["url"].as_str().unwrap()).await;
     assert!(page.body.contains("Written in a browser") && page.body.contains("Ada Writer"));
@@ -216,7 +224,6 @@ async fn seal_posts(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_resource_written_in_a_private_network_is_sealed_before_it_is_signed() {
     use super::private::{author, node_key, operate, private_network};
-    use ed25519_dalek::Signer;
     use staffroom_protocol::membership::{Action, Policy};
     init_tracing();
     let a = TestNode::start(&[]).await;
@@ -294,14 +301,7 @@ async fn a_resource_written_in_a_private_network_is_sealed_before_it_is_signed()
         !message.windows(title.len()).any(|w| w == title),
         "sealed, not in the clear"
     );
-    let signature = hex::encode(founder.sign(&message).to_bytes());
-    let (status, submitted) = browser
-        .call(
-            "/w/submit",
-            serde_json::json!({"message": prepared["message"], "signature": signature}),
-            Some(&token),
-        )
-        .await;
+    let (status, submitted) = browser.sign_and_submit(&prepared, &founder, &token).await;
     assert_eq!(status, StatusCode::CREATED, "{submitted}");
     let id: staffroom_protocol::EntryId = submitted["id"].as_str().unwrap().parse().unwrap();
     let stored = a.api().get(&id).await.expect("stored");
