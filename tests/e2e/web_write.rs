@@ -158,16 +158,22 @@ async fn writing_takes_the_session_token_and_the_authors_own_signature() {
     let stored = node.api().get(&id).await.expect("stored");
     assert_eq!(stored.stored.entry.author, author);
     // Sources only for one's own resource: a post is none, and nothing is prepared.
-    let sources = serde_json::json!({
-        "network": net.id.to_string(),
-        "body": {"kind": "sources", "resource": id.to_string(), "entries": [], "links": ["https://example.org/"]},
-    });
+    let sources = sources_of(&net, &id);
     let (status, refused) = browser.call("/w/prepare", sources, Some(&token)).await;
     assert_eq!(
         (status, refused["code"].as_str()),
         (StatusCode::UNPROCESSABLE_ENTITY, Some("not_yours"))
     );
     node.node.stop().await.expect("stops");
+}
+
+/// A `/w/prepare` request stating that `resource` in `net` is based on one web page.
+fn sources_of(net: &TestNetwork, resource: &staffroom_protocol::EntryId) -> serde_json::Value {
+    serde_json::json!({
+        "network": net.id.to_string(),
+        "body": {"kind": "sources", "resource": resource.to_string(), "entries": [],
+            "links": ["https://example.org/"]},
+    })
 }
 
 /// A file to the pages' upload, for `network`: `(status, reply)`.
@@ -323,10 +329,7 @@ async fn a_resource_written_in_a_private_network_is_sealed_before_it_is_signed()
     assert_eq!(download.status(), StatusCode::OK);
     assert_eq!(download.bytes().await.unwrap().as_ref(), plain.as_slice());
     // Its sources would travel in the clear: refused before anything is signed.
-    let sources = serde_json::json!({
-        "network": net.id.to_string(),
-        "body": {"kind": "sources", "resource": id.to_string(), "entries": [], "links": ["https://example.org/"]},
-    });
+    let sources = sources_of(&net, &id);
     let (status, refused) = browser.call("/w/prepare", sources, Some(&token)).await;
     assert_eq!(
         (status, refused["code"].as_str()),

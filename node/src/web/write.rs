@@ -98,24 +98,36 @@ pub async fn prepare(
     request: Result<Json<PrepareRequest>, JsonRejection>,
 ) -> Result<Json<Prepared>, ApiError> {
     let (author, request) = checked(&s, &viewer, &headers, request)?;
-    let mut entry = draft(&s, &viewer, author, request)?;
-    rules_kept(&entry, s.clock.now_ms())?;
-    let private = s
-        .ingest
-        .rosters()
-        .get(&entry.network)?
-        .policy
-        .is_some_and(|p| p.is_private());
-    if private {
-        entry.body = Body::Sealed(seal(&s, &entry).await?);
-        // Sealing adds bytes: a body near the entry's limit may no longer fit.
-        rules_kept(&entry, s.clock.now_ms())?;
-    }
+    let (entry, sealed) =
+        tokio::task::spawn_blocking(move || prepared_entry(&s, &viewer, author, request))
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))??;
     Ok(Json(Prepared {
         message: hex::encode(entry.signed_message()),
         author,
-        sealed: private,
+        sealed,
     }))
+}
+
+/// The entry to sign for `request`, and whether it is sealed: drafted, its rules checked,
+/// sealed for a private network (store reads, a signature check, encryption: on a blocking
+/// thread).
+fn prepared_entry(
+    s: &WebState,
+    viewer: &Viewer,
+    author: AuthorId,
+    request: PrepareRequest,
+) -> Result<(Entry, bool), ApiError> {
+    let policy = s.ingest.rosters().get(&request.network)?.policy;
+    let private = policy.is_some_and(|p| p.is_private());
+    let mut entry = draft(s, viewer, author, request, private)?;
+    rules_kept(&entry, s.clock.now_ms())?;
+    if private {
+        entry.body = Body::Sealed(seal(s, &entry)?);
+        // Sealing adds bytes: a body near the entry's limit may no longer fit.
+        rules_kept(&entry, s.clock.now_ms())?;
+    }
+    Ok((entry, private))
 }
 
 /// Sources are stated for the teacher's own resource in its network, never a private one's
@@ -124,13 +136,12 @@ pub async fn prepare(
 fn sources_for_own(
     s: &WebState,
     author: AuthorId,
-    network: NetworkId,
+    (network, private): (NetworkId, bool),
     sources: &mut staffroom_protocol::Sources,
 ) -> Result<(), ApiError> {
     let refused =
         |code, message: &str| ApiError(StatusCode::UNPROCESSABLE_ENTITY, code, message.into());
-    let policy = s.ingest.rosters().get(&network)?.policy;
-    if policy.is_some_and(|p| p.is_private()) {
+    if private {
         return Err(refused(
             "not_writable",
             "A private network's resources name no sources: they would travel in the clear.",
@@ -174,25 +185,15 @@ fn rules_kept(entry: &Entry, now_ms: u64) -> Result<(), ApiError> {
 
 /// `entry`'s content sealed by this node for its private network, as the CLI's is (`POST
 /// /v1/networks/{id}/seal`): its files must be sealed files held here, uploaded to it.
-async fn seal(
-    s: &WebState,
-    entry: &Entry,
-) -> Result<staffroom_protocol::private::Sealed, ApiError> {
+fn seal(s: &WebState, entry: &Entry) -> Result<staffroom_protocol::private::Sealed, ApiError> {
     let node = s
         .node
         .ok_or_else(|| cannot_seal("this node's key is not ed25519: it cannot seal"))?;
-    let (ingest, blobs) = (s.ingest.clone(), s.files.blobs().clone());
     let (network, author, at) = (entry.network, entry.author, entry.created_at_ms);
-    let body = entry.body.clone();
-    let sealed = tokio::task::spawn_blocking(move || {
-        crate::private::seal::check_sealed_files(&ingest, &blobs, &network, &body)
-            .map_err(|reason| cannot_seal(&reason))?;
-        crate::private::seal::seal(&ingest, node, (network, author, at), &body)
-            .map_err(crate::api::private::sealing_error)
-    })
-    .await
-    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, "worker", e.to_string()))?;
-    sealed
+    crate::private::seal::check_sealed_files(&s.ingest, s.files.blobs(), &network, &entry.body)
+        .map_err(|reason| cannot_seal(&reason))?;
+    crate::private::seal::seal(&s.ingest, node, (network, author, at), &entry.body)
+        .map_err(crate::api::private::sealing_error)
 }
 
 fn cannot_seal(reason: &str) -> ApiError {
@@ -205,6 +206,7 @@ fn draft(
     viewer: &Viewer,
     author: AuthorId,
     mut request: PrepareRequest,
+    private: bool,
 ) -> Result<Entry, ApiError> {
     let refused = |message: &str| {
         ApiError(
@@ -234,7 +236,7 @@ fn draft(
         ));
     }
     if let Body::Sources(sources) = &mut request.body {
-        sources_for_own(s, author, request.network, sources)?;
+        sources_for_own(s, author, (request.network, private), sources)?;
     }
     let mut refs = Vec::new();
     if let Some(id) = request.reply_to {
