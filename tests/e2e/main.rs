@@ -29,5 +29,6 @@ mod sync;
 mod teachers;
 mod verdict;
 mod web;
+mod web_budget;
 mod web_public;
 mod web_write;

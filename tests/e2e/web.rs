@@ -372,7 +372,20 @@ async fn a_teacher_signs_in_once_and_reads_searches_and_downloads_what_visitors_
     assert_eq!(author.status, StatusCode::OK);
     assert!(author.body.contains(POST_TITLE));
 
-    for page in [&home, &stream, &thread, &page, &all, &author] {
+    let pages = [
+        ("home", &home),
+        ("stream", &stream),
+        ("thread", &thread),
+        ("resource", &page),
+        ("search", &all),
+        ("author", &author),
+    ];
+    for (name, page) in pages {
+        // The figure beside the budget, for docs/performance.md.
+        println!(
+            "page {name:<9} {:>6} bytes (budget {PAGE_BYTES_MAX})",
+            page.body.len()
+        );
         assert!(
             page.body.len() < PAGE_BYTES_MAX,
             "a page of {} bytes",

@@ -91,10 +91,12 @@ fn article(
     let stored = &thread.view.stored;
     let body = shown(stored);
     let network = stored.entry.network;
-    let mut budget = Budget::new();
+    let text = render(text_of(body));
+    let mut budget = Budget::after(text.0.len());
+    // Notes first: they are an enquiry's substance; comments get what they leave.
+    let notes_shown = (!thread.notes.is_empty()).then(|| notes(thread, names, &mut budget));
+    let notes_cut = budget.cut;
     let rendered = comments(&thread.comments, names, &mut budget);
-    let all = thread.comment_count();
-    let left_out = all.saturating_sub(Budget::COMMENTS_MAX - budget.comments);
     html! {
         article.entry {
             p.meta { span.kind { (kind_label(body.kind())) } "in " a href={ "/n/" (network) } { (names.network(&network)) } }
@@ -116,14 +118,15 @@ fn article(
                 } }
             } }
             @if let Body::Resource(r) = body { (resource_facts(r, stored.id, based_on)) }
-            div.body { (render(text_of(body))) }
+            div.body { (text) }
         }
-        @if !thread.notes.is_empty() { (notes(thread, names)) }
+        @if let Some(shown_notes) = notes_shown { (shown_notes) }
+        @if notes_cut { p.muted { "There are more notes than this page shows: open one, or use " code { "staffroom show" } "." } }
         section aria-labelledby="comments" {
             h2 #comments { "Comments (" (thread.comment_count()) ")" }
             @if thread.comments.is_empty() { p.muted { "No comments yet." } }
             @else { (rendered) }
-            @if thread.cut_short || left_out > 0 { p.muted { "There are more comments than this page shows: open one to read its replies, or use " code { "staffroom show" } "." } }
+            @if thread.cut_short || budget.cut { p.muted { "There are more comments than this page shows: open one to read its replies, or use " code { "staffroom show" } "." } }
         }
         @if writes { (super::compose::forms(network, stored.id, matches!(body, Body::Enquiry(_)))) }
     }
@@ -161,61 +164,83 @@ fn resource_facts(r: &Resource, id: EntryId, based_on: &sources::BasedOn) -> Mar
     }
 }
 
-fn notes(thread: &Thread, names: &mut Names<'_>) -> Markup {
+fn notes(thread: &Thread, names: &mut Names<'_>, budget: &mut Budget) -> Markup {
     let stage_of = |e: &crate::store::StoredEntry| match shown(e) {
         Body::EnquiryNote(n) => Some(n.stage),
         _ => None,
     };
+    let mut stages = Vec::new();
+    for stage in Stage::ALL {
+        let mut items = Vec::new();
+        for note in thread.notes.iter().filter(|n| stage_of(n) == Some(stage)) {
+            let body = render(text_of(shown(note)));
+            if !budget.take(body.0.len()) {
+                break;
+            }
+            let meta = html! { (names.author_link(&note.entry.network, &note.entry.author)) " · " (time(note.entry.created_at_ms)) " · " a href={ "/e/" (note.id) } { "link" } };
+            items.push(html! { li { p.meta { (meta) } div.body { (body) } } });
+        }
+        if !items.is_empty() {
+            stages.push(
+                html! { h3 { (stage_title(stage)) } ol.comments { @for i in &items { (i) } } },
+            );
+        }
+    }
     html! {
         section aria-labelledby="notes" {
             h2 #notes { "Notes by stage" }
-            @for stage in Stage::ALL {
-                @let here: Vec<_> = thread.notes.iter().filter(|n| stage_of(n) == Some(stage)).collect();
-                @if !here.is_empty() {
-                    h3 { (stage_title(stage)) }
-                    ol.comments {
-                        @for note in here {
-                            li {
-                                p.meta { (names.author_link(&note.entry.network, &note.entry.author)) " · " (time(note.entry.created_at_ms)) " · " a href={ "/e/" (note.id) } { "link" } }
-                                div.body { (render(text_of(shown(note)))) }
-                            }
-                        }
-                    }
-                }
-            }
+            @for stage in &stages { (stage) }
         }
     }
 }
 
-/// What one page renders of a thread at most: a thread may hold 1,000 comments of up to
-/// 64 KiB each. The rest is a link away (each comment has its own page) or in the CLI.
+/// What one page renders of a thread's notes and comments: what the page's 100 KB (the
+/// issue's budget for a page before files) leaves after the entry's own text and the frame
+/// around it, and 100 items at most. A thread may hold 1,000 comments and as many notes of
+/// up to 48 KiB each; the rest is a link away (each has its own page) or in the CLI. An item
+/// that would not fit is left out whole, and so is everything after it.
 struct Budget {
-    comments: usize,
+    items: usize,
     bytes: usize,
+    /// Something was left out.
+    cut: bool,
 }
 
 impl Budget {
-    const COMMENTS_MAX: usize = 100;
-    const BYTES_MAX: usize = 256 * 1024;
+    const ITEMS_MAX: usize = 100;
+    const PAGE_BYTES_MAX: usize = 100 * 1024;
+    /// Head, site bar, a resource's facts, the writing forms (about 6 KB measured), and room.
+    const FRAME_BYTES: usize = 16 * 1024;
 
-    fn new() -> Self {
+    /// The budget of a page whose entry's text renders to `text_bytes`.
+    fn after(text_bytes: usize) -> Self {
         Budget {
-            comments: Budget::COMMENTS_MAX,
-            bytes: Budget::BYTES_MAX,
+            items: Budget::ITEMS_MAX,
+            bytes: (Budget::PAGE_BYTES_MAX - Budget::FRAME_BYTES).saturating_sub(text_bytes),
+            cut: false,
         }
+    }
+
+    /// Whether an item rendering to `bytes` still fits (then it is counted).
+    fn take(&mut self, bytes: usize) -> bool {
+        if self.cut || self.items == 0 || bytes > self.bytes {
+            self.cut = true;
+            return false;
+        }
+        self.items -= 1;
+        self.bytes -= bytes;
+        true
     }
 }
 
 fn comments(nodes: &[CommentNode], names: &mut Names<'_>, budget: &mut Budget) -> Markup {
     let mut items = Vec::new();
     for node in nodes {
-        if budget.comments == 0 || budget.bytes == 0 {
-            break;
-        }
         let c = &node.comment;
         let body = render(text_of(shown(c)));
-        budget.comments -= 1;
-        budget.bytes = budget.bytes.saturating_sub(body.0.len());
+        if !budget.take(body.0.len()) {
+            break;
+        }
         let meta = html! { (names.author_link(&c.entry.network, &c.entry.author)) " · " (time(c.entry.created_at_ms)) " · " a href={ "/e/" (c.id) } { "link" } };
         let replies = (!node.replies.is_empty()).then(|| comments(&node.replies, names, budget));
         items.push(html! { li { p.meta { (meta) } div.body { (body) } @if let Some(r) = replies { (r) } } });
