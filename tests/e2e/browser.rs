@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use staffroom_tests::*;
 
-use super::web::{site, POST_TITLE, RESOURCE_TITLE};
+use super::web_site::{site, POST_TITLE, RESOURCE_TITLE};
 
 /// The whole browser run, Chromium's start included.
 const BROWSER_DEADLINE: Duration = Duration::from_secs(240);

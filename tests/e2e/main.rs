@@ -31,4 +31,5 @@ mod verdict;
 mod web;
 mod web_budget;
 mod web_public;
+mod web_site;
 mod web_write;

@@ -9,7 +9,7 @@ use staffroom_protocol::fixtures::{
 use staffroom_protocol::{Entry, Stage};
 use staffroom_tests::*;
 
-use super::web::Browser;
+use super::web_site::Browser;
 
 /// The budget for a page before files.
 const PAGE_BYTES_MAX: usize = 100 * 1024;

@@ -9,7 +9,7 @@ use staffroom_protocol::fixtures::{blog_body, key, signed};
 use staffroom_protocol::Body;
 use staffroom_tests::*;
 
-use super::web::Browser;
+use super::web_site::Browser;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_facilitators_publication_opens_a_network_to_visitors_and_no_other() {

@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use staffroom_protocol::fixtures::{blog_body, key, signed};
 use staffroom_tests::*;
 
-use super::web::{csrf, Browser};
+use super::web_site::{csrf, Browser};
 
 impl Browser {
     /// A script's call: JSON, with the session's CSRF token when given.
